@@ -1,0 +1,43 @@
+# tierlake — the two quick-start commands are `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+WORKDIR ?= work/demo
+
+.PHONY: demo test test-fast java-check install clean lock
+
+# Java 17+ is needed by Spark; say how to get it instead of failing inside the JVM launcher.
+java-check:
+	@v=$$(java -version 2>&1 | awk -F'"' '/version/ {print $$2}' | cut -d. -f1); \
+	if [ -z "$$v" ]; then echo "Java 17+ is required by Spark and was not found. Install it with:"; \
+	  echo "    sudo apt-get install -y openjdk-17-jre-headless"; exit 1; fi; \
+	if [ "$$v" -lt 17 ] 2>/dev/null; then echo "Java $$v found; Spark 4 needs Java 17 or newer. Install it with:"; \
+	  echo "    sudo apt-get install -y openjdk-17-jre-headless"; exit 1; fi
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# Every install resolves the same: constraints.txt pins the whole tree.
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: java-check $(VENV)/.installed
+
+demo: install
+	$(BIN)/tierlake demo --workdir $(WORKDIR)
+
+test: install
+	$(BIN)/python -m pytest -q -ra
+
+# Unit tests only (no Spark, no Prefect server).
+test-fast: install
+	$(BIN)/python -m pytest -q -ra -m "not spark and not prefect and not s3"
+
+# Re-resolve the pins (run on purpose, commit the result).
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^tierlake' > constraints.txt
+
+clean:
+	rm -rf $(VENV) work build *.egg-info

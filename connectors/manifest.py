@@ -1,0 +1,142 @@
+"""The run manifest: what went in, what each stage did, what came out — written last, atomically.
+
+Shape follows the conventions in reference/platform.md §6 (DCLM dataset JSON, MosaicML shard
+hashes, datatrove's "manifest as completion marker"). The JSON Schema shipped in
+``connectors/schemas/manifest.schema.json`` is generated from these models
+(``python -m connectors.manifest``) and tests keep the two identical.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from connectors.shards import DatasetInfo
+from connectors.accounting import StageStats
+
+MANIFEST_VERSION = "1.0"
+SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "schemas", "manifest.schema.json")
+
+
+class InputFile(BaseModel):
+    source: str
+    path: str
+    bytes: int
+    modified: str | None = Field(None, description="modification time, ISO 8601 UTC")
+    format: str
+
+
+class Software(BaseModel):
+    tierlake_version: str
+    git_commit: str | None
+    git_dirty: bool | None
+    python: str
+    spark_version: str | None = None
+    spark_master: str | None = None
+    prefect_version: str | None = None
+
+
+class PrefectRun(BaseModel):
+    flow_run_id: str
+    flow_name: str | None = None
+    deployment_id: str | None = None
+
+
+class Totals(BaseModel):
+    docs_in: int
+    docs_out: int
+    tokens_out: int
+    removed: int
+    quarantined: int
+
+
+class Manifest(BaseModel):
+    manifest_version: Literal["1.0"] = MANIFEST_VERSION
+    run_id: str
+    name: str
+    created_at: str
+    software: Software
+    recipe: dict
+    recipe_sha256: str
+    seed: int
+    prefect: PrefectRun | None = None
+    inputs: list[InputFile]
+    stages: list[StageStats]
+    outputs: dict[str, DatasetInfo] = Field(description="documents, removed, quarantine, ...")
+    totals: Totals
+
+
+def recipe_sha256(recipe: dict) -> str:
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    """tierlake's own commit (None when installed without a checkout)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if commit.returncode != 0:
+            return None, None
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+        return commit.stdout.strip(), bool(dirty.stdout.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
+
+
+def software(spark=None) -> Software:
+    from importlib.metadata import PackageNotFoundError, version
+
+    def _v(pkg):
+        try:
+            return version(pkg)
+        except PackageNotFoundError:
+            return None
+
+    commit, dirty = git_state()
+    return Software(
+        tierlake_version=_v("tierlake") or "0+unknown",
+        git_commit=commit,
+        git_dirty=dirty,
+        python=sys.version.split()[0],
+        spark_version=spark.version if spark is not None else _v("pyspark"),
+        spark_master=spark.sparkContext.master if spark is not None else None,
+        prefect_version=_v("prefect"),
+    )
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_manifest(manifest: Manifest, root: str) -> str:
+    """Write ``root/manifest.json`` via a temporary file and an atomic rename."""
+    path = os.path.join(root, "manifest.json")
+    tmp = os.path.join(root, f".manifest.json.tmp-{manifest.run_id}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(manifest.model_dump(mode="json"), fh, indent=2, sort_keys=False)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def json_schema() -> dict:
+    schema = Manifest.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://tierlake.dev/schemas/manifest-1.0.json"
+    return schema
+
+
+if __name__ == "__main__":  # regenerate the shipped schema
+    with open(SCHEMA_PATH, "w", encoding="utf-8") as fh:
+        json.dump(json_schema(), fh, indent=2)
+        fh.write("\n")
+    print(SCHEMA_PATH)

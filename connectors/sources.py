@@ -1,0 +1,251 @@
+"""Read a recipe's sources into one Spark DataFrame with tierlake's canonical document schema.
+
+Canonical schema: ``id`` (string; the source's id column, or a stable hash of source + text),
+``text``, ``source`` (the recipe's source name), ``token_count`` (estimate, see below),
+``source_file``/``source_line`` (provenance), then the source's own columns passed through. An
+input column whose name is reserved is kept as ``input_<name>`` (dolma's ``source`` field
+becomes ``input_source``), so nothing is lost.
+
+Every row read ends up in exactly one of two DataFrames: documents, or quarantine (source, file,
+line, reason, detail, raw preview). Quarantine reasons: ``malformed_json``, ``invalid_utf8``,
+``line_too_large``, ``bad_csv_row``, ``unreadable_file``, ``missing_text``, ``too_large``,
+``missing_id``, ``duplicate_id``.
+
+Token counts are an estimate, ceil(characters / 4) (the usual ~4 characters per token of BPE
+tokenizers on English); no tokenizer that works offline is assumed.
+"""
+from __future__ import annotations
+
+import posixpath
+from typing import Literal
+
+import pyarrow as pa
+from pydantic import BaseModel, Field, field_validator
+
+from connectors import file_formats as ff
+from connectors.filesystem import InputError, list_files
+
+RESERVED = ("id", "text", "source", "token_count", "source_file", "source_line")
+CHARS_PER_TOKEN = 4
+
+
+class SourceSpec(BaseModel):
+    """One input of a recipe."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", description="source name recorded on every document")
+    path: str = Field(..., min_length=1, description="file, folder or s3:// URI")
+    format: Literal["auto", "jsonl", "parquet", "csv"] = "auto"
+    text_column: str = "text"
+    id_column: str | None = Field(None, description="column holding a unique id; default: hash of source + text")
+    license: str | None = None
+    csv_delimiter: str = Field(",", min_length=1, max_length=1)
+
+    @field_validator("path")
+    @classmethod
+    def _no_credentials_in_uri(cls, value: str) -> str:
+        if "://" in value and "@" in value.split("://", 1)[1].split("/", 1)[0]:
+            raise ValueError("credentials must come from the environment, not the URI")
+        return value
+
+
+class IngestParams(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    max_doc_chars: int = Field(1_000_000, ge=1, description="longer documents are quarantined as too_large")
+    max_line_bytes: int = Field(64 << 20, ge=1024, description="longer JSONL lines are quarantined unparsed")
+
+
+def _plan_files(spec: SourceSpec) -> list[tuple[str, str, str | None, str]]:
+    """(uri, format, compression, relative path) for each readable file of a source."""
+    files = list_files(spec.path)
+    root = spec.path.rstrip("/")
+    plan = []
+    for info in files:
+        fmt, comp = ff.split_suffix(posixpath.basename(info.uri))
+        if spec.format != "auto":
+            fmt = spec.format
+        if fmt is None:
+            continue  # not a data file (README, .crc ...): listed in the manifest's inputs as skipped? no: ignored by suffix
+        rel = posixpath.relpath(info.uri, root) if info.uri != root else posixpath.basename(info.uri)
+        plan.append((info.uri, fmt, comp, rel))
+    if not plan:
+        raise InputError(f"source {spec.name!r}: no JSONL, Parquet or CSV files under {spec.path}")
+    formats = {p[1] for p in plan}
+    if len(formats) > 1:
+        raise InputError(f"source {spec.name!r}: mixed formats {sorted(formats)} under {spec.path}; split it into one source per format")
+    return plan
+
+
+def settle_schema(spec: SourceSpec, plan) -> pa.Schema:
+    """One Arrow schema for a source: Parquet footers unified; JSONL/CSV from the first blocks of
+    up to 16 files. Raises InputError naming the file when the text column is absent or not text."""
+    fmt = plan[0][1]
+    sample = plan if fmt == "parquet" else plan[:16]
+    schemas = []
+    partition_keys: dict[str, None] = {}
+    for uri, fmt_, comp, rel in sample:
+        schemas.append(ff.sample_schema(uri, fmt_, comp, spec.csv_delimiter))
+        for key in ff.hive_partitions(rel):
+            partition_keys[key] = None
+    try:
+        schema = ff.unify(schemas)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(f"source {spec.name!r}: files disagree on column types: {exc}") from None
+    for key in partition_keys:
+        if key not in schema.names:
+            schema = schema.append(pa.field(key, pa.string()))
+    if spec.text_column not in schema.names:
+        raise InputError(
+            f"source {spec.name!r}: text column {spec.text_column!r} not found in {plan[0][0]} "
+            f"(columns: {', '.join(schema.names) or 'none'}); set text_column in the recipe"
+        )
+    ttype = schema.field(spec.text_column).type
+    if not (pa.types.is_string(ttype) or pa.types.is_large_string(ttype)):
+        raise InputError(f"source {spec.name!r}: text column {spec.text_column!r} has type {ttype}, expected a string")
+    if spec.id_column and spec.id_column not in schema.names:
+        raise InputError(f"source {spec.name!r}: id column {spec.id_column!r} not found in {plan[0][0]}")
+    # Spark has no large_string or null type: narrow them.
+    fields = []
+    for f in schema:
+        t = f.type
+        if pa.types.is_large_string(t):
+            t = pa.string()
+        elif pa.types.is_null(t):
+            t = pa.string()
+        fields.append(pa.field(f.name, t))
+    return pa.schema(fields)
+
+
+def read_source_raw(spark, spec: SourceSpec, params: IngestParams):
+    """DataFrame of every record of one source in its own schema plus provenance columns."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    plan = _plan_files(spec)
+    schema = settle_schema(spec, plan)
+    out_schema = pa.schema(list(schema) + list(ff.PROVENANCE))
+    rows = [(uri, fmt, comp or "", rel) for uri, fmt, comp, rel in plan]
+    max_line = params.max_line_bytes
+    delimiter = spec.csv_delimiter
+
+    def read_partition(batches):
+        for batch in batches:
+            for uri, fmt, comp, rel in zip(*(batch.column(i).to_pylist() for i in range(4))):
+                constants = ff.hive_partitions(rel)
+                for table in ff.read_file(uri, fmt, comp or None, schema, constants, max_line, delimiter):
+                    yield from table.cast(out_schema).to_batches()
+
+    files_df = spark.sparkContext.parallelize(rows, max(1, len(rows))).toDF("uri string, fmt string, comp string, rel string")
+    raw = files_df.mapInArrow(read_partition, from_arrow_schema(out_schema))
+    return raw, [p[0] for p in plan]
+
+
+def canonicalize(raw, spec: SourceSpec, params: IngestParams):
+    """(documents, quarantine) DataFrames for one source's raw records."""
+    from pyspark.sql import functions as F
+
+    source_root = spec.path.rstrip("/")
+    passthrough = [c for c in raw.columns if not c.startswith("_") and c not in (spec.text_column, spec.id_column)]
+    renamed = [F.col(f"`{c}`").alias(f"input_{c}" if c in RESERVED else c) for c in passthrough]
+    text = F.col(f"`{spec.text_column}`").cast("string")
+    derived_id = F.substring(F.sha2(F.concat_ws("\u0000", F.lit(spec.name), text), 256), 1, 32)
+    given_id = F.col(f"`{spec.id_column}`").cast("string") if spec.id_column else F.lit(None).cast("string")
+    rel_file = F.when(F.col("_file") == source_root, F.regexp_extract("_file", r"[^/]+$", 0)).otherwise(
+        F.expr(f"substring(_file, {len(source_root) + 2})")
+    )
+    reason = (
+        F.when(F.col("_error").isNotNull(), F.col("_error"))
+        .when(text.isNull(), F.lit("missing_text"))
+        .when(F.length(text) > params.max_doc_chars, F.lit("too_large"))
+        .when(F.lit(bool(spec.id_column)) & given_id.isNull(), F.lit("missing_id"))
+    )
+    staged = raw.select(
+        F.coalesce(given_id, derived_id).alias("id"),
+        text.alias("text"),
+        F.lit(spec.name).alias("source"),
+        F.ceil(F.length(text) / CHARS_PER_TOKEN).cast("long").alias("token_count"),
+        rel_file.alias("source_file"),
+        F.col("_line").alias("source_line"),
+        *renamed,
+        F.lit(spec.id_column is None).alias("_id_derived"),
+        reason.alias("_reason"),
+        F.col("_raw"),
+    )
+    docs = staged.where(F.col("_reason").isNull()).drop("_reason", "_raw")
+    quarantine = staged.where(F.col("_reason").isNotNull()).select(
+        F.lit(spec.name).alias("source"),
+        F.col("source_file"),
+        F.col("source_line"),
+        F.split_part(F.col("_reason"), F.lit(": "), F.lit(1)).alias("reason"),
+        F.when(F.col("_reason").contains(": "), F.expr("substring(_reason, instr(_reason, ': ') + 2)")).alias("detail"),
+        F.coalesce(F.col("_raw"), F.substring("text", 1, ff.RAW_PREVIEW)).alias("raw"),
+    )
+    return docs, quarantine
+
+
+def dedupe_ids(docs):
+    """Make ids unique across all sources. Derived ids (identical text in one source) get ``-k``
+    suffixes in order of appearance; a given id that repeats keeps its first occurrence and the
+    others are quarantined as ``duplicate_id``. Returns (documents, quarantine)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = Window.partitionBy("id").orderBy("source", "source_file", "source_line")
+    ranked = docs.withColumn("_k", F.row_number().over(order) - 1)
+    ranked = ranked.withColumn(
+        "id",
+        F.when((F.col("_k") > 0) & F.col("_id_derived"), F.concat_ws("-", "id", F.col("_k").cast("string"))).otherwise(F.col("id")),
+    )
+    bad = (F.col("_k") > 0) & ~F.col("_id_derived")
+    dup = ranked.where(bad).select(
+        "source", "source_file", "source_line", F.lit("duplicate_id").alias("reason"),
+        F.concat(F.lit("id "), F.col("id"), F.lit(" is already used by an earlier record")).alias("detail"),
+        F.substring("text", 1, ff.RAW_PREVIEW).alias("raw"),
+    )
+    return ranked.where(~bad).drop("_k", "_id_derived"), dup
+
+
+def ingest(spark, specs: list[SourceSpec], params: IngestParams):
+    """Read every source: (documents, quarantine, input files, StageStats for stage ``ingest``).
+    ``documents`` is persisted; documents in = read records; out = documents; the rest quarantined."""
+    import time
+
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+    from pyspark.sql.utils import AnalysisException
+
+    from connectors.accounting import StageStats, count_by
+
+    started = time.time()
+    docs_all, quarantine_all, inputs = None, None, []
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise InputError(f"source names must be unique, got {names}")
+    for spec in specs:
+        raw, _files = read_source_raw(spark, spec, params)
+        for info in list_files(spec.path):
+            fmt, _ = ff.split_suffix(posixpath.basename(info.uri))
+            if spec.format != "auto":
+                fmt = spec.format
+            if fmt:
+                inputs.append({"source": spec.name, "path": info.uri, "bytes": info.size, "mtime_ns": info.mtime_ns, "format": fmt})
+        docs, quarantine = canonicalize(raw, spec, params)
+        try:
+            docs_all = docs if docs_all is None else docs_all.unionByName(docs, allowMissingColumns=True)
+        except AnalysisException as exc:
+            raise InputError(f"source {spec.name!r} has a column whose type differs from an earlier source: {str(exc).splitlines()[0]}") from None
+        quarantine_all = quarantine if quarantine_all is None else quarantine_all.unionByName(quarantine)
+    docs_all, dup_ids = dedupe_ids(docs_all)
+    quarantine_all = quarantine_all.unionByName(dup_ids).persist(StorageLevel.MEMORY_AND_DISK)
+    docs_all = docs_all.persist(StorageLevel.MEMORY_AND_DISK)
+    agg = docs_all.agg(F.count(F.lit(1)), F.sum("token_count")).first()
+    docs_out, tokens_out = int(agg[0]), int(agg[1] or 0)
+    quarantined = count_by(quarantine_all, "reason")
+    stats = StageStats(
+        name="ingest", docs_in=docs_out + sum(quarantined.values()), docs_out=docs_out,
+        tokens_in=tokens_out, tokens_out=tokens_out, quarantined=quarantined,
+        seconds=round(time.time() - started, 3),
+        details={"files": len(inputs), "by_source": count_by(docs_all, "source")},
+    )
+    return docs_all, quarantine_all, inputs, stats

@@ -1,0 +1,114 @@
+"""Exact-duplicate removal on a hash of normalized text.
+
+Key = SHA-256 of :func:`curation.normalize.normalize_text` (NFKC, lower-case, whitespace
+collapsed; digits kept). Documents whose normalized text is empty are removed with reason
+``empty_text`` rather than clustered together. In each group of identical keys one document is
+kept — by default the smallest ``id`` (deterministic), optionally the highest value of a score
+column or the longest text — and every other member is removed with ``duplicate_of`` = the kept
+id, ``kind`` = ``exact`` and ``cluster_size``.
+
+One Spark shuffle (a window over the key); no per-row Python (normalization is an Arrow UDF,
+hashing a JVM expression).
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from curation.normalize import normalized_column
+
+
+class KeepPolicy(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    rule: Literal["smallest_id", "highest_score", "longest"] = "smallest_id"
+    score_column: str | None = None
+
+    @model_validator(mode="after")
+    def _score_needs_column(self):
+        if self.rule == "highest_score" and not self.score_column:
+            raise ValueError("keep rule 'highest_score' needs score_column")
+        return self
+
+
+class ExactDedupParams(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    enabled: bool = True
+    keep: KeepPolicy = Field(default_factory=KeepPolicy)
+
+
+def keep_order(policy: KeepPolicy):
+    """Spark sort expressions: the first row in this order is the one kept (ties -> smallest id)."""
+    from pyspark.sql import functions as F
+
+    if policy.rule == "highest_score":
+        return [F.col(policy.score_column).desc_nulls_last(), F.col("id").asc()]
+    if policy.rule == "longest":
+        return [F.length("text").desc(), F.col("id").asc()]
+    return [F.col("id").asc()]
+
+
+def exact_dedup(docs, params: ExactDedupParams):
+    """(kept, removed) DataFrames. ``removed`` has id, source, token_count, reason, duplicate_of,
+    kind, cluster_size."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if params.keep.rule == "highest_score" and params.keep.score_column not in docs.columns:
+        raise ValueError(f"keep score column {params.keep.score_column!r} is not a column of the documents")
+    norm = normalized_column(F.col("text"))
+    keyed = docs.withColumn("_norm_len", F.length(norm)).withColumn("_key", F.sha2(norm, 256))
+    empty = keyed.where(F.col("_norm_len") == 0)
+    nonempty = keyed.where(F.col("_norm_len") > 0)
+    group = Window.partitionBy("_key")
+    ordered = group.orderBy(*keep_order(params.keep))
+    ranked = (
+        nonempty.withColumn("_rank", F.row_number().over(ordered))
+        .withColumn("_kept_id", F.first("id").over(ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
+        .withColumn("_size", F.count(F.lit(1)).over(group))
+    )
+    kept = ranked.where(F.col("_rank") == 1).drop("_rank", "_kept_id", "_size", "_key", "_norm_len")
+    removed_dups = ranked.where(F.col("_rank") > 1).select(
+        "id", "source", "token_count",
+        F.lit("exact_duplicate").alias("reason"),
+        F.col("_kept_id").alias("duplicate_of"),
+        F.lit("exact").alias("kind"),
+        F.col("_size").cast("long").alias("cluster_size"),
+    )
+    removed_empty = empty.select(
+        "id", "source", "token_count",
+        F.lit("empty_text").alias("reason"),
+        F.lit(None).cast("string").alias("duplicate_of"),
+        F.lit(None).cast("string").alias("kind"),
+        F.lit(None).cast("long").alias("cluster_size"),
+    )
+    return kept, removed_dups.unionByName(removed_empty)
+
+
+def exact_dedup_stage(docs, params: ExactDedupParams):
+    """(kept, removed, StageStats) with ``removed`` persisted (it is counted and written)."""
+    import time
+
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from connectors.accounting import StageStats, count_by
+
+    started = time.time()
+    agg = docs.agg(F.count(F.lit(1)), F.sum("token_count")).first()
+    docs_in, tokens_in = int(agg[0]), int(agg[1] or 0)
+    if not params.enabled:
+        return docs, None, StageStats(name="exact_dedup", docs_in=docs_in, docs_out=docs_in, tokens_in=tokens_in, tokens_out=tokens_in)
+    kept, removed = exact_dedup(docs, params)
+    removed = removed.persist(StorageLevel.MEMORY_AND_DISK)
+    by_reason = count_by(removed, "reason")
+    removed_tokens = int(removed.agg(F.sum("token_count")).first()[0] or 0)
+    clusters = removed.where(F.col("kind") == "exact").select("duplicate_of").distinct().count()
+    stats = StageStats(
+        name="exact_dedup", docs_in=docs_in, docs_out=docs_in - sum(by_reason.values()),
+        tokens_in=tokens_in, tokens_out=tokens_in - removed_tokens, removed=by_reason,
+        seconds=round(time.time() - started, 3), details={"duplicate_clusters": clusters, "keep": params.keep.rule},
+    )
+    return kept, removed, stats

@@ -1,0 +1,151 @@
+"""The ``tierlake`` command line. Each subcommand's --help explains it; user mistakes print a
+one-paragraph error and exit 2 (no traceback)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+EXAMPLES = """\
+quick start:
+  tierlake demo                      generate the demo lake in work/demo and run examples/demo.yaml
+  tierlake run examples/dolma_sample.yaml --overwrite
+  tierlake validate my_recipe.yaml   check a recipe without running anything
+
+Outputs: OUTPUT/documents/ (kept documents, Parquet shards), OUTPUT/removed/ (what was removed
+and why), OUTPUT/quarantine/ (records that could not be read, with file, line and reason) and
+OUTPUT/manifest.json, written last (see docs/manifest.md).
+"""
+
+
+def _quiet_third_parties(quiet: bool) -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if quiet:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _repo_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _print_summary(manifest, path: str, seconds: float) -> None:
+    t = manifest.totals
+    print(f"\ntierlake run {manifest.run_id} finished in {seconds:.1f} s")
+    for s in manifest.stages:
+        extra = {**s.removed, **{f"quarantined {k}": v for k, v in s.quarantined.items()}}
+        print(f"  {s.name:<12} in {s.docs_in:>8}  out {s.docs_out:>8}  {extra if extra else ''}")
+    print(f"  documents in {t.docs_in} = kept {t.docs_out} + removed {t.removed} + quarantined {t.quarantined}")
+    print(f"  kept ~{t.tokens_out:,} tokens in {len(manifest.outputs['documents'].shards)} shard(s)")
+    print(f"manifest: {path}")
+
+
+def cmd_run(args) -> int:
+    from flows.curate import curate
+    from flows.recipe import load_recipe
+
+    load_recipe(args.recipe, args.base_dir)  # fail fast, before Prefect or Spark start
+    started = time.time()
+    path = curate(recipe_path=os.path.abspath(args.recipe), base_dir=args.base_dir, overwrite=args.overwrite, master=args.master)
+    if not args.quiet:
+        _show(path, started)
+    return 0
+
+
+def _show(path: str, started: float) -> None:
+    from connectors.manifest import Manifest
+
+    if path.startswith("s3://"):
+        print(f"manifest: {path}")
+        return
+    with open(path) as fh:
+        manifest = Manifest.model_validate(json.load(fh))
+    _print_summary(manifest, path, time.time() - started)
+
+
+def cmd_demo(args) -> int:
+    from connectors.demo_lake import generate_demo_lake
+    from flows.curate import curate
+    from flows.recipe import load_recipe
+
+    workdir = os.path.abspath(args.workdir)
+    recipe_path = os.path.join(_repo_root(), "examples", "demo.yaml")
+    started = time.time()
+    summary = generate_demo_lake(os.path.join(workdir, "lake"), seed=args.seed, n_docs=args.docs)
+    if not args.quiet:
+        print(f"demo lake: {workdir}/lake ({summary['records_written']} records, {summary['tables']} tables, ground truth in lake/ground_truth)")
+    load_recipe(recipe_path, workdir)
+    path = curate(recipe_path=recipe_path, base_dir=workdir, overwrite=True, master=args.master)
+    if not args.quiet:
+        _show(path, started)
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from flows.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.base_dir)
+    print(f"recipe {args.recipe} is valid: {len(recipe.sources)} source(s), output {recipe.output.path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tierlake",
+        description="Curate raw corpora into training mixes: ingest, dedup, tiers, scoring and selection "
+                    "on Spark, orchestrated by Prefect, with a manifest for every run.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quiet", action="store_true", help="print only errors (for scheduled runs)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a YAML recipe through the Prefect flow",
+                         description="Run every stage of a recipe through the `curate` Prefect flow (ephemeral "
+                                     "Prefect unless PREFECT_API_URL points at a server) and write the manifest last.")
+    run.add_argument("recipe", help="path to a YAML recipe (see examples/)")
+    run.add_argument("--master", help="Spark master URL, overriding the recipe (e.g. local[2], spark://host:7077)")
+    run.add_argument("--overwrite", action="store_true", help="replace an earlier run in the output folder")
+    run.add_argument("--base-dir", help="resolve relative recipe paths against this folder (default: the recipe's folder)")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="generate the demo lake and run the full demo recipe",
+                          description="Generate a seeded demo lake (documents, duplicates, malformed records, tables, "
+                                      "targets, ground truth) if absent, then run examples/demo.yaml on it with local Spark.")
+    demo.add_argument("--workdir", default="work/demo", help="where the lake and the outputs go (default: work/demo)")
+    demo.add_argument("--docs", type=int, default=20_000, help="base documents to generate (default 20000)")
+    demo.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
+    demo.add_argument("--master", help="Spark master URL (default: local[*])")
+    demo.set_defaults(func=cmd_demo)
+
+    val = sub.add_parser("validate", help="check a recipe without running it")
+    val.add_argument("recipe")
+    val.add_argument("--base-dir")
+    val.set_defaults(func=cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    for name in ("quiet",):
+        setattr(args, name, getattr(args, name, False))
+    _quiet_third_parties(args.quiet)
+    from connectors.filesystem import InputError
+    from flows.recipe import RecipeError
+
+    try:
+        return args.func(args)
+    except (RecipeError, InputError) as exc:
+        print(f"tierlake: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tierlake: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

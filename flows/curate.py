@@ -1,0 +1,155 @@
+"""The ``curate`` Prefect flow: ingest (L0) -> exact dedup -> write shards -> manifest (last).
+
+Orchestration only: each task calls a stage function from ``connectors`` or ``curation``.
+Spark runs in-process (local[*] by default, or the recipe's master). Each stage's stats are
+published as a Prefect table artifact so the UI shows them; the flow-run id goes in the manifest.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from connectors.accounting import StageStats
+from connectors.filesystem import InputError, is_s3
+from connectors.manifest import InputFile, Manifest, PrefectRun, Totals, now_iso, recipe_sha256, software, write_manifest
+from connectors.shards import upload_tree, write_shards
+from connectors.sources import ingest
+from connectors.spark_session import get_spark
+from curation.exact_dedup import exact_dedup_stage
+from flows.recipe import Recipe, load_recipe
+
+
+class OutputExistsError(InputError):
+    pass
+
+
+def _publish_stats(stats: StageStats) -> None:
+    rows = [{"metric": "documents in", "value": stats.docs_in}, {"metric": "documents out", "value": stats.docs_out},
+            {"metric": "tokens out", "value": stats.tokens_out}, {"metric": "seconds", "value": stats.seconds}]
+    rows += [{"metric": f"removed: {k}", "value": v} for k, v in sorted(stats.removed.items())]
+    rows += [{"metric": f"quarantined: {k}", "value": v} for k, v in sorted(stats.quarantined.items())]
+    try:
+        create_table_artifact(key=f"stage-{stats.name.replace('_', '-')}", table=rows, description=f"tierlake stage {stats.name}")
+    except Exception:  # artifacts are a convenience; never fail a run over them
+        pass
+
+
+@task(name="ingest", cache_policy=NO_CACHE)
+def ingest_task(spark, recipe: Recipe):
+    docs, quarantine, inputs, stats = ingest(spark, recipe.sources, recipe.stages.ingest)
+    _publish_stats(stats)
+    get_run_logger().info("ingest: %d documents, %d quarantined", stats.docs_out, sum(stats.quarantined.values()))
+    return docs, quarantine, inputs, stats
+
+
+@task(name="exact-dedup", cache_policy=NO_CACHE)
+def exact_dedup_task(docs, recipe: Recipe):
+    kept, removed, stats = exact_dedup_stage(docs, recipe.stages.exact_dedup)
+    _publish_stats(stats)
+    get_run_logger().info("exact dedup: %d kept, removed %s", stats.docs_out, stats.removed)
+    return kept, removed, stats
+
+
+@task(name="write-outputs", cache_policy=NO_CACHE)
+def write_task(spark, root: str, run_id: str, recipe: Recipe, kept, removed, quarantine):
+    outputs = {"documents": write_shards(kept, root, "documents", run_id, recipe.output.shard_bytes)}
+    if removed is not None:
+        outputs["removed"] = write_shards(removed, root, "removed", run_id, recipe.output.shard_bytes, size_column=None)
+    outputs["quarantine"] = write_shards(quarantine, root, "quarantine", run_id, recipe.output.shard_bytes,
+                                         sort_by="source_file", size_column="raw")
+    return outputs
+
+
+def _prepare_root(recipe: Recipe) -> tuple[str, str | None]:
+    """(local folder Spark writes to, s3 URI to upload to or None)."""
+    target = recipe.output.path
+    if is_s3(target):
+        return tempfile.mkdtemp(prefix="tierlake-out-"), target
+    if os.path.exists(os.path.join(target, "manifest.json")) and not recipe.output.overwrite:
+        raise OutputExistsError(f"{target} already holds a tierlake run (manifest.json); set output.overwrite or pass --overwrite")
+    os.makedirs(target, exist_ok=True)
+    return target, None
+
+
+def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
+    """Run every stage of ``recipe``; return (manifest path, manifest)."""
+    started = time.time()
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    root, upload_to = _prepare_root(recipe)
+    old_manifest = os.path.join(root, "manifest.json")
+    if os.path.exists(old_manifest):
+        os.remove(old_manifest)  # a half-replaced output must never look complete
+    spark = get_spark(recipe.spark)
+    docs, quarantine, inputs, ingest_stats = ingest_task(spark, recipe)
+    kept, removed, dedup_stats = exact_dedup_task(docs, recipe)
+    outputs = write_task(spark, root, run_id, recipe, kept, removed, quarantine)
+    stages = [ingest_stats, dedup_stats]
+    flow_id = flow_run.get_id()
+    manifest = Manifest(
+        run_id=run_id, name=recipe.name, created_at=now_iso(), software=software(spark),
+        recipe=recipe_dict, recipe_sha256=recipe_sha256(recipe_dict), seed=recipe.seed,
+        prefect=PrefectRun(flow_run_id=str(flow_id), flow_name=flow_run.get_flow_name()) if flow_id else None,
+        inputs=[InputFile(source=i["source"], path=i["path"], bytes=i["bytes"], format=i["format"],
+                          modified=datetime.fromtimestamp(i["mtime_ns"] / 1e9, timezone.utc).isoformat(timespec="seconds") if i["mtime_ns"] else None)
+                for i in inputs],
+        stages=stages, outputs=outputs,
+        totals=Totals(docs_in=ingest_stats.docs_in, docs_out=outputs["documents"].rows,
+                      tokens_out=outputs["documents"].tokens or 0,
+                      removed=sum(sum(s.removed.values()) for s in stages),
+                      quarantined=sum(sum(s.quarantined.values()) for s in stages)),
+    )
+    if manifest.totals.docs_in != manifest.totals.docs_out + manifest.totals.removed + manifest.totals.quarantined:
+        raise RuntimeError(f"accounting does not add up: {manifest.totals}")
+    path = write_manifest(manifest, root)
+    if upload_to:
+        upload_tree(root, upload_to)
+        shutil.rmtree(root, ignore_errors=True)
+        path = upload_to.rstrip("/") + "/manifest.json"
+    docs.unpersist()
+    quarantine.unpersist()
+    if removed is not None:
+        removed.unpersist()
+    try:
+        create_markdown_artifact(key="run-summary", markdown=summary_markdown(manifest, path, time.time() - started),
+                                 description="tierlake run summary")
+    except Exception:
+        pass
+    return path, manifest
+
+
+def summary_markdown(manifest: Manifest, path: str, seconds: float) -> str:
+    lines = [f"# tierlake run `{manifest.run_id}`", "", f"Manifest: `{path}` ({seconds:.1f} s)", "",
+             "| stage | in | out | removed | quarantined | s |", "|---|---|---|---|---|---|"]
+    for s in manifest.stages:
+        rem = ", ".join(f"{k}: {v}" for k, v in sorted(s.removed.items())) or "-"
+        qua = ", ".join(f"{k}: {v}" for k, v in sorted(s.quarantined.items())) or "-"
+        lines.append(f"| {s.name} | {s.docs_in} | {s.docs_out} | {rem} | {qua} | {s.seconds:.1f} |")
+    t = manifest.totals
+    lines += ["", f"Documents in {t.docs_in} = kept {t.docs_out} + removed {t.removed} + quarantined {t.quarantined}; "
+              f"~{t.tokens_out:,} tokens kept."]
+    return "\n".join(lines)
+
+
+@flow(name="curate", log_prints=True)
+def curate(recipe_path: str, base_dir: str | None = None, overwrite: bool = False, master: str | None = None) -> str:
+    """Run a tierlake recipe end to end; returns the manifest path."""
+    import yaml
+
+    recipe = load_recipe(recipe_path, base_dir)
+    with open(recipe_path, encoding="utf-8") as fh:
+        recipe_dict = yaml.safe_load(fh)
+    if overwrite:
+        recipe.output.overwrite = True
+    if master:
+        recipe.spark.master = master
+    path, _ = run_recipe(recipe, recipe_dict)
+    return path

@@ -1,0 +1,88 @@
+"""Typed YAML recipes: sources, output, stages with parameters, Spark settings, seed.
+
+A wrong recipe fails before any work with the field path, the bad value and what was expected
+(:func:`load_recipe` raises :class:`RecipeError`). Relative paths are resolved against the
+recipe's folder (or ``base_dir``).
+"""
+from __future__ import annotations
+
+import os
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+
+from connectors.filesystem import is_s3
+from connectors.shards import DEFAULT_SHARD_BYTES
+from connectors.sources import IngestParams, SourceSpec
+from connectors.spark_session import SparkSettings
+from curation.exact_dedup import ExactDedupParams
+
+
+class RecipeError(Exception):
+    """A recipe that cannot run; the message names the field and the expected value."""
+
+
+class StageParams(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    ingest: IngestParams = Field(default_factory=IngestParams)
+    exact_dedup: ExactDedupParams = Field(default_factory=ExactDedupParams)
+
+
+class OutputSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    path: str = Field(..., min_length=1, description="output root (local folder or s3:// URI)")
+    shard_bytes: int = Field(DEFAULT_SHARD_BYTES, ge=1 << 16, description="target uncompressed text bytes per shard")
+    overwrite: bool = False
+
+
+class Recipe(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(..., min_length=1)
+    seed: int = 0
+    sources: list[SourceSpec] = Field(..., min_length=1)
+    output: OutputSettings
+    stages: StageParams = Field(default_factory=StageParams)
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+
+
+def _format_errors(path: str, exc: ValidationError) -> str:
+    lines = [f"recipe {path} is not valid:"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        given = err.get("input")
+        shown = "" if err["type"] == "missing" else f" (got {given!r})"[:160]
+        lines.append(f"  - {loc}: {err['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def _absolute(path: str, base: str) -> str:
+    if is_s3(path) or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(base, os.path.expanduser(path)))
+
+
+def parse_recipe(data: dict, origin: str = "<recipe>", base_dir: str = ".") -> Recipe:
+    if not isinstance(data, dict):
+        raise RecipeError(f"recipe {origin} must be a YAML mapping, got {type(data).__name__}")
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(_format_errors(origin, exc)) from None
+    for src in recipe.sources:
+        src.path = _absolute(src.path, base_dir)
+    recipe.output.path = _absolute(recipe.output.path, base_dir)
+    return recipe
+
+
+def load_recipe(path: str, base_dir: str | None = None) -> Recipe:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise RecipeError(f"recipe not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"recipe {path} is not valid YAML: {exc}") from None
+    return parse_recipe(data, path, base_dir or os.path.dirname(os.path.abspath(path)))
