@@ -30,6 +30,22 @@ def is_s3(uri: str) -> bool:
     return uri.startswith("s3://") or uri.startswith("s3a://")
 
 
+S3_ENV_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+               "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE")
+
+
+def storage_env() -> dict[str, str]:
+    """The S3 settings of this process, to hand to Spark tasks in memory (Python workers inherit the
+    JVM's environment, fixed when it started). Never logged, never written to a manifest."""
+    return {k: os.environ[k] for k in S3_ENV_KEYS if k in os.environ}
+
+
+def apply_storage_env(env: dict[str, str]) -> None:
+    """In a Spark task: adopt the driver's S3 settings where the worker has none of its own."""
+    for key, value in env.items():
+        os.environ.setdefault(key, value)
+
+
 def s3_filesystem() -> pafs.S3FileSystem:
     """An S3FileSystem configured from the environment only."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")

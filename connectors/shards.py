@@ -1,7 +1,8 @@
 """Parquet shards of bounded size, written under a temporary name and renamed when complete.
 
-Rows are range-partitioned and sorted by ``id`` so the same input and config give the same
-shards, byte for byte. Shard count = ceil(uncompressed text bytes / target), and
+Rows are hash-partitioned on ``id`` (an explicit partition count, so neither sampling nor AQE
+changes the split) and sorted by ``id`` inside each shard: the same rows and config give the same
+shards byte for byte, however the input was partitioned. Shard count = ceil(uncompressed text bytes / target), and
 ``maxRecordsPerFile`` caps any shard a skewed range would inflate. Shards are renamed
 ``part-00000.parquet`` ... in order, hashed (sha256) and described for the manifest.
 
@@ -73,7 +74,7 @@ def write_shards(df, root: str, name: str, run_id: str, target_bytes: int = DEFA
     parts = max(1, math.ceil(text_bytes / target_bytes))
     max_rows = max(1, math.ceil(rows / parts * 1.5)) if rows else 1
     (
-        df.repartitionByRange(parts, sort_by)
+        df.repartition(parts, sort_by)  # hash partitioning: a function of the data alone
         .sortWithinPartitions(sort_by)
         .write.option("compression", "zstd")
         .option("maxRecordsPerFile", max_rows)

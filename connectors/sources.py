@@ -23,7 +23,7 @@ import pyarrow as pa
 from pydantic import BaseModel, Field, field_validator
 
 from connectors import file_formats as ff
-from connectors.filesystem import InputError, list_files
+from connectors.filesystem import InputError, apply_storage_env, is_s3, list_files, storage_env
 
 RESERVED = ("id", "text", "source", "token_count", "source_file", "source_line")
 CHARS_PER_TOKEN = 4
@@ -128,8 +128,10 @@ def read_source_raw(spark, spec: SourceSpec, params: IngestParams):
     rows = [(uri, fmt, comp or "", rel) for uri, fmt, comp, rel in plan]
     max_line = params.max_line_bytes
     delimiter = spec.csv_delimiter
+    env = storage_env() if is_s3(spec.path) else {}
 
     def read_partition(batches):
+        apply_storage_env(env)
         for batch in batches:
             for uri, fmt, comp, rel in zip(*(batch.column(i).to_pylist() for i in range(4))):
                 constants = ff.hive_partitions(rel)

@@ -1,0 +1,49 @@
+"""Shared fixtures: one Spark session and one Prefect test harness for the whole run."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_DATA = os.path.abspath(os.path.join(ROOT, "..", "shared", "data"))
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+
+def shared_path(*parts: str) -> str:
+    """Path under ../shared/data, or skip the test with a clear message when it is absent."""
+    path = os.path.join(SHARED_DATA, *parts)
+    if not os.path.exists(path):
+        pytest.skip(f"shared data not present: {path} (see ../shared/data/SOURCES.md)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from connectors.spark_session import SparkSettings, get_spark
+
+    session = get_spark(SparkSettings(master="local[2]", shuffle_partitions=4, driver_memory="2g"))
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="session")
+def demo_lake(tmp_path_factory):
+    """A small demo lake (shared by the tests that read it)."""
+    from connectors.demo_lake import generate_demo_lake
+
+    root = str(tmp_path_factory.mktemp("demo") / "lake")
+    summary = generate_demo_lake(root, seed=11, n_docs=1500)
+    return root, summary

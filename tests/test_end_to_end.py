@@ -1,0 +1,149 @@
+"""The curate flow under Prefect with local Spark: demo lake, real web text, and S3."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import jsonschema
+import pyarrow.parquet as pq
+import pytest
+
+from connectors.manifest import SCHEMA_PATH
+from tests.conftest import ROOT, shared_path
+
+pytestmark = [pytest.mark.spark, pytest.mark.prefect]
+
+
+def _validate(manifest_path):
+    with open(manifest_path) as fh:
+        manifest = json.load(fh)
+    with open(SCHEMA_PATH) as fh:
+        jsonschema.validate(manifest, json.load(fh))
+    t = manifest["totals"]
+    assert t["docs_in"] == t["docs_out"] + t["removed"] + t["quarantined"]
+    for stage in manifest["stages"]:
+        assert stage["docs_in"] == stage["docs_out"] + sum(stage["removed"].values()) + sum(stage["quarantined"].values())
+    return manifest
+
+
+def test_demo_recipe_through_the_flow(spark, prefect_harness, demo_lake, tmp_path):
+    from flows.cli import main
+
+    lake, summary = demo_lake
+    workdir = os.path.dirname(lake)
+    assert main(["run", os.path.join(ROOT, "examples", "demo.yaml"), "--base-dir", workdir, "--overwrite"]) == 0
+    out = os.path.join(workdir, "output")
+    manifest = _validate(os.path.join(out, "manifest.json"))
+    assert manifest["totals"]["docs_in"] == summary["records_written"]
+    assert manifest["stages"][0]["quarantined"] == {"malformed_json": 3, "invalid_utf8": 1, "missing_text": 1}
+    assert manifest["prefect"]["flow_run_id"]
+    assert manifest["software"]["spark_version"] == "4.3.0"
+    # Ground truth: every planted exact duplicate is gone or is the one kept of its group.
+    kept = pq.read_table(os.path.join(out, "documents")).to_pandas()
+    removed = pq.read_table(os.path.join(out, "removed")).to_pandas()
+    truth = pq.read_table(os.path.join(lake, "ground_truth", "documents.parquet")).to_pandas()
+    planted = truth[truth.kind == "exact_duplicate"]
+    key_of = {"encyclopedia": "doc_id", "forum": "id", "mathcourse": "lesson_id"}
+    kept_keys = set()
+    for src, col in key_of.items():
+        kept_keys |= set(kept.loc[kept.source == src, "id"])
+    kept_urls = set(kept.loc[kept.source == "webcrawl", "url"])
+    survivors = [r for r in planted.itertuples() if (r.key in kept_keys or r.key in kept_urls)]
+    # a survivor is allowed only when its original was removed instead (smallest id kept)
+    for r in survivors:
+        assert (r.dup_of not in kept_keys) and (r.dup_of not in kept_urls)
+    assert len(removed[removed.kind == "exact"]) >= len(planted)
+    assert set(removed.duplicate_of.dropna()) <= set(kept.id)
+    # Shard hashes in the manifest match the files.
+    from connectors.shards import sha256_file
+    for shard in manifest["outputs"]["documents"]["shards"]:
+        assert sha256_file(os.path.join(out, shard["path"])) == shard["sha256"]
+    # Same input, same config -> same shards.
+    first = [s["sha256"] for s in manifest["outputs"]["documents"]["shards"]]
+    assert main(["run", os.path.join(ROOT, "examples", "demo.yaml"), "--base-dir", workdir, "--overwrite"]) == 0
+    again = _validate(os.path.join(out, "manifest.json"))
+    assert [s["sha256"] for s in again["outputs"]["documents"]["shards"]] == first
+    assert again["run_id"] != manifest["run_id"]
+
+
+@pytest.mark.shared_data
+def test_dolma_sample_recipe(spark, prefect_harness, tmp_path):
+    from flows.cli import main
+
+    data = shared_path("webtext", "dolma_cc_sample")
+    recipe = tmp_path / "dolma.yaml"
+    recipe.write_text(f"name: dolma\nsources:\n  - name: dolma_cc\n    path: {data}\n    id_column: id\noutput:\n  path: {tmp_path / 'out'}\n")
+    assert main(["run", str(recipe)]) == 0
+    manifest = _validate(tmp_path / "out" / "manifest.json")
+    assert manifest["totals"]["docs_in"] == 727  # 697 + 10 + 10 + 10 records
+    assert {i["path"].rsplit("/", 1)[1] for i in manifest["inputs"]} == set(os.listdir(data))
+    kept = pq.read_table(tmp_path / "out" / "documents")
+    assert "input_source" in kept.column_names  # dolma's own `source` field is kept, renamed
+    assert main(["run", str(recipe)]) == 2  # refuses to overwrite a finished run silently
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def s3_server(monkeypatch_module=None):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    env = {"AWS_ACCESS_KEY_ID": "testing-key", "AWS_SECRET_ACCESS_KEY": "testing-secret-do-not-log",
+           "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield f"http://127.0.0.1:{port}"
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.mark.s3
+def test_s3_input_and_output(spark, prefect_harness, s3_server, demo_lake, tmp_path, capsys):
+    import boto3
+
+    from flows.cli import main
+
+    lake, _ = demo_lake
+    s3 = boto3.client("s3", endpoint_url=s3_server)
+    s3.create_bucket(Bucket="lake")
+    s3.create_bucket(Bucket="out")
+    for rel in ("corpus/forum/part-000.jsonl.zst", "corpus/webcrawl/part-000.parquet", "corpus/webcrawl/part-001.parquet"):
+        s3.upload_file(os.path.join(lake, rel), "lake", rel)
+    recipe = tmp_path / "s3.yaml"
+    recipe.write_text("name: s3\nsources:\n  - {name: forum, path: 's3://lake/corpus/forum', id_column: id}\n"
+                      "  - {name: webcrawl, path: 's3://lake/corpus/webcrawl/'}\noutput: {path: 's3://out/run1'}\n")
+    assert main(["run", str(recipe)]) == 0
+    body = s3.get_object(Bucket="out", Key="run1/manifest.json")["Body"].read()
+    manifest = json.loads(body)
+    with open(SCHEMA_PATH) as fh:
+        jsonschema.validate(manifest, json.load(fh))
+    import zstandard
+    forum_lines = zstandard.ZstdDecompressor().decompressobj().decompress(
+        open(os.path.join(lake, "corpus/forum/part-000.jsonl.zst"), "rb").read()).count(b"\n")
+    web_rows = sum(pq.ParquetFile(os.path.join(lake, f"corpus/webcrawl/part-00{i}.parquet")).metadata.num_rows for i in (0, 1))
+    assert manifest["totals"]["docs_in"] == forum_lines + web_rows
+    assert manifest["totals"]["quarantined"] == 0
+    assert manifest["inputs"][0]["path"].startswith("s3://lake/")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="out", Prefix="run1/")["Contents"]]
+    assert any(k.startswith("run1/documents/part-") for k in keys)
+    captured = capsys.readouterr()
+    assert "testing-secret-do-not-log" not in body.decode() + captured.out + captured.err

@@ -1,0 +1,123 @@
+"""Per-file readers (no Spark): every record comes out as a row or a quarantine row with its line."""
+import gzip
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from connectors import file_formats as ff
+from connectors.filesystem import InputError, list_files
+
+
+def _read_all(path, fmt, comp, schema, constants=None, max_line=1 << 20):
+    tables = list(ff.read_file(str(path), fmt, comp, schema, constants or {}, max_line))
+    return pa.concat_tables(tables) if tables else None
+
+
+SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string())])
+
+
+@pytest.mark.parametrize("name,suffix", [("plain", ".jsonl"), ("gz", ".jsonl.gz"), ("zst", ".jsonl.zst")])
+def test_jsonl_compressions_read_the_same(tmp_path, name, suffix):
+    body = b"".join(json.dumps({"id": str(i), "text": f"doc {i}"}).encode() + b"\n" for i in range(50))
+    data = {"plain": body, "gz": gzip.compress(body), "zst": zstandard.ZstdCompressor().compress(body)}[name]
+    path = tmp_path / f"x{suffix}"
+    path.write_bytes(data)
+    fmt, comp = ff.split_suffix(path.name)
+    assert fmt == "jsonl"
+    table = _read_all(path, fmt, comp, SCHEMA)
+    assert table.num_rows == 50
+    assert table.column("_error").null_count == 50
+    assert table.column("_line").to_pylist() == list(range(1, 51))
+    assert ff.sample_schema(str(path), fmt, comp).names == ["id", "text"]
+
+
+def test_bad_lines_are_quarantined_with_their_line_numbers(tmp_path):
+    lines = [b'{"id": "a", "text": "fine"}', b"", b'{"id": "b", "text": "unterminated',
+             b'{"id": "c", "text": "bad \xff byte"}', b"[1, 2]", b'{"id": "d", "text": "also fine"}']
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    table = _read_all(path, "jsonl", None, SCHEMA)
+    rows = table.to_pylist()
+    good = [r for r in rows if r["_error"] is None]
+    bad = {r["_line"]: r["_error"] for r in rows if r["_error"] is not None}
+    assert [(r["id"], r["_line"]) for r in good] == [("a", 1), ("d", 6)]
+    assert set(bad) == {3, 4, 5}
+    assert bad[3].startswith("malformed_json")
+    assert bad[4].startswith("invalid_utf8")
+    assert bad[5].startswith("malformed_json")
+
+
+def test_blank_lines_keep_line_numbers_exact(tmp_path):
+    path = tmp_path / "gaps.jsonl"
+    path.write_text('\n{"id": "a", "text": "x"}\n   \n\n{"id": "b", "text": "y"}\n')
+    table = _read_all(path, "jsonl", None, SCHEMA)
+    assert table.column("_line").to_pylist() == [2, 5]
+
+
+def test_line_too_large_is_quarantined_not_parsed(tmp_path):
+    path = tmp_path / "huge.jsonl"
+    big = json.dumps({"id": "big", "text": "w " * 5000})
+    path.write_text('{"id": "a", "text": "x"}\n' + big + '\n{"id": "c", "text": "z"}\n')
+    table = _read_all(path, "jsonl", None, SCHEMA, max_line=2048)
+    rows = table.to_pylist()
+    assert [r["id"] for r in rows if r["_error"] is None] == ["a", "c"]
+    assert [r["_line"] for r in rows if r["_error"]] == [2]
+    assert [r["_error"].split(":")[0] for r in rows if r["_error"]] == ["line_too_large"]
+
+
+def test_block_boundaries_do_not_lose_lines(tmp_path, monkeypatch):
+    monkeypatch.setattr(ff, "BLOCK_BYTES", 100)  # many blocks, lines cut across block edges
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps({"id": str(i), "text": "t" * (i % 37)}) + "\n" for i in range(300)))
+    table = _read_all(path, "jsonl", None, SCHEMA)
+    assert table.column("id").to_pylist() == [str(i) for i in range(300)]
+    assert table.column("_line").to_pylist() == list(range(1, 301))
+
+
+def test_csv_rows_of_wrong_width_are_quarantined(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('id,text\n1,"hello, world"\n2,a,b\n3,"multi\nline"\n')
+    schema = pa.schema([("id", pa.int64()), ("text", pa.string())])
+    table = _read_all(path, "csv", None, schema)
+    rows = table.to_pylist()
+    assert [r["text"] for r in rows if not r["_error"]] == ["hello, world", "multi\nline"]
+    assert [r["_error"].split(":")[0] for r in rows if r["_error"]] == ["bad_csv_row"]
+
+
+def test_parquet_hive_partition_columns(tmp_path):
+    d = tmp_path / "ds" / "lang=en"
+    d.mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["1", "2"], "text": ["a", "b"]}), d / "p.parquet")
+    schema = SCHEMA.append(pa.field("lang", pa.string()))
+    table = _read_all(d / "p.parquet", "parquet", None, schema, constants=ff.hive_partitions("lang=en/p.parquet"))
+    assert table.column("lang").to_pylist() == ["en", "en"]
+
+
+def test_unreadable_file_becomes_one_quarantine_row(tmp_path):
+    path = tmp_path / "broken.jsonl.gz"
+    path.write_bytes(b"this is not gzip")
+    table = _read_all(path, "jsonl", "gzip", SCHEMA)
+    assert table.num_rows == 1
+    assert table.column("_error")[0].as_py().startswith("unreadable_file")
+
+
+def test_unify_widens_numbers_and_stringifies_scalar_conflicts():
+    a = pa.schema([("n", pa.int32()), ("d", pa.string())])
+    b = pa.schema([("n", pa.int64()), ("d", pa.timestamp("s")), ("extra", pa.bool_())])
+    merged = ff.unify([a, b])
+    assert merged.field("n").type == pa.int64()
+    assert merged.field("d").type == pa.string()
+    assert merged.names == ["n", "d", "extra"]
+
+
+def test_list_files_skips_markers_and_names_missing_input(tmp_path):
+    (tmp_path / "a.jsonl").write_text("{}\n")
+    (tmp_path / "_SUCCESS").write_text("")
+    (tmp_path / ".a.jsonl.crc").write_text("")
+    assert [f.uri.rsplit("/", 1)[1] for f in list_files(str(tmp_path))] == ["a.jsonl"]
+    with pytest.raises(InputError, match="input not found"):
+        list_files(str(tmp_path / "nope"))

@@ -1,0 +1,78 @@
+"""Ingest, exact dedup and shard writing on a real local Spark session."""
+import json
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from connectors.filesystem import InputError
+from connectors.shards import write_shards
+from connectors.sources import IngestParams, SourceSpec, ingest
+from curation.exact_dedup import ExactDedupParams, KeepPolicy, exact_dedup_stage
+
+pytestmark = pytest.mark.spark
+
+
+def _jsonl(path, records, extra=b""):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in records) + extra)
+
+
+def test_ingest_accounts_for_every_record(spark, tmp_path):
+    _jsonl(tmp_path / "a" / "x.jsonl", [
+        {"doc_id": "1", "text": "Alpha text here", "source": "cc"},
+        {"doc_id": "2", "text": None},
+        {"doc_id": "1", "text": "repeated id"},
+        {"doc_id": "3", "text": "y" * 500},
+    ], extra=b"{broken\n")
+    pq.write_table(pa.table({"text": ["same", "same", "other"], "score": [1.0, 2.0, 3.0]}), str(tmp_path / "b.parquet"))
+    specs = [SourceSpec(name="a", path=str(tmp_path / "a"), id_column="doc_id"),
+             SourceSpec(name="b", path=str(tmp_path / "b.parquet"))]
+    docs, quarantine, inputs, stats = ingest(spark, specs, IngestParams(max_doc_chars=100))
+    assert stats.docs_in == 8
+    assert stats.quarantined == {"missing_text": 1, "duplicate_id": 1, "too_large": 1, "malformed_json": 1}
+    assert stats.docs_out == 4
+    rows = {r["id"]: r for r in docs.collect()}
+    assert rows["1"]["text"] == "Alpha text here" and rows["1"]["input_source"] == "cc"
+    b_ids = sorted(i for i, r in rows.items() if r["source"] == "b")
+    assert len(b_ids) == 3 and any(i.endswith("-1") for i in b_ids)  # identical text in one source: unique ids
+    q = {r["reason"]: r for r in quarantine.collect()}
+    assert q["malformed_json"]["source_line"] == 5 and q["malformed_json"]["source_file"] == "x.jsonl"
+    assert q["duplicate_id"]["source_line"] == 3
+    assert {i["source"] for i in inputs} == {"a", "b"}
+
+
+def test_ingest_names_the_file_when_the_text_column_is_missing(spark, tmp_path):
+    _jsonl(tmp_path / "c.jsonl", [{"body": "no text column"}])
+    with pytest.raises(InputError, match=r"text column 'text' not found in .*c\.jsonl.*columns: body"):
+        ingest(spark, [SourceSpec(name="c", path=str(tmp_path / "c.jsonl"))], IngestParams())
+
+
+def test_exact_dedup_keeps_smallest_id_and_points_to_it(spark, tmp_path):
+    _jsonl(tmp_path / "d.jsonl", [
+        {"id": "b", "text": "The  Same\ttext", "q": 1.0}, {"id": "a", "text": "the same text", "q": 0.5},
+        {"id": "c", "text": "THE SAME TEXT ", "q": 9.0}, {"id": "d", "text": "Table 3", "q": 0.0},
+        {"id": "e", "text": "Table 4", "q": 0.0}, {"id": "f", "text": "   ", "q": 0.0},
+    ])
+    docs, _, _, _ = ingest(spark, [SourceSpec(name="d", path=str(tmp_path / "d.jsonl"), id_column="id")], IngestParams())
+    kept, removed, stats = exact_dedup_stage(docs, ExactDedupParams())
+    assert sorted(r["id"] for r in kept.collect()) == ["a", "d", "e"]
+    rem = {r["id"]: r for r in removed.collect()}
+    assert rem["b"]["duplicate_of"] == "a" and rem["c"]["duplicate_of"] == "a" and rem["b"]["cluster_size"] == 3
+    assert rem["f"]["reason"] == "empty_text"
+    assert stats.removed == {"exact_duplicate": 2, "empty_text": 1}
+    kept2, removed2, _ = exact_dedup_stage(docs, ExactDedupParams(keep=KeepPolicy(rule="highest_score", score_column="q")))
+    assert "c" in {r["id"] for r in kept2.collect()}
+    assert {r["duplicate_of"] for r in removed2.where("kind = 'exact'").collect()} == {"c"}
+
+
+def test_shards_are_bounded_atomic_and_deterministic(spark, tmp_path):
+    df = spark.range(0, 3000).selectExpr("cast(id as string) as id", "repeat('word ', 40) as text", "cast(50 as long) as token_count")
+    a = write_shards(df, str(tmp_path / "a"), "documents", "r1", target_bytes=200_000)
+    b = write_shards(df.repartition(7), str(tmp_path / "b"), "documents", "r2", target_bytes=200_000)
+    assert a.rows == 3000 and len(a.shards) >= 3
+    assert [s.sha256 for s in a.shards] == [s.sha256 for s in b.shards]
+    assert a.tokens == 150_000
+    assert sorted(os.listdir(tmp_path / "a")) == ["documents"]  # no temp folder left behind
+    assert all(s.path.startswith("documents/part-") for s in a.shards)
