@@ -138,7 +138,7 @@ def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     keys = np.empty((n, bands), dtype=np.uint64)
     p = np.uint64(0x9E3779B97F4A7C15)
     for band in range(bands):
-        h = np.full(n, np.uint64(band + 1) * np.uint64(0xC2B2AE3D27D4EB4F), dtype=np.uint64)
+        h = np.full(n, ((band + 1) * 0xC2B2AE3D27D4EB4F) & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)
         for j in range(rows):
             h = (h ^ sigs[:, band * rows + j].astype(np.uint64)) * p
             h ^= h >> np.uint64(29)

@@ -1,4 +1,4 @@
-"""The ``curate`` Prefect flow: ingest (L0) -> exact dedup -> write shards -> manifest (last).
+"""The ``curate`` Prefect flow: ingest (L0) -> exact dedup -> near dedup -> write shards -> manifest (last).
 
 Orchestration only: each task calls a stage function from ``connectors`` or ``curation``.
 Spark runs in-process (local[*] by default, or the recipe's master). Each stage's stats are
@@ -25,6 +25,7 @@ from connectors.shards import upload_tree, write_shards
 from connectors.sources import ingest
 from connectors.spark_session import get_spark
 from curation.exact_dedup import exact_dedup_stage
+from curation.near_dedup import near_dedup_stage
 from flows.recipe import Recipe, load_recipe
 
 
@@ -59,6 +60,14 @@ def exact_dedup_task(docs, recipe: Recipe):
     return kept, removed, stats
 
 
+@task(name="near-dedup", cache_policy=NO_CACHE)
+def near_dedup_task(docs, recipe: Recipe):
+    kept, removed, stats = near_dedup_stage(docs, recipe.stages.near_dedup)
+    _publish_stats(stats)
+    get_run_logger().info("near dedup: %d kept, removed %s, %s", stats.docs_out, stats.removed, stats.details)
+    return kept, removed, stats
+
+
 @task(name="write-outputs", cache_policy=NO_CACHE)
 def write_task(spark, root: str, run_id: str, recipe: Recipe, kept, removed, quarantine):
     outputs = {"documents": write_shards(kept, root, "documents", run_id, recipe.output.shard_bytes)}
@@ -90,9 +99,14 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
         os.remove(old_manifest)  # a half-replaced output must never look complete
     spark = get_spark(recipe.spark)
     docs, quarantine, inputs, ingest_stats = ingest_task(spark, recipe)
-    kept, removed, dedup_stats = exact_dedup_task(docs, recipe)
+    kept, exact_removed, dedup_stats = exact_dedup_task(docs, recipe)
+    kept, near_removed, near_stats = near_dedup_task(kept, recipe)
+    removed_parts = [r for r in (exact_removed, near_removed) if r is not None]
+    removed = None
+    for part in removed_parts:
+        removed = part if removed is None else removed.unionByName(part)
     outputs = write_task(spark, root, run_id, recipe, kept, removed, quarantine)
-    stages = [ingest_stats, dedup_stats]
+    stages = [ingest_stats, dedup_stats, near_stats]
     flow_id = flow_run.get_id()
     manifest = Manifest(
         run_id=run_id, name=recipe.name, created_at=now_iso(), software=software(spark),
@@ -116,8 +130,8 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
         path = upload_to.rstrip("/") + "/manifest.json"
     docs.unpersist()
     quarantine.unpersist()
-    if removed is not None:
-        removed.unpersist()
+    for part in removed_parts:
+        part.unpersist()
     try:
         create_markdown_artifact(key="run-summary", markdown=summary_markdown(manifest, path, time.time() - started),
                                  description="tierlake run summary")

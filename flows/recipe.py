@@ -16,6 +16,7 @@ from connectors.shards import DEFAULT_SHARD_BYTES
 from connectors.sources import IngestParams, SourceSpec
 from connectors.spark_session import SparkSettings
 from curation.exact_dedup import ExactDedupParams
+from curation.near_dedup import NearDedupParams
 
 
 class RecipeError(Exception):
@@ -27,6 +28,7 @@ class StageParams(BaseModel):
 
     ingest: IngestParams = Field(default_factory=IngestParams)
     exact_dedup: ExactDedupParams = Field(default_factory=ExactDedupParams)
+    near_dedup: NearDedupParams = Field(default_factory=NearDedupParams)
 
 
 class OutputSettings(BaseModel):

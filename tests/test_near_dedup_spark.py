@@ -1,0 +1,46 @@
+"""Near-dup stage on Spark: planted pairs found, pairs below threshold not merged, short docs apart."""
+import random
+
+import pytest
+
+from curation.minhash import jaccard_of_texts
+from curation.near_dedup import NearDedupParams, near_dedup_stage
+
+pytestmark = pytest.mark.spark
+
+WORDS = [f"{a}{b}" for a in ("ka", "lo", "mi", "nu", "pe", "ra", "si", "tu", "vo", "ze") for b in ("rin", "dol", "mek", "sat", "pun", "gra", "fel", "tob", "wix", "hal")]
+
+
+def _doc(rng, n=200):
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def _edit(rng, text, rate):
+    toks = text.split()
+    return " ".join(rng.choice(WORDS) + "x" if rng.random() < rate else t for t in toks)
+
+
+def test_near_dedup_finds_planted_pairs_and_keeps_smallest_id(spark):
+    rng = random.Random(3)
+    rows, expect_pairs, below = [], [], []
+    for i in range(60):
+        base = _doc(rng)
+        rows.append((f"d{i:03d}", base))
+        if i % 3 == 0:
+            copy = _edit(rng, base, 0.01)
+            rows.append((f"e{i:03d}", copy))
+            expect_pairs.append((f"d{i:03d}", f"e{i:03d}", jaccard_of_texts(base, copy)))
+        elif i % 3 == 1:
+            far = _edit(rng, base, 0.12)
+            rows.append((f"f{i:03d}", far))
+            below.append((f"d{i:03d}", f"f{i:03d}", jaccard_of_texts(base, far)))
+    rows += [("s1", "tiny note"), ("s2", "other words"), ("s3", "tiny note here")]
+    assert all(j >= 0.85 for *_, j in expect_pairs) and all(j < 0.6 for *_, j in below)
+    docs = spark.createDataFrame([(i, t, "src", len(t) // 4) for i, t in rows], "id string, text string, source string, token_count long")
+    kept, removed, stats = near_dedup_stage(docs, NearDedupParams(threshold=0.8, num_perm=112, bands=14, rows=8))
+    gone = {r["id"]: r for r in removed.collect()}
+    assert set(gone) == {e for _, e, _ in expect_pairs}
+    assert all(gone[e]["duplicate_of"] == d and gone[e]["kind"] == "near" and gone[e]["cluster_size"] == 2 for d, e, _ in expect_pairs)
+    assert stats.docs_in == len(rows) and stats.docs_out == len(rows) - len(expect_pairs)
+    assert stats.details["edges_after_verification"] <= stats.details["candidate_edges"]
+    assert {"s1", "s2", "s3"} <= {r["id"] for r in kept.collect()}
