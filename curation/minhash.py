@@ -1,12 +1,17 @@
 """MinHash signatures and LSH banding (Broder 1997; Leskovec, Rajaraman & Ullman, *Mining of
 Massive Datasets* ch. 3), with datasketch's permutation scheme.
 
+Shingles: lower-cased word tokens (runs of Unicode letters, digits and ``_``), n-grams of them
+(default n = 5), or character n-grams. A shingle's 32-bit hash is fmix32 of an FNV-style fold of
+its tokens' xxh32 hashes (:func:`shingle_hash`), so token strings are hashed once per distinct
+token and whole batches of shingles are hashed by numpy. Character shingles are hashed with
+xxh32 of their bytes.
+
 Scheme: datasketch 2.0's default ``affine32``. A shingle's 32-bit hash h is pre-mixed with the
 MurmurHash3 finalizer (fmix32), then permutation k is ``a_k * h + b_k mod 2^32`` with odd
 ``a_k`` (a bijection), ``a_k, b_k`` drawn from ``numpy.random.RandomState(seed)`` exactly as
 datasketch draws them. Signatures are therefore bit-identical to
-``datasketch.MinHash(num_perm, seed, hashfunc=xxh32)`` for the same shingles (tested).
-Shingles are hashed with xxh32 (seed 0) of their UTF-8 bytes.
+``datasketch.MinHash(num_perm, seed, hashfunc=shingle_hash)`` for the same shingles (tested).
 
 Banding: ``b`` bands of ``r`` rows chosen for a Jaccard threshold by minimising
 0.5·(false-positive area) + 0.5·(false-negative area) under the S-curve 1-(1-s^r)^b, as
@@ -22,6 +27,8 @@ import re
 from functools import lru_cache
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 from scipy.integrate import quad
 
@@ -46,20 +53,107 @@ def fmix32(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint32(16))
 
 
-def word_tokens(text: str) -> list[str]:
-    """Lower-cased ``\\w+`` tokens (Unicode-aware); the same words the demo ground truth uses."""
-    return _WORD.findall(text.lower())
+TOKEN_PATTERN = r"[^\p{L}\p{N}_]+"  # split on runs of non-word characters (Unicode letters, digits, _)
+_COMBINE = np.uint32(0x01000193)  # FNV-1a 32-bit prime
+
+
+def _tokenize_regex(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    lower = pc.utf8_lower(pc.fill_null(texts, ""))
+    parts = pc.split_pattern_regex(lower, TOKEN_PATTERN)
+    flat = pc.list_flatten(parts)
+    keep = pc.greater(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False)
+    list_offsets = parts.offsets.to_numpy()
+    kept_before = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
+    return flat.filter(pa.array(keep)), kept_before[list_offsets - list_offsets[0]]
+
+
+def _tokenize_ascii(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Byte-table tokenizer for ASCII-only texts: runs of [A-Za-z0-9_], lower-cased. The tokens
+    are an Arrow string array over a compacted copy of the word bytes (no per-token Python)."""
+    texts = pc.ascii_lower(pc.fill_null(texts, "").cast(pa.large_string()))
+    n = len(texts)
+    offs = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + n + 1]
+    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]] if n else np.zeros(0, np.uint8)
+    offs = offs - offs[0]
+    word = (data >= 97) & (data <= 122)
+    word |= (data >= 48) & (data <= 57)
+    word |= data == 95
+    starts_mask = word.copy()
+    starts_mask[1:] &= ~word[:-1]
+    text_starts = offs[:-1][offs[:-1] < len(data)]
+    starts_mask[text_starts] = word[text_starts]  # a token never spans two texts
+    ends_mask = word.copy()
+    ends_mask[:-1] &= ~word[1:]
+    text_ends = offs[1:][offs[1:] > 0] - 1
+    ends_mask[text_ends] = word[text_ends]
+    run_starts = np.flatnonzero(starts_mask)
+    run_ends = np.flatnonzero(ends_mask) + 1
+    compact = data[word]
+    tok_off = np.zeros(len(run_starts) + 1, dtype=np.int64)
+    np.cumsum(run_ends - run_starts, out=tok_off[1:])
+    tokens = pa.LargeStringArray.from_buffers(len(run_starts), pa.py_buffer(tok_off), pa.py_buffer(compact))
+    doc_off = np.searchsorted(run_starts, offs, side="left")
+    return tokens.cast(pa.string()), doc_off.astype(np.int64)
+
+
+def tokenize(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Lower-cased word tokens of every text — runs of Unicode letters, digits and ``_`` — as one
+    flat string array and per-text offsets (len n+1). ASCII texts take a numpy byte-table path,
+    others pyarrow's RE2 split; both give the same tokens on ASCII text. Null text has none."""
+    if len(texts) == 0:
+        return pa.array([], pa.string()), np.zeros(1, dtype=np.int64)
+    is_ascii = pc.fill_null(pc.string_is_ascii(texts), True).to_numpy(zero_copy_only=False)
+    if is_ascii.all():
+        return _tokenize_ascii(texts)
+    if not is_ascii.any():
+        return _tokenize_regex(texts)
+    idx_a, idx_u = np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)
+    tok_a, off_a = _tokenize_ascii(texts.take(pa.array(idx_a)))
+    tok_u, off_u = _tokenize_regex(texts.take(pa.array(idx_u)))
+    counts = np.zeros(len(texts), dtype=np.int64)
+    counts[idx_a], counts[idx_u] = np.diff(off_a), np.diff(off_u)
+    offsets = np.concatenate(([0], np.cumsum(counts)))
+    # position of every token of the combined order in the concatenation [tok_a, tok_u]
+    src_start = np.zeros(len(texts), dtype=np.int64)
+    src_start[idx_a], src_start[idx_u] = off_a[:-1], off_u[:-1] + len(tok_a)
+    take = np.repeat(src_start - offsets[:-1], counts) + np.arange(offsets[-1])
+    both = pa.concat_arrays([tok_a, tok_u])
+    return both.take(pa.array(take)), offsets
+
+
+def token_hashes(tokens: pa.Array) -> np.ndarray:
+    """xxh32 (seed 0) of each token's UTF-8 bytes; each distinct token is hashed once."""
+    if len(tokens) == 0:
+        return np.zeros(0, dtype=np.uint32)
+    enc = pc.dictionary_encode(tokens).combine_chunks() if isinstance(tokens, pa.ChunkedArray) else pc.dictionary_encode(tokens)
+    h32 = xxhash.xxh32_intdigest
+    uniq = np.fromiter((h32(t) for t in enc.dictionary.cast(pa.binary()).to_pylist()), dtype=np.uint32, count=len(enc.dictionary))
+    return uniq[enc.indices.to_numpy(zero_copy_only=False)]
+
+
+def combine(hashes: list[int]) -> int:
+    """Scalar reference of the shingle hash: fmix32 of an FNV-style fold of the token hashes,
+    seeded with the token count."""
+    acc = np.uint32(len(hashes))
+    for h in hashes:
+        acc = np.uint32((int(acc) * 0x01000193) & 0xFFFFFFFF) ^ np.uint32(h)
+    return int(fmix32(np.array([acc], dtype=np.uint32))[0])
+
+
+def shingle_hash(shingle: bytes) -> int:
+    """The hash tierlake gives a shingle (space-joined tokens); usable as datasketch's hashfunc."""
+    return combine([xxhash.xxh32_intdigest(t) for t in shingle.split(b" ")])
 
 
 def shingles(text: str, ngram: int = 5, unit: str = "word") -> list[bytes]:
-    """Distinct n-gram shingles as UTF-8 bytes. A document shorter than n units yields one
-    shingle of everything it has (so short documents do not all share an empty signature);
-    an empty document yields none."""
+    """Reference shingling of one text (space-joined tokens, or characters). A document shorter
+    than n units yields one shingle of everything it has; one with no units yields none."""
     if unit == "char":
         t = " ".join(text.lower().split())
         grams = [t] if len(t) < ngram else [t[i : i + ngram] for i in range(len(t) - ngram + 1)]
         return list(dict.fromkeys(g.encode() for g in grams if g))
-    words = word_tokens(text)
+    tokens, _ = tokenize(pa.array([text]))
+    words = tokens.to_pylist()
     if not words:
         return []
     if len(words) < ngram:
@@ -67,21 +161,52 @@ def shingles(text: str, ngram: int = 5, unit: str = "word") -> list[bytes]:
     return list(dict.fromkeys(" ".join(words[i : i + ngram]).encode() for i in range(len(words) - ngram + 1)))
 
 
-def shingle_hashes(texts, ngram: int = 5, unit: str = "word") -> tuple[np.ndarray, np.ndarray]:
-    """All documents' shingle hashes concatenated (uint32) and per-document offsets (len n+1)."""
+def _char_shingle_hashes(texts, ngram: int) -> tuple[np.ndarray, np.ndarray]:
     h32 = xxhash.xxh32_intdigest
-    parts, counts = [], []
-    for text in texts:
-        hs = [h32(s) for s in shingles(text or "", ngram, unit)]
-        parts.append(hs)
-        counts.append(len(hs))
-    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    flat = np.fromiter((h for hs in parts for h in hs), dtype=np.uint32, count=int(offsets[-1]))
-    return flat, offsets
+    parts = [[h32(s) for s in shingles(t or "", ngram, "char")] for t in texts]
+    offsets = np.concatenate(([0], np.cumsum([len(p) for p in parts]))).astype(np.int64)
+    return np.fromiter((h for p in parts for h in p), dtype=np.uint32, count=int(offsets[-1])), offsets
 
 
-def signatures(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+def shingle_hashes(texts, ngram: int = 5, unit: str = "word") -> tuple[np.ndarray, np.ndarray]:
+    """Shingle hashes of every text concatenated (uint32; repeats allowed, MinHash is a min) and
+    per-text offsets (len n+1). Word shingles are vectorized: window folds over token hashes."""
+    arr = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(list(texts), pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if unit == "char":
+        return _char_shingle_hashes(arr.to_pylist(), ngram)
+    tokens, toff = tokenize(arr)
+    th = token_hashes(tokens)
+    lengths = np.diff(toff)
+    n_windows = np.where(lengths >= ngram, lengths - ngram + 1, np.minimum(lengths, 1))
+    offsets = np.concatenate(([0], np.cumsum(n_windows))).astype(np.int64)
+    out = np.empty(int(offsets[-1]), dtype=np.uint32)
+    # full windows: the window starting at every token with at least n tokens after it in its doc
+    full = lengths >= ngram
+    if full.any():
+        doc_of_tok = np.repeat(np.arange(len(lengths)), lengths)
+        pos_in_doc = np.arange(len(th)) - np.repeat(toff[:-1], lengths)
+        starts = np.flatnonzero((pos_in_doc <= (lengths[doc_of_tok] - ngram)) & full[doc_of_tok])
+        acc = np.full(len(starts), ngram, dtype=np.uint32)
+        for j in range(ngram):
+            acc = (acc * _COMBINE) ^ th[starts + j]
+        dest = np.repeat(offsets[:-1][full], n_windows[full])
+        dest += np.arange(len(dest)) - np.repeat(np.concatenate(([0], np.cumsum(n_windows[full])[:-1])), n_windows[full])
+        out[dest] = fmix32(acc)
+    # short docs (1..n-1 tokens): one shingle of all their tokens
+    short = np.flatnonzero((lengths > 0) & (lengths < ngram))
+    if len(short):
+        acc = lengths[short].astype(np.uint32)
+        for j in range(ngram - 1):
+            live = j < lengths[short]
+            idx = toff[short][live] + j
+            acc[live] = (acc[live] * _COMBINE) ^ th[idx]
+        out[offsets[short]] = fmix32(acc)
+    return out, offsets
+
+
+def signatures(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:
     """(n_docs, num_perm) uint32 MinHash signatures; a document with no shingles gets all MAX."""
     n_docs, k = len(offsets) - 1, len(a)
     out = np.full((n_docs, k), MAX_HASH32, dtype=np.uint32)
@@ -151,3 +276,20 @@ def jaccard_of_texts(a: str, b: str, ngram: int = 5, unit: str = "word") -> floa
     if not sa and not sb:
         return 1.0
     return len(sa & sb) / len(sa | sb)
+
+
+def pair_jaccard(left: pa.Array, right: pa.Array, ngram: int = 5, unit: str = "word") -> np.ndarray:
+    """Exact Jaccard of the shingle-hash sets of each (left[i], right[i]) pair, for a batch
+    (32-bit shingle hashes: a collision merges two shingles with probability ~ S^2 / 2^33)."""
+    hl, ol = shingle_hashes(left, ngram, unit)
+    hr, orr = shingle_hashes(right, ngram, unit)
+    out = np.empty(len(ol) - 1, dtype=np.float64)
+    for i in range(len(out)):
+        x = np.unique(hl[ol[i] : ol[i + 1]])
+        y = np.unique(hr[orr[i] : orr[i + 1]])
+        if len(x) == 0 and len(y) == 0:
+            out[i] = 1.0
+            continue
+        inter = len(np.intersect1d(x, y, assume_unique=True))
+        out[i] = inter / (len(x) + len(y) - inter)
+    return out

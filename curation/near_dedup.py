@@ -6,11 +6,15 @@ datatrove's bucket stage).
    affine32 scheme, :mod:`curation.minhash`) -> one (id, band, key) row per band.
 2. Buckets ``groupBy(band, key)``: each member gets one edge to the bucket's smallest id (star
    edges, at most n-1 per bucket, never all pairs; a huge boilerplate bucket costs O(n)).
-3. Optional verification: each candidate edge's exact Jaccard of shingle sets, computed in
-   vectorized batches, must reach the threshold, so false positives cannot chain clusters.
+3. Optional verification: each candidate edge's exact Jaccard of shingle(-hash) sets, computed
+   per Arrow batch, must reach the threshold, so false positives cannot chain clusters.
 4. Connected components (large-star/small-star, :mod:`curation.components`).
 5. One document kept per component (keep rule as in exact dedup); the others are removed with
    ``duplicate_of`` = the kept id, ``kind`` = ``near``, ``cluster_size``.
+
+A document with no word token (only punctuation) gets no band rows: it cannot be a near
+duplicate of anything, and giving it the all-MAX signature would put every such document in one
+cluster (text-dedup#77). Identical ones are still removed by exact dedup.
 
 Departures from the papers/peers, and why: verification compares a member with its bucket's
 smallest id only (star edges), not with every member, so a true duplicate of another member that
@@ -27,7 +31,7 @@ import pyarrow as pa
 from pydantic import BaseModel, Field, model_validator
 
 from curation.exact_dedup import KeepPolicy, keep_order
-from curation.minhash import band_edges, band_keys, jaccard_of_texts, permutations, shingle_hashes, signatures
+from curation.minhash import band_edges, band_keys, pair_jaccard, permutations, shingle_hashes, signatures
 
 
 class NearDedupParams(BaseModel):
@@ -64,14 +68,13 @@ def band_rows(docs, params: NearDedupParams):
 
     def to_bands(batches):
         for batch in batches:
-            ids = batch.column(0)
-            texts = batch.column(1).to_pylist()
-            hashes, offsets = shingle_hashes(texts, ngram, unit)
-            keys = band_keys(signatures(hashes, offsets, a, b), bands, rows)
-            n = len(texts)
+            hashes, offsets = shingle_hashes(batch.column(1), ngram, unit)
+            has = np.diff(offsets) > 0  # no word at all: no band rows, so such docs never cluster
+            keys = band_keys(signatures(hashes, offsets, a, b), bands, rows)[has]
+            owners = np.flatnonzero(has)
             yield pa.RecordBatch.from_arrays(
-                [ids.take(pa.array(np.repeat(np.arange(n), bands))),
-                 pa.array(np.tile(np.arange(bands, dtype=np.int32), n)),
+                [batch.column(0).take(pa.array(np.repeat(owners, bands))),
+                 pa.array(np.tile(np.arange(bands, dtype=np.int32), len(owners))),
                  pa.array(keys.reshape(-1))],
                 names=["id", "band", "key"])
 
@@ -89,8 +92,7 @@ def verify_edges(edges, docs, params: NearDedupParams):
 
     def score(batches):
         for batch in batches:
-            d = batch.to_pydict()
-            sims = [jaccard_of_texts(x, y, ngram, unit) for x, y in zip(d["src_text"], d["dst_text"])]
+            sims = pair_jaccard(batch.column("src_text"), batch.column("dst_text"), ngram, unit)
             yield pa.RecordBatch.from_arrays([batch.column("src"), batch.column("dst"), pa.array(sims, pa.float64())],
                                              names=["src", "dst", "jaccard"])
 

@@ -5,8 +5,8 @@ import xxhash
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 
-from curation.minhash import (band_edges, band_keys, candidate_probability, jaccard_of_texts, permutations,
-                              shingle_hashes, shingles, signatures)
+from curation.minhash import (band_edges, band_keys, candidate_probability, jaccard_of_texts, pair_jaccard, permutations,
+                              shingle_hash, shingle_hashes, shingles, signatures)
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog near the river bank today",
@@ -23,7 +23,7 @@ def test_signatures_bit_identical_to_datasketch(num_perm, seed):
     hashes, offsets = shingle_hashes(TEXTS, ngram=5)
     ours = signatures(hashes, offsets, a, b, chunk=5)  # tiny chunks: documents straddle chunk edges
     for i, text in enumerate(TEXTS):
-        ref = MinHash(num_perm=num_perm, seed=seed, hashfunc=xxhash.xxh32_intdigest)
+        ref = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash)
         ref.update_batch(shingles(text, 5))
         assert ref.scheme == "affine32"
         np.testing.assert_array_equal(ours[i], ref.hashvalues, err_msg=f"document {i}")
@@ -69,3 +69,38 @@ def test_band_keys_equal_iff_band_values_equal():
     assert keys[0, 1] == keys[2, 1]
     assert keys[0, 0] != keys[2, 0]
     assert keys.dtype == np.int64
+
+
+def test_vectorized_shingle_hashes_equal_the_scalar_reference():
+    texts = TEXTS + ["one two three four five", "a b c d e f", None, "x"]
+    for n in (1, 3, 5, 7):
+        flat, off = shingle_hashes(texts, n)
+        for i, t in enumerate(texts):
+            ref = sorted(set(shingle_hash(s) for s in shingles(t or "", n)))
+            assert sorted(set(flat[off[i]:off[i + 1]].tolist())) == ref, (n, t)
+
+
+def test_char_shingles_and_pair_jaccard():
+    import pyarrow as pa
+    flat, off = shingle_hashes(["abcdef", "abcdeg"], 3, "char")
+    assert off.tolist() == [0, 4, 8]
+    left, right = pa.array([TEXTS[0], "", "same words here"]), pa.array([TEXTS[1], "", "same words here"])
+    got = pair_jaccard(left, right, 5)
+    assert abs(got[0] - jaccard_of_texts(TEXTS[0], TEXTS[1])) < 1e-12 and got[1] == 1.0 and got[2] == 1.0
+
+
+def test_tokens_are_unicode_words():
+    assert shingles("Ünïcode wörds, ÉTÉ!", 1) == ["ünïcode".encode(), "wörds".encode(), "été".encode()]
+
+
+def test_ascii_fast_path_equals_the_unicode_regex_path():
+    import pyarrow as pa
+    from curation.minhash import _tokenize_ascii, _tokenize_regex, tokenize
+    texts = pa.array(["Hello, World_1!  x", "", None, "a-b c", "end.", "9 LIVES__ ok?", "abc", "def"])
+    ta, oa = _tokenize_ascii(texts)
+    tr, orr = _tokenize_regex(texts)
+    assert ta.to_pylist() == tr.to_pylist() and oa.tolist() == orr.tolist()
+    mixed = pa.array(["plain words", "Ünïcode wörds", None, "more plain"])
+    tm, om = tokenize(mixed)
+    assert tm.to_pylist() == ["plain", "words", "ünïcode", "wörds", "more", "plain"]
+    assert om.tolist() == [0, 2, 4, 4, 6]

@@ -15,9 +15,12 @@ def _doc(rng, n=200):
     return " ".join(rng.choice(WORDS) for _ in range(n))
 
 
-def _edit(rng, text, rate):
+def _edit(text, k):
+    """Substitute k words spaced 7 apart: each kills 5 shingles, so J = (S - 5k) / (S + 5k)."""
     toks = text.split()
-    return " ".join(rng.choice(WORDS) + "x" if rng.random() < rate else t for t in toks)
+    for i in range(k):
+        toks[3 + 7 * i] = "zzz%d" % i
+    return " ".join(toks)
 
 
 def test_near_dedup_finds_planted_pairs_and_keeps_smallest_id(spark):
@@ -27,11 +30,11 @@ def test_near_dedup_finds_planted_pairs_and_keeps_smallest_id(spark):
         base = _doc(rng)
         rows.append((f"d{i:03d}", base))
         if i % 3 == 0:
-            copy = _edit(rng, base, 0.01)
+            copy = _edit(base, 2)
             rows.append((f"e{i:03d}", copy))
             expect_pairs.append((f"d{i:03d}", f"e{i:03d}", jaccard_of_texts(base, copy)))
         elif i % 3 == 1:
-            far = _edit(rng, base, 0.12)
+            far = _edit(base, 25)
             rows.append((f"f{i:03d}", far))
             below.append((f"d{i:03d}", f"f{i:03d}", jaccard_of_texts(base, far)))
     rows += [("s1", "tiny note"), ("s2", "other words"), ("s3", "tiny note here")]
