@@ -50,9 +50,18 @@ def keep_order(policy: KeepPolicy):
     return [F.col("id").asc()]
 
 
-def exact_dedup(docs, params: ExactDedupParams):
+def exact_keys(docs):
+    """(id, key): the exact-dedup key of each document (for a saved index)."""
+    from pyspark.sql import functions as F
+
+    return docs.select("id", F.sha2(normalized_column(F.col("text")), 256).alias("key"))
+
+
+def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
     """(kept, removed) DataFrames. ``removed`` has id, source, token_count, reason, duplicate_of,
-    kind, cluster_size."""
+    kind, cluster_size. With ``index_keys`` (id, key of documents kept by earlier runs), a new
+    document whose key is already indexed is removed as a duplicate of the smallest indexed id;
+    indexed documents themselves are never removed."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -62,6 +71,14 @@ def exact_dedup(docs, params: ExactDedupParams):
     keyed = docs.withColumn("_norm_len", F.length(norm)).withColumn("_key", F.sha2(norm, 256))
     empty = keyed.where(F.col("_norm_len") == 0)
     nonempty = keyed.where(F.col("_norm_len") > 0)
+    removed_parts = []
+    if index_keys is not None:
+        indexed = index_keys.groupBy(F.col("key").alias("_key")).agg(F.min("id").alias("_old_id"), F.count(F.lit(1)).alias("_old_n"))
+        hits = nonempty.join(indexed, "_key")
+        removed_parts.append(hits.select(
+            "id", "source", "token_count", F.lit("exact_duplicate").alias("reason"), F.col("_old_id").alias("duplicate_of"),
+            F.lit("exact").alias("kind"), (F.col("_old_n") + F.count(F.lit(1)).over(Window.partitionBy("_key"))).cast("long").alias("cluster_size")))
+        nonempty = nonempty.join(indexed.select("_key"), "_key", "left_anti")
     group = Window.partitionBy("_key")
     ordered = group.orderBy(*keep_order(params.keep))
     ranked = (
@@ -70,24 +87,27 @@ def exact_dedup(docs, params: ExactDedupParams):
         .withColumn("_size", F.count(F.lit(1)).over(group))
     )
     kept = ranked.where(F.col("_rank") == 1).drop("_rank", "_kept_id", "_size", "_key", "_norm_len")
-    removed_dups = ranked.where(F.col("_rank") > 1).select(
+    removed_parts.append(ranked.where(F.col("_rank") > 1).select(
         "id", "source", "token_count",
         F.lit("exact_duplicate").alias("reason"),
         F.col("_kept_id").alias("duplicate_of"),
         F.lit("exact").alias("kind"),
         F.col("_size").cast("long").alias("cluster_size"),
-    )
-    removed_empty = empty.select(
+    ))
+    removed_parts.append(empty.select(
         "id", "source", "token_count",
         F.lit("empty_text").alias("reason"),
         F.lit(None).cast("string").alias("duplicate_of"),
         F.lit(None).cast("string").alias("kind"),
         F.lit(None).cast("long").alias("cluster_size"),
-    )
-    return kept, removed_dups.unionByName(removed_empty)
+    ))
+    removed = removed_parts[0]
+    for part in removed_parts[1:]:
+        removed = removed.unionByName(part)
+    return kept, removed
 
 
-def exact_dedup_stage(docs, params: ExactDedupParams):
+def exact_dedup_stage(docs, params: ExactDedupParams, index_keys=None):
     """(kept, removed, StageStats) with ``removed`` persisted (it is counted and written)."""
     import time
 
@@ -101,7 +121,7 @@ def exact_dedup_stage(docs, params: ExactDedupParams):
     docs_in, tokens_in = int(agg[0]), int(agg[1] or 0)
     if not params.enabled:
         return docs, None, StageStats(name="exact_dedup", docs_in=docs_in, docs_out=docs_in, tokens_in=tokens_in, tokens_out=tokens_in)
-    kept, removed = exact_dedup(docs, params)
+    kept, removed = exact_dedup(docs, params, index_keys)
     removed = removed.persist(StorageLevel.MEMORY_AND_DISK)
     by_reason = count_by(removed, "reason")
     removed_tokens = int(removed.agg(F.sum("token_count")).first()[0] or 0)
@@ -109,6 +129,7 @@ def exact_dedup_stage(docs, params: ExactDedupParams):
     stats = StageStats(
         name="exact_dedup", docs_in=docs_in, docs_out=docs_in - sum(by_reason.values()),
         tokens_in=tokens_in, tokens_out=tokens_in - removed_tokens, removed=by_reason,
-        seconds=round(time.time() - started, 3), details={"duplicate_clusters": clusters, "keep": params.keep.rule},
+        seconds=round(time.time() - started, 3),
+        details={"duplicate_clusters": clusters, "keep": params.keep.rule, "incremental": index_keys is not None},
     )
     return kept, removed, stats

@@ -33,6 +33,8 @@ from pydantic import BaseModel, Field, model_validator
 from curation.exact_dedup import KeepPolicy, keep_order
 from curation.minhash import band_edges, band_keys, pair_jaccard, permutations, shingle_hashes, signatures
 
+INDEX_PARAMS = ("num_perm", "seed", "ngram", "unit")
+
 
 class NearDedupParams(BaseModel):
     model_config = {"extra": "forbid"}
@@ -81,11 +83,10 @@ def band_rows(docs, params: NearDedupParams):
     return docs.select("id", "text").mapInArrow(to_bands, "id string, band int, key long")
 
 
-def verify_edges(edges, docs, params: NearDedupParams):
-    """Keep candidate edges whose exact shingle Jaccard reaches the threshold."""
+def verify_edges(edges, texts, params: NearDedupParams):
+    """Keep candidate edges whose exact shingle Jaccard reaches the threshold. ``texts``: (id, text)."""
     from pyspark.sql import functions as F
 
-    texts = docs.select("id", "text")
     pairs = (edges.join(texts.withColumnRenamed("id", "src").withColumnRenamed("text", "src_text"), "src")
              .join(texts.withColumnRenamed("id", "dst").withColumnRenamed("text", "dst_text"), "dst"))
     ngram, unit, threshold = params.ngram, params.unit, params.threshold
@@ -100,8 +101,18 @@ def verify_edges(edges, docs, params: NearDedupParams):
     return scored.where(F.col("jaccard") >= threshold).select("src", "dst")
 
 
-def near_dedup(docs, params: NearDedupParams):
-    """(kept, removed, details). ``docs`` needs id, text (and the keep rule's column)."""
+class NearDedupIndex:
+    """Band rows (id, band, key) and texts (id, text) of documents kept by earlier runs."""
+
+    def __init__(self, bands, texts):
+        self.bands, self.texts = bands, texts
+
+
+def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = None):
+    """(kept, removed, details, band rows of ``docs``). ``docs`` needs id, text, source,
+    token_count (and the keep rule's column). With an ``index``, only buckets holding a new
+    document are clustered; a component holding an indexed document keeps its smallest indexed
+    id and removes every new member; indexed documents are never removed or re-shingled."""
     from pyspark import StorageLevel
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -109,13 +120,20 @@ def near_dedup(docs, params: NearDedupParams):
     from curation.components import connected_components
 
     bands, rows = params.banding()
-    rows_df = band_rows(docs, params).persist(StorageLevel.MEMORY_AND_DISK)
-    buckets = rows_df.groupBy("band", "key").agg(F.min("id").alias("root"), F.count(F.lit(1)).alias("n")).where(F.col("n") > 1)
-    candidates = (rows_df.join(buckets, ["band", "key"]).where(F.col("id") != F.col("root"))
+    rows_new = band_rows(docs, params).persist(StorageLevel.MEMORY_AND_DISK)
+    rows_all = rows_new.withColumn("_old", F.lit(False))
+    texts = docs.select("id", "text")
+    if index is not None:
+        rows_all = rows_all.unionByName(index.bands.select("id", "band", "key").withColumn("_old", F.lit(True)))
+        texts = texts.unionByName(index.texts.select("id", "text"))
+    buckets = (rows_all.groupBy("band", "key")
+               .agg(F.min("id").alias("root"), F.count(F.lit(1)).alias("n"), F.min(F.col("_old").cast("int")).alias("_all_old"))
+               .where((F.col("n") > 1) & (F.col("_all_old") == 0)))
+    candidates = (rows_all.join(buckets, ["band", "key"]).where(F.col("id") != F.col("root"))
                   .select(F.col("id").alias("src"), F.col("root").alias("dst")).distinct()
                   .persist(StorageLevel.MEMORY_AND_DISK))
     n_candidates = candidates.count()
-    edges = verify_edges(candidates, docs, params).persist(StorageLevel.MEMORY_AND_DISK) if params.verify else candidates
+    edges = verify_edges(candidates, texts, params).persist(StorageLevel.MEMORY_AND_DISK) if params.verify else candidates
     n_edges = edges.count()
     components = connected_components(edges)
     sized = components.withColumn("cluster_size", F.count(F.lit(1)).over(Window.partitionBy("component")))
@@ -123,20 +141,25 @@ def near_dedup(docs, params: NearDedupParams):
     ordered = Window.partitionBy("component").orderBy(*keep_order(params.keep))
     ranked = members.withColumn("_rank", F.row_number().over(ordered)).withColumn(
         "_kept", F.first("id").over(ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
+    if index is not None:
+        old_roots = (sized.join(index.texts.select(F.col("id").alias("node")), "node")
+                     .groupBy("component").agg(F.min("node").alias("_old_root")))
+        ranked = ranked.join(old_roots, "component", "left")
+        ranked = ranked.withColumn("_kept", F.coalesce("_old_root", "_kept")).withColumn(
+            "_rank", F.when(F.col("_old_root").isNotNull(), F.lit(2)).otherwise(F.col("_rank")))
     removed = ranked.where(F.col("_rank") > 1).select(
         "id", "source", "token_count", F.lit("near_duplicate").alias("reason"),
         F.col("_kept").alias("duplicate_of"), F.lit("near").alias("kind"), F.col("cluster_size").cast("long"))
     kept = docs.join(removed.select("id"), "id", "left_anti")
     details = {"bands": bands, "rows": rows, "num_perm": params.num_perm, "threshold": params.threshold,
-               "ngram": params.ngram, "unit": params.unit, "verify": params.verify,
+               "ngram": params.ngram, "unit": params.unit, "verify": params.verify, "incremental": index is not None,
                "candidate_edges": n_candidates, "edges_after_verification": n_edges,
                "edges_dropped_by_verification": n_candidates - n_edges if params.verify else None}
-    rows_df.unpersist()
-    return kept, removed, details
+    return kept, removed, details, rows_new
 
 
-def near_dedup_stage(docs, params: NearDedupParams):
-    """(kept, removed, StageStats)."""
+def near_dedup_stage(docs, params: NearDedupParams, index: NearDedupIndex | None = None):
+    """(kept, removed, StageStats, band rows of ``docs`` — persisted; unpersist when done)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -146,8 +169,8 @@ def near_dedup_stage(docs, params: NearDedupParams):
     agg = docs.agg(F.count(F.lit(1)), F.sum("token_count")).first()
     docs_in, tokens_in = int(agg[0]), int(agg[1] or 0)
     if not params.enabled:
-        return docs, None, StageStats(name="near_dedup", docs_in=docs_in, docs_out=docs_in, tokens_in=tokens_in, tokens_out=tokens_in)
-    kept, removed, details = near_dedup(docs, params)
+        return docs, None, StageStats(name="near_dedup", docs_in=docs_in, docs_out=docs_in, tokens_in=tokens_in, tokens_out=tokens_in), None
+    kept, removed, details, rows_new = near_dedup(docs, params, index)
     removed = removed.persist(StorageLevel.MEMORY_AND_DISK)
     by_reason = count_by(removed, "reason")
     removed_tokens = int(removed.agg(F.sum("token_count")).first()[0] or 0)
@@ -155,4 +178,4 @@ def near_dedup_stage(docs, params: NearDedupParams):
     stats = StageStats(name="near_dedup", docs_in=docs_in, docs_out=docs_in - sum(by_reason.values()),
                        tokens_in=tokens_in, tokens_out=tokens_in - removed_tokens, removed=by_reason,
                        seconds=round(time.time() - started, 3), details=details)
-    return kept, removed, stats
+    return kept, removed, stats, rows_new

@@ -91,6 +91,39 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_dedup(args) -> int:
+    from pydantic import ValidationError
+
+    from connectors.spark_session import SparkSettings
+    from curation.exact_dedup import ExactDedupParams, KeepPolicy
+    from curation.near_dedup import NearDedupParams
+    from flows.dedup_job import run_dedup
+    from flows.recipe import RecipeError
+
+    try:
+        rule, _, column = args.keep.partition(":")
+        keep = KeepPolicy(rule={"smallest-id": "smallest_id", "longest": "longest", "score": "highest_score"}.get(rule, rule),
+                          score_column=column or None)
+        near = NearDedupParams(threshold=args.threshold, num_perm=args.num_perm, ngram=args.ngram, unit=args.unit,
+                               bands=args.bands, rows=args.rows, verify=args.verify, keep=keep, seed=args.seed)
+        exact = ExactDedupParams(keep=keep)
+    except ValidationError as exc:
+        raise RecipeError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())) from None
+    settings = SparkSettings(master=args.master) if args.master else None
+    started = time.time()
+    stats = run_dedup(args.input, args.output, exact, near, text_column=args.text_column, id_column=args.id_column,
+                      index_dir=args.index, spark_settings=settings)
+    if not args.quiet:
+        near_d = stats["stages"][2]["details"]
+        print(f"dedup: {stats['documents_in']} documents in, {stats['kept']} kept, removed {stats['removed']}, "
+              f"quarantined {stats['quarantined']} ({time.time() - started:.1f} s)")
+        if near_d:
+            print(f"  LSH {near_d.get('bands')}x{near_d.get('rows')}, candidate edges {near_d.get('candidate_edges')}, "
+                  f"dropped by verification {near_d.get('edges_dropped_by_verification')}")
+        print(f"  {args.output}/kept/  {args.output}/removed/  {args.output}/stats.json")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tierlake",
@@ -117,6 +150,34 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     demo.add_argument("--master", help="Spark master URL (default: local[*])")
     demo.set_defaults(func=cmd_demo)
+
+    dd = sub.add_parser(
+        "dedup", help="remove exact and near duplicates from one input (MinHash LSH on Spark)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Exact dedup on normalized text (NFKC, lower-case, whitespace collapsed), then near-dup: word "
+                    "n-gram shingles, MinHash (datasketch's affine32 scheme), LSH bands, star edges, optional exact-"
+                    "Jaccard verification, connected components, one document kept per cluster.",
+        epilog="outputs: OUTPUT/kept/ (Parquet, all input columns), OUTPUT/removed/ (id, duplicate_of = the id kept, "
+               "kind = exact|near, cluster_size, reason), OUTPUT/stats.json (written last)\n\n"
+               "example: tierlake dedup data/crawl/ out/crawl-dedup --threshold 0.8 --index out/dedup-index")
+    dd.add_argument("input", help="file or folder: JSONL (.gz/.zst), Parquet or CSV, local or s3://")
+    dd.add_argument("output", help="output folder")
+    dd.add_argument("--threshold", type=float, default=0.8, help="Jaccard threshold for near duplicates (default 0.8)")
+    dd.add_argument("--num-perm", type=int, default=112, help="MinHash permutations (default 112)")
+    dd.add_argument("--ngram", type=int, default=5, help="shingle size in words, or characters with --unit char (default 5)")
+    dd.add_argument("--unit", choices=["word", "char"], default="word", help="shingle unit (default word)")
+    dd.add_argument("--bands", type=int, help="LSH bands (with --rows); default: chosen from threshold and num-perm")
+    dd.add_argument("--rows", type=int, help="rows per band (with --bands)")
+    dd.add_argument("--text-column", default="text", help="column holding the text (default text)")
+    dd.add_argument("--id-column", help="column holding a unique id (default: a hash of the text)")
+    dd.add_argument("--keep", default="smallest-id",
+                    help="which document of a cluster stays: smallest-id (default), longest, or score:COLUMN (highest value)")
+    dd.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
+                    help="check candidate pairs by exact Jaccard before clustering (default on)")
+    dd.add_argument("--index", help="folder of a dedup index: dedup against earlier runs saved there, then add this run")
+    dd.add_argument("--seed", type=int, default=1, help="MinHash seed (default 1)")
+    dd.add_argument("--master", help="Spark master URL (default local[*])")
+    dd.set_defaults(func=cmd_dedup)
 
     val = sub.add_parser("validate", help="check a recipe without running it")
     val.add_argument("recipe")

@@ -62,7 +62,9 @@ def exact_dedup_task(docs, recipe: Recipe):
 
 @task(name="near-dedup", cache_policy=NO_CACHE)
 def near_dedup_task(docs, recipe: Recipe):
-    kept, removed, stats = near_dedup_stage(docs, recipe.stages.near_dedup)
+    kept, removed, stats, band_rows = near_dedup_stage(docs, recipe.stages.near_dedup)
+    if band_rows is not None:
+        band_rows.unpersist()
     _publish_stats(stats)
     get_run_logger().info("near dedup: %d kept, removed %s, %s", stats.docs_out, stats.removed, stats.details)
     return kept, removed, stats

@@ -40,7 +40,7 @@ def test_near_dedup_finds_planted_pairs_and_keeps_smallest_id(spark):
     rows += [("s1", "tiny note"), ("s2", "other words"), ("s3", "tiny note here")]
     assert all(j >= 0.85 for *_, j in expect_pairs) and all(j < 0.6 for *_, j in below)
     docs = spark.createDataFrame([(i, t, "src", len(t) // 4) for i, t in rows], "id string, text string, source string, token_count long")
-    kept, removed, stats = near_dedup_stage(docs, NearDedupParams(threshold=0.8, num_perm=112, bands=14, rows=8))
+    kept, removed, stats, _ = near_dedup_stage(docs, NearDedupParams(threshold=0.8, num_perm=112, bands=14, rows=8))
     gone = {r["id"]: r for r in removed.collect()}
     assert set(gone) == {e for _, e, _ in expect_pairs}
     assert all(gone[e]["duplicate_of"] == d and gone[e]["kind"] == "near" and gone[e]["cluster_size"] == 2 for d, e, _ in expect_pairs)

@@ -1,0 +1,118 @@
+"""``tierlake dedup INPUT OUTPUT``: exact then MinHash-LSH near-duplicate removal of one input.
+
+Orchestration only (also a Spark job entry point: ``python -m flows.dedup_job ...`` or
+spark-submit of this file). Writes ``OUTPUT/kept/`` (Parquet, every input column under its own
+name), ``OUTPUT/removed/`` (id, duplicate_of, kind, cluster_size, reason, source, token_count),
+``OUTPUT/quarantine/`` when any input record was unreadable, and ``OUTPUT/stats.json`` last.
+With ``--index DIR`` the batch is deduplicated against every earlier run saved there, and its
+kept documents are added to it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from datetime import datetime, timezone
+
+from connectors.accounting import StageStats
+from connectors.dedup_index import DedupIndex
+from connectors.manifest import now_iso
+from connectors.shards import write_shards
+from connectors.sources import RESERVED, IngestParams, SourceSpec, ingest
+from connectors.spark_session import SparkSettings, get_spark
+from curation.exact_dedup import ExactDedupParams, exact_keys
+from curation.exact_dedup import exact_dedup_stage
+from curation.near_dedup import NearDedupIndex, NearDedupParams, near_dedup_stage
+
+
+def _restore_input_columns(kept, spec: SourceSpec):
+    """Kept documents with the input's own column names (tierlake's added columns dropped, except
+    ``id`` when it was derived: removed/ refers to it)."""
+    from pyspark.sql import functions as F
+
+    cols = []
+    for c in kept.columns:
+        if c == "text":
+            cols.append(F.col("text").alias(spec.text_column))
+        elif c == "id":
+            cols.append(F.col("id").alias(spec.id_column or "id"))
+        elif c.startswith("input_") and c[len("input_"):] in RESERVED:
+            cols.append(F.col(c).alias(c[len("input_"):]))
+        elif c in ("source", "token_count", "source_file", "source_line"):
+            continue
+        else:
+            cols.append(F.col(c))
+    return kept.select(*cols)
+
+
+def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearDedupParams,
+              text_column: str = "text", id_column: str | None = None, index_dir: str | None = None,
+              spark_settings: SparkSettings | None = None, shard_bytes: int = 256 << 20) -> dict:
+    started = time.time()
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    if os.path.exists(os.path.join(output, "stats.json")):
+        os.remove(os.path.join(output, "stats.json"))  # a half-replaced output must not look complete
+    os.makedirs(output, exist_ok=True)
+    spark = get_spark(spark_settings)
+    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", os.path.basename(input_path.rstrip("/")) or "input")
+    spec = SourceSpec(name=name, path=input_path, text_column=text_column, id_column=id_column)
+    bands, rows = near.banding()
+    index = DedupIndex(index_dir, {"num_perm": near.num_perm, "seed": near.seed, "bands": bands, "rows": rows,
+                                   "ngram": near.ngram, "unit": near.unit}) if index_dir else None
+    frames = index.frames(spark) if index else None
+    docs, quarantine, _inputs, ingest_stats = ingest(spark, [spec], IngestParams())
+    kept, exact_removed, exact_stats = exact_dedup_stage(docs, exact, frames[0] if frames else None)
+    near_index = NearDedupIndex(frames[1], frames[2]) if frames else None
+    kept, near_removed, near_stats, band_rows = near_dedup_stage(kept, near, near_index)
+    removed = None
+    for part in (exact_removed, near_removed):
+        if part is not None:
+            removed = part if removed is None else removed.unionByName(part)
+    kept = kept.persist()
+    outputs = {"kept": write_shards(_restore_input_columns(kept, spec), output, "kept", run_id, shard_bytes,
+                                    sort_by=id_column or "id", size_column=text_column)}
+    if removed is not None:
+        outputs["removed"] = write_shards(removed, output, "removed", run_id, shard_bytes, size_column=None)
+    if sum(ingest_stats.quarantined.values()):
+        outputs["quarantine"] = write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by="source_file", size_column="raw")
+    index_record = None
+    if index is not None:
+        kept_ids = kept.select("id")
+        kept_bands = band_rows.join(kept_ids, "id") if band_rows is not None else spark.createDataFrame([], "id string, band int, key long")
+        index_record = index.append(run_id, exact_keys(kept), kept_bands, kept.select("id", "text"))
+    stages: list[StageStats] = [ingest_stats, exact_stats, near_stats]
+    stats = {
+        "run_id": run_id, "created_at": now_iso(), "input": input_path, "seconds": round(time.time() - started, 3),
+        "documents_in": ingest_stats.docs_in, "kept": outputs["kept"].rows,
+        "removed": {k: v for s in stages for k, v in s.removed.items()},
+        "quarantined": ingest_stats.quarantined,
+        "stages": [s.model_dump() for s in stages],
+        "outputs": {k: v.model_dump() for k, v in outputs.items()},
+        "params": {"exact": exact.model_dump(), "near": {**near.model_dump(), "bands": bands, "rows": rows}},
+        "index": {"path": index.root, "run": index_record, "runs_before": len(index.meta["runs"]) - 1} if index else None,
+    }
+    total = stats["kept"] + sum(stats["removed"].values()) + sum(stats["quarantined"].values())
+    if total != stats["documents_in"]:
+        raise RuntimeError(f"accounting does not add up: {total} != {stats['documents_in']}")
+    tmp = os.path.join(output, f".stats.json.tmp-{run_id}")
+    with open(tmp, "w") as fh:
+        json.dump(stats, fh, indent=2)
+    os.replace(tmp, os.path.join(output, "stats.json"))
+    for df in (docs, quarantine, exact_removed, near_removed, band_rows, kept):
+        if df is not None:
+            df.unpersist()
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    from flows.cli import main as cli_main
+
+    return cli_main(["dedup", *(argv or [])])
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
