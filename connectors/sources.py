@@ -170,7 +170,6 @@ def canonicalize(raw, spec: SourceSpec, params: IngestParams):
         rel_file.alias("source_file"),
         F.col("_line").alias("source_line"),
         *renamed,
-        F.lit(spec.id_column is None).alias("_id_derived"),
         reason.alias("_reason"),
         F.col("_raw"),
     )
@@ -186,15 +185,23 @@ def canonicalize(raw, spec: SourceSpec, params: IngestParams):
     return docs, quarantine
 
 
-def dedupe_ids(docs):
+def dedupe_ids(docs, derived_sources: list[str]):
     """Make ids unique across all sources. Derived ids (identical text in one source) get ``-k``
     suffixes in order of appearance; a given id that repeats keeps its first occurrence and the
-    others are quarantined as ``duplicate_id``. Returns (documents, quarantine)."""
+    others are quarantined as ``duplicate_id``. Returns (documents, quarantine). Only rows whose
+    id repeats are shuffled with their text (found by an id-only aggregation first)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    repeated = docs.groupBy("id").count().where(F.col("count") > 1).select("id").persist()
+    if repeated.limit(1).count() == 0:  # the usual case: nothing to fix, no second copy of the text
+        return docs, docs.sparkSession.createDataFrame(
+            [], "source string, source_file string, source_line long, reason string, detail string, raw string")
+    clean = docs.join(F.broadcast(repeated), "id", "left_anti")
+    affected = docs.join(F.broadcast(repeated), "id")
     order = Window.partitionBy("id").orderBy("source", "source_file", "source_line")
-    ranked = docs.withColumn("_k", F.row_number().over(order) - 1)
+    ranked = affected.withColumn("_k", F.row_number().over(order) - 1).withColumn(
+        "_id_derived", F.col("source").isin(derived_sources) if derived_sources else F.lit(False))
     ranked = ranked.withColumn(
         "id",
         F.when((F.col("_k") > 0) & F.col("_id_derived"), F.concat_ws("-", "id", F.col("_k").cast("string"))).otherwise(F.col("id")),
@@ -205,7 +212,8 @@ def dedupe_ids(docs):
         F.concat(F.lit("id "), F.col("id"), F.lit(" is already used by an earlier record")).alias("detail"),
         F.substring("text", 1, ff.RAW_PREVIEW).alias("raw"),
     )
-    return ranked.where(~bad).drop("_k", "_id_derived"), dup
+    fixed = ranked.where(~bad).select(*clean.columns)
+    return clean.unionByName(fixed), dup
 
 
 def ingest(spark, specs: list[SourceSpec], params: IngestParams):
@@ -238,9 +246,20 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
         except AnalysisException as exc:
             raise InputError(f"source {spec.name!r} has a column whose type differs from an earlier source: {str(exc).splitlines()[0]}") from None
         quarantine_all = quarantine if quarantine_all is None else quarantine_all.unionByName(quarantine)
-    docs_all, dup_ids = dedupe_ids(docs_all)
-    quarantine_all = quarantine_all.unionByName(dup_ids).persist(StorageLevel.MEMORY_AND_DISK)
+    # Files are read one task each: spread few big files over every core once, here, so later
+    # CPU-bound stages (normalization, MinHash) use the whole machine; cache so files are read once.
+    parallelism = spark.sparkContext.defaultParallelism
+    if docs_all.rdd.getNumPartitions() < 2 * parallelism:
+        docs_all = docs_all.repartition(4 * parallelism)
     docs_all = docs_all.persist(StorageLevel.MEMORY_AND_DISK)
+    quarantine_all = quarantine_all.persist(StorageLevel.MEMORY_AND_DISK)
+    first_copy = docs_all
+    docs_all, dup_ids = dedupe_ids(docs_all, [s.name for s in specs if s.id_column is None])
+    quarantine_all = quarantine_all.unionByName(dup_ids)
+    cached = []
+    if not dup_ids.isEmpty():
+        docs_all = docs_all.persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(first_copy)
     agg = docs_all.agg(F.count(F.lit(1)), F.sum("token_count")).first()
     docs_out, tokens_out = int(agg[0]), int(agg[1] or 0)
     quarantined = count_by(quarantine_all, "reason")
@@ -250,4 +269,6 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
         seconds=round(time.time() - started, 3),
         details={"files": len(inputs), "by_source": count_by(docs_all, "source")},
     )
+    for frame in cached:
+        frame.unpersist()
     return docs_all, quarantine_all, inputs, stats

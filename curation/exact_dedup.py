@@ -7,8 +7,9 @@ kept — by default the smallest ``id`` (deterministic), optionally the highest 
 column or the longest text — and every other member is removed with ``duplicate_of`` = the kept
 id, ``kind`` = ``exact`` and ``cluster_size``.
 
-One Spark shuffle (a window over the key); no per-row Python (normalization is an Arrow UDF,
-hashing a JVM expression).
+One shuffle of a narrow frame (id, key, keep-rule columns; never the text), a window over the
+key, and a broadcast anti-join to drop the removed ids. ASCII text is normalized and hashed in
+the JVM; only non-ASCII text goes through the Arrow UDF (pyarrow's NFKC).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from curation.normalize import normalized_column
+from curation.normalize import with_normalized
 
 
 class KeepPolicy(BaseModel):
@@ -54,7 +55,7 @@ def exact_keys(docs):
     """(id, key): the exact-dedup key of each document (for a saved index)."""
     from pyspark.sql import functions as F
 
-    return docs.select("id", F.sha2(normalized_column(F.col("text")), 256).alias("key"))
+    return with_normalized(docs.select("id", "text")).select("id", F.sha2("_norm", 256).alias("key"))
 
 
 def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
@@ -67,8 +68,18 @@ def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
 
     if params.keep.rule == "highest_score" and params.keep.score_column not in docs.columns:
         raise ValueError(f"keep score column {params.keep.score_column!r} is not a column of the documents")
-    norm = normalized_column(F.col("text"))
-    keyed = docs.withColumn("_norm_len", F.length(norm)).withColumn("_key", F.sha2(norm, 256))
+    from pyspark import StorageLevel
+
+    # Rank on a narrow frame (ids, keys, keep-rule columns): the text itself is never shuffled.
+    narrow_cols = ["id", "source", "token_count"]
+    if params.keep.rule == "highest_score":
+        narrow_cols.append(params.keep.score_column)
+    keyed = with_normalized(docs.select(*narrow_cols, "text")).select(
+        *narrow_cols, F.length("text").alias("_text_len"), F.length("_norm").alias("_norm_len"),
+        F.sha2("_norm", 256).alias("_key")).persist(StorageLevel.MEMORY_AND_DISK)
+    order = keep_order(params.keep)
+    if params.keep.rule == "longest":
+        order = [F.col("_text_len").desc(), F.col("id").asc()]
     empty = keyed.where(F.col("_norm_len") == 0)
     nonempty = keyed.where(F.col("_norm_len") > 0)
     removed_parts = []
@@ -80,13 +91,12 @@ def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
             F.lit("exact").alias("kind"), (F.col("_old_n") + F.count(F.lit(1)).over(Window.partitionBy("_key"))).cast("long").alias("cluster_size")))
         nonempty = nonempty.join(indexed.select("_key"), "_key", "left_anti")
     group = Window.partitionBy("_key")
-    ordered = group.orderBy(*keep_order(params.keep))
+    ordered = group.orderBy(*order)
     ranked = (
         nonempty.withColumn("_rank", F.row_number().over(ordered))
         .withColumn("_kept_id", F.first("id").over(ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
         .withColumn("_size", F.count(F.lit(1)).over(group))
     )
-    kept = ranked.where(F.col("_rank") == 1).drop("_rank", "_kept_id", "_size", "_key", "_norm_len")
     removed_parts.append(ranked.where(F.col("_rank") > 1).select(
         "id", "source", "token_count",
         F.lit("exact_duplicate").alias("reason"),
@@ -104,11 +114,16 @@ def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
     removed = removed_parts[0]
     for part in removed_parts[1:]:
         removed = removed.unionByName(part)
+    removed = removed.persist(StorageLevel.MEMORY_AND_DISK)
+    n_removed = removed.count()
+    gone = removed.select("id")
+    kept = docs.join(F.broadcast(gone) if n_removed < 2_000_000 else gone, "id", "left_anti")
+    keyed.unpersist()
     return kept, removed
 
 
 def exact_dedup_stage(docs, params: ExactDedupParams, index_keys=None):
-    """(kept, removed, StageStats) with ``removed`` persisted (it is counted and written)."""
+    """(kept, removed, StageStats); kept and removed are persisted (the caller unpersists them)."""
     import time
 
     from pyspark import StorageLevel
@@ -123,6 +138,7 @@ def exact_dedup_stage(docs, params: ExactDedupParams, index_keys=None):
         return docs, None, StageStats(name="exact_dedup", docs_in=docs_in, docs_out=docs_in, tokens_in=tokens_in, tokens_out=tokens_in)
     kept, removed = exact_dedup(docs, params, index_keys)
     removed = removed.persist(StorageLevel.MEMORY_AND_DISK)
+    kept = kept.persist(StorageLevel.MEMORY_AND_DISK)  # reused by the next stage and the writer
     by_reason = count_by(removed, "reason")
     removed_tokens = int(removed.agg(F.sum("token_count")).first()[0] or 0)
     clusters = removed.where(F.col("kind") == "exact").select("duplicate_of").distinct().count()

@@ -117,7 +117,7 @@ def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = Non
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from curation.components import connected_components
+    from curation.components import connected_components_auto
 
     bands, rows = params.banding()
     rows_new = band_rows(docs, params).persist(StorageLevel.MEMORY_AND_DISK)
@@ -135,7 +135,7 @@ def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = Non
     n_candidates = candidates.count()
     edges = verify_edges(candidates, texts, params).persist(StorageLevel.MEMORY_AND_DISK) if params.verify else candidates
     n_edges = edges.count()
-    components = connected_components(edges)
+    components = connected_components_auto(edges).persist(StorageLevel.MEMORY_AND_DISK)
     sized = components.withColumn("cluster_size", F.count(F.lit(1)).over(Window.partitionBy("component")))
     members = docs.join(sized, docs["id"] == sized["node"]).drop("node")
     ordered = Window.partitionBy("component").orderBy(*keep_order(params.keep))
@@ -150,7 +150,7 @@ def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = Non
     removed = ranked.where(F.col("_rank") > 1).select(
         "id", "source", "token_count", F.lit("near_duplicate").alias("reason"),
         F.col("_kept").alias("duplicate_of"), F.lit("near").alias("kind"), F.col("cluster_size").cast("long"))
-    kept = docs.join(removed.select("id"), "id", "left_anti")
+    kept = docs.join(F.broadcast(removed.select("id")) if n_edges < 2_000_000 else removed.select("id"), "id", "left_anti")
     details = {"bands": bands, "rows": rows, "num_perm": params.num_perm, "threshold": params.threshold,
                "ngram": params.ngram, "unit": params.unit, "verify": params.verify, "incremental": index is not None,
                "candidate_edges": n_candidates, "edges_after_verification": n_edges,
@@ -159,7 +159,8 @@ def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = Non
 
 
 def near_dedup_stage(docs, params: NearDedupParams, index: NearDedupIndex | None = None):
-    """(kept, removed, StageStats, band rows of ``docs`` — persisted; unpersist when done)."""
+    """(kept, removed, StageStats, band rows of ``docs``); kept, removed and the band rows are
+    persisted (the caller unpersists them when written)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -172,6 +173,7 @@ def near_dedup_stage(docs, params: NearDedupParams, index: NearDedupIndex | None
         return docs, None, StageStats(name="near_dedup", docs_in=docs_in, docs_out=docs_in, tokens_in=tokens_in, tokens_out=tokens_in), None
     kept, removed, details, rows_new = near_dedup(docs, params, index)
     removed = removed.persist(StorageLevel.MEMORY_AND_DISK)
+    kept = kept.persist(StorageLevel.MEMORY_AND_DISK)  # reused by the next stage and the writer
     by_reason = count_by(removed, "reason")
     removed_tokens = int(removed.agg(F.sum("token_count")).first()[0] or 0)
     details["clusters"] = removed.select("duplicate_of").distinct().count()

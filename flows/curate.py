@@ -101,8 +101,8 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
         os.remove(old_manifest)  # a half-replaced output must never look complete
     spark = get_spark(recipe.spark)
     docs, quarantine, inputs, ingest_stats = ingest_task(spark, recipe)
-    kept, exact_removed, dedup_stats = exact_dedup_task(docs, recipe)
-    kept, near_removed, near_stats = near_dedup_task(kept, recipe)
+    after_exact, exact_removed, dedup_stats = exact_dedup_task(docs, recipe)
+    kept, near_removed, near_stats = near_dedup_task(after_exact, recipe)
     removed_parts = [r for r in (exact_removed, near_removed) if r is not None]
     removed = None
     for part in removed_parts:
@@ -132,8 +132,8 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
         path = upload_to.rstrip("/") + "/manifest.json"
     docs.unpersist()
     quarantine.unpersist()
-    for part in removed_parts:
-        part.unpersist()
+    for frame in (*removed_parts, after_exact, kept):
+        frame.unpersist()
     try:
         create_markdown_artifact(key="run-summary", markdown=summary_markdown(manifest, path, time.time() - started),
                                  description="tierlake run summary")

@@ -63,14 +63,13 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
                                    "ngram": near.ngram, "unit": near.unit}) if index_dir else None
     frames = index.frames(spark) if index else None
     docs, quarantine, _inputs, ingest_stats = ingest(spark, [spec], IngestParams())
-    kept, exact_removed, exact_stats = exact_dedup_stage(docs, exact, frames[0] if frames else None)
+    after_exact, exact_removed, exact_stats = exact_dedup_stage(docs, exact, frames[0] if frames else None)
     near_index = NearDedupIndex(frames[1], frames[2]) if frames else None
-    kept, near_removed, near_stats, band_rows = near_dedup_stage(kept, near, near_index)
+    kept, near_removed, near_stats, band_rows = near_dedup_stage(after_exact, near, near_index)
     removed = None
     for part in (exact_removed, near_removed):
         if part is not None:
             removed = part if removed is None else removed.unionByName(part)
-    kept = kept.persist()
     outputs = {"kept": write_shards(_restore_input_columns(kept, spec), output, "kept", run_id, shard_bytes,
                                     sort_by=id_column or "id", size_column=text_column)}
     if removed is not None:
@@ -100,7 +99,7 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
     with open(tmp, "w") as fh:
         json.dump(stats, fh, indent=2)
     os.replace(tmp, os.path.join(output, "stats.json"))
-    for df in (docs, quarantine, exact_removed, near_removed, band_rows, kept):
+    for df in (docs, quarantine, exact_removed, near_removed, band_rows, after_exact, kept):
         if df is not None:
             df.unpersist()
     return stats

@@ -76,3 +76,15 @@ def test_shards_are_bounded_atomic_and_deterministic(spark, tmp_path):
     assert a.tokens == 150_000
     assert sorted(os.listdir(tmp_path / "a")) == ["documents"]  # no temp folder left behind
     assert all(s.path.startswith("documents/part-") for s in a.shards)
+
+
+def test_jvm_and_arrow_normalization_agree(spark):
+    from curation.normalize import _normalized_udf, with_normalized
+    from pyspark.sql import functions as F
+
+    texts = ["  Hello\tWorld \n", "A\x0bB\x0cC\rD", "MiXeD   case  ", "", "Ünïcode  ＴＥＸＴ", "tab\t\tend\t"]
+    df = spark.createDataFrame([(t,) for t in texts], "text string")
+    both = {r["text"]: r["_norm"] for r in with_normalized(df).collect()}
+    arrow_only = {r["text"]: r["n"] for r in df.select("text", _normalized_udf(F.col("text")).alias("n")).collect()}
+    assert both == arrow_only
+    assert both["  Hello\tWorld \n"] == "hello world" and both["Ünïcode  ＴＥＸＴ"] == "ünïcode text"
