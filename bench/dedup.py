@@ -212,6 +212,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="20000,100000,400000")
     ap.add_argument("--peers", default="tierlake,datasketch,textdedup,datatrove")
     ap.add_argument("--timeout", type=float, default=1800.0, help="per peer and size, seconds")
+    ap.add_argument("--skip", default="", help="PEER@SIZE pairs not to run, comma-separated (recorded as skipped)")
     ap.add_argument("--markdown", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     args = ap.parse_args()
     sys.path.insert(0, HERE)
@@ -225,7 +226,11 @@ def main() -> None:
         work = os.path.join(DATA_DIR, f"work{size // 1000}k")
         os.makedirs(work, exist_ok=True)
         rows = {}
+        skip = {tuple(x.split("@")) for x in args.skip.split(",") if x}
         for peer in args.peers.split(","):
+            if (peer, str(size)) in skip:
+                rows[peer] = {"status": "skipped (--skip)", "seconds": 0.0, "peak_rss_mb": 0.0}
+                continue
             print(f"[{size}] {peer} ...", flush=True)
             res, removed = PEERS[peer](corpus, work, args.timeout)
             if res["status"] == "ok":
@@ -242,7 +247,8 @@ def main() -> None:
 
 def write_markdown(results: dict, args) -> None:
     lines = ["# Benchmarks", "", "## Dedup: tierlake vs datasketch, text-dedup, datatrove", "",
-             f"Command: `.venv/bin/python bench/dedup.py --sizes {args.sizes} --peers {args.peers}`  ",
+             f"Command: `.venv/bin/python bench/dedup.py --sizes {args.sizes} --peers {args.peers}"
+             + (f" --skip {args.skip}" if args.skip else "") + "`  ",
              f"Machine: {machine()}  ",
              f"Date: {time.strftime('%Y-%m-%d')}. Parameters for every peer: {NUM_PERM} permutations as {BANDS} bands x {ROWS} rows, "
              f"word {NGRAM}-grams, threshold {THRESHOLD}. tierlake: `tierlake dedup` with local[2] Spark, exact-Jaccard verification on. "
@@ -250,6 +256,9 @@ def write_markdown(results: dict, args) -> None:
              "| documents | peer | status | wall s | docs/s | peak MB | precision | recall | F1 |", "|---|---|---|---|---|---|---|---|---|"]
     for size, r in results.items():
         for peer, res in r["peers"].items():
+            if res["status"].startswith("skipped"):
+                lines.append(f"| {size:,} | {peer} | skipped | - | - | - | - | - | - |")
+                continue
             lines.append(f"| {size:,} | {peer} | {res['status']} | {res['seconds']:.1f} | {res.get('docs_per_s', 0):,.0f} | "
                          f"{res['peak_rss_mb']:.0f} | {res.get('precision', '-')} | {res.get('recall', '-')} | {res.get('f1', '-')} |")
     lines += ["", "Ratios (wall time of the fastest peer / tierlake):", ""]

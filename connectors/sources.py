@@ -258,7 +258,8 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
     quarantine_all = quarantine_all.unionByName(dup_ids)
     cached = []
     if not dup_ids.isEmpty():
-        docs_all = docs_all.persist(StorageLevel.MEMORY_AND_DISK)
+        # materialize with cut lineage, so releasing the first copy cannot invalidate this one
+        docs_all = docs_all.localCheckpoint()
         cached.append(first_copy)
     agg = docs_all.agg(F.count(F.lit(1)), F.sum("token_count")).first()
     docs_out, tokens_out = int(agg[0]), int(agg[1] or 0)

@@ -114,7 +114,10 @@ def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
     removed = removed_parts[0]
     for part in removed_parts[1:]:
         removed = removed.unionByName(part)
-    removed = removed.persist(StorageLevel.MEMORY_AND_DISK)
+    # localCheckpoint materializes `removed` and cuts its lineage: un-caching `keyed` below would
+    # otherwise invalidate a cache of `removed` too (Spark re-caches dependents), and every later
+    # use would recompute normalization and windows.
+    removed = removed.localCheckpoint()
     n_removed = removed.count()
     gone = removed.select("id")
     kept = docs.join(F.broadcast(gone) if n_removed < 2_000_000 else gone, "id", "left_anti")
@@ -136,8 +139,7 @@ def exact_dedup_stage(docs, params: ExactDedupParams, index_keys=None):
     docs_in, tokens_in = int(agg[0]), int(agg[1] or 0)
     if not params.enabled:
         return docs, None, StageStats(name="exact_dedup", docs_in=docs_in, docs_out=docs_in, tokens_in=tokens_in, tokens_out=tokens_in)
-    kept, removed = exact_dedup(docs, params, index_keys)
-    removed = removed.persist(StorageLevel.MEMORY_AND_DISK)
+    kept, removed = exact_dedup(docs, params, index_keys)  # removed is already materialized
     kept = kept.persist(StorageLevel.MEMORY_AND_DISK)  # reused by the next stage and the writer
     by_reason = count_by(removed, "reason")
     removed_tokens = int(removed.agg(F.sum("token_count")).first()[0] or 0)

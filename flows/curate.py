@@ -63,11 +63,9 @@ def exact_dedup_task(docs, recipe: Recipe):
 @task(name="near-dedup", cache_policy=NO_CACHE)
 def near_dedup_task(docs, recipe: Recipe):
     kept, removed, stats, band_rows = near_dedup_stage(docs, recipe.stages.near_dedup)
-    if band_rows is not None:
-        band_rows.unpersist()
     _publish_stats(stats)
     get_run_logger().info("near dedup: %d kept, removed %s, %s", stats.docs_out, stats.removed, stats.details)
-    return kept, removed, stats
+    return kept, removed, stats, band_rows
 
 
 @task(name="write-outputs", cache_policy=NO_CACHE)
@@ -102,7 +100,7 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     spark = get_spark(recipe.spark)
     docs, quarantine, inputs, ingest_stats = ingest_task(spark, recipe)
     after_exact, exact_removed, dedup_stats = exact_dedup_task(docs, recipe)
-    kept, near_removed, near_stats = near_dedup_task(after_exact, recipe)
+    kept, near_removed, near_stats, band_rows = near_dedup_task(after_exact, recipe)
     removed_parts = [r for r in (exact_removed, near_removed) if r is not None]
     removed = None
     for part in removed_parts:
@@ -132,8 +130,11 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
         path = upload_to.rstrip("/") + "/manifest.json"
     docs.unpersist()
     quarantine.unpersist()
-    for frame in (*removed_parts, after_exact, kept):
-        frame.unpersist()
+    # release caches only after everything is written: un-caching an input invalidates the
+    # caches that depend on it
+    for frame in (*removed_parts, after_exact, kept, band_rows):
+        if frame is not None:
+            frame.unpersist()
     try:
         create_markdown_artifact(key="run-summary", markdown=summary_markdown(manifest, path, time.time() - started),
                                  description="tierlake run summary")
