@@ -33,8 +33,6 @@ from pydantic import BaseModel, Field, model_validator
 from curation.exact_dedup import KeepPolicy, keep_order
 from curation.minhash import band_edges, band_keys, pair_jaccard, permutations, shingle_hashes, signatures
 
-INDEX_PARAMS = ("num_perm", "seed", "ngram", "unit")
-
 
 class NearDedupParams(BaseModel):
     model_config = {"extra": "forbid"}

@@ -22,8 +22,7 @@ from connectors.manifest import now_iso
 from connectors.shards import write_shards
 from connectors.sources import RESERVED, IngestParams, SourceSpec, ingest
 from connectors.spark_session import SparkSettings, get_spark
-from curation.exact_dedup import ExactDedupParams, exact_keys
-from curation.exact_dedup import exact_dedup_stage
+from curation.exact_dedup import ExactDedupParams, exact_dedup_stage, exact_keys
 from curation.near_dedup import NearDedupIndex, NearDedupParams, near_dedup_stage
 
 
