@@ -1,0 +1,1 @@
+"""Orchestration only: the Prefect flows, Spark job entry points, recipes and the CLI."""
