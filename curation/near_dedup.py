@@ -179,3 +179,15 @@ def near_dedup_stage(docs, params: NearDedupParams, index: NearDedupIndex | None
                        tokens_in=tokens_in, tokens_out=tokens_in - removed_tokens, removed=by_reason,
                        seconds=round(time.time() - started, 3), details=details)
     return kept, removed, stats, rows_new
+
+
+def repoint(earlier_removed, later_removed):
+    """Removals of an earlier stage re-pointed past removals of a later one: an exact duplicate of a
+    document that near dedup removed afterwards points to the document near dedup kept, so every
+    ``duplicate_of`` names a kept document. Returns the earlier removals (same columns)."""
+    from pyspark.sql import functions as F
+
+    later = later_removed.where(F.col("duplicate_of").isNotNull()).select(
+        F.col("id").alias("_later_id"), F.col("duplicate_of").alias("_later_kept"))
+    joined = earlier_removed.join(F.broadcast(later), earlier_removed["duplicate_of"] == later["_later_id"], "left")
+    return joined.withColumn("duplicate_of", F.coalesce("_later_kept", "duplicate_of")).select(*earlier_removed.columns)

@@ -47,3 +47,14 @@ def test_near_dedup_finds_planted_pairs_and_keeps_smallest_id(spark):
     assert stats.docs_in == len(rows) and stats.docs_out == len(rows) - len(expect_pairs)
     assert stats.details["edges_after_verification"] <= stats.details["candidate_edges"]
     assert {"s1", "s2", "s3"} <= {r["id"] for r in kept.collect()}
+
+
+def test_repoint_sends_exact_duplicates_past_later_removals(spark):
+    from curation.near_dedup import repoint
+
+    cols = "id string, source string, token_count long, reason string, duplicate_of string, kind string, cluster_size long"
+    exact = spark.createDataFrame([("x2", "s", 1, "exact_duplicate", "x1", "exact", 2),
+                                   ("e", "s", 1, "empty_text", None, None, None)], cols)
+    near = spark.createDataFrame([("x1", "s", 1, "near_duplicate", "a0", "near", 3)], cols)
+    got = {r["id"]: r["duplicate_of"] for r in repoint(exact, near).collect()}
+    assert got == {"x2": "a0", "e": None}
