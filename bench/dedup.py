@@ -98,7 +98,9 @@ def run_measured(cmd: list[str], timeout: float, env: dict | None = None, cwd: s
         status = f"timeout after {timeout:.0f} s"
     stop.set()
     t.join()
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak[0] / 2**20, "status": status, "log_tail": (out or "")[-1500:]}
+    errors = [ln for ln in (out or "").splitlines() if ("Error" in ln or "Exception" in ln) and not ln.startswith("\tat ")][:20]
+    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak[0] / 2**20, "status": status,
+            "log_errors": errors, "log_tail": (out or "")[-1500:]}
 
 
 # ------------------------------------------------------------------ peers
