@@ -109,7 +109,7 @@ def cmd_dedup(args) -> int:
         exact = ExactDedupParams(keep=keep)
     except ValidationError as exc:
         raise RecipeError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())) from None
-    settings = SparkSettings(master=args.master) if args.master else None
+    settings = SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory)
     started = time.time()
     stats = run_dedup(args.input, args.output, exact, near, text_column=args.text_column, id_column=args.id_column,
                       index_dir=args.index, spark_settings=settings)
@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     dd.add_argument("--index", help="folder of a dedup index: dedup against earlier runs saved there, then add this run")
     dd.add_argument("--seed", type=int, default=1, help="MinHash seed (default 1)")
     dd.add_argument("--master", help="Spark master URL (default local[*])")
+    dd.add_argument("--driver-memory", default="4g",
+                    help="Spark driver heap, e.g. 8g (in local mode it also holds the executors' work; default 4g)")
     dd.set_defaults(func=cmd_dedup)
 
     val = sub.add_parser("validate", help="check a recipe without running it")
@@ -206,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tierlake: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # Spark failures arrive as Py4J/Spark exceptions with JVM stack traces
+        if "OutOfMemoryError" in str(exc):
+            print("tierlake: Spark ran out of memory (java.lang.OutOfMemoryError). Give it more: "
+                  "--driver-memory 8g for `tierlake dedup`, or spark.driver_memory / spark.conf in the recipe "
+                  "(spark.executor.memory on a cluster).", file=sys.stderr)
+            return 3
+        raise
 
 
 if __name__ == "__main__":
