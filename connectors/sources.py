@@ -57,8 +57,8 @@ class IngestParams(BaseModel):
     max_line_bytes: int = Field(64 << 20, ge=1024, description="longer JSONL lines are quarantined unparsed")
 
 
-def _plan_files(spec: SourceSpec) -> list[tuple[str, str, str | None, str]]:
-    """(uri, format, compression, relative path) for each readable file of a source."""
+def _plan_files(spec: SourceSpec) -> list[tuple[str, str, str | None, str, "object"]]:
+    """(uri, format, compression, relative path, FileInfo) for each readable file of a source."""
     files = list_files(spec.path)
     root = spec.path.rstrip("/")
     plan = []
@@ -67,9 +67,9 @@ def _plan_files(spec: SourceSpec) -> list[tuple[str, str, str | None, str]]:
         if spec.format != "auto":
             fmt = spec.format
         if fmt is None:
-            continue  # not a data file (README, .crc ...): listed in the manifest's inputs as skipped? no: ignored by suffix
+            continue  # not a data file (README, notes ...): ignored by suffix
         rel = posixpath.relpath(info.uri, root) if info.uri != root else posixpath.basename(info.uri)
-        plan.append((info.uri, fmt, comp, rel))
+        plan.append((info.uri, fmt, comp, rel, info))
     if not plan:
         raise InputError(f"source {spec.name!r}: no JSONL, Parquet or CSV files under {spec.path}")
     formats = {p[1] for p in plan}
@@ -85,7 +85,7 @@ def settle_schema(spec: SourceSpec, plan) -> pa.Schema:
     sample = plan if fmt == "parquet" else plan[:16]
     schemas = []
     partition_keys: dict[str, None] = {}
-    for uri, fmt_, comp, rel in sample:
+    for uri, fmt_, comp, rel, _info in sample:
         schemas.append(ff.sample_schema(uri, fmt_, comp, spec.csv_delimiter))
         for key in ff.hive_partitions(rel):
             partition_keys[key] = None
@@ -119,13 +119,14 @@ def settle_schema(spec: SourceSpec, plan) -> pa.Schema:
 
 
 def read_source_raw(spark, spec: SourceSpec, params: IngestParams):
-    """DataFrame of every record of one source in its own schema plus provenance columns."""
+    """(DataFrame of every record of one source in its own schema plus provenance columns,
+    the input files read: source, path, bytes, mtime_ns, format)."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     plan = _plan_files(spec)
     schema = settle_schema(spec, plan)
     out_schema = pa.schema(list(schema) + list(ff.PROVENANCE))
-    rows = [(uri, fmt, comp or "", rel) for uri, fmt, comp, rel in plan]
+    rows = [(uri, fmt, comp or "", rel) for uri, fmt, comp, rel, _info in plan]
     max_line = params.max_line_bytes
     delimiter = spec.csv_delimiter
     env = storage_env() if is_s3(spec.path) else {}
@@ -140,7 +141,9 @@ def read_source_raw(spark, spec: SourceSpec, params: IngestParams):
 
     files_df = spark.sparkContext.parallelize(rows, max(1, len(rows))).toDF("uri string, fmt string, comp string, rel string")
     raw = files_df.mapInArrow(read_partition, from_arrow_schema(out_schema))
-    return raw, [p[0] for p in plan]
+    inputs = [{"source": spec.name, "path": info.uri, "bytes": info.size, "mtime_ns": info.mtime_ns, "format": fmt}
+              for _uri, fmt, _comp, _rel, info in plan]
+    return raw, inputs
 
 
 def canonicalize(raw, spec: SourceSpec, params: IngestParams):
@@ -233,13 +236,8 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
     if len(set(names)) != len(names):
         raise InputError(f"source names must be unique, got {names}")
     for spec in specs:
-        raw, _files = read_source_raw(spark, spec, params)
-        for info in list_files(spec.path):
-            fmt, _ = ff.split_suffix(posixpath.basename(info.uri))
-            if spec.format != "auto":
-                fmt = spec.format
-            if fmt:
-                inputs.append({"source": spec.name, "path": info.uri, "bytes": info.size, "mtime_ns": info.mtime_ns, "format": fmt})
+        raw, files = read_source_raw(spark, spec, params)
+        inputs.extend(files)
         docs, quarantine = canonicalize(raw, spec, params)
         try:
             docs_all = docs if docs_all is None else docs_all.unionByName(docs, allowMissingColumns=True)

@@ -132,22 +132,14 @@ def exact_dedup_stage(docs, params: ExactDedupParams, index_keys=None):
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from connectors.accounting import StageStats, count_by
+    from connectors.accounting import removal_stats
 
     started = time.time()
-    agg = docs.agg(F.count(F.lit(1)), F.sum("token_count")).first()
-    docs_in, tokens_in = int(agg[0]), int(agg[1] or 0)
     if not params.enabled:
-        return docs, None, StageStats(name="exact_dedup", docs_in=docs_in, docs_out=docs_in, tokens_in=tokens_in, tokens_out=tokens_in)
+        return docs, None, removal_stats("exact_dedup", docs, None, started)
     kept, removed = exact_dedup(docs, params, index_keys)  # removed is already materialized
     kept = kept.persist(StorageLevel.MEMORY_AND_DISK)  # reused by the next stage and the writer
-    by_reason = count_by(removed, "reason")
-    removed_tokens = int(removed.agg(F.sum("token_count")).first()[0] or 0)
     clusters = removed.where(F.col("kind") == "exact").select("duplicate_of").distinct().count()
-    stats = StageStats(
-        name="exact_dedup", docs_in=docs_in, docs_out=docs_in - sum(by_reason.values()),
-        tokens_in=tokens_in, tokens_out=tokens_in - removed_tokens, removed=by_reason,
-        seconds=round(time.time() - started, 3),
-        details={"duplicate_clusters": clusters, "keep": params.keep.rule, "incremental": index_keys is not None},
-    )
+    stats = removal_stats("exact_dedup", docs, removed, started, {
+        "duplicate_clusters": clusters, "keep": params.keep.rule, "incremental": index_keys is not None})
     return kept, removed, stats

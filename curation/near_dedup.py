@@ -160,25 +160,17 @@ def near_dedup_stage(docs, params: NearDedupParams, index: NearDedupIndex | None
     """(kept, removed, StageStats, band rows of ``docs``); kept, removed and the band rows are
     persisted (the caller unpersists them when written)."""
     from pyspark import StorageLevel
-    from pyspark.sql import functions as F
 
-    from connectors.accounting import StageStats, count_by
+    from connectors.accounting import removal_stats
 
     started = time.time()
-    agg = docs.agg(F.count(F.lit(1)), F.sum("token_count")).first()
-    docs_in, tokens_in = int(agg[0]), int(agg[1] or 0)
     if not params.enabled:
-        return docs, None, StageStats(name="near_dedup", docs_in=docs_in, docs_out=docs_in, tokens_in=tokens_in, tokens_out=tokens_in), None
+        return docs, None, removal_stats("near_dedup", docs, None, started), None
     kept, removed, details, rows_new = near_dedup(docs, params, index)
     removed = removed.persist(StorageLevel.MEMORY_AND_DISK)
     kept = kept.persist(StorageLevel.MEMORY_AND_DISK)  # reused by the next stage and the writer
-    by_reason = count_by(removed, "reason")
-    removed_tokens = int(removed.agg(F.sum("token_count")).first()[0] or 0)
     details["clusters"] = removed.select("duplicate_of").distinct().count()
-    stats = StageStats(name="near_dedup", docs_in=docs_in, docs_out=docs_in - sum(by_reason.values()),
-                       tokens_in=tokens_in, tokens_out=tokens_in - removed_tokens, removed=by_reason,
-                       seconds=round(time.time() - started, 3), details=details)
-    return kept, removed, stats, rows_new
+    return kept, removed, removal_stats("near_dedup", docs, removed, started, details), rows_new
 
 
 def repoint(earlier_removed, later_removed):
@@ -191,3 +183,10 @@ def repoint(earlier_removed, later_removed):
         F.col("id").alias("_later_id"), F.col("duplicate_of").alias("_later_kept"))
     joined = earlier_removed.join(F.broadcast(later), earlier_removed["duplicate_of"] == later["_later_id"], "left")
     return joined.withColumn("duplicate_of", F.coalesce("_later_kept", "duplicate_of")).select(*earlier_removed.columns)
+
+
+def combine_removed(exact_removed, near_removed):
+    """All removals of exact then near dedup, every ``duplicate_of`` naming a kept document."""
+    if exact_removed is not None and near_removed is not None:
+        return repoint(exact_removed, near_removed).unionByName(near_removed)
+    return exact_removed if exact_removed is not None else near_removed

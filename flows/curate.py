@@ -25,7 +25,7 @@ from connectors.shards import upload_tree, write_shards
 from connectors.sources import ingest
 from connectors.spark_session import get_spark
 from curation.exact_dedup import exact_dedup_stage
-from curation.near_dedup import near_dedup_stage, repoint
+from curation.near_dedup import combine_removed, near_dedup_stage
 from flows.recipe import Recipe, load_recipe
 
 
@@ -102,11 +102,7 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     after_exact, exact_removed, dedup_stats = exact_dedup_task(docs, recipe)
     kept, near_removed, near_stats, band_rows = near_dedup_task(after_exact, recipe)
     removed_parts = [r for r in (exact_removed, near_removed) if r is not None]
-    removed = None
-    if exact_removed is not None and near_removed is not None:
-        removed = repoint(exact_removed, near_removed).unionByName(near_removed)
-    elif removed_parts:
-        removed = removed_parts[0]
+    removed = combine_removed(exact_removed, near_removed)
     outputs = write_task(spark, root, run_id, recipe, kept, removed, quarantine)
     stages = [ingest_stats, dedup_stats, near_stats]
     flow_id = flow_run.get_id()

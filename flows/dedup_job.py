@@ -23,7 +23,7 @@ from connectors.shards import write_shards
 from connectors.sources import RESERVED, IngestParams, SourceSpec, ingest
 from connectors.spark_session import SparkSettings, get_spark
 from curation.exact_dedup import ExactDedupParams, exact_dedup_stage, exact_keys
-from curation.near_dedup import NearDedupIndex, NearDedupParams, near_dedup_stage, repoint
+from curation.near_dedup import NearDedupIndex, NearDedupParams, near_dedup_stage, combine_removed
 
 
 def _restore_input_columns(kept, spec: SourceSpec):
@@ -65,10 +65,7 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
     after_exact, exact_removed, exact_stats = exact_dedup_stage(docs, exact, frames[0] if frames else None)
     near_index = NearDedupIndex(frames[1], frames[2]) if frames else None
     kept, near_removed, near_stats, band_rows = near_dedup_stage(after_exact, near, near_index)
-    if exact_removed is not None and near_removed is not None:
-        removed = repoint(exact_removed, near_removed).unionByName(near_removed)
-    else:
-        removed = exact_removed if exact_removed is not None else near_removed
+    removed = combine_removed(exact_removed, near_removed)
     outputs = {"kept": write_shards(_restore_input_columns(kept, spec), output, "kept", run_id, shard_bytes,
                                     sort_by=id_column or "id", size_column=text_column)}
     if removed is not None:

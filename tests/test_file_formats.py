@@ -20,10 +20,13 @@ def _read_all(path, fmt, comp, schema, constants=None, max_line=1 << 20):
 SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string())])
 
 
-@pytest.mark.parametrize("name,suffix", [("plain", ".jsonl"), ("gz", ".jsonl.gz"), ("zst", ".jsonl.zst")])
+@pytest.mark.parametrize("name,suffix", [("plain", ".jsonl"), ("gz", ".jsonl.gz"), ("zst", ".jsonl.zst"), ("bz2", ".jsonl.bz2")])
 def test_jsonl_compressions_read_the_same(tmp_path, name, suffix):
     body = b"".join(json.dumps({"id": str(i), "text": f"doc {i}"}).encode() + b"\n" for i in range(50))
-    data = {"plain": body, "gz": gzip.compress(body), "zst": zstandard.ZstdCompressor().compress(body)}[name]
+    import bz2
+
+    data = {"plain": body, "gz": gzip.compress(body), "zst": zstandard.ZstdCompressor().compress(body),
+            "bz2": bz2.compress(body)}[name]
     path = tmp_path / f"x{suffix}"
     path.write_bytes(data)
     fmt, comp = ff.split_suffix(path.name)
