@@ -27,6 +27,8 @@ import time
 
 import pyarrow.parquet as pq
 
+from bench_markdown import replace_section  # bench/ is on sys.path when run as a script
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PEERS_DIR = os.path.join(HERE, ".peers")
@@ -272,12 +274,7 @@ def write_markdown(results: dict, args) -> None:
             lines.append(f"- {size:,} documents: fastest peer {best} {others[best]:.1f} s; tierlake {peers['tierlake']['seconds']:.1f} s "
                          f"-> {others[best] / peers['tierlake']['seconds']:.2f}x")
     os.makedirs(os.path.dirname(args.markdown), exist_ok=True)
-    existing = open(args.markdown).read() if os.path.exists(args.markdown) else ""
-    marker = "## Dedup: tierlake vs datasketch, text-dedup, datatrove"
-    rest = existing.split(marker)[0].replace("# Benchmarks\n", "").strip()
-    with open(args.markdown, "w") as fh:
-        fh.write("\n".join(lines[:2]) + ("\n" + rest + "\n\n" if rest else "\n") + "\n".join(lines[2:]) + "\n")
-
+    replace_section(args.markdown, lines[2][3:], "\n".join(lines[4:]))
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,7 @@ Layout under ROOT::
                                                 are copies, projections or row selections of others
     targets/math_train.jsonl, qa_dev.jsonl      benchmark-style target examples (train/dev)
     targets/math_test.jsonl                     a test split, for decontamination only
+    quality/positive.jsonl, negative.jsonl      labelled seeds for the quality classifier (not in corpus)
     ground_truth/documents.parquet              per document: kind, planted duplicate/near-duplicate
                                                 origin and its exact word-5-gram Jaccard, contamination
     ground_truth/containment.csv                every planted table relation (contained or a near miss)
@@ -149,11 +150,28 @@ def _write_jsonl(path: str, records: list, compression: str | None, extra_lines:
             fh.write(body)
 
 
+LAKE_VERSION = 2  # bumped when the layout changes, so a cached older lake is rebuilt
+
+
+def _quality_seeds(seed: int, n: int = 400) -> tuple[list[dict], list[dict]]:
+    """Labelled examples for the quality classifier, drawn from their own RNG so the corpus does
+    not change: good = prose, answered questions, worked solutions; poor = boilerplate, spam,
+    junk, link lists, code."""
+    w = _Writer(random.Random(seed + 1000))
+    good_makers = [w.prose, w.forum_thread, lambda: "Question: {}\nSolution: {}".format(*w.math_problem()[:2])]
+    poor_makers = [w.boilerplate, w.spam, w.junk, w.listicle, w.code]
+    good = [{"text": good_makers[i % 3]()} for i in range(n)]
+    poor = [{"text": poor_makers[i % 5]()} for i in range(n)]
+    return good, poor
+
+
 def generate_demo_lake(root: str, seed: int = 7, n_docs: int = 20_000, overwrite: bool = False) -> dict:
     """Write the demo lake under ``root`` (atomically: a temp folder renamed when complete)."""
     if os.path.exists(os.path.join(root, "ground_truth", "summary.json")) and not overwrite:
         with open(os.path.join(root, "ground_truth", "summary.json")) as fh:
-            return json.load(fh)
+            summary = json.load(fh)
+        if summary.get("lake_version") == LAKE_VERSION:
+            return summary
     tmp = root.rstrip("/") + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     rng = random.Random(seed)
@@ -243,6 +261,10 @@ def generate_demo_lake(root: str, seed: int = 7, n_docs: int = 20_000, overwrite
     _write_jsonl(os.path.join(t, "math_test.jsonl"), test, None)
     _write_jsonl(os.path.join(t, "qa_dev.jsonl"), qa_dev, None)
 
+    good, poor = _quality_seeds(seed)
+    _write_jsonl(os.path.join(tmp, "quality", "positive.jsonl"), good, None)
+    _write_jsonl(os.path.join(tmp, "quality", "negative.jsonl"), poor, None)
+
     table_truth = _write_tables(os.path.join(tmp, "tables"), np.random.default_rng(seed))
 
     g = os.path.join(tmp, "ground_truth")
@@ -254,6 +276,7 @@ def generate_demo_lake(root: str, seed: int = 7, n_docs: int = 20_000, overwrite
         wr.writeheader()
         wr.writerows(table_truth)
     summary = {
+        "lake_version": LAKE_VERSION,
         "seed": seed,
         "documents_written": len(enc) + len(forum) + len(web) + len(math),
         "records_written": len(enc) + len(forum) + len(web) + len(math) + len(bad),

@@ -56,6 +56,13 @@ class Totals(BaseModel):
     quarantined: int
 
 
+class TierCount(BaseModel):
+    tier: str
+    source: str
+    documents: int
+    tokens: int
+
+
 class Manifest(BaseModel):
     manifest_version: Literal["1.0"] = MANIFEST_VERSION
     run_id: str
@@ -70,6 +77,7 @@ class Manifest(BaseModel):
     stages: list[StageStats]
     outputs: dict[str, DatasetInfo] = Field(description="documents, removed, quarantine, ...")
     totals: Totals
+    tiers: list[TierCount] | None = Field(None, description="documents and tokens per tier and source (tier stage)")
 
 
 def recipe_sha256(recipe: dict) -> str:

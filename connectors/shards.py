@@ -63,7 +63,9 @@ def write_shards(df, root: str, name: str, run_id: str, target_bytes: int = DEFA
     from pyspark.sql import functions as F
 
     final = os.path.join(root, name)
-    tmp = os.path.join(root, f".{name}.tmp-{run_id}")
+    parent, leaf = os.path.split(name)  # nested names (tiers/documents/tier=L1) keep their parents
+    os.makedirs(os.path.join(root, parent), exist_ok=True)
+    tmp = os.path.join(root, parent, f".{leaf}.tmp-{run_id}")
     shutil.rmtree(tmp, ignore_errors=True)
     agg = [F.count(F.lit(1)).alias("rows")]
     if size_column:

@@ -39,6 +39,13 @@ def _print_summary(manifest, path: str, seconds: float) -> None:
         print(f"  {s.name:<12} in {s.docs_in:>8}  out {s.docs_out:>8}  {extra if extra else ''}")
     print(f"  documents in {t.docs_in} = kept {t.docs_out} + removed {t.removed} + quarantined {t.quarantined}")
     print(f"  kept ~{t.tokens_out:,} tokens in {len(manifest.outputs['documents'].shards)} shard(s)")
+    if manifest.tiers:
+        by_tier: dict[str, int] = {}
+        for c in manifest.tiers:
+            by_tier[c.tier] = by_tier.get(c.tier, 0) + c.documents
+        details = next((s.details for s in manifest.stages if s.name == "tier"), {})
+        print("  tiers (every ingested document): " + ", ".join(f"{k} {v}" for k, v in sorted(by_tier.items()))
+              + f"; L4 units verified {details.get('l4_units_verified')}, rejected {details.get('l4_units_rejected')}")
     print(f"manifest: {path}")
 
 
@@ -124,6 +131,72 @@ def cmd_dedup(args) -> int:
     return 0
 
 
+def _policy(args):
+    from flows.recipe import load_tier_policy
+    from tiers.policy import TierPolicy
+
+    policy = load_tier_policy(args.recipe) if args.recipe else TierPolicy()
+    if getattr(args, "quality_model", None):
+        policy.quality_model, policy.quality_training = os.path.abspath(args.quality_model), None
+    if getattr(args, "targets", None):
+        policy.targets = [os.path.abspath(t) for t in args.targets]
+    return policy
+
+
+def _print_tiers(stats: dict, output: str, seconds: float) -> None:
+    tiers = stats["tiers"]
+    print(f"tier: {stats['documents_in']} documents in ({seconds:.1f} s): " + ", ".join(f"{t} {n}" for t, n in tiers.items())
+          + (f"; quarantined {stats['quarantined']}" if stats.get("quarantined") else ""))
+    th = stats["thresholds"]
+    print("  thresholds: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in th.items()))
+    if stats.get("quality_model_cv"):
+        cv = stats["quality_model_cv"]
+        print(f"  quality model: cross-validated AUC {cv['auc_mean']:.3f} +- {cv['auc_std']:.3f} ({cv['folds']} folds)")
+    print(f"  L4 units: {stats['l4_units_verified']} verified, {stats['l4_units_rejected']} rejected")
+    print(f"  {output}/documents/tier=L0..L4/  {output}/units/  {output}/signals/  {output}/stats.json")
+
+
+def cmd_tier(args) -> int:
+    from connectors.spark_session import SparkSettings
+    from flows.tier_job import run_tier
+
+    policy = _policy(args)
+    started = time.time()
+    stats = run_tier(args.input, args.output, policy, text_column=args.text_column, id_column=args.id_column,
+                     dedup=args.dedup, spark_settings=SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory))
+    if not args.quiet:
+        _print_tiers(stats, args.output, time.time() - started)
+    return 0
+
+
+def cmd_retier(args) -> int:
+    from connectors.spark_session import SparkSettings
+    from flows.tier_job import run_retier
+
+    policy = _policy(args)
+    started = time.time()
+    stats = run_retier(args.run_dir, args.output, policy, SparkSettings(master=args.master or "local[*]"))
+    if not args.quiet:
+        _print_tiers(stats, args.output, time.time() - started)
+    return 0
+
+
+def cmd_train_quality(args) -> int:
+    from connectors.targets import load_target_texts
+    from curation.quality_model import QualityModelParams, train_quality_model
+
+    pos, neg = load_target_texts(args.positive), load_target_texts(args.negative)
+    model = train_quality_model(pos, neg, QualityModelParams(folds=args.folds, seed=args.seed, C=args.C),
+                                sources={"positive": args.positive, "negative": args.negative})
+    model.save(args.output)
+    cv = model.meta["cross_validation"]
+    if not args.quiet:
+        print(f"quality model: {len(pos)} positive, {len(neg)} negative examples; held-out ROC-AUC "
+              f"{cv['auc_mean']:.3f} +- {cv['auc_std']:.3f} over {cv['folds']} folds (pooled {cv['auc_pooled']:.3f})")
+        print(f"  saved to {args.output}/ (model.json + weights.npz; no pickle)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tierlake",
@@ -180,6 +253,49 @@ def build_parser() -> argparse.ArgumentParser:
     dd.add_argument("--driver-memory", default="4g",
                     help="Spark driver heap, e.g. 8g (in local mode it also holds the executors' work; default 4g)")
     dd.set_defaults(func=cmd_dedup)
+
+    tier = sub.add_parser(
+        "tier", help="assign every document a tier L0-L4 with the reason it stopped there",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Ingest, exact and near dedup, then per-document signals (Gopher quality and repetition, C4, "
+                    "FineWeb, fastText language id, quality model score, target similarity) and tiers: L0 raw, L1 "
+                    "filtered, L2 quality-selected, L3 stricter quality and target-aligned, L4 holding verified "
+                    "knowledge units.",
+        epilog="outputs: OUTPUT/documents/tier=L0..L4/ (every document once, with tier_reasons), OUTPUT/signals/, "
+               "OUTPUT/units/ (verified L4 units with provenance), OUTPUT/units_rejected/, OUTPUT/stats.json (last)\n\n"
+               "example: tierlake tier data/crawl/ out/tiers --recipe examples/tiers.yaml\n"
+               "without --recipe or --quality-model every document stops at L1 at most (no quality model)")
+    tier.add_argument("input", help="file or folder: JSONL (.gz/.zst), Parquet or CSV, local or s3://")
+    tier.add_argument("output", help="output folder")
+    tier.add_argument("--recipe", help="YAML tier policy, or a recipe whose stages.tier is used")
+    tier.add_argument("--quality-model", help="folder of a model from `tierlake train-quality` (overrides the recipe)")
+    tier.add_argument("--targets", nargs="+", help="JSONL target examples for target similarity (overrides the recipe)")
+    tier.add_argument("--text-column", default="text", help="column holding the text (default text)")
+    tier.add_argument("--id-column", help="column holding a unique id (default: a hash of the text)")
+    tier.add_argument("--dedup", action=argparse.BooleanOptionalAction, default=True, help="exact and near dedup first (default on)")
+    tier.add_argument("--master", help="Spark master URL (default local[*])")
+    tier.add_argument("--driver-memory", default="4g", help="Spark driver heap (default 4g)")
+    tier.set_defaults(func=cmd_tier)
+
+    rt = sub.add_parser("retier", help="re-assign tiers of an earlier `tierlake tier` run with a new policy, reusing its signals",
+                        description="Reads RUN_DIR/signals and RUN_DIR/documents, applies the policy's thresholds to the "
+                                    "stored signals (no text processing except L4 unit extraction) and writes a new run.")
+    rt.add_argument("run_dir", help="output folder of `tierlake tier`")
+    rt.add_argument("output", help="new output folder")
+    rt.add_argument("--recipe", help="YAML tier policy")
+    rt.add_argument("--master", help="Spark master URL (default local[*])")
+    rt.set_defaults(func=cmd_retier, quality_model=None, targets=None)
+
+    tq = sub.add_parser("train-quality", help="train the quality classifier from positive and negative examples",
+                        description="Hashed word 1-2-grams + logistic regression; reports the cross-validated held-out "
+                                    "ROC-AUC and saves model.json + weights.npz (no pickle).")
+    tq.add_argument("output", help="model folder to write")
+    tq.add_argument("--positive", nargs="+", required=True, help="JSONL files of good examples (field text)")
+    tq.add_argument("--negative", nargs="+", required=True, help="JSONL files of poor examples (field text)")
+    tq.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    tq.add_argument("--C", type=float, default=4.0, help="inverse regularization strength (default 4)")
+    tq.add_argument("--seed", type=int, default=0)
+    tq.set_defaults(func=cmd_train_quality)
 
     val = sub.add_parser("validate", help="check a recipe without running it")
     val.add_argument("recipe")

@@ -1,4 +1,5 @@
-"""The ``curate`` Prefect flow: ingest (L0) -> exact dedup -> near dedup -> write shards -> manifest (last).
+"""The ``curate`` Prefect flow: ingest (L0) -> exact dedup -> near dedup -> tiers (L0–L4) -> write
+shards -> manifest (last).
 
 Orchestration only: each task calls a stage function from ``connectors`` or ``curation``.
 Spark runs in-process (local[*] by default, or the recipe's master). Each stage's stats are
@@ -20,13 +21,15 @@ from prefect.runtime import flow_run
 
 from connectors.accounting import StageStats
 from connectors.filesystem import InputError, is_s3
-from connectors.manifest import InputFile, Manifest, PrefectRun, Totals, now_iso, recipe_sha256, software, write_manifest
+from connectors.manifest import InputFile, Manifest, PrefectRun, TierCount, Totals, now_iso, recipe_sha256, software, write_manifest
 from connectors.shards import upload_tree, write_shards
 from connectors.sources import ingest
 from connectors.spark_session import get_spark
 from curation.exact_dedup import exact_dedup_stage
 from curation.near_dedup import combine_removed, near_dedup_stage
 from flows.recipe import Recipe, load_recipe
+from flows.tier_job import duplicate_reasons, write_tier_outputs
+from tiers.stage import prepare_quality_model, tier_stage
 
 
 class OutputExistsError(InputError):
@@ -68,6 +71,25 @@ def near_dedup_task(docs, recipe: Recipe):
     return kept, removed, stats, band_rows
 
 
+@task(name="tier", cache_policy=NO_CACHE)
+def tier_task(kept, removed, docs, recipe: Recipe, root: str):
+    policy = recipe.stages.tier.model_copy(deep=True)
+    cv = prepare_quality_model(policy, os.path.join(root, "models", "quality"))
+    if cv:
+        get_run_logger().info("quality model: cross-validated AUC %.3f", cv["auc_mean"])
+    duplicates = duplicate_reasons(removed) if removed is not None else None
+    result = tier_stage(kept, duplicates, policy, all_docs=docs)
+    if cv:
+        result.stats.details["quality_model_cv"] = cv
+    _publish_stats(result.stats)
+    try:
+        create_table_artifact(key="tiers-by-source", table=result.counts, description="documents and tokens per tier and source")
+    except Exception:
+        pass
+    get_run_logger().info("tiers: %s", result.stats.details["tiers"])
+    return result
+
+
 @task(name="write-outputs", cache_policy=NO_CACHE)
 def write_task(spark, root: str, run_id: str, recipe: Recipe, kept, removed, quarantine):
     outputs = {"documents": write_shards(kept, root, "documents", run_id, recipe.output.shard_bytes)}
@@ -103,8 +125,12 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     kept, near_removed, near_stats, band_rows = near_dedup_task(after_exact, recipe)
     removed_parts = [r for r in (exact_removed, near_removed) if r is not None]
     removed = combine_removed(exact_removed, near_removed)
+    tiers = tier_task(kept, removed, docs, recipe, root) if recipe.stages.tier.enabled else None
     outputs = write_task(spark, root, run_id, recipe, kept, removed, quarantine)
     stages = [ingest_stats, dedup_stats, near_stats]
+    if tiers is not None:
+        outputs.update(write_tier_outputs(tiers, root, run_id, recipe.output.shard_bytes, prefix="tiers/"))
+        stages.append(tiers.stats)
     flow_id = flow_run.get_id()
     manifest = Manifest(
         run_id=run_id, name=recipe.name, created_at=now_iso(), software=software(spark),
@@ -118,6 +144,7 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
                       tokens_out=outputs["documents"].tokens or 0,
                       removed=sum(sum(s.removed.values()) for s in stages),
                       quarantined=sum(sum(s.quarantined.values()) for s in stages)),
+        tiers=[TierCount(**c) for c in tiers.counts] if tiers is not None else None,
     )
     if manifest.totals.docs_in != manifest.totals.docs_out + manifest.totals.removed + manifest.totals.quarantined:
         raise RuntimeError(f"accounting does not add up: {manifest.totals}")

@@ -17,6 +17,7 @@ from connectors.sources import IngestParams, SourceSpec
 from connectors.spark_session import SparkSettings
 from curation.exact_dedup import ExactDedupParams
 from curation.near_dedup import NearDedupParams
+from tiers.policy import TierPolicy
 
 
 class RecipeError(Exception):
@@ -29,6 +30,7 @@ class StageParams(BaseModel):
     ingest: IngestParams = Field(default_factory=IngestParams)
     exact_dedup: ExactDedupParams = Field(default_factory=ExactDedupParams)
     near_dedup: NearDedupParams = Field(default_factory=NearDedupParams)
+    tier: TierPolicy = Field(default_factory=lambda: TierPolicy(enabled=False))
 
 
 class OutputSettings(BaseModel):
@@ -76,7 +78,38 @@ def parse_recipe(data: dict, origin: str = "<recipe>", base_dir: str = ".") -> R
     for src in recipe.sources:
         src.path = _absolute(src.path, base_dir)
     recipe.output.path = _absolute(recipe.output.path, base_dir)
+    resolve_policy_paths(recipe.stages.tier, base_dir)
     return recipe
+
+
+def resolve_policy_paths(policy: TierPolicy, base_dir: str) -> None:
+    for owner, attr, index in policy.paths():
+        if index is None:
+            setattr(owner, attr, _absolute(getattr(owner, attr), base_dir))
+        else:
+            owner[index] = _absolute(owner[index], base_dir)
+
+
+def load_tier_policy(path: str) -> TierPolicy:
+    """A tier policy YAML: either the policy itself or a full recipe (its ``stages.tier``)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except FileNotFoundError:
+        raise RecipeError(f"recipe not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"recipe {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"recipe {path} must be a YAML mapping, got {type(data).__name__}")
+    if "stages" in data:
+        data = (data.get("stages") or {}).get("tier") or {}
+    data.setdefault("enabled", True)
+    try:
+        policy = TierPolicy.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(_format_errors(path, exc)) from None
+    resolve_policy_paths(policy, os.path.dirname(os.path.abspath(path)))
+    return policy
 
 
 def load_recipe(path: str, base_dir: str | None = None) -> Recipe:

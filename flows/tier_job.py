@@ -1,0 +1,159 @@
+"""``tierlake tier INPUT OUTPUT``: ingest -> exact and near dedup -> signals -> tiers L0–L4.
+
+Orchestration only (also a Spark job entry point: ``python -m flows.tier_job ...``). Writes
+
+* ``OUTPUT/documents/tier=L0`` … ``tier=L4`` — every input document exactly once, with its
+  columns plus ``tier``, ``tier_reasons``, ``quality_score`` and ``filter_reason``;
+* ``OUTPUT/signals/`` — the per-document signal columns (what ``tierlake retier`` re-thresholds);
+* ``OUTPUT/units/`` — verified L4 knowledge units; ``OUTPUT/units_rejected/`` — the others;
+* ``OUTPUT/refined/`` — L3/L4 rewrites when a refiner is configured;
+* ``OUTPUT/quarantine/`` when an input record was unreadable; ``OUTPUT/stats.json`` last.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from datetime import datetime, timezone
+
+from connectors.manifest import now_iso
+from connectors.shards import write_shards
+from connectors.sources import IngestParams, SourceSpec, ingest
+from connectors.spark_session import SparkSettings, get_spark
+from curation.exact_dedup import ExactDedupParams, exact_dedup_stage
+from curation.near_dedup import NearDedupParams, combine_removed, near_dedup_stage
+from tiers.policy import TIERS, TierPolicy
+from tiers.stage import TierResult, prepare_quality_model, tier_stage
+
+
+def duplicate_reasons(removed):
+    """(id, duplicate_reason) from dedup's removed rows: ``exact_duplicate of ID``."""
+    from pyspark.sql import functions as F
+
+    return removed.select("id", F.concat(F.col("kind"), F.lit("_duplicate of "), F.col("duplicate_of")).alias("duplicate_reason"))
+
+
+def write_tier_outputs(result: TierResult, root: str, run_id: str, shard_bytes: int, prefix: str = "") -> dict:
+    from pyspark.sql import functions as F
+
+    outputs = {}
+    docs = result.documents
+    for tier in TIERS:
+        outputs[f"{prefix}documents/tier={tier}"] = write_shards(docs.filter(F.col("tier") == tier).drop("tier"), root,
+                                                                  f"{prefix}documents/tier={tier}", run_id, shard_bytes)
+    outputs[f"{prefix}signals"] = write_shards(result.signals, root, f"{prefix}signals", run_id, shard_bytes, size_column=None)
+    outputs[f"{prefix}units"] = write_shards(result.units, root, f"{prefix}units", run_id, shard_bytes, sort_by="unit_id", size_column=None)
+    outputs[f"{prefix}units_rejected"] = write_shards(result.rejected_units, root, f"{prefix}units_rejected", run_id, shard_bytes,
+                                                      sort_by="unit_id", size_column=None)
+    if result.refined is not None:
+        outputs[f"{prefix}refined"] = write_shards(result.refined, root, f"{prefix}refined", run_id, shard_bytes, size_column=None)
+    return outputs
+
+
+def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, text_column: str = "text",
+             id_column: str | None = None, dedup: bool = True, spark_settings: SparkSettings | None = None,
+             shard_bytes: int = 256 << 20) -> dict:
+    started = time.time()
+    policy = policy or TierPolicy()
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    if os.path.exists(os.path.join(output, "stats.json")):
+        os.remove(os.path.join(output, "stats.json"))
+    os.makedirs(output, exist_ok=True)
+    cv = prepare_quality_model(policy, os.path.join(output, "quality_model"))
+    spark = get_spark(spark_settings)
+    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", os.path.basename(input_path.rstrip("/")) or "input")
+    spec = SourceSpec(name=name, path=input_path, text_column=text_column, id_column=id_column)
+    docs, quarantine, _inputs, ingest_stats = ingest(spark, [spec], IngestParams())
+    stages = [ingest_stats]
+    duplicates, kept = None, docs
+    if dedup:
+        after_exact, exact_removed, exact_stats = exact_dedup_stage(docs, ExactDedupParams())
+        kept, near_removed, near_stats, _bands = near_dedup_stage(after_exact, NearDedupParams())
+        removed = combine_removed(exact_removed, near_removed)
+        duplicates = duplicate_reasons(removed) if removed is not None else None
+        stages += [exact_stats, near_stats]
+    result = tier_stage(kept, duplicates, policy, all_docs=docs)
+    outputs = write_tier_outputs(result, output, run_id, shard_bytes)
+    if sum(ingest_stats.quarantined.values()):
+        outputs["quarantine"] = write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by="source_file", size_column="raw")
+    documents_out = sum(outputs[f"documents/tier={t}"].rows for t in TIERS)
+    quarantined = sum(ingest_stats.quarantined.values())
+    if documents_out + quarantined != ingest_stats.docs_in:
+        raise RuntimeError(f"accounting does not add up: {documents_out} documents + {quarantined} quarantined != {ingest_stats.docs_in} in")
+    stats = {
+        "run_id": run_id, "created_at": now_iso(), "input": input_path, "seconds": round(time.time() - started, 3),
+        "documents_in": ingest_stats.docs_in, "documents_out": documents_out, "quarantined": ingest_stats.quarantined,
+        "tiers": result.stats.details["tiers"], "by_tier_and_source": result.counts,
+        "thresholds": result.thresholds, "quality_model_cv": cv,
+        "l4_units_verified": result.stats.details["l4_units_verified"],
+        "l4_units_rejected": result.stats.details["l4_units_rejected"],
+        "filter_failures": result.stats.details["filter_failures"],
+        "stages": [s.model_dump() for s in stages + [result.stats]],
+        "outputs": {k: v.model_dump() for k, v in outputs.items()},
+        "policy": policy.model_dump(),
+    }
+    tmp = os.path.join(output, f".stats.json.tmp-{run_id}")
+    with open(tmp, "w") as fh:
+        json.dump(stats, fh, indent=2, default=str)
+    os.replace(tmp, os.path.join(output, "stats.json"))
+    return stats
+
+
+def run_retier(run_dir: str, output: str, policy: TierPolicy, spark_settings: SparkSettings | None = None,
+               shard_bytes: int = 256 << 20) -> dict:
+    """Re-tier an earlier run from its stored signals: no signal is recomputed."""
+    from pyspark.sql import functions as F
+
+    from connectors.filesystem import InputError
+
+    started = time.time()
+    if os.path.abspath(run_dir) == os.path.abspath(output):
+        raise InputError("retier writes a new run: OUTPUT must differ from RUN_DIR")
+    for part in ("signals", "documents", "stats.json"):
+        if not os.path.exists(os.path.join(run_dir, part)):
+            raise InputError(f"{run_dir} is not a finished `tierlake tier` run ({part} missing)")
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    os.makedirs(output, exist_ok=True)
+    spark = get_spark(spark_settings)
+    signals = spark.read.parquet(os.path.join(run_dir, "signals"))
+    docs = spark.read.parquet(os.path.join(run_dir, "documents"))
+    ids = signals.select("id")
+    dup_docs = docs.join(ids, "id", "left_anti")
+    duplicates = dup_docs.select("id", F.col("tier_reasons")[0].alias("duplicate_reason"))
+    base = docs.drop("tier", "tier_reasons", "quality_score", "filter_reason")
+    kept = base.join(ids, "id")
+    result = tier_stage(kept, duplicates, policy, all_docs=base, signals=signals.drop("duplicate_reason"))
+    outputs = write_tier_outputs(result, output, run_id, shard_bytes)
+    documents_out = sum(outputs[f"documents/tier={t}"].rows for t in TIERS)
+    stats = {
+        "run_id": run_id, "created_at": now_iso(), "input": run_dir, "retiered_from": run_dir,
+        "seconds": round(time.time() - started, 3), "documents_in": docs.count(), "documents_out": documents_out,
+        "quarantined": {}, "tiers": result.stats.details["tiers"], "by_tier_and_source": result.counts,
+        "thresholds": result.thresholds, "quality_model_cv": None,
+        "l4_units_verified": result.stats.details["l4_units_verified"],
+        "l4_units_rejected": result.stats.details["l4_units_rejected"],
+        "filter_failures": result.stats.details["filter_failures"],
+        "stages": [result.stats.model_dump()], "outputs": {k: v.model_dump() for k, v in outputs.items()},
+        "policy": policy.model_dump(),
+    }
+    if stats["documents_in"] != documents_out:
+        raise RuntimeError(f"accounting does not add up: {documents_out} != {stats['documents_in']}")
+    tmp = os.path.join(output, f".stats.json.tmp-{run_id}")
+    with open(tmp, "w") as fh:
+        json.dump(stats, fh, indent=2, default=str)
+    os.replace(tmp, os.path.join(output, "stats.json"))
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    from flows.cli import main as cli_main
+
+    return cli_main(["tier", *(argv or [])])
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,128 @@
+"""The vectorized quality signals against a per-document Python reference written from
+datatrove's definitions (find_duplicates, find_top_duplicate, the FineWeb and Gopher filters)."""
+import random
+import re
+from collections import Counter
+
+import numpy as np
+import polars as pl
+import pytest
+
+from curation.heuristic_filters import HeuristicFilters, failures_by_rule, first_failure
+from curation.quality_signals import SIGNAL_COLUMNS, TOKEN_PATTERN, quality_signals
+
+TOKEN = re.compile(TOKEN_PATTERN)
+STOP = {"the", "be", "to", "of", "and", "that", "have", "with"}
+
+
+def find_duplicates(xs):
+    seen, n, chars = set(), 0, 0
+    for x in xs:
+        if x in seen:
+            n, chars = n + 1, chars + len(x)
+        else:
+            seen.add(x)
+    return n, chars
+
+
+def reference(text: str) -> dict:
+    toks = TOKEN.findall(text)
+    words = [t for t in toks if re.search(r"\w", t)]
+    lines = text.removesuffix("\n").split("\n")
+    lines = [ln.removesuffix("\r") for ln in lines]
+    rlines = re.split(r"\n+", text)
+    paras = re.split(r"\n{2,}", text.strip())
+    fw = [ln for ln in lines if ln.strip()]
+    chars = max(len(text), 1)
+    out = {
+        "n_chars": len(text), "n_words": len(toks), "n_non_symbol_words": len(words),
+        "mean_word_length": np.mean([len(w) for w in words]) if words else 0.0,
+        "hash_per_word": text.count("#") / len(toks) if toks else 0.0,
+        "ellipsis_per_word": (text.count("...") + text.count("…")) / len(toks) if toks else 0.0,
+        "bullet_lines_frac": sum(ln.lstrip().startswith(("•", "-")) for ln in lines) / len(lines),
+        "ellipsis_lines_frac": sum(ln.rstrip().endswith(("...", "…")) for ln in lines) / len(lines),
+        "alpha_words_frac": sum(any(c.isalpha() for c in t) for t in toks) / len(toks) if toks else 0.0,
+        "stop_words": len(STOP & {t.lower() for t in toks}),
+        "dup_para_frac": find_duplicates(paras)[0] / len(paras),
+        "dup_para_char_frac": find_duplicates(paras)[1] / chars,
+        "dup_line_frac": find_duplicates(rlines)[0] / len(rlines),
+        "dup_line_char_frac": find_duplicates(rlines)[1] / chars,
+        "fw_line_punct_frac": sum(ln.endswith((".", "!", "?")) for ln in fw) / len(fw) if fw else 0.0,
+        "fw_short_lines_frac": sum(len(ln) <= 30 for ln in fw) / len(fw) if fw else 0.0,
+        "fw_dup_line_char_frac": find_duplicates(fw)[1] / max(len(text.replace("\n", "")), 1) if fw else 0.0,
+        "fw_newlines_per_word": text.count("\n") / len(toks) if toks else 0.0,
+    }
+    for n in (2, 3, 4):
+        grams = [" ".join(toks[i:i + n]) for i in range(len(toks) - n + 1)]
+        if grams:
+            counts = Counter(grams)
+            best = max(counts.items(), key=lambda kv: (kv[1], len(kv[0]) * kv[1]))
+            out[f"top_{n}gram_char_frac"] = len(best[0]) * best[1] / chars
+        else:
+            out[f"top_{n}gram_char_frac"] = 0.0
+    for n in range(5, 11):
+        seen, covered = set(), set()
+        for i in range(len(toks) - n + 1):
+            g = tuple(toks[i:i + n])
+            if g in seen:
+                covered.update(range(i, i + n))
+            seen.add(g)
+        out[f"dup_{n}gram_char_frac"] = sum(len(toks[i]) for i in covered) / chars
+    return out
+
+
+def random_doc(rng: random.Random) -> str:
+    vocab = ["the", "cat", "sat", "on", "a", "mat", "and", "then", "it", "ran", "42", "#tag", "...", "don't", "Ünïcode"]
+    lines = []
+    for _ in range(rng.randint(1, 12)):
+        if lines and rng.random() < 0.25:
+            lines.append(rng.choice(lines))  # duplicated line
+        else:
+            words = [rng.choice(vocab) for _ in range(rng.randint(0, 14))]
+            end = rng.choice(["", ".", "!", "?", "…"])
+            prefix = rng.choice(["", "", "- ", "• "])
+            lines.append(prefix + " ".join(words) + end)
+    sep = [rng.choice(["\n", "\n\n", "\n\n\n"]) for _ in lines]
+    return "".join(ln + s for ln, s in zip(lines, sep)).rstrip("\n") if rng.random() < 0.7 else "".join(ln + s for ln, s in zip(lines, sep))
+
+
+def test_signals_match_reference_definitions():
+    rng = random.Random(5)
+    texts = [random_doc(rng) for _ in range(300)] + ["", "one", "a a a a a a a a a a a a", "x\n\n\ny"]
+    got = pl.from_arrow(quality_signals(texts))
+    assert list(got.columns) == SIGNAL_COLUMNS and got.height == len(texts)
+    for i, text in enumerate(texts):
+        want = reference(text)
+        for col, value in want.items():
+            assert got[col][i] == pytest.approx(value, abs=1e-9), (col, repr(text))
+
+
+def test_null_and_empty_text_do_not_crash():
+    got = quality_signals([None, "", "   "]).to_pylist()
+    assert [r["n_words"] for r in got] == [0, 0, 0]
+
+
+def test_filters_name_the_first_failed_rule():
+    good = ("The history of the river valley is long and well recorded. " * 12).strip()
+    texts = [good, "short text with the and of", "# # # " * 40 + good]
+    sig = pl.from_arrow(quality_signals(texts)).with_columns(lang=pl.lit("en"), lang_score=pl.lit(0.99))
+    filters = HeuristicFilters()
+    filters.gopher_repetition.enabled = False  # the good text repeats one sentence on purpose
+    filters.fineweb.enabled = False
+    reasons = sig.select(first_failure(filters.rules()).alias("r"))["r"].to_list()
+    assert reasons == [None, "gopher_short_doc", "gopher_too_many_hashes"]
+    # the repetition filter does catch the repeated sentence
+    rep = sig.select(first_failure(HeuristicFilters().rules()).alias("r"))["r"].to_list()
+    assert rep[0] in {"dup_para_frac", "top_2_gram", "top_3_gram", "duplicated_5_n_grams"} or rep[0].startswith(("top_", "duplicated_"))
+    by_rule = failures_by_rule(sig, HeuristicFilters())
+    assert by_rule["gopher_quality"]["removed"] == 2
+    assert by_rule["language"]["removed"] == 0
+
+
+def test_language_rule_uses_fasttext_scores():
+    from curation.language_id import identify_language
+
+    langs, scores = identify_language(["The cat sat on the mat and looked at the garden.",
+                                       "Le chat est assis sur le tapis et regarde le jardin.", ""])
+    assert langs.to_pylist()[:2] == ["en", "fr"] and langs.to_pylist()[2] == ""
+    assert scores.to_pylist()[0] > 0.65 and scores.to_pylist()[2] == 0

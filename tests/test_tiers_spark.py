@@ -1,0 +1,129 @@
+"""`tierlake tier` and `tierlake retier` on Spark against the demo lake's ground truth, and the
+refiner against a real HTTP server on 127.0.0.1."""
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import polars as pl
+import pytest
+
+from flows.cli import main
+
+pytestmark = pytest.mark.spark
+
+
+def _policy_file(tmp_path, lake, **extra):
+    lines = [
+        "quality_training:",
+        f"  positive: [{lake}/quality/positive.jsonl]",
+        f"  negative: [{lake}/quality/negative.jsonl]",
+        f"targets: [{lake}/targets/math_train.jsonl]",
+        "source_filters:",
+        "  lessons.csv: {gopher_quality: {min_alpha_words_ratio: 0.5}}",
+    ] + [f"{k}: {v}" for k, v in extra.items()]
+    path = tmp_path / "policy.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_tier_cli_every_document_once_and_l4_verified(spark, demo_lake, tmp_path, capsys):
+    lake, _ = demo_lake
+    out = tmp_path / "tiers"
+    src = os.path.join(lake, "corpus", "mathcourse", "lessons.csv")
+    assert main(["tier", src, str(out), "--recipe", _policy_file(tmp_path, lake), "--id-column", "lesson_id"]) == 0
+    printed = capsys.readouterr().out
+    assert "quality model: cross-validated AUC" in printed and "L4 units:" in printed
+    stats = json.loads((out / "stats.json").read_text())
+    docs = pl.read_parquet(str(out / "documents" / "**" / "*.parquet"), hive_partitioning=True)
+    n_in = stats["documents_in"]
+    assert docs.height == n_in == docs["id"].n_unique() == stats["documents_out"]
+    assert sum(stats["tiers"].values()) == n_in and set(docs["tier"].unique()) <= {"L0", "L1", "L2", "L3", "L4"}
+    assert docs["tier_reasons"].list.len().min() >= 1  # every document says why it stopped there
+    truth = pl.read_parquet(os.path.join(lake, "ground_truth", "documents.parquet")).filter(pl.col("source") == "mathcourse")
+    j = docs.join(truth, left_on="id", right_on="key")
+    assert j.height == n_in
+    l4 = j.filter(pl.col("tier") == "L4")
+    assert l4.height > 0 and l4["arith_correct"].all()  # verification precision 1.0
+    wrong = j.filter(~pl.col("arith_correct") & pl.col("tier").is_in(["L3", "L4"]))
+    assert wrong.height > 0 and (wrong["tier"] == "L3").all()
+    assert all(any("arithmetic_wrong" in r for r in rs) for rs in wrong["tier_reasons"].to_list())
+    units = pl.read_parquet(str(out / "units" / "*.parquet"))
+    texts = dict(zip(docs["id"].to_list(), docs["text"].to_list()))
+    for u in units.iter_rows(named=True):
+        span = texts[u["id"]][u["start"]:u["end"]]
+        assert span.startswith("Question:") and span.rstrip().endswith(u["answer"])
+    assert stats["l4_units_verified"] == units.height == l4.height
+
+    # re-tier with a looser L3 bar from the stored signals: more L3/L4, signals unchanged
+    looser = _policy_file(tmp_path, lake, l3="{quality: {threshold: 0.5}, alignment_column: target_similarity, alignment: {threshold: 0.0}}")
+    out2 = tmp_path / "retier"
+    assert main(["retier", str(out), str(out2), "--recipe", looser]) == 0
+    docs2 = pl.read_parquet(str(out2 / "documents" / "**" / "*.parquet"), hive_partitioning=True)
+    assert docs2.height == n_in
+    high = lambda d: d.filter(pl.col("tier").is_in(["L3", "L4"])).height  # noqa: E731
+    assert high(docs2) >= high(docs)
+    s1 = pl.read_parquet(str(out / "signals" / "*.parquet")).sort("id").drop("tier", "tier_reasons")
+    s2 = pl.read_parquet(str(out2 / "signals" / "*.parquet")).sort("id").drop("tier", "tier_reasons")
+    assert s1.equals(s2)
+
+
+def test_tier_cli_without_model_stops_at_l1_and_dedups(spark, demo_lake, tmp_path):
+    lake, summary = demo_lake
+    out = tmp_path / "t"
+    assert main(["tier", os.path.join(lake, "corpus", "webcrawl"), str(out)]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["tiers"]["L2"] == stats["tiers"]["L3"] == stats["tiers"]["L4"] == 0
+    docs = pl.read_parquet(str(out / "documents" / "**" / "*.parquet"), hive_partitioning=True)
+    reasons = docs.filter(pl.col("tier") == "L1")["tier_reasons"].to_list()
+    assert reasons and all(r == ["quality_score: no quality model configured"] for r in reasons)
+    dups = docs.filter(pl.col("tier_reasons").list.first().str.contains("_duplicate of "))
+    assert dups.height > 0 and (dups["tier"] == "L0").all()
+    assert docs.height == stats["documents_in"]
+
+
+class _FakeLLM(BaseHTTPRequestHandler):
+    seen_auth: list = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _FakeLLM.seen_auth.append(self.headers.get("Authorization"))
+        text = body["messages"][0]["content"]
+        if "FAIL" in text:
+            self.send_response(500)
+            self.end_headers()
+            return
+        reply = {"choices": [{"message": {"role": "assistant", "content": "REWRITE: " + text[-20:]}}]}
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_refiner_calls_openai_compatible_endpoint(spark, monkeypatch):
+    from tiers.policy import RefinerSettings
+    from tiers.refiner import refine
+
+    server = HTTPServer(("127.0.0.1", 0), _FakeLLM)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("TIERLAKE_TEST_KEY", "sk-secret-123")
+        settings = RefinerSettings(enabled=True, endpoint=f"http://127.0.0.1:{server.server_port}/v1",
+                                   api_key_env="TIERLAKE_TEST_KEY", concurrency=2)
+        docs = spark.createDataFrame([("a", "first document text"), ("b", "please FAIL here")], "id string, text string")
+        rows = {r["id"]: r for r in refine(docs, settings).collect()}
+        assert rows["a"]["refined_text"].startswith("REWRITE: ") and rows["a"]["refined_text"].endswith("first document text")
+        assert rows["a"]["error"] is None
+        assert rows["b"]["refined_text"] is None and rows["b"]["error"] == "HTTP 500"
+        assert _FakeLLM.seen_auth and all(a == "Bearer sk-secret-123" for a in _FakeLLM.seen_auth)
+        assert all("sk-secret" not in str(v) for r in rows.values() for v in r.asDict().values())
+        down = settings.model_copy(update={"endpoint": "http://127.0.0.1:9/v1", "timeout_seconds": 2})
+        err = refine(docs.limit(1), down).collect()[0]
+        assert err["refined_text"] is None and err["error"].startswith("unreachable")
+    finally:
+        server.shutdown()
