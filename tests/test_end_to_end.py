@@ -60,11 +60,24 @@ def test_demo_recipe_through_the_flow(spark, prefect_harness, demo_lake, tmp_pat
     from connectors.shards import sha256_file
     for shard in manifest["outputs"]["documents"]["shards"]:
         assert sha256_file(os.path.join(out, shard["path"])) == shard["sha256"]
+    # Tiers: every ingested document once; L4 worked solutions all have correct arithmetic.
+    import polars as pl
+
+    per_tier = manifest["tiers"]
+    ingested = manifest["stages"][0]["docs_out"]
+    assert sum(c["documents"] for c in per_tier) == ingested
+    tiered = pl.read_parquet(os.path.join(out, "tiers", "documents", "**", "*.parquet"), hive_partitioning=True)
+    assert tiered.height == tiered["id"].n_unique() == ingested
+    math = tiered.filter(pl.col("source") == "mathcourse").join(pl.from_pandas(truth), left_on="id", right_on="key")
+    assert math.filter(pl.col("tier") == "L4").height > 0 and math.filter(pl.col("tier") == "L4")["arith_correct"].all()
+    assert os.path.exists(os.path.join(out, "models", "quality", "model.json"))
     # Same input, same config -> same shards.
     first = [s["sha256"] for s in manifest["outputs"]["documents"]["shards"]]
+    first_tiers = {k: [s["sha256"] for s in v["shards"]] for k, v in manifest["outputs"].items() if k.startswith("tiers/")}
     assert main(["run", os.path.join(ROOT, "examples", "demo.yaml"), "--base-dir", workdir, "--overwrite"]) == 0
     again = _validate(os.path.join(out, "manifest.json"))
     assert [s["sha256"] for s in again["outputs"]["documents"]["shards"]] == first
+    assert {k: [s["sha256"] for s in v["shards"]] for k, v in again["outputs"].items() if k.startswith("tiers/")} == first_tiers
     assert again["run_id"] != manifest["run_id"]
 
 

@@ -52,6 +52,19 @@ def reference(text: str) -> dict:
         "fw_dup_line_char_frac": find_duplicates(fw)[1] / max(len(text.replace("\n", "")), 1) if fw else 0.0,
         "fw_newlines_per_word": text.count("\n") / len(toks) if toks else 0.0,
     }
+    kept_sentences, removed, nonblank = 0, 0, 0
+    for ln in lines:
+        st = ln.strip()
+        low = st.lower()
+        gone = (st == "" or len([w for w in st.split(" ") if w]) < 3 or re.search(r"\S{1001}", st) is not None
+                or "javascript" in low or any(p in low for p in ("terms of use", "privacy policy", "cookie policy",
+                                                                  "uses cookies", "use of cookies", "use cookies")))
+        nonblank += st != ""
+        removed += gone and st != ""
+        if not gone:
+            kept_sentences += len(re.findall(r"[.!?]+(?:\s|$)", st)) + (0 if re.search(r"[.!?]$", st) else 1)
+    out.update(c4_lorem_ipsum="lorem ipsum" in text.lower(), c4_curly_bracket="{" in text, c4_sentences=kept_sentences,
+               c4_removed_lines_frac=removed / nonblank if nonblank else 0.0)
     for n in (2, 3, 4):
         grams = [" ".join(toks[i:i + n]) for i in range(len(toks) - n + 1)]
         if grams:
@@ -72,7 +85,8 @@ def reference(text: str) -> dict:
 
 
 def random_doc(rng: random.Random) -> str:
-    vocab = ["the", "cat", "sat", "on", "a", "mat", "and", "then", "it", "ran", "42", "#tag", "...", "don't", "Ünïcode"]
+    vocab = ["the", "cat", "sat", "on", "a", "mat", "and", "then", "it", "ran", "42", "#tag", "...", "don't", "Ünïcode",
+             "javascript", "{x}", "Lorem", "ipsum", "privacy policy"]
     lines = []
     for _ in range(rng.randint(1, 12)):
         if lines and rng.random() < 0.25:
@@ -93,6 +107,7 @@ def test_signals_match_reference_definitions():
     assert list(got.columns) == SIGNAL_COLUMNS and got.height == len(texts)
     for i, text in enumerate(texts):
         want = reference(text)
+        assert set(want) == set(SIGNAL_COLUMNS)
         for col, value in want.items():
             assert got[col][i] == pytest.approx(value, abs=1e-9), (col, repr(text))
 

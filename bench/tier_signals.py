@@ -3,7 +3,7 @@ filters on the same documents (and the published rates), signal throughput per c
 tierlake and datatrove, the quality classifier's held-out AUC on DCLM's human labels, and the
 precision of L4 verification on the demo lake's ground truth.
 
-    .venv/bin/python bench/tiers.py [--demo work/demo] [--repeats 3]
+    .venv/bin/python bench/tier_signals.py [--demo work/demo] [--repeats 3]
 
 Needs ../shared/data/webtext (skips what is absent) and, for the datatrove columns, the peer
 venv bench/.peers/datatrove (built by bench/dedup.py; built here if missing). Writes
@@ -52,7 +52,8 @@ def load_dolma() -> list[str]:
         opener = gzip.open if name.endswith(".gz") else open
         with opener(os.path.join(folder, name), "rt", encoding="utf-8") as fh:
             texts += [json.loads(line)["text"] for line in fh if line.strip()]
-    return texts
+    # tierlake's ingest quarantines empty text (reason missing_text) before any filter sees it
+    return [t for t in texts if t and t.strip()]
 
 
 def tierlake_decisions(texts: list[str], repeats: int) -> tuple[dict, dict]:
@@ -151,6 +152,14 @@ def main() -> None:
                 row["agreement_pct"] = round(100 * (a == b).mean(), 2)
                 row["only_tierlake"], row["only_datatrove"] = int((a & ~b).sum()), int((~a & b).sum())
             rates[fam] = row
+        # in pipeline order, each family judged only on what the earlier ones kept (FineWeb's
+        # published rates are of this kind: measured after LID, Gopher and C4)
+        alive = np.ones(len(texts), bool)
+        for fam in ("language", *FAMILIES):
+            hit = np.array([x is not None for x in mine[fam]]) & alive
+            rates[fam]["sequential_tierlake"] = {"docs_pct_of_remaining": round(100 * hit.sum() / max(alive.sum(), 1), 2),
+                                                 "chars_pct_of_remaining": round(100 * chars[hit].sum() / max(chars[alive].sum(), 1), 2)}
+            alive &= ~hit
         all_removed = [next((mine[f][i] for f in ("language", *FAMILIES) if mine[f][i]), None) for i in range(len(texts))]
         rates["all (language + 4 families)"] = {"tierlake": removal(all_removed, chars)}
         mb = chars.sum() / 1e6
@@ -173,13 +182,13 @@ def main() -> None:
 
 
 def write_markdown(r: dict, args) -> None:
-    lines = [f"Command: `.venv/bin/python bench/tiers.py --repeats {args.repeats}`  ", f"Machine: {r['machine']}  ",
+    lines = [f"Command: `.venv/bin/python bench/tier_signals.py --repeats {args.repeats}`  ", f"Machine: {r['machine']}  ",
              f"Date: {r['date']}. One process, one core for tierlake's signal kernel (polars may use a second thread for "
              "some expressions); datatrove 0.10.1's filters in its own venv, one process. Same documents for both.", ""]
     d = r.get("dolma_cc_sample")
     if d:
         t = d["throughput"]
-        lines += [f"Data: `../shared/data/webtext/dolma_cc_sample/` ({d['documents']} raw Common Crawl documents, "
+        lines += [f"Data: `../shared/data/webtext/dolma_cc_sample/` ({d['documents']} non-empty raw Common Crawl documents, "
                   f"{d['mchars']} M characters).", "",
                   "| work | tierlake | datatrove |", "|---|---|---|",
                   f"| Gopher quality + repetition + C4 + FineWeb signals, docs/s | {t['tierlake_signals_docs_per_s']:,} "
@@ -189,6 +198,22 @@ def write_markdown(r: dict, args) -> None:
         if "datatrove_4_filters_docs_per_s" in t:
             lines.append(f"Ratio: tierlake computes all four families' signals "
                          f"{t['tierlake_signals_docs_per_s'] / t['datatrove_4_filters_docs_per_s']:.1f}x faster than datatrove runs the four filters.")
+        lines += ["", "Removal rates (each family alone on every document; agreement = same keep/remove decision as datatrove):", "",
+                  "| filter family | tierlake docs % | tierlake chars % | datatrove docs % | datatrove chars % | agreement % | in pipeline order: chars % of what is left |",
+                  "|---|---|---|---|---|---|---|"]
+        for fam, row in d["rates"].items():
+            dt = row.get("datatrove", {})
+            seq = row.get("sequential_tierlake", {})
+            lines.append(f"| {fam} | {row['tierlake']['docs_pct']} | {row['tierlake']['chars_pct']} | {dt.get('docs_pct', '-')} | "
+                         f"{dt.get('chars_pct', '-')} | {row.get('agreement_pct', '-')} | {seq.get('chars_pct_of_remaining', '-')} |")
+    q = r.get("quality_auc") or {}
+    if q:
+        lines += ["", "Quality classifier, 5-fold cross-validated ROC-AUC on DCLM's human labels: "
+                  + "; ".join(f"{k} (n={v['n']}) {v['auc_mean']:.3f} +- {v['auc_std']:.3f}" for k, v in q.items()) + "."]
+    if r.get("l4"):
+        l4 = r["l4"]
+        lines += ["", f"L4 verification on the demo lake: {l4['l4']} worked solutions verified, precision {l4['precision']} "
+                  f"({l4['l4_correct']} correct); {l4['wrong_rejected']} of {l4['wrong_examined']} planted wrong solutions rejected."]
     open_lines = lines
     replace_section(args.markdown, "Tier signals: tierlake vs datatrove filters", "\n".join(open_lines))
 
