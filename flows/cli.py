@@ -181,6 +181,37 @@ def cmd_retier(args) -> int:
     return 0
 
 
+def cmd_score(args) -> int:
+    from pydantic import ValidationError
+
+    from connectors.spark_session import SparkSettings
+    from curation.betr_stage import ScoreParams
+    from flows.recipe import RecipeError
+    from flows.score_job import run_score
+
+    try:
+        params = ScoreParams(targets=[os.path.abspath(t) if "://" not in t else t for t in args.targets],
+                             decontaminate=[os.path.abspath(t) if "://" not in t else t for t in (args.decontaminate or [])],
+                             sample=args.sample, top_p=args.top_p, embedder=args.embedder, mode=args.mode, seed=args.seed,
+                             ngram=args.ngram)
+    except ValidationError as exc:
+        raise RecipeError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())) from None
+    started = time.time()
+    stats = run_score(args.input, args.output, params, text_column=args.text_column, id_column=args.id_column,
+                      spark_settings=SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory))
+    if not args.quiet:
+        ev = stats["evaluation"]
+        print(f"score: {stats['scored']} documents scored ({time.time() - started:.1f} s), mode {ev['mode']}, embedder "
+              f"{ev['embedder']}, {ev['targets']} target examples ({', '.join(ev['target_benchmarks'])})")
+        if "heldout_auc" in ev:
+            print(f"  classifier vs direct ranks on {ev['heldout']} held-out sampled documents: ROC-AUC {ev['heldout_auc']:.3f}, "
+                  f"precision at top {100 * ev['top_p']:.0f}% {ev['heldout_precision_at_top_p']:.3f} (base rate {ev['heldout_base_rate']:.3f})")
+        print(f"  contaminated: {ev['contaminated']} documents share a {args.ngram}-word n-gram with "
+              f"{ev['decontamination_examples']} test examples")
+        print(f"  {args.output}/scores/  {args.output}/stats.json")
+    return 0
+
+
 def cmd_train_quality(args) -> int:
     from connectors.targets import load_target_texts
     from curation.quality_model import QualityModelParams, train_quality_model
@@ -285,6 +316,34 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--recipe", help="YAML tier policy")
     rt.add_argument("--master", help="Spark master URL (default local[*])")
     rt.set_defaults(func=cmd_retier, quality_model=None, targets=None)
+
+    sc = sub.add_parser(
+        "score", help="BETR: score every document by similarity to target benchmark examples; flag contamination",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Benchmark-targeted ranking (arXiv 2507.12466): embed the targets and a sample of documents, rank the "
+                    "sample under every target example, label its top p%% positive, train a light classifier and score "
+                    "the whole input with it on Spark (--mode sample), or embed every document (--mode direct). "
+                    "Documents sharing an N-word n-gram with a test split are flagged contaminated.",
+        epilog="outputs: OUTPUT/scores/ (id, betr_score, betr_rank_pct, contaminated, contamination_ngrams), "
+               "OUTPUT/sample.parquet, OUTPUT/model/, OUTPUT/stats.json (last)\n\n"
+               "example: tierlake score data/ out/betr --targets bench/gsm8k/train.jsonl bench/mmlu/dev "
+               "--decontaminate bench/gsm8k/test.jsonl")
+    sc.add_argument("input", help="file or folder: JSONL (.gz/.zst), Parquet or CSV, local or s3://")
+    sc.add_argument("output", help="output folder")
+    sc.add_argument("--targets", nargs="+", required=True,
+                    help="benchmark train/dev files or folders: text JSONL, GSM8K JSONL, MMLU CSV, llm-foundry or PIQA JSONL")
+    sc.add_argument("--decontaminate", nargs="+", help="benchmark test files or folders to check documents against")
+    sc.add_argument("--sample", type=int, default=10_000, help="documents ranked directly and used to train the classifier (default 10000)")
+    sc.add_argument("--top-p", type=float, default=0.1, help="fraction of the sample labelled positive (default 0.1)")
+    sc.add_argument("--embedder", choices=["static", "minilm"], default="static", help="static (WordLlama, default) or minilm (extra)")
+    sc.add_argument("--mode", choices=["sample", "direct"], default="sample", help="sample + classifier (default) or embed every document")
+    sc.add_argument("--ngram", type=int, default=13, help="words in a decontamination n-gram (default 13)")
+    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--text-column", default="text")
+    sc.add_argument("--id-column")
+    sc.add_argument("--master", help="Spark master URL (default local[*])")
+    sc.add_argument("--driver-memory", default="4g")
+    sc.set_defaults(func=cmd_score)
 
     tq = sub.add_parser("train-quality", help="train the quality classifier from positive and negative examples",
                         description="Hashed word 1-2-grams + logistic regression; reports the cross-validated held-out "

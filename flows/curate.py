@@ -1,4 +1,5 @@
-"""The ``curate`` Prefect flow: ingest (L0) -> exact dedup -> near dedup -> tiers (L0–L4) -> write
+"""The ``curate`` Prefect flow: ingest (L0) -> exact dedup -> near dedup -> BETR score and
+decontamination -> tiers (L0–L4) -> write
 shards -> manifest (last).
 
 Orchestration only: each task calls a stage function from ``connectors`` or ``curation``.
@@ -28,6 +29,8 @@ from connectors.spark_session import get_spark
 from curation.exact_dedup import exact_dedup_stage
 from curation.near_dedup import combine_removed, near_dedup_stage
 from flows.recipe import Recipe, load_recipe
+from curation.betr_stage import score_stage
+from flows.score_job import write_score_outputs
 from flows.tier_job import duplicate_reasons, write_tier_outputs
 from tiers.stage import prepare_quality_model, tier_stage
 
@@ -71,14 +74,24 @@ def near_dedup_task(docs, recipe: Recipe):
     return kept, removed, stats, band_rows
 
 
+@task(name="score", cache_policy=NO_CACHE)
+def score_task(kept, recipe: Recipe):
+    result = score_stage(kept, recipe.stages.score)
+    _publish_stats(result.stats)
+    ev = result.evaluation
+    get_run_logger().info("score: %d documents, held-out AUC %s, %d contaminated", result.stats.docs_out,
+                          ev.get("heldout_auc"), ev.get("contaminated", 0))
+    return result
+
+
 @task(name="tier", cache_policy=NO_CACHE)
-def tier_task(kept, removed, docs, recipe: Recipe, root: str):
+def tier_task(kept, removed, docs, recipe: Recipe, root: str, scores=None):
     policy = recipe.stages.tier.model_copy(deep=True)
     cv = prepare_quality_model(policy, os.path.join(root, "models", "quality"))
     if cv:
         get_run_logger().info("quality model: cross-validated AUC %.3f", cv["auc_mean"])
     duplicates = duplicate_reasons(removed) if removed is not None else None
-    result = tier_stage(kept, duplicates, policy, all_docs=docs)
+    result = tier_stage(kept, duplicates, policy, all_docs=docs, scores=scores)
     if cv:
         result.stats.details["quality_model_cv"] = cv
     _publish_stats(result.stats)
@@ -125,9 +138,13 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     kept, near_removed, near_stats, band_rows = near_dedup_task(after_exact, recipe)
     removed_parts = [r for r in (exact_removed, near_removed) if r is not None]
     removed = combine_removed(exact_removed, near_removed)
-    tiers = tier_task(kept, removed, docs, recipe, root) if recipe.stages.tier.enabled else None
+    scored = score_task(kept, recipe) if recipe.stages.score.enabled else None
+    tiers = tier_task(kept, removed, docs, recipe, root, scored.scores if scored else None) if recipe.stages.tier.enabled else None
     outputs = write_task(spark, root, run_id, recipe, kept, removed, quarantine)
     stages = [ingest_stats, dedup_stats, near_stats]
+    if scored is not None:
+        outputs.update(write_score_outputs(scored, root, run_id, recipe.output.shard_bytes, prefix="scores/"))
+        stages.append(scored.stats)
     if tiers is not None:
         outputs.update(write_tier_outputs(tiers, root, run_id, recipe.output.shard_bytes, prefix="tiers/"))
         stages.append(tiers.stats)

@@ -17,6 +17,7 @@ from connectors.sources import IngestParams, SourceSpec
 from connectors.spark_session import SparkSettings
 from curation.exact_dedup import ExactDedupParams
 from curation.near_dedup import NearDedupParams
+from curation.betr_stage import ScoreParams
 from tiers.policy import TierPolicy
 
 
@@ -30,6 +31,7 @@ class StageParams(BaseModel):
     ingest: IngestParams = Field(default_factory=IngestParams)
     exact_dedup: ExactDedupParams = Field(default_factory=ExactDedupParams)
     near_dedup: NearDedupParams = Field(default_factory=NearDedupParams)
+    score: ScoreParams = Field(default_factory=lambda: ScoreParams(enabled=False))
     tier: TierPolicy = Field(default_factory=lambda: TierPolicy(enabled=False))
 
 
@@ -79,6 +81,12 @@ def parse_recipe(data: dict, origin: str = "<recipe>", base_dir: str = ".") -> R
         src.path = _absolute(src.path, base_dir)
     recipe.output.path = _absolute(recipe.output.path, base_dir)
     resolve_policy_paths(recipe.stages.tier, base_dir)
+    sc = recipe.stages.score
+    sc.targets = [_absolute(p, base_dir) for p in sc.targets]
+    sc.decontaminate = [_absolute(p, base_dir) for p in sc.decontaminate]
+    if sc.enabled and not sc.targets:
+        raise RecipeError(f"recipe {origin} is not valid:\n  - stages.score.targets: the score stage needs at least one "
+                          "benchmark train/dev file or folder")
     return recipe
 
 

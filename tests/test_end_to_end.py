@@ -71,6 +71,12 @@ def test_demo_recipe_through_the_flow(spark, prefect_harness, demo_lake, tmp_pat
     math = tiered.filter(pl.col("source") == "mathcourse").join(pl.from_pandas(truth), left_on="id", right_on="key")
     assert math.filter(pl.col("tier") == "L4").height > 0 and math.filter(pl.col("tier") == "L4")["arith_correct"].all()
     assert os.path.exists(os.path.join(out, "models", "quality", "model.json"))
+    # BETR + decontamination: the planted test-question leaks are flagged and stay at L0
+    leaks = tiered.filter(pl.col("id").str.starts_with("post-leak-"))
+    assert leaks.height == 10 and (leaks["tier"] == "L0").all()
+    assert all(r[0].startswith("contaminated") for r in leaks["tier_reasons"].to_list())
+    score_stage = next(s for s in manifest["stages"] if s["name"] == "score")
+    assert score_stage["details"]["contaminated"] == 10 and score_stage["details"]["heldout_auc"] > 0.5
     # Same input, same config -> same shards.
     first = [s["sha256"] for s in manifest["outputs"]["documents"]["shards"]]
     first_tiers = {k: [s["sha256"] for s in v["shards"]] for k, v in manifest["outputs"].items() if k.startswith("tiers/")}

@@ -127,3 +127,30 @@ def test_refiner_calls_openai_compatible_endpoint(spark, monkeypatch):
         assert err["refined_text"] is None and err["error"].startswith("unreachable")
     finally:
         server.shutdown()
+
+
+def test_score_cli_every_document_scored_and_leaks_flagged(spark, demo_lake, tmp_path, capsys):
+    lake, _ = demo_lake
+    out = tmp_path / "score"
+    src = os.path.join(lake, "corpus", "forum")
+    assert main(["score", src, str(out), "--targets", os.path.join(lake, "targets", "math_train.jsonl"),
+                 os.path.join(lake, "targets", "qa_dev.jsonl"), "--decontaminate", os.path.join(lake, "targets", "math_test.jsonl"),
+                 "--sample", "200", "--id-column", "id"]) == 0
+    printed = capsys.readouterr().out
+    assert "held-out sampled documents: ROC-AUC" in printed
+    stats = json.loads((out / "stats.json").read_text())
+    scores = pl.read_parquet(str(out / "scores" / "*.parquet"))
+    assert scores.height == stats["scored"] == stats["documents_in"] - sum(stats["quarantined"].values())
+    assert scores["betr_score"].null_count() == 0 and scores["betr_rank_pct"].is_between(0, 100).all()
+    flagged = set(scores.filter(pl.col("contaminated"))["id"].to_list())
+    assert flagged == {f"post-leak-{k}" for k in range(10)}  # exactly the planted test-question leaks
+    sample = pl.read_parquet(str(out / "sample.parquet"))
+    assert sample.height == 200 and sample["label"].sum() == 20
+    # QA threads resemble the qa_dev targets more than list posts do
+    truth = pl.read_parquet(os.path.join(lake, "ground_truth", "documents.parquet")).filter(pl.col("source") == "forum")
+    j = scores.join(truth, left_on="id", right_on="key")
+    means = dict(j.group_by("kind").agg(pl.col("betr_rank_pct").mean()).iter_rows())
+    assert means["qa"] > means["list"]
+    # a test split is never accepted as a target
+    assert main(["score", src, str(tmp_path / "bad"), "--targets", os.path.join(lake, "targets", "math_test.jsonl")]) == 2
+    assert "test split" in capsys.readouterr().err

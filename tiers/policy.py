@@ -2,7 +2,8 @@
 Data Management", arXiv 2602.09003; tier contents per OpenBMB's UltraData/Ultra-FineWeb cards,
 ``../shared/reference/scoring-and-tiers.md`` §3):
 
-* L0 raw — every ingested document;
+* L0 raw — every ingested document (and where it stays when it is a duplicate or shares a long
+  n-gram with a benchmark test split: contaminated documents never reach a selectable tier);
 * L1 filtered — passes the heuristic filters (:mod:`curation.heuristic_filters`) and is not a
   duplicate (exact or near);
 * L2 selected — L1 with model quality score >= ``l2.threshold`` (or in the top ``l2.top_fraction``
@@ -104,6 +105,7 @@ class TierPolicy(BaseModel):
     l3: L3Policy = Field(default_factory=L3Policy)
     refiner: RefinerSettings = Field(default_factory=RefinerSettings)
     l4: L4Policy = Field(default_factory=L4Policy)
+    exclude_contaminated: bool = Field(True, description="documents flagged by decontamination stay at L0 (never selected)")
 
     @model_validator(mode="after")
     def _one_model(self):
@@ -159,13 +161,17 @@ def tier_expressions(policy: TierPolicy, thresholds: dict[str, float | None]) ->
     else:
         l3_fail_a = pl.lit(None, pl.String)
     l3_reasons = pl.concat_list([l3_fail_q, l3_fail_a]).list.drop_nulls()
+    contaminated = c("contaminated").fill_null(False) if policy.exclude_contaminated else pl.lit(False)
+    contaminated_reason = pl.lit("contaminated: ") + c("contamination_ngrams").cast(pl.String) + pl.lit(" n-grams shared with a benchmark test split")
     return [
         pl.when(c("duplicate_reason").is_not_null()).then(pl.lit("L0"))
+        .when(contaminated).then(pl.lit("L0"))
         .when(fail.is_not_null()).then(pl.lit("L0"))
         .when(~passes_l2).then(pl.lit("L1"))
         .when(l3_reasons.list.len() > 0).then(pl.lit("L2"))
         .otherwise(pl.lit("L3")).alias("tier"),
         pl.when(c("duplicate_reason").is_not_null()).then(pl.concat_list([c("duplicate_reason")]))
+        .when(contaminated).then(pl.concat_list([contaminated_reason]))
         .when(fail.is_not_null()).then(pl.concat_list([fail]))
         .when(~passes_l2).then(pl.concat_list([q_reason_l2]))
         .when(l3_reasons.list.len() > 0).then(l3_reasons)
@@ -189,6 +195,8 @@ def filter_reason(policy: TierPolicy) -> pl.Expr:
 
 def assign_tiers(signals: pl.DataFrame, policy: TierPolicy, thresholds: dict[str, float | None]) -> pl.DataFrame:
     """``signals`` with ``tier`` and ``tier_reasons`` added (L0–L3; L4 comes from verified units)."""
+    if "contaminated" not in signals.columns:
+        signals = signals.with_columns(contaminated=pl.lit(False), contamination_ngrams=pl.lit(0, pl.Int64))
     return signals.with_columns(tier_expressions(policy, thresholds))
 
 

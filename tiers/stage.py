@@ -86,6 +86,8 @@ def tier_signals(signals, policy: TierPolicy):
     base = signals.select(*[c for c in signals.columns if c not in ("filter_reason", "tier", "tier_reasons")])
     if "duplicate_reason" not in base.columns:
         base = base.withColumn("duplicate_reason", F.lit(None).cast("string"))
+    if "contaminated" not in base.columns:
+        base = base.withColumn("contaminated", F.lit(False)).withColumn("contamination_ngrams", F.lit(0).cast("bigint"))
     col = policy.l3.alignment_column
     if col and col not in base.columns:
         raise ValueError(f"tiers.l3.alignment_column: no column {col!r} in the signals; available: "
@@ -147,12 +149,15 @@ def prepare_quality_model(policy: TierPolicy, model_dir: str) -> dict | None:
     return model.meta["cross_validation"]
 
 
-def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None) -> TierResult:
+def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None, scores=None) -> TierResult:
     """Tier ``docs`` (deduplicated documents with id, source, text, token_count).
 
     ``duplicates``: (id, duplicate_reason) of the documents dedup removed, whose rows come from
     ``all_docs`` (every ingested document); they are L0 with that reason. ``signals``: stored
-    signals of ``docs`` from an earlier run (re-tiering); computed when None."""
+    signals of ``docs`` from an earlier run (re-tiering); computed when None. ``scores``: extra
+    per-document columns joined by id (the score stage's ``betr_score``, ``betr_rank_pct``,
+    ``contaminated``, ``contamination_ngrams``): usable as ``l3.alignment_column``; contaminated
+    documents stay at L0."""
     from pyspark.sql import functions as F
 
     started = time.time()
@@ -161,6 +166,8 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
         model = QualityModel.load(policy.quality_model) if policy.quality_model else None
         sim = TargetSimilarity(load_target_texts(policy.targets)) if policy.targets else None
         signals = compute_signals(docs, model, sim, language=policy.filters.language.enabled)
+    if scores is not None:
+        signals = signals.drop(*[c for c in scores.columns if c != "id" and c in signals.columns]).join(scores, "id", "left")
     tiered, thresholds = tier_signals(signals, policy)
     tiered = tiered.localCheckpoint()
     l3 = docs.join(tiered.filter(F.col("tier") == "L3").select("id"), "id")

@@ -1,0 +1,103 @@
+"""BETR kernels without Spark: benchmark adapters, exact ranks, labels, the classifier,
+decontamination and the static embedder."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from connectors.benchmarks import load_examples, read_examples, split_of
+from connectors.filesystem import InputError
+from curation.betr import direct_scores, rank_score, top_labels, train_betr_classifier
+from curation.decontamination import contamination, benchmark_ngrams
+from curation.quality_model import QualityModelParams
+from tests.conftest import shared_path
+
+
+def test_direct_scores_are_exact_ranks():
+    rng = np.random.default_rng(3)
+    docs = rng.normal(size=(57, 8)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    targets = rng.normal(size=(13, 8)).astype(np.float32)
+    targets /= np.linalg.norm(targets, axis=1, keepdims=True)
+    got = direct_scores(docs, targets, block=5)
+    sims = targets @ docs.T
+    ranks = np.empty_like(sims, dtype=np.int64)
+    for i in range(sims.shape[0]):  # brute force: 1 + number of documents strictly more similar
+        for j in range(sims.shape[1]):
+            ranks[i, j] = 1 + int((sims[i] > sims[i, j]).sum())
+    np.testing.assert_array_equal(got["best_rank"], ranks.min(axis=0))
+    np.testing.assert_allclose(got["max_sim"], sims.max(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(got["mean_log_rank"], (-np.log2(ranks)).mean(axis=0), rtol=1e-9)
+    assert rank_score(np.array([1, 57]))[0] == 1.0
+
+
+def test_top_labels_take_exactly_top_p_with_tiebreak():
+    score = np.array([0.9, 0.5, 0.9, 0.1, 0.7, 0.2, 0.3, 0.4, 0.6, 0.8])
+    y = top_labels(score, 0.2, tiebreak=np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 0], float))
+    assert y.sum() == 2 and y[0] == y[2] == 1
+    y = top_labels(score, 0.1, tiebreak=np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 0], float))
+    assert list(np.flatnonzero(y)) == [2]
+
+
+def test_betr_classifier_learns_direct_labels():
+    rng = np.random.default_rng(1)
+    math = [f"{rng.integers(2, 90)} apples plus {rng.integers(2, 90)} apples equals how many apples in total" for _ in range(60)]
+    web = [" ".join(rng.choice(["river", "castle", "music", "festival", "train", "garden", "market", "winter"], 20)) for _ in range(540)]
+    labels = np.r_[np.ones(60, int), np.zeros(540, int)]
+    model, metrics = train_betr_classifier(math + web, labels, 0.1, QualityModelParams(n_features=1 << 14))
+    assert metrics["heldout_auc"] > 0.95 and metrics["heldout_precision_at_top_p"] > 0.8
+    assert model.score(math[:3]).min() > model.score(web[:3]).max()
+
+
+def test_decontamination_needs_a_full_13_gram():
+    test = ["Natalia sold clips to 48 of her friends in April and then she sold half as many clips in May"]
+    grams = benchmark_ngrams(test)
+    docs = ["Homework: NATALIA sold clips to 48 of her friends in April, and then she sold half!",  # 13+ words, case/punct differ
+            "Natalia sold clips to 48 of her friends in April and then",                          # 12 words only
+            "", None]
+    counts = contamination(docs, grams)
+    assert counts[0] >= 1 and list(counts[1:]) == [0, 0, 0]
+
+
+def test_benchmark_adapters(tmp_path):
+    (tmp_path / "gsm").mkdir()
+    (tmp_path / "gsm" / "train.jsonl").write_text(json.dumps({"question": "1+1?", "answer": "2 #### 2"}) + "\n")
+    (tmp_path / "gsm" / "test.jsonl").write_text(json.dumps({"question": "2+2?", "answer": "#### 4"}) + "\n")
+    (tmp_path / "mmlu_dev.csv").write_text('What is 2+2?,1,2,3,4,D\n"A, quoted",a,b,c,d,A\n')
+    (tmp_path / "arc_dev.jsonl").write_text(json.dumps({"query": "Q: sky?", "choices": ["red", "blue"], "gold": 1}) + "\n")
+    (tmp_path / "piqa").mkdir()
+    (tmp_path / "piqa" / "valid.jsonl").write_text(json.dumps({"goal": "open jar", "sol1": "twist", "sol2": "eat"}) + "\n")
+    (tmp_path / "piqa" / "valid-labels.lst").write_text("0\n")
+    ex = load_examples([str(tmp_path / "gsm" / "train.jsonl"), str(tmp_path / "mmlu_dev.csv"), str(tmp_path / "arc_dev.jsonl"),
+                        str(tmp_path / "piqa" / "valid.jsonl")])
+    texts = [e.text for e in ex]
+    assert texts[0] == "1+1?\n2 #### 2" and texts[1].endswith("D. 4\nAnswer: D") and texts[2] == "A, quoted\nA. a\nB. b\nC. c\nD. d\nAnswer: A"
+    assert texts[3] == "Q: sky? blue" and texts[4] == "open jar twist"
+    assert [e.split for e in ex] == ["train", "dev", "dev", "dev", "val"] and ex[0].benchmark == "gsm"
+    with pytest.raises(InputError, match="test split"):
+        load_examples([str(tmp_path / "gsm")])
+    assert len(load_examples([str(tmp_path / "gsm")], role="decontaminate")) == 2
+    (tmp_path / "bad_dev.csv").write_text("only,three,fields\n")
+    with pytest.raises(InputError, match=r"bad_dev.csv:1: MMLU rows have 6 fields"):
+        read_examples(str(tmp_path / "bad_dev.csv"))
+    assert split_of("x/hellaswag_val.jsonl") == "val" and split_of("tests.jsonl") == "test" and split_of("contest.jsonl") == "unknown"
+
+
+def test_shared_benchmarks_load():
+    root = shared_path("benchmarks")
+    gsm = load_examples([os.path.join(root, "gsm8k", "train.jsonl")])
+    mmlu = load_examples([os.path.join(root, "mmlu", "dev"), os.path.join(root, "mmlu", "val")])
+    piqa = read_examples(os.path.join(root, "piqa", "valid.jsonl"))
+    arc = read_examples(os.path.join(root, "llm_foundry_eval", "world_knowledge", "arc_easy.jsonl"))
+    assert len(gsm) == 7473 and len(mmlu) == 285 + 1542
+    assert len(piqa) == 1838 and len(arc) == 2376
+
+
+def test_static_embedder_offline_and_normalized():
+    from curation.embedders import get_embedder
+
+    e = get_embedder("static")
+    v = e.embed(["a cat sat on a mat", "a kitten rested on the rug", "quarterly bond yields fell sharply"])
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
+    assert v[0] @ v[1] > v[0] @ v[2]
