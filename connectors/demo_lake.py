@@ -107,6 +107,18 @@ class _Writer:
                 cls=self.r.choice(V.CLASSES), table=self.r.choice(V.TABLES)))
         return "\n".join(parts)
 
+    def exam_problem(self) -> tuple[str, str, int]:
+        """A held-out exam item (the test split): worded unlike the lessons, so only a pasted copy of
+        it shares a long n-gram with the corpus."""
+        r = self.r
+        item, place = r.choice(V.MATH_ITEMS), r.choice(V.PLACES)
+        a, b, c = r.randint(3, 60), r.randint(2, 40), r.randint(2, 9)
+        q = (f"On Monday a warehouse in {place} received {a} {item}; on Tuesday it received another {b}. "
+             f"Everything is shipped in crates that hold exactly {c}. After shipping every full crate, how many {item} remain?")
+        left = (a + b) % c
+        sol = f"{a} + {b} = {a + b}, and {a + b} / {c} = {(a + b) // c} remainder {left}. #### {left}"
+        return q, sol, left
+
     def math_problem(self, wrong: bool = False) -> tuple[str, str, int]:
         """(question, worked solution ending in '#### N', N). ``wrong`` plants an arithmetic slip."""
         r = self.r
@@ -150,7 +162,7 @@ def _write_jsonl(path: str, records: list, compression: str | None, extra_lines:
             fh.write(body)
 
 
-LAKE_VERSION = 2  # bumped when the layout changes, so a cached older lake is rebuilt
+LAKE_VERSION = 3  # bumped when the layout changes, so a cached older lake is rebuilt
 
 
 def _quality_seeds(seed: int, n: int = 400) -> tuple[list[dict], list[dict]]:
@@ -230,7 +242,7 @@ def generate_demo_lake(root: str, seed: int = 7, n_docs: int = 20_000, overwrite
 
     # --- targets, and contamination: a few test questions pasted into forum posts
     train = [dict(zip(("question", "answer"), w.math_problem()[:2])) for _ in range(300)]
-    test = [dict(zip(("question", "answer"), w.math_problem()[:2])) for _ in range(100)]
+    test = [dict(zip(("question", "answer"), w.exam_problem()[:2])) for _ in range(100)]
     qa_dev = [{"text": w.forum_thread()} for _ in range(150)]
     for k in range(10):
         forum.append({"id": f"post-leak-{k}", "text": "Can someone check my homework? " + test[k]["question"] + " I got a different answer.",

