@@ -97,7 +97,10 @@ def _piqa_labels(uri: str) -> list[int] | None:
 
 def read_examples(uri: str, fmt: str = "auto", benchmark: str | None = None) -> list[Example]:
     """Every example of one file."""
-    name = benchmark or posixpath.basename(posixpath.dirname(uri)) or "benchmark"
+    parent = posixpath.dirname(uri)
+    name = benchmark or posixpath.basename(parent) or "benchmark"
+    if name in ("train", "dev", "val", "valid", "validation", "test"):  # mmlu/dev/x.csv -> mmlu
+        name = posixpath.basename(posixpath.dirname(parent)) or name
     split = split_of(uri)
     out: list[Example] = []
     if fmt == "mmlu" or (fmt == "auto" and uri.lower().endswith(".csv")):
