@@ -212,6 +212,27 @@ def cmd_score(args) -> int:
     return 0
 
 
+def cmd_containment(args) -> int:
+    from pydantic import ValidationError
+
+    from curation.containment_stage import ContainmentParams
+    from flows.containment_job import run_containment
+    from flows.recipe import RecipeError
+
+    try:
+        params = ContainmentParams(min_ratio=args.min_ratio, sample=args.sample, seed=args.seed)
+    except ValidationError as exc:
+        raise RecipeError("; ".join(f"--{e['loc'][0].replace('_', '-')}: {e['msg']}" for e in exc.errors())) from None
+    res = run_containment(args.lake, args.output, params)
+    if not args.quiet:
+        f = res["funnel"]
+        print(f"containment: {f['tables']} tables ({f['catalog']['cached']} from the catalog cache), "
+              f"{f['ordered_pairs']:,} ordered pairs -> " + " -> ".join(f"{s['stage']} {s['pairs_left']:,}" for s in f["stages"])
+              + f" ({f['seconds']:.1f} s)")
+        print(f"  {args.output}/edges.parquet  {args.output}/funnel.json  {args.output}/report.md")
+    return 0
+
+
 def cmd_train_quality(args) -> int:
     from connectors.targets import load_target_texts
     from curation.quality_model import QualityModelParams, train_quality_model
@@ -344,6 +365,20 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--master", help="Spark master URL (default local[*])")
     sc.add_argument("--driver-memory", default="4g")
     sc.set_defaults(func=cmd_score)
+
+    ct = sub.add_parser(
+        "containment", help="find tables contained in other tables of a lake (R2D2 funnel)",
+        description="Catalog the lake (Parquet files and datasets, Hive partitions, CSV, Delta) from metadata, then "
+                    "schema containment graph -> min-max pruning -> content pruning -> exact verification "
+                    "(R2D2, arXiv 2312.13427).",
+        epilog="outputs: OUTPUT/edges.parquet (child, parent, ratio, child_rows, verified), OUTPUT/funnel.json, "
+               "OUTPUT/report.md, OUTPUT/catalog.json (cache: an unchanged lake is not re-read)")
+    ct.add_argument("lake", help="lake root folder or s3:// URI")
+    ct.add_argument("output", help="output folder")
+    ct.add_argument("--min-ratio", type=float, default=1.0, help="share of the child's distinct rows found in the parent (default 1.0)")
+    ct.add_argument("--sample", type=int, default=64, help="child rows probed per pair in content pruning (default 64)")
+    ct.add_argument("--seed", type=int, default=0)
+    ct.set_defaults(func=cmd_containment)
 
     tq = sub.add_parser("train-quality", help="train the quality classifier from positive and negative examples",
                         description="Hashed word 1-2-grams + logistic regression; reports the cross-validated held-out "
