@@ -77,9 +77,10 @@ def to_uri(fs: pafs.FileSystem, path: str) -> str:
     return f"s3://{path}" if isinstance(fs, pafs.S3FileSystem) else path
 
 
-def list_files(uri: str, suffixes: tuple[str, ...] | None = None) -> list[FileInfo]:
+def list_files(uri: str, suffixes: tuple[str, ...] | None = None, keep_hidden: tuple[str, ...] = ()) -> list[FileInfo]:
     """Every regular file at or below ``uri``, sorted, skipping hidden and ``_``-prefixed names
-    (Spark/Hive markers such as ``_SUCCESS`` and ``.crc``). Raises InputError naming the path
+    (Spark/Hive markers such as ``_SUCCESS`` and ``.crc``) except folders named in ``keep_hidden``
+    (the lake catalog keeps ``_delta_log``). Raises InputError naming the path
     when nothing is there."""
     fs, path = resolve(uri)
     try:
@@ -100,7 +101,7 @@ def list_files(uri: str, suffixes: tuple[str, ...] | None = None) -> list[FileIn
         if item.type != pafs.FileType.File:
             continue
         rel_parts = posixpath.relpath(item.path, path).split("/") if item.path != path else [item.base_name]
-        if any(p.startswith((".", "_")) for p in rel_parts):
+        if any(p.startswith((".", "_")) and p not in keep_hidden for p in rel_parts):
             continue
         if suffixes and not item.base_name.lower().endswith(suffixes):
             continue

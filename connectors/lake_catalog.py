@@ -206,7 +206,7 @@ def _group_tables(root: str, files) -> dict[str, tuple[str, list]]:
 
 def build_catalog(lake: str, cache_path: str | None = None) -> tuple[list[TableInfo], dict]:
     """(tables sorted by path, {"scanned": n, "cached": n}). Unreadable tables carry ``error``."""
-    files = list_files(lake)
+    files = list_files(lake, keep_hidden=("_delta_log",))
     if not files:
         raise InputError(f"no files under {lake}")
     root = lake.rstrip("/") if lake.startswith("s3") else os.path.abspath(lake)

@@ -233,6 +233,37 @@ def cmd_containment(args) -> int:
     return 0
 
 
+def cmd_containment_plan(args) -> int:
+    from flows.containment_job import apply_plan, load_costs, make_plan
+
+    plan = make_plan(args.output, load_costs(args.costs))
+    if not args.quiet:
+        print(f"deletion plan ({plan['method']}): delete {len(plan['delete'])} of the contained tables, "
+              f"freeing {plan.get('bytes_freed', 0):,} bytes, saving ${plan['savings_usd_month']:.6g}/month "
+              f"({plan['candidate_edges']} candidate edges within latency bounds)")
+        for d in plan["delete"]:
+            print(f"  {d['table']}  <- rebuild from {d['parent']} ({d['rebuild_seconds']} s)")
+        print(f"  {args.output}/plan.json")
+    if args.apply:
+        if not args.trash:
+            from flows.recipe import RecipeError
+            raise RecipeError("--apply needs --trash DIR (where deleted tables go, with their recipes)")
+        moved = apply_plan(args.output, args.trash)
+        if not args.quiet:
+            print(f"applied: moved {len(moved)} table(s) to {args.trash} (restore with `tierlake containment restore "
+                  f"{args.trash}/<table>`)")
+    return 0
+
+
+def cmd_containment_restore(args) -> int:
+    from flows.containment_job import restore
+
+    dest = restore(args.entry)
+    if not args.quiet:
+        print(f"restored {dest}")
+    return 0
+
+
 def cmd_train_quality(args) -> int:
     from connectors.targets import load_target_texts
     from curation.quality_model import QualityModelParams, train_quality_model
@@ -380,6 +411,20 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--seed", type=int, default=0)
     ct.set_defaults(func=cmd_containment)
 
+    cp = sub.add_parser("containment-plan", help="(also: `tierlake containment plan`) decide which contained tables to delete",
+                        description="Integer program (scipy milp/HiGHS; greedy above max_exact_edges): delete contained "
+                                    "tables to save storage minus access cost, each rebuildable from a kept parent within "
+                                    "its latency bound. --apply moves them to --trash with a recipe.")
+    cp.add_argument("output", help="output folder of `tierlake containment`")
+    cp.add_argument("--costs", help="YAML: storage_usd_per_gb_month, compute_usd_per_hour, read_mb_per_s, "
+                                    "default_accesses_per_month, accesses_csv, default_latency_seconds, latency_seconds")
+    cp.add_argument("--apply", action="store_true", help="move the planned tables to --trash (explicit, never by default)")
+    cp.add_argument("--trash", help="trash root for --apply")
+    cp.set_defaults(func=cmd_containment_plan)
+    cr = sub.add_parser("containment-restore", help="(also: `tierlake containment restore`) rebuild a deleted table from its parent")
+    cr.add_argument("entry", help="TRASH/<table path> written by --apply")
+    cr.set_defaults(func=cmd_containment_restore)
+
     tq = sub.add_parser("train-quality", help="train the quality classifier from positive and negative examples",
                         description="Hashed word 1-2-grams + logistic regression; reports the cross-validated held-out "
                                     "ROC-AUC and saves model.json + weights.npz (no pickle).")
@@ -400,6 +445,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, word in enumerate(argv):  # `tierlake containment plan|restore ...` -> containment-plan|restore
+        if word == "containment" and i + 1 < len(argv) and argv[i + 1] in ("plan", "restore"):
+            argv[i:i + 2] = [f"containment-{argv[i + 1]}"]
+            break
+        if not word.startswith("-"):
+            break
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
