@@ -35,6 +35,10 @@ def _print_summary(manifest, path: str, seconds: float) -> None:
     t = manifest.totals
     print(f"\ntierlake run {manifest.run_id} finished in {seconds:.1f} s")
     for s in manifest.stages:
+        if s.name == "containment":
+            print(f"  {s.name:<12} {s.details['tables']} tables, {s.details['edges']} contained pairs "
+                  f"({s.details['pruned_before_verification_pct']}% of pairs pruned before verification)")
+            continue
         extra = {**s.removed, **{f"quarantined {k}": v for k, v in s.quarantined.items()}}
         print(f"  {s.name:<12} in {s.docs_in:>8}  out {s.docs_out:>8}  {extra if extra else ''}")
     print(f"  documents in {t.docs_in} = kept {t.docs_out} + removed {t.removed} + quarantined {t.quarantined}")

@@ -1,5 +1,6 @@
 """The ``curate`` Prefect flow: ingest (L0) -> exact dedup -> near dedup -> BETR score and
-decontamination -> tiers (L0–L4) -> write
+decontamination -> tiers (L0–L4) -> write; the containment scan of the recipe's table lake runs
+first (it reads tables, not documents)
 shards -> manifest (last).
 
 Orchestration only: each task calls a stage function from ``connectors`` or ``curation``.
@@ -30,6 +31,8 @@ from curation.exact_dedup import exact_dedup_stage
 from curation.near_dedup import combine_removed, near_dedup_stage
 from flows.recipe import Recipe, load_recipe
 from curation.betr_stage import score_stage
+from curation.containment_stage import ContainmentParams
+from flows.containment_job import run_containment
 from flows.score_job import write_score_outputs
 from flows.tier_job import duplicate_reasons, write_tier_outputs
 from tiers.stage import prepare_quality_model, tier_stage
@@ -72,6 +75,22 @@ def near_dedup_task(docs, recipe: Recipe):
     _publish_stats(stats)
     get_run_logger().info("near dedup: %d kept, removed %s, %s", stats.docs_out, stats.removed, stats.details)
     return kept, removed, stats, band_rows
+
+
+@task(name="containment", cache_policy=NO_CACHE)
+def containment_task(recipe: Recipe, root: str) -> dict:
+    ct = recipe.stages.containment
+    res = run_containment(ct.lake, os.path.join(root, "containment"),
+                          ContainmentParams(min_ratio=ct.min_ratio, sample=ct.sample, seed=ct.seed))
+    f = res["funnel"]
+    try:
+        create_table_artifact(key="containment-funnel", table=[{"stage": s["stage"], "pairs left": s["pairs_left"],
+                                                                "seconds": s["seconds"]} for s in f["stages"]],
+                              description=f"containment funnel over {f['tables']} tables")
+    except Exception:
+        pass
+    get_run_logger().info("containment: %d tables, %d edges", f["tables"], len(res["edges"]))
+    return res
 
 
 @task(name="score", cache_policy=NO_CACHE)
@@ -132,6 +151,7 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     old_manifest = os.path.join(root, "manifest.json")
     if os.path.exists(old_manifest):
         os.remove(old_manifest)  # a half-replaced output must never look complete
+    containment = containment_task(recipe, root) if recipe.stages.containment.enabled else None
     spark = get_spark(recipe.spark)
     docs, quarantine, inputs, ingest_stats = ingest_task(spark, recipe)
     after_exact, exact_removed, dedup_stats = exact_dedup_task(docs, recipe)
@@ -148,6 +168,12 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     if tiers is not None:
         outputs.update(write_tier_outputs(tiers, root, run_id, recipe.output.shard_bytes, prefix="tiers/"))
         stages.append(tiers.stats)
+    if containment is not None:
+        f = containment["funnel"]
+        stages.append(StageStats(name="containment", docs_in=0, docs_out=0, seconds=f["seconds"],
+                                 details={"tables": f["tables"], "edges": len(containment["edges"]), "funnel": f["stages"],
+                                          "pruned_before_verification_pct": f["pruned_before_verification_pct"],
+                                          "files": ["containment/edges.parquet", "containment/funnel.json", "containment/report.md"]}))
     flow_id = flow_run.get_id()
     manifest = Manifest(
         run_id=run_id, name=recipe.name, created_at=now_iso(), software=software(spark),

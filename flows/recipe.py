@@ -18,11 +18,17 @@ from connectors.spark_session import SparkSettings
 from curation.exact_dedup import ExactDedupParams
 from curation.near_dedup import NearDedupParams
 from curation.betr_stage import ScoreParams
+from curation.containment_stage import ContainmentParams
 from tiers.policy import TierPolicy
 
 
 class RecipeError(Exception):
     """A recipe that cannot run; the message names the field and the expected value."""
+
+
+class ContainmentStage(ContainmentParams):
+    enabled: bool = False
+    lake: str | None = Field(None, description="lake root of tables to check (folder or s3:// URI)")
 
 
 class StageParams(BaseModel):
@@ -31,6 +37,7 @@ class StageParams(BaseModel):
     ingest: IngestParams = Field(default_factory=IngestParams)
     exact_dedup: ExactDedupParams = Field(default_factory=ExactDedupParams)
     near_dedup: NearDedupParams = Field(default_factory=NearDedupParams)
+    containment: ContainmentStage = Field(default_factory=ContainmentStage)
     score: ScoreParams = Field(default_factory=lambda: ScoreParams(enabled=False))
     tier: TierPolicy = Field(default_factory=lambda: TierPolicy(enabled=False))
 
@@ -81,6 +88,11 @@ def parse_recipe(data: dict, origin: str = "<recipe>", base_dir: str = ".") -> R
         src.path = _absolute(src.path, base_dir)
     recipe.output.path = _absolute(recipe.output.path, base_dir)
     resolve_policy_paths(recipe.stages.tier, base_dir)
+    ct = recipe.stages.containment
+    if ct.enabled and not ct.lake:
+        raise RecipeError(f"recipe {origin} is not valid:\n  - stages.containment.lake: give the lake root to check")
+    if ct.lake:
+        ct.lake = _absolute(ct.lake, base_dir)
     sc = recipe.stages.score
     sc.targets = [_absolute(p, base_dir) for p in sc.targets]
     sc.decontaminate = [_absolute(p, base_dir) for p in sc.decontaminate]
