@@ -71,6 +71,13 @@ def test_demo_recipe_through_the_flow(spark, prefect_harness, demo_lake, tmp_pat
     math = tiered.filter(pl.col("source") == "mathcourse").join(pl.from_pandas(truth), left_on="id", right_on="key")
     assert math.filter(pl.col("tier") == "L4").height > 0 and math.filter(pl.col("tier") == "L4")["arith_correct"].all()
     assert os.path.exists(os.path.join(out, "models", "quality", "model.json"))
+    # containment of the lake's tables: every planted relation found, no near miss reported
+    import csv
+    edges = {(e["child"], e["parent"]) for e in pl.read_parquet(os.path.join(out, "containment", "edges.parquet")).to_dicts()}
+    with open(os.path.join(lake, "ground_truth", "containment.csv")) as fh:
+        planted = list(csv.DictReader(fh))
+    assert all((r["child"], r["parent"]) in edges for r in planted if r["contained"] == "True")
+    assert not any((r["child"], r["parent"]) in edges for r in planted if r["contained"] == "False")
     # BETR + decontamination: the planted test-question leaks are flagged and stay at L0
     leaks = tiered.filter(pl.col("id").str.starts_with("post-leak-"))
     assert leaks.height == 10 and (leaks["tier"] == "L0").all()
