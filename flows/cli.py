@@ -268,6 +268,31 @@ def cmd_containment_restore(args) -> int:
     return 0
 
 
+def cmd_select_qqt(args) -> int:
+    from flows.recipe import RecipeError
+    from tiers.qqt import Pool, frontier
+
+    try:
+        with open(args.params, encoding="utf-8") as fh:
+            params = json.load(fh)
+        pools = [Pool(str(p["name"]), float(p["b"]), float(p["tau"]), float(p["size"])) for p in params["pools"]]
+        a, d = float(params["a"]), float(params["d"])
+        budgets = [float(x) for x in args.budgets.split(",") if x.strip()]
+    except FileNotFoundError:
+        raise RecipeError(f"params file not found: {args.params}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RecipeError(f"{args.params}: expected {{\"a\": ..., \"d\": ..., \"pools\": [{{\"name\", \"b\", \"tau\", "
+                          f"\"size\"}}, ...]}} and --budgets as numbers ({exc})") from None
+    if not pools or not budgets:
+        raise RecipeError("give at least one pool and one budget")
+    try:
+        result = frontier(pools, a, d, budgets, args.tau_convention)
+    except ValueError as exc:
+        raise RecipeError(str(exc)) from None
+    print(json.dumps({"frontier": result, "tau_convention": args.tau_convention}, indent=2))
+    return 0
+
+
 def cmd_train_quality(args) -> int:
     from connectors.targets import load_target_texts
     from curation.quality_model import QualityModelParams, train_quality_model
@@ -428,6 +453,18 @@ def build_parser() -> argparse.ArgumentParser:
     cr = sub.add_parser("containment-restore", help="(also: `tierlake containment restore`) rebuild a deleted table from its parent")
     cr.add_argument("entry", help="TRASH/<table path> written by --apply")
     cr.set_defaults(func=cmd_containment_restore)
+
+    sel = sub.add_parser("select", help="training-mix selection (QQT scaling laws)",
+                         description="Training-mix selection. Implemented so far: `tierlake select qqt` (the QQT frontier).")
+    selsub = sel.add_subparsers(dest="select_command", metavar="KIND")
+    qq = selsub.add_parser("qqt", help="best top-k pool union per budget from fitted QQT laws (Goyal et al., CVPR 2024)",
+                           description="Predict accuracy = 1 - error of every top-k union of pools (in quality order) at each "
+                                       "budget of samples seen, with repetition decay b_j = b*0.5^(j/tau); prints JSON.")
+    qq.add_argument("--params", required=True, help='JSON: {"a": .., "d": .., "pools": [{"name", "b", "tau", "size"}, ...]} best pool first')
+    qq.add_argument("--budgets", required=True, help="comma-separated samples seen, e.g. 32e6,128e6,640e6")
+    qq.add_argument("--tau-convention", choices=["scaled", "plain"], default="scaled",
+                    help="scaled (default, the reference code): each tau multiplied by the number of pools combined")
+    qq.set_defaults(func=cmd_select_qqt)
 
     tq = sub.add_parser("train-quality", help="train the quality classifier from positive and negative examples",
                         description="Hashed word 1-2-grams + logistic regression; reports the cross-validated held-out "
