@@ -110,3 +110,14 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "input not found" in capsys.readouterr().err
     assert main(["containment", "plan", str(tmp_path / "o")]) == 2
     assert "run `tierlake containment" in capsys.readouterr().err
+
+
+@pytest.mark.spark
+def test_spark_verification_agrees_with_the_driver(spark, tmp_path):
+    generate_containment_lake(str(tmp_path / "lake"), 20, seed=9)
+    tables, _ = build_catalog(str(tmp_path / "lake"))
+    in_driver, _ = find_containment(tables, ContainmentParams())
+    on_spark, funnel = find_containment(tables, ContainmentParams(driver_max_bytes=0), spark=spark)
+    assert funnel["stages"][2]["on_spark"] > 0
+    assert {(e["child"], e["parent"], e["ratio"], e["child_rows"]) for e in on_spark} == \
+        {(e["child"], e["parent"], e["ratio"], e["child_rows"]) for e in in_driver}
