@@ -14,7 +14,6 @@ projection cannot become contained by collapsing rows.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from connectors.lake_catalog import write_delta_table
 
 KINDS = ["copy", "projection", "selection", "projection_selection", "reorder", "widened", "renamed",
          "changed_cell", "extra_row"]
@@ -41,30 +42,6 @@ def _base_table(rng: np.random.Generator, b: int, rows: int) -> pa.Table:
     return pa.table(cols)
 
 
-def _delta_write(folder: str, table: pa.Table) -> None:
-    os.makedirs(os.path.join(folder, "_delta_log"), exist_ok=True)
-    name = f"part-00000-{hashlib.md5(os.path.basename(folder).encode()).hexdigest()}.snappy.parquet"
-    pq.write_table(table, os.path.join(folder, name))
-    type_names = {pa.int64(): "long", pa.int32(): "integer", pa.float64(): "double", pa.string(): "string"}
-    schema = {"type": "struct", "fields": [{"name": f.name, "type": type_names[f.type], "nullable": True, "metadata": {}}
-                                           for f in table.schema]}
-    mins, maxs, nulls = {}, {}, {}
-    for f in table.schema:
-        col = table.column(f.name)
-        mm = pc.min_max(col)
-        mins[f.name], maxs[f.name], nulls[f.name] = mm["min"].as_py(), mm["max"].as_py(), col.null_count
-    actions = [
-        {"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
-        {"metaData": {"id": "00000000-0000-0000-0000-000000000000", "format": {"provider": "parquet", "options": {}},
-                      "schemaString": json.dumps(schema), "partitionColumns": [], "configuration": {}, "createdTime": 0}},
-        {"add": {"path": name, "partitionValues": {}, "size": os.path.getsize(os.path.join(folder, name)),
-                 "modificationTime": 0, "dataChange": True,
-                 "stats": json.dumps({"numRecords": table.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls})}},
-    ]
-    with open(os.path.join(folder, "_delta_log", "00000000000000000000.json"), "w") as fh:
-        fh.write("\n".join(json.dumps(a) for a in actions) + "\n")
-
-
 def _write(root: str, rel: str, table: pa.Table, fmt: str) -> None:
     path = os.path.join(root, rel)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -78,7 +55,7 @@ def _write(root: str, rel: str, table: pa.Table, fmt: str) -> None:
             os.makedirs(os.path.join(path, f"zone={v}"), exist_ok=True)
             pq.write_table(piece, os.path.join(path, f"zone={v}", "part-00000.parquet"))
     elif fmt == "delta":
-        _delta_write(path, table)
+        write_delta_table(path, table)
 
 
 def generate_containment_lake(root: str, n_tables: int = 300, seed: int = 0) -> list[dict]:

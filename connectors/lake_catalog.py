@@ -19,6 +19,7 @@ of an unchanged lake reads no footer and no CSV.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -286,3 +287,29 @@ def read_table(info: TableInfo, columns: list[str] | None = None) -> pa.Table:
     else:
         table = ds.dataset(paths, filesystem=fs, format="parquet").to_table()
     return table.select(columns) if columns is not None else table
+
+
+def write_delta_table(folder: str, table: pa.Table) -> None:
+    """Write ``table`` as a one-file Delta table (protocol, metaData with schemaString, one add
+    action with numRecords/min/max/null-count stats) — what tierlake's catalog reads back."""
+    os.makedirs(os.path.join(folder, "_delta_log"), exist_ok=True)
+    name = f"part-00000-{hashlib.md5(os.path.basename(folder).encode()).hexdigest()}.snappy.parquet"
+    pq.write_table(table, os.path.join(folder, name))
+    type_names = {pa.int64(): "long", pa.int32(): "integer", pa.float64(): "double", pa.string(): "string"}
+    schema = {"type": "struct", "fields": [{"name": f.name, "type": type_names[f.type], "nullable": True, "metadata": {}}
+                                           for f in table.schema]}
+    mins, maxs, nulls = {}, {}, {}
+    for f in table.schema:
+        col = table.column(f.name)
+        mm = pc.min_max(col)
+        mins[f.name], maxs[f.name], nulls[f.name] = mm["min"].as_py(), mm["max"].as_py(), col.null_count
+    actions = [
+        {"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
+        {"metaData": {"id": "00000000-0000-0000-0000-000000000000", "format": {"provider": "parquet", "options": {}},
+                      "schemaString": json.dumps(schema), "partitionColumns": [], "configuration": {}, "createdTime": 0}},
+        {"add": {"path": name, "partitionValues": {}, "size": os.path.getsize(os.path.join(folder, name)),
+                 "modificationTime": 0, "dataChange": True,
+                 "stats": json.dumps({"numRecords": table.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls})}},
+    ]
+    with open(os.path.join(folder, "_delta_log", "00000000000000000000.json"), "w") as fh:
+        fh.write("\n".join(json.dumps(a) for a in actions) + "\n")

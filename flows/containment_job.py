@@ -163,7 +163,7 @@ def apply_plan(output: str, trash: str) -> list[str]:
         pq.write_table(pa.table({"row_hash": uniq, "count": counts.astype(np.int64)}), os.path.join(entry, "rows.parquet"))
         with open(os.path.join(entry, "recipe.json"), "w") as fh:
             json.dump({**d["recipe"], "table": d["table"], "lake": lake, "hash_columns": cols,
-                       "partition_columns": [c for c in data.column_names if c not in _footer_columns(info)]}, fh, indent=2)
+                       "partition_columns": _partition_columns(info, data)}, fh, indent=2)
         src = os.path.join(lake, d["table"])
         os.makedirs(os.path.join(entry, "original"))
         shutil.move(src, os.path.join(entry, "original", os.path.basename(src)))  # recoverable until the trash is emptied
@@ -171,22 +171,22 @@ def apply_plan(output: str, trash: str) -> list[str]:
     return moved
 
 
-def _footer_columns(info) -> set:
-    from connectors.lake_catalog import read_table  # noqa: F401  (documented pairing)
-
+def _partition_columns(info, data: pa.Table) -> list[str]:
+    """Columns of a Hive dataset that live in its folder names, not in its files."""
     if info.format != "parquet_dataset":
-        return set(info.columns)
-    import pyarrow.parquet as pq_
-
-    return set(pq_.read_schema(info.files[0][0]).names)
+        return []
+    in_files = set(pq.read_schema(info.files[0][0]).names)
+    return [c for c in data.column_names if c not in in_files]
 
 
 def restore(entry: str) -> str:
     """Rebuild a deleted table from its parent and write it back where it was (same format)."""
     import numpy as np
 
-    from connectors.containment_lake import _delta_write, _write
-    from connectors.lake_catalog import build_catalog, read_table
+    import pyarrow.compute as pacsv_compute
+    import pyarrow.csv as pacsv
+
+    from connectors.lake_catalog import build_catalog, read_table, write_delta_table
     from curation.containment import normalize_name, row_hashes
 
     with open(os.path.join(entry, "recipe.json")) as fh:
@@ -217,14 +217,16 @@ def restore(entry: str) -> str:
     if fmt == "parquet_dataset" and recipe.get("partition_columns"):
         part = recipe["partition_columns"][0]
         for v in sorted(set(out.column(part).to_pylist())):
-            piece = out.filter(pa.compute.equal(out.column(part), v)).drop_columns([part])
+            piece = out.filter(pacsv_compute.equal(out.column(part), v)).drop_columns([part])
             os.makedirs(os.path.join(dest, f"{part}={v}"), exist_ok=True)
             pq.write_table(piece, os.path.join(dest, f"{part}={v}", "part-00000.parquet"))
     elif fmt == "parquet_dataset":
         os.makedirs(dest, exist_ok=True)
         pq.write_table(out, os.path.join(dest, "part-00000.parquet"))
     elif fmt == "delta":
-        _delta_write(dest, out)
+        write_delta_table(dest, out)
+    elif fmt == "csv":
+        pacsv.write_csv(out, dest)
     else:
-        _write(lake, recipe["table"], out, "csv" if fmt == "csv" else "parquet")
+        pq.write_table(out, dest)
     return dest
