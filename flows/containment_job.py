@@ -183,7 +183,7 @@ def restore(entry: str) -> str:
     """Rebuild a deleted table from its parent and write it back where it was (same format)."""
     import numpy as np
 
-    import pyarrow.compute as pacsv_compute
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     from connectors.lake_catalog import build_catalog, read_table, write_delta_table
@@ -217,7 +217,7 @@ def restore(entry: str) -> str:
     if fmt == "parquet_dataset" and recipe.get("partition_columns"):
         part = recipe["partition_columns"][0]
         for v in sorted(set(out.column(part).to_pylist())):
-            piece = out.filter(pacsv_compute.equal(out.column(part), v)).drop_columns([part])
+            piece = out.filter(pc.equal(out.column(part), v)).drop_columns([part])
             os.makedirs(os.path.join(dest, f"{part}={v}"), exist_ok=True)
             pq.write_table(piece, os.path.join(dest, f"{part}={v}", "part-00000.parquet"))
     elif fmt == "parquet_dataset":
