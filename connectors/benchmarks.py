@@ -48,17 +48,18 @@ def split_of(path: str) -> str:
     return "unknown"
 
 
-def _read(uri: str) -> bytes:
+def read_bytes(uri: str) -> bytes:
     _, compression = split_suffix(uri)
     try:
         with open_stream(uri, compression) as fh:
             return fh.read()
     except (FileNotFoundError, OSError) as exc:
-        raise InputError(f"cannot read benchmark file {uri}: {exc}") from None
+        raise InputError(f"cannot read {uri}: {exc}") from None
 
 
-def _jsonl(uri: str):
-    for lineno, raw in enumerate(_read(uri).splitlines(), 1):
+def jsonl_records(uri: str):
+    """(line number, object) of every non-blank line; a bad line is an InputError naming file and line."""
+    for lineno, raw in enumerate(read_bytes(uri).splitlines(), 1):
         if not raw.strip():
             continue
         try:
@@ -90,7 +91,7 @@ def detect_format(uri: str, first: dict | None) -> str:
 def _piqa_labels(uri: str) -> list[int] | None:
     base = uri.rsplit(".", 1)[0]
     try:
-        return [int(x) for x in _read(base + "-labels.lst").split()]
+        return [int(x) for x in read_bytes(base + "-labels.lst").split()]
     except InputError:
         return None
 
@@ -104,7 +105,7 @@ def read_examples(uri: str, fmt: str = "auto", benchmark: str | None = None) -> 
     split = split_of(uri)
     out: list[Example] = []
     if fmt == "mmlu" or (fmt == "auto" and uri.lower().endswith(".csv")):
-        rows = csv.reader(io.StringIO(_read(uri).decode("utf-8", errors="replace")))
+        rows = csv.reader(io.StringIO(read_bytes(uri).decode("utf-8", errors="replace")))
         for lineno, row in enumerate(rows, 1):
             if len(row) != 6:
                 raise InputError(f"{uri}:{lineno}: MMLU rows have 6 fields (question, A, B, C, D, answer), got {len(row)}")
@@ -112,7 +113,7 @@ def read_examples(uri: str, fmt: str = "auto", benchmark: str | None = None) -> 
             body = "\n".join([q] + [f"{letter}. {c}" for letter, c in zip("ABCD", choices)] + [f"Answer: {ans}"])
             out.append(Example(body, name, split, uri, lineno))
         return out
-    records = list(_jsonl(uri))
+    records = list(jsonl_records(uri))
     if not records:
         return out
     kind = detect_format(uri, records[0][1]) if fmt == "auto" else fmt

@@ -123,6 +123,16 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def write_stats(stats: dict, output: str, run_id: str) -> str:
+    """``OUTPUT/stats.json`` of a CLI job, written under a temporary name and renamed (last)."""
+    tmp = os.path.join(output, f".stats.json.tmp-{run_id}")
+    with open(tmp, "w") as fh:
+        json.dump(stats, fh, indent=2, default=str)
+    path = os.path.join(output, "stats.json")
+    os.replace(tmp, path)
+    return path
+
+
 def write_manifest(manifest: Manifest, root: str) -> str:
     """Write ``root/manifest.json`` via a temporary file and an atomic rename."""
     path = os.path.join(root, "manifest.json")

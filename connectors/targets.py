@@ -7,9 +7,7 @@ a user error naming the file; a malformed line is one naming the file and line.
 """
 from __future__ import annotations
 
-import json
-
-from connectors.file_formats import open_stream, split_suffix
+from connectors.benchmarks import jsonl_records
 from connectors.filesystem import InputError
 
 QUESTION_FIELDS = ("question", "query", "prompt", "input")
@@ -26,21 +24,9 @@ def example_text(record: dict) -> str | None:
 def load_target_texts(uris: list[str]) -> list[str]:
     texts: list[str] = []
     for uri in uris:
-        _, compression = split_suffix(uri)
         found = 0
-        try:
-            with open_stream(uri, compression) as fh:
-                data = fh.read()
-        except (FileNotFoundError, OSError) as exc:
-            raise InputError(f"cannot read examples file {uri}: {exc}") from None
-        for lineno, raw in enumerate(data.splitlines(), 1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise InputError(f"{uri}:{lineno}: not a JSON object ({exc})") from None
-            text = example_text(record) if isinstance(record, dict) else None
+        for _lineno, record in jsonl_records(uri):
+            text = example_text(record)
             if text:
                 texts.append(text)
                 found += 1

@@ -9,7 +9,6 @@ kept documents are added to it.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -18,7 +17,7 @@ from datetime import datetime, timezone
 
 from connectors.accounting import StageStats
 from connectors.dedup_index import DedupIndex
-from connectors.manifest import now_iso
+from connectors.manifest import now_iso, write_stats
 from connectors.shards import write_shards
 from connectors.sources import RESERVED, IngestParams, SourceSpec, ingest
 from connectors.spark_session import SparkSettings, get_spark
@@ -91,10 +90,7 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
     total = stats["kept"] + sum(stats["removed"].values()) + sum(stats["quarantined"].values())
     if total != stats["documents_in"]:
         raise RuntimeError(f"accounting does not add up: {total} != {stats['documents_in']}")
-    tmp = os.path.join(output, f".stats.json.tmp-{run_id}")
-    with open(tmp, "w") as fh:
-        json.dump(stats, fh, indent=2)
-    os.replace(tmp, os.path.join(output, "stats.json"))
+    write_stats(stats, output, run_id)
     for df in (docs, quarantine, exact_removed, near_removed, band_rows, after_exact, kept):
         if df is not None:
             df.unpersist()

@@ -9,7 +9,6 @@ Orchestration only (also a Spark job entry point: ``python -m flows.score_job ..
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -18,7 +17,7 @@ from datetime import datetime, timezone
 
 import pyarrow.parquet as pq
 
-from connectors.manifest import now_iso
+from connectors.manifest import now_iso, write_stats
 from connectors.shards import write_shards
 from connectors.sources import IngestParams, SourceSpec, ingest
 from connectors.spark_session import SparkSettings, get_spark
@@ -59,10 +58,7 @@ def run_score(input_path: str, output: str, params: ScoreParams, text_column: st
              "evaluation": result.evaluation, "params": params.model_dump(),
              "stages": [ingest_stats.model_dump(), result.stats.model_dump()],
              "outputs": {k: v.model_dump() for k, v in outputs.items()}}
-    tmp = os.path.join(output, f".stats.json.tmp-{run_id}")
-    with open(tmp, "w") as fh:
-        json.dump(stats, fh, indent=2, default=str)
-    os.replace(tmp, os.path.join(output, "stats.json"))
+    write_stats(stats, output, run_id)
     return stats
 
 

@@ -11,14 +11,13 @@ Orchestration only (also a Spark job entry point: ``python -m flows.tier_job ...
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
 import uuid
 from datetime import datetime, timezone
 
-from connectors.manifest import now_iso
+from connectors.manifest import now_iso, write_stats
 from connectors.shards import write_shards
 from connectors.sources import IngestParams, SourceSpec, ingest
 from connectors.spark_session import SparkSettings, get_spark
@@ -94,10 +93,7 @@ def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, tex
         "outputs": {k: v.model_dump() for k, v in outputs.items()},
         "policy": policy.model_dump(),
     }
-    tmp = os.path.join(output, f".stats.json.tmp-{run_id}")
-    with open(tmp, "w") as fh:
-        json.dump(stats, fh, indent=2, default=str)
-    os.replace(tmp, os.path.join(output, "stats.json"))
+    write_stats(stats, output, run_id)
     return stats
 
 
@@ -140,10 +136,7 @@ def run_retier(run_dir: str, output: str, policy: TierPolicy, spark_settings: Sp
     }
     if stats["documents_in"] != documents_out:
         raise RuntimeError(f"accounting does not add up: {documents_out} != {stats['documents_in']}")
-    tmp = os.path.join(output, f".stats.json.tmp-{run_id}")
-    with open(tmp, "w") as fh:
-        json.dump(stats, fh, indent=2, default=str)
-    os.replace(tmp, os.path.join(output, "stats.json"))
+    write_stats(stats, output, run_id)
     return stats
 
 
