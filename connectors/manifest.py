@@ -123,6 +123,13 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def write_file_atomic(path: str, write) -> None:
+    """``write(tmp_path)`` then rename onto ``path``: readers never see a half-written file."""
+    tmp = path + ".tmp"
+    write(tmp)
+    os.replace(tmp, path)
+
+
 def write_stats(stats: dict, output: str, run_id: str) -> str:
     """``OUTPUT/stats.json`` of a CLI job, written under a temporary name and renamed (last)."""
     tmp = os.path.join(output, f".stats.json.tmp-{run_id}")

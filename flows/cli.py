@@ -53,6 +53,13 @@ def _print_summary(manifest, path: str, seconds: float) -> None:
     print(f"manifest: {path}")
 
 
+def _bad_options(exc) -> Exception:
+    """A pydantic ValidationError of command-line options as a one-line user error."""
+    from flows.recipe import RecipeError
+
+    return RecipeError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()))
+
+
 def cmd_run(args) -> int:
     from flows.curate import curate
     from flows.recipe import load_recipe
@@ -109,7 +116,6 @@ def cmd_dedup(args) -> int:
     from curation.exact_dedup import ExactDedupParams, KeepPolicy
     from curation.near_dedup import NearDedupParams
     from flows.dedup_job import run_dedup
-    from flows.recipe import RecipeError
 
     try:
         rule, _, column = args.keep.partition(":")
@@ -119,7 +125,7 @@ def cmd_dedup(args) -> int:
                                bands=args.bands, rows=args.rows, verify=args.verify, keep=keep, seed=args.seed)
         exact = ExactDedupParams(keep=keep)
     except ValidationError as exc:
-        raise RecipeError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())) from None
+        raise _bad_options(exc) from None
     settings = SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory)
     started = time.time()
     stats = run_dedup(args.input, args.output, exact, near, text_column=args.text_column, id_column=args.id_column,
@@ -190,7 +196,6 @@ def cmd_score(args) -> int:
 
     from connectors.spark_session import SparkSettings
     from curation.betr_stage import ScoreParams
-    from flows.recipe import RecipeError
     from flows.score_job import run_score
 
     try:
@@ -199,7 +204,7 @@ def cmd_score(args) -> int:
                              sample=args.sample, top_p=args.top_p, embedder=args.embedder, mode=args.mode, seed=args.seed,
                              ngram=args.ngram)
     except ValidationError as exc:
-        raise RecipeError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())) from None
+        raise _bad_options(exc) from None
     started = time.time()
     stats = run_score(args.input, args.output, params, text_column=args.text_column, id_column=args.id_column,
                       spark_settings=SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory))
@@ -221,12 +226,11 @@ def cmd_containment(args) -> int:
 
     from curation.containment_stage import ContainmentParams
     from flows.containment_job import run_containment
-    from flows.recipe import RecipeError
 
     try:
         params = ContainmentParams(min_ratio=args.min_ratio, sample=args.sample, seed=args.seed)
     except ValidationError as exc:
-        raise RecipeError("; ".join(f"--{e['loc'][0].replace('_', '-')}: {e['msg']}" for e in exc.errors())) from None
+        raise _bad_options(exc) from None
     res = run_containment(args.lake, args.output, params)
     if not args.quiet:
         f = res["funnel"]
@@ -238,7 +242,8 @@ def cmd_containment(args) -> int:
 
 
 def cmd_containment_plan(args) -> int:
-    from flows.containment_job import apply_plan, load_costs, make_plan
+    from curation.table_deletion import apply_plan, make_plan
+    from flows.containment_job import load_costs
 
     plan = make_plan(args.output, load_costs(args.costs))
     if not args.quiet:
@@ -260,7 +265,7 @@ def cmd_containment_plan(args) -> int:
 
 
 def cmd_containment_restore(args) -> int:
-    from flows.containment_job import restore
+    from curation.table_deletion import restore
 
     dest = restore(args.entry)
     if not args.quiet:
