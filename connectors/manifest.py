@@ -78,6 +78,8 @@ class Manifest(BaseModel):
     outputs: dict[str, DatasetInfo] = Field(description="documents, removed, quarantine, ...")
     totals: Totals
     tiers: list[TierCount] | None = Field(None, description="documents and tokens per tier and source (tier stage)")
+    selection: dict | None = Field(None, description="the chosen training mix (select stage): budget, parameters, "
+                                                     "predicted accuracy, per pool share, tokens, epochs, selected rows")
 
 
 def recipe_sha256(recipe: dict) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Mapping
+from typing import Literal, Mapping
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +26,12 @@ class SparkSettings(BaseModel):
         None, ge=1, description="spark.sql.shuffle.partitions; default 4 x cores in local mode"
     )
     conf: dict[str, str] = Field(default_factory=dict)
+    mode: Literal["local", "submit"] = Field(
+        "local", description="local: Spark runs inside the flow's process; submit: each run is a spark-submit application")
+    python: str | None = Field(None, description="Python for the driver and executors under spark-submit "
+                                                 "(default: this interpreter; ./environment/bin/python with a packed env)")
+    submit_args: list[str] = Field(default_factory=list, description="extra spark-submit arguments, e.g. "
+                                                                     "['--archives', 'env.tar.gz#environment']")
 
 
 def local_cores(master: str) -> int:
@@ -48,7 +54,8 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.adaptive.enabled": "true",
         "spark.driver.memory": settings.driver_memory,
-        "spark.ui.showConsoleProgress": "false",
+        # Spark's console progress bar on an interactive terminal, never in scheduled/quiet runs
+        "spark.ui.showConsoleProgress": "true" if sys.stderr.isatty() and not os.environ.get("TIERLAKE_QUIET") else "false",
         "spark.sql.session.timeZone": "UTC",
         # Python workers must be this interpreter, on the driver and on executors.
         "spark.pyspark.python": sys.executable,

@@ -50,6 +50,13 @@ def _print_summary(manifest, path: str, seconds: float) -> None:
         details = next((s.details for s in manifest.stages if s.name == "tier"), {})
         print("  tiers (every ingested document): " + ", ".join(f"{k} {v}" for k, v in sorted(by_tier.items()))
               + f"; L4 units verified {details.get('l4_units_verified')}, rejected {details.get('l4_units_rejected')}")
+    if manifest.selection:
+        sel = manifest.selection
+        print(f"  selection: {sel['budget_tokens']:,.0f}-token mix from {sum(1 for p in sel['pools'] if p['share'] > 0)} pools, "
+              "predicted accuracy %.4f; " % sel["predicted_accuracy"]
+              + ", ".join(f"{p['pool']} {p['share']:.2f} x{p['epochs']:.1f}" for p in sel["pools"] if p["share"] > 0))
+    if not path.startswith("s3://"):
+        print(f"report:   {os.path.join(os.path.dirname(path), 'report.html')}")
     print(f"manifest: {path}")
 
 
@@ -69,6 +76,53 @@ def cmd_run(args) -> int:
     path = curate(recipe_path=os.path.abspath(args.recipe), base_dir=args.base_dir, overwrite=args.overwrite, master=args.master)
     if not args.quiet:
         _show(path, started)
+    return 0
+
+
+def cmd_run_app(args) -> int:
+    """The recipe inside a spark-submit application: no Prefect flow of its own (the flow that
+    submitted it records its run id through TIERLAKE_FLOW_RUN_ID)."""
+    import yaml
+
+    from flows.curate import run_recipe
+    from flows.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe, args.base_dir)
+    if args.overwrite:
+        recipe.output.overwrite = True
+    if args.master:
+        recipe.spark.master = args.master
+    recipe.spark.mode = "local"  # already inside the application
+    with open(args.recipe, encoding="utf-8") as fh:
+        recipe_dict = yaml.safe_load(fh)
+    started = time.time()
+    path, _ = run_recipe(recipe, recipe_dict)
+    if not args.quiet:
+        _show(path, started)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from connectors.filesystem import InputError
+    from connectors.report import write_report
+
+    path = os.path.join(args.run_dir, "manifest.json")
+    if not os.path.exists(path):
+        raise InputError(f"{args.run_dir}: no manifest.json (a finished `tierlake run` output folder is needed)")
+    with open(path, encoding="utf-8") as fh:
+        manifest = json.load(fh)
+    out = write_report(args.run_dir, manifest)
+    if not args.quiet:
+        print(f"report: {out}")
+    return 0
+
+
+def cmd_package(args) -> int:
+    from flows.spark_submit import package
+
+    path = package(args.output)
+    if not args.quiet:
+        print(f"{path}  ({os.path.getsize(path):,} bytes) — pass it to spark-submit with --py-files")
     return 0
 
 
@@ -298,6 +352,48 @@ def cmd_select_qqt(args) -> int:
     return 0
 
 
+def cmd_select(args) -> int:
+    from pydantic import ValidationError
+
+    from connectors.spark_session import SparkSettings
+    from flows.recipe import RecipeError
+    from flows.select_job import run_select
+    from tiers.select_stage import QQTSettings, SelectParams
+
+    qqt = {"tau_convention": args.tau_convention}
+    if args.qqt_params:
+        try:
+            with open(args.qqt_params, encoding="utf-8") as fh:
+                fitted = json.load(fh)
+            qqt.update({"a": fitted.get("a"), "d": fitted.get("d", 0.1),
+                        "pools": {p["name"]: {"b": p["b"], "tau": p["tau"]} for p in fitted.get("pools", [])}})
+        except FileNotFoundError:
+            raise RecipeError(f"QQT params file not found: {args.qqt_params}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RecipeError(f"{args.qqt_params}: expected {{\"a\", \"d\", \"pools\": [{{\"name\": \"source/tier\", "
+                              f"\"b\", \"tau\"}}]}} ({exc})") from None
+    try:
+        params = SelectParams(enabled=True, budget_tokens=args.budget, tiers=args.tiers.split(","), max_epochs=args.max_epochs,
+                              alignment_weight=args.alignment_weight,
+                              targets=[os.path.abspath(t) if "://" not in t else t for t in (args.targets or [])],
+                              embedder=args.embedder, seed=args.seed, qqt=QQTSettings(**qqt))
+    except ValidationError as exc:
+        raise _bad_options(exc) from None
+    started = time.time()
+    stats = run_select(args.run_dir, args.output, params, SparkSettings(master=args.master or "local[*]"))
+    if not args.quiet:
+        mix = stats["mix"]
+        print(f"select: budget {args.budget:,.0f} tokens, predicted accuracy {mix['predicted_accuracy']:.4f} "
+              f"({mix['parameters']['a_source']})" + (f", OT to targets {mix['alignment_ot']:.4g} (uniform mix "
+                                                       f"{mix['uniform_ot']:.4g})" if mix["alignment_ot"] is not None else "")
+              + f" ({time.time() - started:.1f} s)")
+        for p in mix["pools"]:
+            print(f"  {p['pool']:<24} share {p['share']:.3f}  epochs {p['epochs']:.2f}  selected {p['selected_tokens']:>10,} "
+                  f"tokens of {p['pool_tokens']:>10,.0f}")
+        print(f"  {args.output}/selection/documents/  {args.output}/selection/mix.json  {args.output}/stats.json")
+    return 0
+
+
 def cmd_train_quality(args) -> int:
     from connectors.targets import load_target_texts
     from curation.quality_model import QualityModelParams, train_quality_model
@@ -459,12 +555,32 @@ def build_parser() -> argparse.ArgumentParser:
     cr.add_argument("entry", help="TRASH/<table path> written by --apply")
     cr.set_defaults(func=cmd_containment_restore)
 
-    sel = sub.add_parser("select", help="training-mix selection (QQT scaling laws)",
-                         description="Training-mix selection. Implemented so far: `tierlake select qqt` (the QQT frontier).")
-    selsub = sel.add_subparsers(dest="select_command", metavar="KIND")
-    qq = selsub.add_parser("qqt", help="best top-k pool union per budget from fitted QQT laws (Goyal et al., CVPR 2024)",
-                           description="Predict accuracy = 1 - error of every top-k union of pools (in quality order) at each "
-                                       "budget of samples seen, with repetition decay b_j = b*0.5^(j/tau); prints JSON.")
+    sel = sub.add_parser(
+        "select", help="choose the training mix for a token budget and materialize it (also: `tierlake select qqt`)",
+        description="Pools are (source, tier) of an earlier run's tiers. The mix maximizes QQT-predicted accuracy "
+                    "(quality through each pool's utility, quantity through repetition decay; Goyal et al., CVPR 2024) "
+                    "minus --alignment-weight x the OT distance of the mix to target examples (projektor, Kang et al., "
+                    "NeurIPS 2023), with no pool repeated more than --max-epochs times. Writes the selected rows, the "
+                    "mix and stats. `tierlake select qqt --params P.json --budgets ...` prints the QQT frontier instead.")
+    sel.add_argument("run_dir", help="a curate run (with the tier stage) or a `tierlake tier` output")
+    sel.add_argument("output", help="output folder")
+    sel.add_argument("--budget", type=float, required=True, help="training budget in tokens, e.g. 2e9")
+    sel.add_argument("--tiers", default="L1,L2,L3,L4", help="eligible tiers (default L1,L2,L3,L4; L0 never)")
+    sel.add_argument("--max-epochs", type=float, default=4.0, help="maximum repetitions of any pool (default 4)")
+    sel.add_argument("--alignment-weight", type=float, default=0.0,
+                     help="weight of the OT distance to --targets (0 = QQT alone; 0.05 = closing the uniform mix's "
+                          "distance is worth 5 accuracy points)")
+    sel.add_argument("--targets", nargs="+", help="target example JSONL files (benchmark train/dev) for alignment")
+    sel.add_argument("--qqt-params", help='fitted laws JSON {"a", "d", "pools": [{"name": "source/tier", "b", "tau"}]}; '
+                                          "default: the T-MARS fit as a per-tier prior")
+    sel.add_argument("--tau-convention", choices=["scaled", "plain"], default="scaled")
+    sel.add_argument("--embedder", choices=["static", "minilm"], default="static")
+    sel.add_argument("--seed", type=int, default=0)
+    sel.add_argument("--master", help="Spark master (default local[*])")
+    sel.set_defaults(func=cmd_select)
+    qq = sub.add_parser("select-qqt", help="(also: `tierlake select qqt`) best top-k pool union per budget from fitted QQT laws",
+                        description="Predict accuracy = 1 - error of every top-k union of pools (in quality order) at each "
+                                    "budget of samples seen, with repetition decay b_j = b*0.5^(j/tau); prints JSON.")
     qq.add_argument("--params", required=True, help='JSON: {"a": .., "d": .., "pools": [{"name", "b", "tau", "size"}, ...]} best pool first')
     qq.add_argument("--budgets", required=True, help="comma-separated samples seen, e.g. 32e6,128e6,640e6")
     qq.add_argument("--tau-convention", choices=["scaled", "plain"], default="scaled",
@@ -482,6 +598,25 @@ def build_parser() -> argparse.ArgumentParser:
     tq.add_argument("--seed", type=int, default=0)
     tq.set_defaults(func=cmd_train_quality)
 
+    rp = sub.add_parser("report", help="write RUN_DIR/report.html: a self-contained HTML report with plots",
+                        description="Funnel of documents per stage, tiers by source, duplicate cluster sizes, quality and "
+                                    "BETR score histograms, the containment graph, the chosen mix and its QQT curves. "
+                                    "No scripts, no CDN: open it anywhere. Every `tierlake run` writes it too.")
+    rp.add_argument("run_dir", help="output folder of a `tierlake run`")
+    rp.set_defaults(func=cmd_report)
+    pk = sub.add_parser("package", help="zip tierlake's code for spark-submit --py-files",
+                        description="Writes a reproducible zip of connectors/, curation/, tiers/ and flows/. Native "
+                                    "dependencies must be installed on the cluster's Python or shipped as a packed "
+                                    "environment (docs/operations.md).")
+    pk.add_argument("--output", help="zip path (default dist/tierlake-pyfiles.zip)")
+    pk.set_defaults(func=cmd_package)
+    ra = sub.add_parser("run-app", help=argparse.SUPPRESS)  # what `spark.mode: submit` runs inside spark-submit
+    ra.add_argument("recipe")
+    ra.add_argument("--base-dir")
+    ra.add_argument("--overwrite", action="store_true")
+    ra.add_argument("--master")
+    ra.set_defaults(func=cmd_run_app)
+
     val = sub.add_parser("validate", help="check a recipe without running it")
     val.add_argument("recipe")
     val.add_argument("--base-dir")
@@ -496,6 +631,9 @@ def main(argv: list[str] | None = None) -> int:
         if word == "containment" and i + 1 < len(argv) and argv[i + 1] in ("plan", "restore"):
             argv[i:i + 2] = [f"containment-{argv[i + 1]}"]
             break
+        if word == "select" and i + 1 < len(argv) and argv[i + 1] == "qqt":
+            argv[i:i + 2] = ["select-qqt"]
+            break
         if not word.startswith("-"):
             break
     args = parser.parse_args(argv)
@@ -505,6 +643,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("quiet",):
         setattr(args, name, getattr(args, name, False))
     _quiet_third_parties(args.quiet)
+    if args.quiet:
+        os.environ["TIERLAKE_QUIET"] = "1"
     from connectors.filesystem import InputError
     from flows.recipe import RecipeError
 

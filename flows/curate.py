@@ -1,7 +1,7 @@
 """The ``curate`` Prefect flow: ingest (L0) -> exact dedup -> near dedup -> BETR score and
-decontamination -> tiers (L0–L4) -> write; the containment scan of the recipe's table lake runs
-first (it reads tables, not documents)
-shards -> manifest (last).
+decontamination -> tiers (L0–L4) -> selection of the training mix -> write shards -> manifest
+(last); the containment scan of the recipe's table lake runs first (it reads tables, not
+documents).
 
 Orchestration only: each task calls a stage function from ``connectors`` or ``curation``.
 Spark runs in-process (local[*] by default, or the recipe's master). Each stage's stats are
@@ -24,6 +24,7 @@ from prefect.runtime import flow_run
 from connectors.accounting import StageStats
 from connectors.filesystem import InputError, is_s3
 from connectors.manifest import InputFile, Manifest, PrefectRun, TierCount, Totals, now_iso, recipe_sha256, software, write_manifest
+from connectors.report import write_report
 from connectors.shards import upload_tree, write_shards
 from connectors.sources import ingest
 from connectors.spark_session import get_spark
@@ -34,7 +35,9 @@ from curation.betr_stage import score_stage
 from curation.containment_stage import ContainmentParams
 from flows.containment_job import run_containment
 from flows.score_job import write_score_outputs
+from flows.select_job import mix_document, write_select_outputs
 from flows.tier_job import duplicate_reasons, write_tier_outputs
+from tiers.select_stage import select_stage
 from tiers.stage import prepare_quality_model, tier_stage
 
 
@@ -122,6 +125,21 @@ def tier_task(kept, removed, docs, recipe: Recipe, root: str, scores=None):
     return result
 
 
+@task(name="select", cache_policy=NO_CACHE)
+def select_task(tiered, recipe: Recipe):
+    result = select_stage(tiered, recipe.stages.select, seed=recipe.seed)
+    _publish_stats(result.stats)
+    try:
+        create_table_artifact(key="selection-mix", table=[{k: m[k] for k in ("pool", "share", "epochs", "tokens", "selected_tokens")}
+                                                          for m in result.mix],
+                              description=f"training mix for {recipe.stages.select.budget_tokens:,.0f} tokens")
+    except Exception:
+        pass
+    get_run_logger().info("select: predicted accuracy %.4f, %d rows", result.result.predicted_accuracy,
+                          result.stats.details["rows_with_repeats"])
+    return result
+
+
 @task(name="write-outputs", cache_policy=NO_CACHE)
 def write_task(spark, root: str, run_id: str, recipe: Recipe, kept, removed, quarantine):
     outputs = {"documents": write_shards(kept, root, "documents", run_id, recipe.output.shard_bytes)}
@@ -160,6 +178,7 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     removed = combine_removed(exact_removed, near_removed)
     scored = score_task(kept, recipe) if recipe.stages.score.enabled else None
     tiers = tier_task(kept, removed, docs, recipe, root, scored.scores if scored else None) if recipe.stages.tier.enabled else None
+    selected = select_task(tiers.documents, recipe) if tiers is not None and recipe.stages.select.enabled else None
     outputs = write_task(spark, root, run_id, recipe, kept, removed, quarantine)
     stages = [ingest_stats, dedup_stats, near_stats]
     if scored is not None:
@@ -168,29 +187,35 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     if tiers is not None:
         outputs.update(write_tier_outputs(tiers, root, run_id, recipe.output.shard_bytes, prefix="tiers/"))
         stages.append(tiers.stats)
+    if selected is not None:
+        outputs.update(write_select_outputs(selected, root, run_id, recipe.output.shard_bytes))
+        stages.append(selected.stats)
     if containment is not None:
         f = containment["funnel"]
         stages.append(StageStats(name="containment", docs_in=0, docs_out=0, seconds=f["seconds"],
                                  details={"tables": f["tables"], "edges": len(containment["edges"]), "funnel": f["stages"],
                                           "pruned_before_verification_pct": f["pruned_before_verification_pct"],
                                           "files": ["containment/edges.parquet", "containment/funnel.json", "containment/report.md"]}))
-    flow_id = flow_run.get_id()
+    flow_id = flow_run.get_id() or os.environ.get("TIERLAKE_FLOW_RUN_ID")  # set for a spark-submit application
     manifest = Manifest(
         run_id=run_id, name=recipe.name, created_at=now_iso(), software=software(spark),
         recipe=recipe_dict, recipe_sha256=recipe_sha256(recipe_dict), seed=recipe.seed,
-        prefect=PrefectRun(flow_run_id=str(flow_id), flow_name=flow_run.get_flow_name()) if flow_id else None,
+        prefect=PrefectRun(flow_run_id=str(flow_id), flow_name=flow_run.get_flow_name() or "curate") if flow_id else None,
         inputs=[InputFile(source=i["source"], path=i["path"], bytes=i["bytes"], format=i["format"],
                           modified=datetime.fromtimestamp(i["mtime_ns"] / 1e9, timezone.utc).isoformat(timespec="seconds") if i["mtime_ns"] else None)
                 for i in inputs],
         stages=stages, outputs=outputs,
         totals=Totals(docs_in=ingest_stats.docs_in, docs_out=outputs["documents"].rows,
                       tokens_out=outputs["documents"].tokens or 0,
-                      removed=sum(sum(s.removed.values()) for s in stages),
+                      # the select stage picks a mix from the kept documents; its "not selected" are not removals
+                      removed=sum(sum(s.removed.values()) for s in stages if s.name != "select"),
                       quarantined=sum(sum(s.quarantined.values()) for s in stages)),
         tiers=[TierCount(**c) for c in tiers.counts] if tiers is not None else None,
+        selection=mix_document(selected) if selected is not None else None,
     )
     if manifest.totals.docs_in != manifest.totals.docs_out + manifest.totals.removed + manifest.totals.quarantined:
         raise RuntimeError(f"accounting does not add up: {manifest.totals}")
+    write_report(root, manifest.model_dump())  # beside the manifest, before it: the manifest comes last
     path = write_manifest(manifest, root)
     if upload_to:
         upload_tree(root, upload_to)
@@ -200,7 +225,7 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     quarantine.unpersist()
     # release caches only after everything is written: un-caching an input invalidates the
     # caches that depend on it
-    for frame in (*removed_parts, after_exact, kept, band_rows):
+    for frame in (*removed_parts, after_exact, kept, band_rows, selected.documents if selected is not None else None):
         if frame is not None:
             frame.unpersist()
     try:
@@ -236,5 +261,25 @@ def curate(recipe_path: str, base_dir: str | None = None, overwrite: bool = Fals
         recipe.output.overwrite = True
     if master:
         recipe.spark.master = master
+    if recipe.spark.mode == "submit":
+        return submit_recipe(recipe, recipe_path, base_dir, overwrite)
     path, _ = run_recipe(recipe, recipe_dict)
+    return path
+
+
+@task(name="spark-submit", cache_policy=NO_CACHE)
+def submit_recipe(recipe: Recipe, recipe_path: str, base_dir: str | None, overwrite: bool) -> str:
+    """The whole recipe as one Spark application (``spark.mode: submit``); the flow-run id is
+    passed to it so its manifest names this flow run."""
+    from flows.spark_submit import submit
+
+    argv = [os.path.abspath(recipe_path)] + (["--base-dir", base_dir] if base_dir else []) + (["--overwrite"] if overwrite else [])
+    os.environ["TIERLAKE_FLOW_RUN_ID"] = str(flow_run.get_id() or "")
+    try:
+        submit("run-app", argv, master=recipe.spark.master, python=recipe.spark.python,
+               submit_args=recipe.spark.submit_args, conf=recipe.spark.conf)
+    finally:
+        os.environ.pop("TIERLAKE_FLOW_RUN_ID", None)
+    path = recipe.output.path.rstrip("/") + "/manifest.json"
+    get_run_logger().info("spark-submit run finished: %s", path)
     return path

@@ -20,6 +20,7 @@ from curation.near_dedup import NearDedupParams
 from curation.betr_stage import ScoreParams
 from curation.containment_stage import ContainmentParams
 from tiers.policy import TierPolicy
+from tiers.select_stage import SelectParams
 
 
 class RecipeError(Exception):
@@ -40,6 +41,7 @@ class StageParams(BaseModel):
     containment: ContainmentStage = Field(default_factory=ContainmentStage)
     score: ScoreParams = Field(default_factory=lambda: ScoreParams(enabled=False))
     tier: TierPolicy = Field(default_factory=lambda: TierPolicy(enabled=False))
+    select: SelectParams = Field(default_factory=SelectParams)
 
 
 class OutputSettings(BaseModel):
@@ -96,6 +98,12 @@ def parse_recipe(data: dict, origin: str = "<recipe>", base_dir: str = ".") -> R
     sc = recipe.stages.score
     sc.targets = [_absolute(p, base_dir) for p in sc.targets]
     sc.decontaminate = [_absolute(p, base_dir) for p in sc.decontaminate]
+    sel = recipe.stages.select
+    sel.targets = [_absolute(p, base_dir) for p in sel.targets]
+    if sel.enabled and not recipe.stages.tier.enabled:
+        raise RecipeError(f"recipe {origin} is not valid:\n  - stages.select: selection picks from tiers; enable stages.tier")
+    if sel.enabled and sel.alignment_weight > 0 and not sel.targets:
+        raise RecipeError(f"recipe {origin} is not valid:\n  - stages.select.targets: alignment_weight > 0 needs target files")
     if sc.enabled and not sc.targets:
         raise RecipeError(f"recipe {origin} is not valid:\n  - stages.score.targets: the score stage needs at least one "
                           "benchmark train/dev file or folder")

@@ -28,12 +28,29 @@ def _validate(manifest_path):
     return manifest
 
 
+SELECT_BUDGET = 300_000  # the test lake is smaller than the demo's: a budget its pools hold
+
+
+def _demo_recipe(workdir: str) -> str:
+    """examples/demo.yaml with the selection budget sized for the test lake."""
+    import yaml
+
+    with open(os.path.join(ROOT, "examples", "demo.yaml")) as fh:
+        data = yaml.safe_load(fh)
+    data["stages"]["select"]["budget_tokens"] = SELECT_BUDGET
+    path = os.path.join(workdir, "demo-test.yaml")
+    with open(path, "w") as fh:
+        yaml.safe_dump(data, fh)
+    return path
+
+
 def test_demo_recipe_through_the_flow(spark, prefect_harness, demo_lake, tmp_path):
     from flows.cli import main
 
     lake, summary = demo_lake
     workdir = os.path.dirname(lake)
-    assert main(["run", os.path.join(ROOT, "examples", "demo.yaml"), "--base-dir", workdir, "--overwrite"]) == 0
+    recipe = _demo_recipe(workdir)
+    assert main(["run", recipe, "--base-dir", workdir, "--overwrite"]) == 0
     out = os.path.join(workdir, "output")
     manifest = _validate(os.path.join(out, "manifest.json"))
     assert manifest["totals"]["docs_in"] == summary["records_written"]
@@ -84,13 +101,31 @@ def test_demo_recipe_through_the_flow(spark, prefect_harness, demo_lake, tmp_pat
     assert all(r[0].startswith("contaminated") for r in leaks["tier_reasons"].to_list())
     score_stage = next(s for s in manifest["stages"] if s["name"] == "score")
     assert score_stage["details"]["contaminated"] == 10 and score_stage["details"]["heldout_auc"] > 0.5
+    # Selection: a mix within the repetition cap, never from L0, every selected row from its pool
+    sel = manifest["selection"]
+    assert sel["budget_tokens"] == SELECT_BUDGET and sum(p["share"] for p in sel["pools"]) == pytest.approx(1)
+    assert all(p["epochs"] <= 4 + 1e-6 for p in sel["pools"]) and not any(p["tier"] == "L0" for p in sel["pools"])
+    chosen = pl.read_parquet(os.path.join(out, "selection", "documents", "*.parquet"))
+    assert chosen.height == sum(p["selected_rows"] for p in sel["pools"]) and not chosen["id"].str.starts_with("post-leak-").any()
+    assert chosen["token_count"].sum() == pytest.approx(SELECT_BUDGET, rel=0.1)
+    # The report: self-contained (no scripts, nothing fetched) and rendered with every plot in Chromium
+    from tests.browser import ink_fraction, render
+    report = os.path.join(out, "report.html")
+    text = open(report, encoding="utf-8").read()
+    assert "<script" not in text and "<link" not in text and 'src="http' not in text and 'href="http' not in text
+    dom = render("file://" + report, os.path.join(str(tmp_path), "report.png"))
+    for kind in ("funnel", "tiers", "dedup-clusters", "quality-hist", "betr-hist", "containment", "mix", "qqt"):
+        assert f'data-plot="{kind}"' in dom and dom.count("<svg") >= 8, kind
+    ink, colours = ink_fraction(os.path.join(str(tmp_path), "report.png"))
+    assert ink > 0.03 and colours > 20, (ink, colours)  # not blank: plots drew pixels in several colours
     # Same input, same config -> same shards.
     first = [s["sha256"] for s in manifest["outputs"]["documents"]["shards"]]
     first_tiers = {k: [s["sha256"] for s in v["shards"]] for k, v in manifest["outputs"].items() if k.startswith("tiers/")}
-    assert main(["run", os.path.join(ROOT, "examples", "demo.yaml"), "--base-dir", workdir, "--overwrite"]) == 0
+    assert main(["run", recipe, "--base-dir", workdir, "--overwrite"]) == 0
     again = _validate(os.path.join(out, "manifest.json"))
     assert [s["sha256"] for s in again["outputs"]["documents"]["shards"]] == first
     assert {k: [s["sha256"] for s in v["shards"]] for k, v in again["outputs"].items() if k.startswith("tiers/")} == first_tiers
+    assert again["outputs"]["selection/documents"]["shards"] == manifest["outputs"]["selection/documents"]["shards"]
     assert again["run_id"] != manifest["run_id"]
 
 

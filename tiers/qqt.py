@@ -114,3 +114,47 @@ def fit_pool(samples_seen, errors, size: float, d: float = 0.1, a: float | None 
     if sse(refined) < best_sse:
         best, best_sse = refined, sse(refined)
     return {"a": float(best[0]), "b": float(best[1]), "tau": float(best[2]), "d": d, "sse": best_sse}
+
+
+def mixture_error(n: float, shares, sizes, a: float, bs, taus, d: float,
+                  tau_convention: Literal["scaled", "plain"] = "scaled") -> float:
+    """Predicted error after ``n`` samples of a *weighted* mixture: pool i supplies a share w_i of
+    the stream and has S_i unique samples, so it enters its j-th repeat at n = j·S_i / w_i.
+
+    Between consecutive repeat events the error follows the QQT power law with the mixture's
+    current utility b(n) = Σ_i w_i · b_i · 0.5^(j_i(n) / τ_i); before the first repeat it is
+    (a·n/1e5)^b(0) + d. This is the reference's formula written per stream position: for equal
+    shares of equal-size pools the events fall at multiples of the union size and it equals
+    :func:`error` exactly (tested). Our extension to unequal shares and sizes; under ``"scaled"``
+    each τ_i is multiplied by the effective number of pools 1/Σw_i² (= p for p equal shares, the
+    reference's factor)."""
+    w = np.asarray(shares, float)
+    live = w > 0
+    w, sizes = w[live] / w[live].sum(), np.asarray(sizes, float)[live]
+    bs, taus = np.asarray(bs, float)[live], np.asarray(taus, float)[live]
+    if tau_convention == "scaled":
+        taus = taus / float((w * w).sum())
+    # repeat events (stream position, pool) in order; a pool's j-th repeat at j·S_i/w_i
+    events_n, events_pool = [], []
+    for i in range(len(w)):
+        k = int(math.floor(n * w[i] / sizes[i] + 1e-12))
+        if k:
+            events_n.append(np.arange(1, k + 1) * sizes[i] / w[i])
+            events_pool.append(np.full(k, i))
+    level = np.zeros(len(w))
+    if not events_n:
+        return float((a * n / NORMALIZER) ** float(w @ bs) + d)
+    ev_n, ev_pool = np.concatenate(events_n), np.concatenate(events_pool)
+    order = np.argsort(ev_n, kind="stable")
+    ev_n, ev_pool = ev_n[order], ev_pool[order]
+    first = float(ev_n[0])
+    y = (a * first / NORMALIZER) ** float(w @ bs) + d
+    position = first
+    for at, pool in zip(ev_n, ev_pool):
+        if at > position:
+            y *= (at / position) ** float(w @ (bs * 0.5 ** (level / taus)))
+            position = at
+        level[pool] += 1
+    if n > position:
+        y *= (n / position) ** float(w @ (bs * 0.5 ** (level / taus)))
+    return float(y)

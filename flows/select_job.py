@@ -1,0 +1,82 @@
+"""``tierlake select RUN_DIR OUTPUT --budget T``: the training mix of an earlier run's tiers.
+
+Orchestration only (also a Spark job entry point: ``python -m flows.select_job ...``). Reads
+``RUN_DIR/tiers/documents/`` (a curate run) or ``RUN_DIR/documents/`` (a ``tierlake tier`` run),
+runs :func:`tiers.select_stage.select_stage` and writes ``OUTPUT/selection/documents/`` (the
+selected rows, repeated per epoch, with ``pool`` and ``repeat``), ``OUTPUT/selection/mix.json``
+and ``OUTPUT/stats.json`` last.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from datetime import datetime, timezone
+
+from connectors.filesystem import InputError
+from connectors.manifest import now_iso, write_file_atomic, write_stats
+from connectors.shards import write_shards
+from connectors.spark_session import SparkSettings, get_spark
+from tiers.select_stage import SelectParams, SelectResult, select_stage
+
+
+def tiered_documents_path(run_dir: str) -> str:
+    for rel in ("tiers/documents", "documents"):
+        path = os.path.join(run_dir, rel)
+        if os.path.isdir(path) and any(name.startswith("tier=") for name in os.listdir(path)):
+            return path
+    raise InputError(f"{run_dir}: no tiered documents (tiers/documents/tier=L*/ from a curate run with the tier stage, "
+                     "or documents/tier=L*/ from `tierlake tier`)")
+
+
+def mix_document(result: SelectResult) -> dict:
+    parameters = {k: v for k, v in result.parameters.items() if k != "curves"}
+    return {"budget_tokens": result.stats.details["budget_tokens"], "parameters": parameters,
+            "curves": result.parameters.get("curves"),
+            "predicted_accuracy": result.result.predicted_accuracy, "alignment_ot": result.result.alignment_ot,
+            "uniform_ot": result.result.uniform_ot, "objective": result.result.value, "pools": result.mix}
+
+
+def write_select_outputs(result: SelectResult, root: str, run_id: str, shard_bytes: int, prefix: str = "selection/") -> dict:
+    outputs = {f"{prefix}documents": write_shards(result.documents, root, f"{prefix}documents", run_id, shard_bytes,
+                                                  sort_by="id")}
+    mix_path = os.path.join(root, prefix, "mix.json")
+    text = json.dumps(mix_document(result), indent=2, default=str)
+    write_file_atomic(mix_path, lambda tmp: open(tmp, "w", encoding="utf-8").write(text))
+    return outputs
+
+
+def run_select(run_dir: str, output: str, params: SelectParams, spark_settings: SparkSettings | None = None,
+               shard_bytes: int = 256 << 20) -> dict:
+    started = time.time()
+    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    source = tiered_documents_path(run_dir)
+    if os.path.exists(os.path.join(output, "stats.json")):
+        os.remove(os.path.join(output, "stats.json"))
+    os.makedirs(output, exist_ok=True)
+    spark = get_spark(spark_settings)
+    docs = spark.read.parquet(source)
+    try:
+        result = select_stage(docs, params)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    outputs = write_select_outputs(result, output, run_id, shard_bytes)
+    result.documents.unpersist()
+    stats = {"run_id": run_id, "created_at": now_iso(), "input": source, "seconds": round(time.time() - started, 3),
+             "mix": mix_document(result), "stages": [result.stats.model_dump()], "params": params.model_dump(),
+             "outputs": {k: v.model_dump() for k, v in outputs.items()}}
+    write_stats(stats, output, run_id)
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    from flows.cli import main as cli_main
+
+    return cli_main(["select", *(argv or [])])
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,135 @@
+"""spark-submit on a real Spark standalone cluster on 127.0.0.1 (one master, two workers started
+with `spark-class`): dedup submitted with the code as --py-files (`tierlake package`) must equal
+the in-process local run. Also: the per-stage flows skip a completed stage and redo a changed one."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+
+import httpx
+import polars as pl
+import pytest
+
+pytestmark = [pytest.mark.spark, pytest.mark.integration]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _spark_class() -> str:
+    import pyspark
+
+    return os.path.join(os.path.dirname(pyspark.__file__), "bin", "spark-class")
+
+
+@pytest.fixture(scope="module")
+def standalone_cluster(tmp_path_factory):
+    work = tmp_path_factory.mktemp("spark-cluster")
+    port, ui = _free_port(), _free_port()
+    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", SPARK_WORKER_DIR=str(work / "worker"),
+               SPARK_LOG_DIR=str(work / "logs"), PYSPARK_PYTHON=sys.executable)
+    procs = []
+    master_url = f"spark://127.0.0.1:{port}"
+
+    def start(args, name):
+        log = open(work / f"{name}.log", "w")
+        procs.append((subprocess.Popen([_spark_class(), *args], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True), log))
+
+    start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui)],
+          "master")
+    for i in range(2):
+        start(["org.apache.spark.deploy.worker.Worker", master_url, "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
+               "--webui-port", str(_free_port()), "--work-dir", str(work / f"worker{i}")], f"worker{i}")
+    deadline = time.time() + 120
+    alive = 0
+    while time.time() < deadline:
+        try:
+            state = httpx.get(f"http://127.0.0.1:{ui}/json/", timeout=2).json()
+            alive = sum(1 for w in state.get("workers", []) if w.get("state") == "ALIVE")
+            if alive == 2:
+                break
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(1)
+    if alive != 2:
+        logs = "\n".join((work / f"{n}.log").read_text()[-1500:] for n in ("master", "worker0", "worker1"))
+        for p, _ in procs:
+            p.kill()
+        pytest.fail(f"standalone cluster did not come up ({alive} workers alive):\n{logs}")
+    yield master_url, ui
+    for p, log in procs:
+        p.terminate()
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        log.close()
+
+
+def _rows(path):
+    return pl.read_parquet(os.path.join(path, "*.parquet")).sort("id")
+
+
+def test_package_zip_holds_the_code(tmp_path):
+    from flows.spark_submit import package
+
+    path = package(str(tmp_path / "code.zip"))
+    names = set(zipfile.ZipFile(path).namelist())
+    assert {"flows/cli.py", "curation/minhash.py", "tiers/qqt.py", "connectors/spark_session.py"} <= names
+    assert not any("__pycache__" in n for n in names)
+    again = package(str(tmp_path / "again.zip"))
+    assert open(path, "rb").read() == open(again, "rb").read()  # reproducible
+
+
+def test_dedup_submitted_to_a_standalone_cluster_equals_the_local_run(spark, standalone_cluster, demo_lake, tmp_path):
+    from flows.cli import main
+    from flows.spark_submit import package, submit
+
+    master, ui = standalone_cluster
+    lake, _ = demo_lake
+    source = os.path.join(lake, "corpus", "forum")
+    local_out, cluster_out = tmp_path / "local", tmp_path / "cluster"
+    assert main(["--quiet", "dedup", source, str(local_out), "--id-column", "id"]) == 0
+    submit("dedup", [source, str(cluster_out), "--id-column", "id"], master=master, py_files=package(str(tmp_path / "code.zip")),
+           conf={"spark.executor.memory": "1g", "spark.cores.max": "2", "spark.driver.memory": "1g"}, timeout=900)
+    local, cluster = json.loads((local_out / "stats.json").read_text()), json.loads((cluster_out / "stats.json").read_text())
+    assert cluster["kept"] == local["kept"] and cluster["removed"] == local["removed"]
+    assert cluster["quarantined"] == local["quarantined"]
+    assert _rows(cluster_out / "kept").equals(_rows(local_out / "kept"))
+    assert _rows(cluster_out / "removed").equals(_rows(local_out / "removed"))
+    # it really ran on the cluster: the master lists the finished application
+    apps = httpx.get(f"http://127.0.0.1:{ui}/json/", timeout=5).json()["completedapps"]
+    assert any(a["name"] == "tierlake-dedup" for a in apps)
+
+
+@pytest.mark.prefect
+def test_stage_flow_skips_a_completed_stage_and_redoes_a_changed_one(spark, prefect_harness, tmp_path):
+    from flows.stage_flows import MARKER, dedup_flow
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.jsonl").write_text("".join(json.dumps({"id": f"a{i}", "text": f"alpha beta gamma {i % 5} " * 10}) + "\n"
+                                           for i in range(20)))
+    out = tmp_path / "out"
+    first = dedup_flow(str(inbox), str(out))
+    assert not first.get("skipped") and first["kept"] == 5
+    assert (out / MARKER).exists()
+    second = dedup_flow(str(inbox), str(out))
+    assert second["skipped"] and second["run_id"] == first["run_id"]
+    time.sleep(0.01)
+    (inbox / "b.jsonl").write_text(json.dumps({"id": "b0", "text": "a brand new document about something else " * 5}) + "\n")
+    third = dedup_flow(str(inbox), str(out))
+    assert not third.get("skipped") and third["kept"] == 6 and third["run_id"] != first["run_id"]
+    # a crash after the job but before the marker: the re-run redoes the stage
+    (out / MARKER).unlink()
+    fourth = dedup_flow(str(inbox), str(out))
+    assert not fourth.get("skipped")

@@ -1,0 +1,137 @@
+"""The joint training-mix optimizer: for a token budget T, the pool shares w that maximize
+
+    value(w) = [1 − y_QQT(T; w)]  −  λ · OT(w) / OT(uniform)
+
+subject to Σ w = 1 and w_i · T ≤ max_epochs · S_i (no pool repeated more than ``max_epochs``
+times). The first term is the QQT-predicted accuracy of the weighted mixture
+(:func:`tiers.qqt.mixture_error`: quality through each pool's utility b_i, quantity through the
+repetition decay τ_i — Goyal et al., CVPR 2024); the second is projektor's target alignment, the
+OT distance of the mixture's embedding sample to the target sample (:mod:`tiers.ot_mixture`,
+Kang et al., NeurIPS 2023), made unit-free by the uniform mix's distance and weighted by λ
+(``alignment_weight``: 0 = QQT alone; λ = 0.05 means closing the uniform mix's whole distance to
+the target is worth 5 points of predicted accuracy).
+
+Search: projected gradient ascent on the capped simplex {0 ≤ w ≤ u, Σ w = 1}
+(:func:`tiers.ot_mixture.project_capped_simplex`). The OT gradient is the dual-potential one; the
+QQT term is piecewise smooth in w (repeat events move with w), so its gradient is a central
+finite difference, which is cheap (a closed form per evaluation). Starts, all deterministic:
+the uniform mix, the size-proportional mix and the QQT frontier's best top-k union; the best
+iterate of all wins. Same inputs and seed (the seed only drives the pool quantization) → same mix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tiers.ot_mixture import project_capped_simplex
+from tiers.qqt import mixture_error
+
+
+@dataclass
+class PoolSpec:
+    name: str
+    size: float          # unique tokens (or samples) in the pool
+    b: float             # QQT utility (negative; more negative = more useful per sample)
+    tau: float           # repetitions for the utility to halve
+    documents: int = 0
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class MixResult:
+    shares: np.ndarray
+    tokens: np.ndarray
+    epochs: np.ndarray
+    predicted_accuracy: float
+    alignment_ot: float | None
+    uniform_ot: float | None
+    value: float
+    history: list
+
+    def rows(self, pools: list[PoolSpec]) -> list[dict]:
+        return [{"pool": p.name, "share": float(s), "tokens": float(t), "epochs": float(e), "pool_tokens": p.size,
+                 "b": p.b, "tau": p.tau}
+                for p, s, t, e in zip(pools, self.shares, self.tokens, self.epochs)]
+
+
+def repetition_caps(pools: list[PoolSpec], budget: float, max_epochs: float) -> np.ndarray:
+    caps = np.minimum(1.0, max_epochs * np.array([p.size for p in pools], float) / budget)
+    if caps.sum() < 1:
+        total = sum(p.size for p in pools)
+        raise ValueError(f"budget {budget:.4g} exceeds what the pools hold at {max_epochs} epochs "
+                         f"({max_epochs * total:.4g}); raise max_epochs or lower the budget")
+    return caps
+
+
+def optimize_mix(pools: list[PoolSpec], budget: float, a: float, d: float, distance=None,
+                 alignment_weight: float = 0.0, max_epochs: float = 4.0, steps: int = 100, lr: float = 0.1,
+                 decay: float = 0.97, tau_convention: str = "scaled") -> MixResult:
+    """``distance(w)`` -> {"ot", "grad"} (a :class:`tiers.ot_mixture.MixtureOT`), required when
+    ``alignment_weight`` > 0."""
+    if alignment_weight < 0:
+        raise ValueError("alignment_weight must be >= 0")
+    if alignment_weight > 0 and distance is None:
+        raise ValueError("alignment_weight > 0 needs a target distance (pool and target embeddings)")
+    m = len(pools)
+    sizes = np.array([p.size for p in pools], float)
+    bs = np.array([p.b for p in pools], float)
+    taus = np.array([p.tau for p in pools], float)
+    caps = repetition_caps(pools, budget, max_epochs)
+    uniform = project_capped_simplex(np.full(m, 1.0 / m), caps)
+    ot_ref = float(distance(uniform)["ot"]) if distance is not None else None
+    scale = ot_ref if ot_ref else 1.0
+
+    def accuracy(w):
+        return 1.0 - mixture_error(budget, w, sizes, a, bs, taus, d, tau_convention)
+
+    def value_and_grad(w):
+        acc = accuracy(w)
+        grad = np.zeros(m)
+        h = 1e-4
+        for i in range(m):
+            e = np.zeros(m)
+            e[i] = h
+            grad[i] = (accuracy(np.maximum(w + e, 0)) - accuracy(np.maximum(w - e, 0))) / (2 * h)
+        ot_value = None
+        value = acc
+        if alignment_weight > 0:
+            res = distance(w)
+            ot_value = float(res["ot"])
+            value -= alignment_weight * ot_value / scale
+            grad -= alignment_weight * np.asarray(res["grad"]) / scale
+        return value, grad, acc, ot_value
+
+    # starts: uniform, size-proportional, and the best top-k union of pools in quality order
+    order = np.argsort(bs)  # most negative b first = highest quality
+    best_k, best_acc = 1, -np.inf
+    for k in range(1, m + 1):
+        w = np.zeros(m)
+        w[order[:k]] = 1.0 / k
+        w = project_capped_simplex(w, caps)
+        if accuracy(w) > best_acc:
+            best_k, best_acc = k, accuracy(w)
+    topk = np.zeros(m)
+    topk[order[:best_k]] = 1.0 / best_k
+    starts = [uniform, project_capped_simplex(sizes / sizes.sum(), caps), project_capped_simplex(topk, caps)]
+
+    best, history = None, []
+    for start in starts:
+        w = start
+        for t in range(steps):
+            value, grad, acc, ot_value = value_and_grad(w)
+            history.append(value)
+            if best is None or value > best[0] + 1e-12:
+                best = (value, w.copy(), acc, ot_value)
+            g = grad - grad.mean()
+            norm = np.linalg.norm(g)
+            if norm < 1e-12:
+                break
+            w_next = project_capped_simplex(w + lr * decay ** t * g / norm, caps)
+            if np.abs(w_next - w).max() < 1e-9:
+                break
+            w = w_next
+    value, w, acc, ot_value = best
+    tokens = w * budget
+    return MixResult(shares=w, tokens=tokens, epochs=tokens / sizes, predicted_accuracy=acc,
+                     alignment_ot=ot_value, uniform_ot=ot_ref, value=value, history=history)

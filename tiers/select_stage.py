@@ -1,0 +1,215 @@
+"""Spark glue for the selection stage: tiered documents -> pools (source × tier) -> the mix for a
+token budget (:mod:`tiers.mix_optimizer`) -> the selected documents, repeated per their pool's
+epochs.
+
+Pools: every (source, tier) with tier in ``params.tiers`` (L0 — duplicates, filtered, leaked — is
+never eligible). Each pool's QQT utility b and decay τ come from ``params.qqt.pools`` (fitted
+values, by pool name ``source/tier``), else from the tier prior ``params.qqt.tier_prior``: the
+published T-MARS bucket fit (Goyal et al. 2024: top-10% b = −0.160, τ = 6.73 … top-40% b = −0.085,
+τ = 2.27) mapped L4 → L1. Without fitted (a, d) the law is placed at the budget (a = 8·1e5 / T,
+the T-MARS fit's value of a·n/1e5 at 32M samples), so predicted accuracies are relative, for
+comparing mixes, not absolute — the manifest says which parameters were used.
+
+Alignment: up to ``embed_sample`` documents per pool (deterministic hash order) and the target
+examples are embedded (:mod:`curation.embedders`), pools quantized to weighted centroids, and the
+OT distance of a mix to the targets enters the objective with weight ``alignment_weight``.
+
+Materialization: pool i with epochs e_i = w_i·T / S_i contributes every document ⌊e_i⌋ times and
+one more time when a per-document hash uniform u < e_i − ⌊e_i⌋ — deterministic for the seed, the
+fractional pass an unbiased token sample. Each output row carries ``pool`` and ``repeat``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, Field, field_validator
+
+from connectors.accounting import StageStats
+from tiers.mix_optimizer import MixResult, PoolSpec, optimize_mix
+from tiers.policy import TIERS
+
+# T-MARS bucket fit (selection.md §2.5), best bucket first, as a prior per tier
+TMARS_PRIOR = {"L4": (-0.160, 6.73), "L3": (-0.125, 8.55), "L2": (-0.100, 5.27), "L1": (-0.085, 2.27)}
+
+
+class PoolLaw(BaseModel):
+    model_config = {"extra": "forbid"}
+    b: float = Field(..., lt=0, description="QQT utility (negative)")
+    tau: float = Field(..., gt=0, description="repetitions for the utility to halve")
+
+
+class QQTSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+    a: float | None = Field(None, gt=0, description="fitted scale; default places the law at the budget")
+    d: float = Field(0.1, ge=0, description="irreducible error")
+    tau_convention: str = Field("scaled", pattern="^(scaled|plain)$")
+    tier_prior: dict[str, PoolLaw] = Field(default_factory=lambda: {t: PoolLaw(b=b, tau=tau) for t, (b, tau) in TMARS_PRIOR.items()})
+    pools: dict[str, PoolLaw] = Field(default_factory=dict, description="fitted laws by pool name 'source/tier'")
+
+
+class SelectParams(BaseModel):
+    model_config = {"extra": "forbid"}
+    enabled: bool = False
+    budget_tokens: float = Field(1e6, gt=0, description="training budget in tokens")
+    tiers: list[str] = Field(default_factory=lambda: ["L1", "L2", "L3", "L4"])
+    max_epochs: float = Field(4.0, ge=1, description="no pool repeated more often than this")
+    alignment_weight: float = Field(0.0, ge=0, description="weight of the OT distance to the targets")
+    targets: list[str] = Field(default_factory=list, description="target example files (benchmark train/dev)")
+    embedder: str = "static"
+    embed_sample: int = Field(2000, ge=10, description="documents embedded per pool for OT")
+    quantize_pool: int | None = Field(64, ge=2)
+    quantize_target: int | None = Field(256, ge=2)
+    steps: int = Field(100, ge=1)
+    seed: int = 0
+    qqt: QQTSettings = Field(default_factory=QQTSettings)
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers(cls, v):
+        bad = [t for t in v if t not in TIERS or t == "L0"]
+        if bad or not v:
+            raise ValueError(f"tiers must be a non-empty subset of L1..L4 (L0 is never selected), got {v}")
+        return v
+
+
+@dataclass
+class SelectResult:
+    documents: object        # selected rows (a document repeated per its pool's epochs) + pool, repeat
+    mix: list[dict]          # per pool: share, planned tokens, epochs, selected documents and tokens
+    result: MixResult
+    pools: list[PoolSpec]
+    stats: StageStats
+    parameters: dict
+
+
+def pool_table(docs, params: SelectParams) -> list[PoolSpec]:
+    """(source, tier) pools with their documents and tokens (one Spark job)."""
+    from pyspark.sql import functions as F
+
+    rows = (docs.where(F.col("tier").isin(params.tiers)).groupBy("source", "tier")
+            .agg(F.count(F.lit(1)).alias("documents"), F.sum("token_count").alias("tokens"))
+            .orderBy("source", "tier").collect())
+    pools = []
+    for r in rows:
+        name = f"{r['source']}/{r['tier']}"
+        law = params.qqt.pools.get(name) or params.qqt.tier_prior.get(r["tier"])
+        if law is None:
+            raise ValueError(f"no QQT law for pool {name}: give qqt.pools['{name}'] or qqt.tier_prior['{r['tier']}']")
+        if (r["tokens"] or 0) > 0:
+            pools.append(PoolSpec(name=name, size=float(r["tokens"]), b=law.b, tau=law.tau, documents=int(r["documents"]),
+                                  meta={"source": r["source"], "tier": r["tier"],
+                                        "law": "fitted" if name in params.qqt.pools else "tier prior"}))
+    return pools
+
+
+def _hash_uniform(column: str, seed: int):
+    """A deterministic uniform in [0, 1) per value of ``column`` (xxhash64 with the seed)."""
+    from pyspark.sql import functions as F
+
+    return (F.xxhash64(F.col(column), F.lit(seed)).bitwiseAND(F.lit(0xFFFFFFFF)).cast("double") / float(1 << 32))
+
+
+def pool_samples(docs, pools: list[PoolSpec], limit: int, seed: int) -> dict[str, list[str]]:
+    """Up to ``limit`` texts per pool, the lowest hash values first (deterministic)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    w = Window.partitionBy("source", "tier").orderBy(F.xxhash64(F.col("id"), F.lit(seed)), F.col("id"))
+    names = [p.name for p in pools]
+    rows = (docs.withColumn("pool", F.concat_ws("/", "source", "tier")).where(F.col("pool").isin(names))
+            .withColumn("_rank", F.row_number().over(w)).where(F.col("_rank") <= limit)
+            .select("pool", F.substring("text", 1, 8192).alias("text")).collect())
+    out: dict[str, list[str]] = {n: [] for n in names}
+    for r in rows:
+        out[r["pool"]].append(r["text"] or "")
+    return out
+
+
+def materialize(docs, pools: list[PoolSpec], epochs: np.ndarray, seed: int):
+    """Rows of every pool repeated ⌊e⌋ times plus a hash-sampled fractional pass."""
+    from pyspark.sql import functions as F
+
+    spark = docs.sparkSession
+    plan = spark.createDataFrame([(p.name, float(e)) for p, e in zip(pools, epochs)], "pool string, epochs double")
+    picked = (docs.withColumn("pool", F.concat_ws("/", "source", "tier")).join(F.broadcast(plan), "pool")
+              .withColumn("_u", _hash_uniform("id", seed))
+              .withColumn("_copies", (F.floor("epochs") + (F.col("_u") < F.col("epochs") - F.floor("epochs")).cast("int")).cast("int"))
+              .where(F.col("_copies") > 0)
+              .withColumn("repeat", F.explode(F.sequence(F.lit(1), F.col("_copies"))))
+              .drop("_u", "_copies", "epochs"))
+    return picked
+
+
+def qqt_curves(pools: list[PoolSpec], shares: np.ndarray, budget: float, a: float, d: float, tau_convention: str,
+               points: int = 40) -> dict:
+    """Predicted accuracy against training tokens for the chosen shares and for each pool alone
+    (the report's QQT plot): budgets from budget/30 to 30·budget."""
+    from tiers.qqt import mixture_error
+
+    budgets = np.geomspace(budget / 30, budget * 30, points)
+    sizes = [p.size for p in pools]
+    bs, taus = [p.b for p in pools], [p.tau for p in pools]
+    mix = [1 - mixture_error(n, shares, sizes, a, bs, taus, d, tau_convention) for n in budgets]
+    alone = {}
+    for i, p in enumerate(pools):
+        one = np.zeros(len(pools))
+        one[i] = 1.0
+        alone[p.name] = [1 - mixture_error(n, one, sizes, a, bs, taus, d, tau_convention) for n in budgets]
+    return {"budgets": budgets.tolist(), "mix": mix, "pools": alone}
+
+
+def select_stage(docs, params: SelectParams, embedder=None, seed: int | None = None) -> SelectResult:
+    """``docs``: tiered documents (id, text, source, tier, token_count)."""
+    from pyspark.sql import functions as F
+
+    started = time.time()
+    seed = params.seed if seed is None else seed
+    missing = {"id", "text", "source", "tier", "token_count"} - set(docs.columns)
+    if missing:
+        raise ValueError(f"selection needs tiered documents; missing columns {sorted(missing)}")
+    pools = pool_table(docs, params)
+    if not pools:
+        raise ValueError(f"no documents in tiers {params.tiers}: nothing to select")
+    a = params.qqt.a if params.qqt.a is not None else 8e5 / params.budget_tokens
+    distance = None
+    if params.alignment_weight > 0:
+        if not params.targets:
+            raise ValueError("alignment_weight > 0 needs select.targets (benchmark train/dev files)")
+        from connectors.targets import load_target_texts
+        from curation.embedders import get_embedder
+        from tiers.ot_mixture import MixtureOT
+
+        embedder = embedder or get_embedder(params.embedder)
+        samples = pool_samples(docs, pools, params.embed_sample, seed)
+        pool_emb = [embedder.embed(samples[p.name]) for p in pools]
+        target_emb = embedder.embed(load_target_texts(params.targets))
+        distance = MixtureOT(pool_emb, target_emb, params.quantize_pool, params.quantize_target, seed=seed)
+    res = optimize_mix(pools, params.budget_tokens, a, params.qqt.d, distance, params.alignment_weight,
+                       params.max_epochs, params.steps, tau_convention=params.qqt.tau_convention)
+    selected = materialize(docs, pools, res.epochs, seed).cache()
+    got = {r["pool"]: r for r in selected.groupBy("pool").agg(
+        F.count(F.lit(1)).alias("rows"), F.countDistinct("id").alias("documents"),
+        F.sum("token_count").alias("tokens")).collect()}
+    mix = []
+    for row, p in zip(res.rows(pools), pools):
+        g = got.get(p.name)
+        mix.append({**row, "source": p.meta["source"], "tier": p.meta["tier"], "law": p.meta["law"],
+                    "pool_documents": p.documents, "selected_rows": int(g["rows"]) if g else 0,
+                    "selected_documents": int(g["documents"]) if g else 0,
+                    "selected_tokens": int(g["tokens"] or 0) if g else 0})
+    total = docs.count()
+    eligible = sum(p.documents for p in pools)
+    unique = sum(m["selected_documents"] for m in mix)
+    stats = StageStats(name="select", docs_in=total, docs_out=unique, tokens_out=sum(m["selected_tokens"] for m in mix),
+                       removed={"not_selected": eligible - unique, "tier_not_eligible": total - eligible},
+                       seconds=round(time.time() - started, 3),
+                       details={"budget_tokens": params.budget_tokens, "rows_with_repeats": sum(m["selected_rows"] for m in mix),
+                                "predicted_accuracy": res.predicted_accuracy, "alignment_ot": res.alignment_ot,
+                                "uniform_ot": res.uniform_ot})
+    parameters = {"a": a, "a_source": "fitted" if params.qqt.a is not None else "placed at the budget (relative)",
+                  "d": params.qqt.d, "tau_convention": params.qqt.tau_convention, "max_epochs": params.max_epochs,
+                  "alignment_weight": params.alignment_weight, "seed": seed}
+    parameters["curves"] = qqt_curves(pools, res.shares, params.budget_tokens, a, params.qqt.d, params.qqt.tau_convention)
+    return SelectResult(documents=selected, mix=mix, result=res, pools=pools, stats=stats, parameters=parameters)
