@@ -36,6 +36,8 @@ def _restore_input_columns(kept, spec: SourceSpec):
             cols.append(F.col("text").alias(spec.text_column))
         elif c == "id":
             cols.append(F.col("id").alias(spec.id_column or "id"))
+        elif c == "input_id" and not spec.id_column:
+            cols.append(F.col(c))  # the input's own `id` (not named as the id column) next to the derived id
         elif c.startswith("input_") and c[len("input_"):] in RESERVED:
             cols.append(F.col(c).alias(c[len("input_"):]))
         elif c in ("source", "token_count", "source_file", "source_line"):

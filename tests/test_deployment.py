@@ -96,7 +96,6 @@ def _prefect(env, *args, cwd=ROOT, timeout=300):
 
 def test_deploy_all_trigger_and_worker_run_once(prefect_server, tmp_path):
     env, api = prefect_server
-    # deploy from a copy of the checkout's deployment file and code, as a user would from theirs
     _prefect(env, "work-pool", "create", "tierlake-process", "--type", "process")
     _prefect(env, "--no-prompt", "deploy", "--all")
     deployments = httpx.post(f"{api}/deployments/filter", json={}).json()
@@ -122,7 +121,7 @@ def test_deploy_all_trigger_and_worker_run_once(prefect_server, tmp_path):
     assert manifest["prefect"]["flow_run_id"] == run["id"]
     t = manifest["totals"]
     assert t["docs_in"] == 41 and t["quarantined"] == 1 and t["docs_in"] == t["docs_out"] + t["removed"] + t["quarantined"]
-    assert manifest["stages"][1]["removed"].get("exact", 0) == 10  # documents 30..39 repeat 0..9
+    assert manifest["stages"][1]["removed"] == {"exact_duplicate": 10}  # documents 30..39 repeat 0..9
     # the run's stats are in the UI as artifacts
     artifacts = httpx.post(f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}}).json()
     keys = {a["key"] for a in artifacts}
