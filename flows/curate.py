@@ -277,7 +277,7 @@ def submit_recipe(recipe: Recipe, recipe_path: str, base_dir: str | None, overwr
     os.environ["TIERLAKE_FLOW_RUN_ID"] = str(flow_run.get_id() or "")
     try:
         submit("run-app", argv, master=recipe.spark.master, python=recipe.spark.python,
-               submit_args=recipe.spark.submit_args, conf=recipe.spark.conf)
+               submit_args=recipe.spark.submit_args, conf=recipe.spark.conf, driver_memory=recipe.spark.driver_memory)
     finally:
         os.environ.pop("TIERLAKE_FLOW_RUN_ID", None)
     path = recipe.output.path.rstrip("/") + "/manifest.json"

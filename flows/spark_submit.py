@@ -55,9 +55,11 @@ def spark_submit_binary() -> str:
 
 
 def submit_command(stage: str, argv: list[str], master: str, py_files: str, python: str | None = None,
-                   submit_args: list[str] | None = None, conf: dict[str, str] | None = None) -> list[str]:
+                   submit_args: list[str] | None = None, conf: dict[str, str] | None = None,
+                   driver_memory: str | None = None) -> list[str]:
     python = python or sys.executable
     cmd = [spark_submit_binary(), "--master", master, "--name", f"tierlake-{stage}", "--py-files", py_files,
+           *(["--driver-memory", driver_memory] if driver_memory else []),
            "--conf", f"spark.pyspark.python={python}", "--conf", f"spark.pyspark.driver.python={python}"]
     for key, value in sorted((conf or {}).items()):
         cmd += ["--conf", f"{key}={value}"]
@@ -68,11 +70,11 @@ def submit_command(stage: str, argv: list[str], master: str, py_files: str, pyth
 
 def submit(stage: str, argv: list[str], master: str = "local[*]", py_files: str | None = None,
            python: str | None = None, submit_args: list[str] | None = None, conf: dict[str, str] | None = None,
-           timeout: float | None = None) -> None:
+           timeout: float | None = None, driver_memory: str | None = None) -> None:
     """Run ``tierlake <stage> argv`` as a Spark application; raise SubmitError with the tail of its
     output when it fails."""
     py_files = py_files or package()
-    cmd = submit_command(stage, argv, master, py_files, python, submit_args, conf)
+    cmd = submit_command(stage, argv, master, py_files, python, submit_args, conf, driver_memory)
     env = dict(os.environ)
     env.setdefault("PYSPARK_PYTHON", python or sys.executable)
     env.setdefault("PYSPARK_DRIVER_PYTHON", python or sys.executable)

@@ -133,3 +133,33 @@ def test_stage_flow_skips_a_completed_stage_and_redoes_a_changed_one(spark, pref
     (out / MARKER).unlink()
     fourth = dedup_flow(str(inbox), str(out))
     assert not fourth.get("skipped")
+
+
+@pytest.mark.prefect
+def test_recipe_in_submit_mode_runs_as_a_cluster_application(prefect_harness, standalone_cluster, tmp_path):
+    """`spark.mode: submit`: the curate flow hands the whole recipe to spark-submit; the manifest
+    names the flow run that submitted it."""
+    from flows.curate import curate
+
+    master, ui = standalone_cluster
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": f"river valley weather report {i % 7} " * 6}) + "\n"
+                            for i in range(21)))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"""name: submit-mode
+sources: [{{name: inbox, path: {docs}, id_column: id}}]
+output: {{path: {tmp_path / 'out'}, overwrite: true}}
+spark:
+  master: {master}
+  mode: submit
+  driver_memory: 1g
+  conf: {{spark.executor.memory: 1g, spark.cores.max: "2"}}
+""")
+    before = len(httpx.get(f"http://127.0.0.1:{ui}/json/", timeout=5).json()["completedapps"])
+    path = curate(recipe_path=str(recipe))
+    manifest = json.loads(open(path).read())
+    assert manifest["totals"]["docs_out"] == 7 and manifest["stages"][1]["removed"] == {"exact_duplicate": 14}
+    assert manifest["prefect"]["flow_run_id"]
+    assert os.path.exists(tmp_path / "out" / "report.html")
+    after = httpx.get(f"http://127.0.0.1:{ui}/json/", timeout=5).json()["completedapps"]
+    assert len(after) == before + 1
