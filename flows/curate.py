@@ -19,9 +19,11 @@ from datetime import datetime, timezone
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+import pyarrow.parquet as pq
 from prefect.runtime import flow_run
 
 from connectors.accounting import StageStats
+from connectors.checkpoints import Checkpoints, stage_key
 from connectors.filesystem import InputError, is_s3
 from connectors.manifest import InputFile, Manifest, PrefectRun, TierCount, Totals, now_iso, recipe_sha256, software, write_manifest
 from connectors.report import write_report
@@ -31,14 +33,15 @@ from connectors.spark_session import get_spark
 from curation.exact_dedup import exact_dedup_stage
 from curation.near_dedup import combine_removed, near_dedup_stage
 from flows.recipe import Recipe, load_recipe
-from curation.betr_stage import score_stage
+from curation.betr_stage import ScoreResult, score_stage
+from curation.quality_model import QualityModel
 from curation.containment_stage import ContainmentParams
 from flows.containment_job import run_containment
 from flows.score_job import write_score_outputs
 from flows.select_job import mix_document, write_select_outputs
 from flows.tier_job import duplicate_reasons, write_tier_outputs
 from tiers.select_stage import select_stage
-from tiers.stage import prepare_quality_model, tier_stage
+from tiers.stage import TierResult, prepare_quality_model, tier_stage
 
 
 class OutputExistsError(InputError):
@@ -56,28 +59,62 @@ def _publish_stats(stats: StageStats) -> None:
         pass
 
 
+def _restore(ck: Checkpoints, stage: str, key: str):
+    hit = ck.load(stage, key)
+    if hit is not None:
+        get_run_logger().info("%s: restored from the checkpoint of an earlier run (key %s…); not recomputed", stage, key[:12])
+    return hit
+
+
+def _restored_stats(meta: dict) -> StageStats:
+    stats = StageStats.model_validate(meta["stats"])
+    stats.details["restored_from_checkpoint"] = True
+    return stats
+
+
 @task(name="ingest", cache_policy=NO_CACHE)
-def ingest_task(spark, recipe: Recipe):
+def ingest_task(spark, recipe: Recipe, ck: Checkpoints, key: str):
+    hit = _restore(ck, "ingest", key)
+    if hit:
+        frames, meta = hit
+        stats = _restored_stats(meta)
+        _publish_stats(stats)
+        return frames["docs"], frames["quarantine"], meta["inputs"], stats
     docs, quarantine, inputs, stats = ingest(spark, recipe.sources, recipe.stages.ingest)
     _publish_stats(stats)
     get_run_logger().info("ingest: %d documents, %d quarantined", stats.docs_out, sum(stats.quarantined.values()))
-    return docs, quarantine, inputs, stats
+    saved = ck.save("ingest", key, {"docs": docs, "quarantine": quarantine}, {"inputs": inputs, "stats": stats.model_dump()})
+    return saved["docs"], saved["quarantine"], inputs, stats
 
 
 @task(name="exact-dedup", cache_policy=NO_CACHE)
-def exact_dedup_task(docs, recipe: Recipe):
+def exact_dedup_task(docs, recipe: Recipe, ck: Checkpoints, key: str):
+    hit = _restore(ck, "exact_dedup", key)
+    if hit:
+        frames, meta = hit
+        stats = _restored_stats(meta)
+        _publish_stats(stats)
+        return frames["kept"], frames["removed"], stats
     kept, removed, stats = exact_dedup_stage(docs, recipe.stages.exact_dedup)
     _publish_stats(stats)
     get_run_logger().info("exact dedup: %d kept, removed %s", stats.docs_out, stats.removed)
-    return kept, removed, stats
+    saved = ck.save("exact_dedup", key, {"kept": kept, "removed": removed}, {"stats": stats.model_dump()})
+    return saved["kept"], saved["removed"], stats
 
 
 @task(name="near-dedup", cache_policy=NO_CACHE)
-def near_dedup_task(docs, recipe: Recipe):
+def near_dedup_task(docs, recipe: Recipe, ck: Checkpoints, key: str):
+    hit = _restore(ck, "near_dedup", key)
+    if hit:
+        frames, meta = hit
+        stats = _restored_stats(meta)
+        _publish_stats(stats)
+        return frames["kept"], frames["removed"], stats, None
     kept, removed, stats, band_rows = near_dedup_stage(docs, recipe.stages.near_dedup)
     _publish_stats(stats)
     get_run_logger().info("near dedup: %d kept, removed %s, %s", stats.docs_out, stats.removed, stats.details)
-    return kept, removed, stats, band_rows
+    saved = ck.save("near_dedup", key, {"kept": kept, "removed": removed}, {"stats": stats.model_dump()})
+    return saved["kept"], saved["removed"], stats, band_rows
 
 
 @task(name="containment", cache_policy=NO_CACHE)
@@ -97,17 +134,50 @@ def containment_task(recipe: Recipe, root: str) -> dict:
 
 
 @task(name="score", cache_policy=NO_CACHE)
-def score_task(kept, recipe: Recipe):
+def score_task(kept, recipe: Recipe, ck: Checkpoints, key: str):
+    hit = _restore(ck, "score", key)
+    if hit:
+        frames, meta = hit
+        folder = ck.folder("score")
+        sample = pq.read_table(os.path.join(folder, "sample.parquet")) if meta["has_sample"] else None
+        model = QualityModel.load(os.path.join(folder, "model")) if meta["has_model"] else None
+        result = ScoreResult(scores=frames["scores"], sample=sample, model=model, stats=_restored_stats(meta),
+                             evaluation=meta["evaluation"])
+        _publish_stats(result.stats)
+        return result
     result = score_stage(kept, recipe.stages.score)
     _publish_stats(result.stats)
     ev = result.evaluation
     get_run_logger().info("score: %d documents, held-out AUC %s, %d contaminated", result.stats.docs_out,
                           ev.get("heldout_auc"), ev.get("contaminated", 0))
+    if ck.enabled:
+        extra = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            if result.sample is not None:
+                pq.write_table(result.sample, os.path.join(tmp, "sample.parquet"))
+                extra["sample.parquet"] = os.path.join(tmp, "sample.parquet")
+            if result.model is not None:
+                result.model.save(os.path.join(tmp, "model"))
+                extra["model"] = os.path.join(tmp, "model")
+            saved = ck.save("score", key, {"scores": result.scores},
+                            {"stats": result.stats.model_dump(), "evaluation": result.evaluation,
+                             "has_sample": result.sample is not None, "has_model": result.model is not None}, extra)
+        result.scores = saved["scores"]
     return result
 
 
+TIER_FRAMES = ("documents", "signals", "units", "rejected_units", "refined")
+
+
 @task(name="tier", cache_policy=NO_CACHE)
-def tier_task(kept, removed, docs, recipe: Recipe, root: str, scores=None):
+def tier_task(kept, removed, docs, recipe: Recipe, root: str, ck: Checkpoints, key: str, scores=None):
+    hit = _restore(ck, "tier", key)
+    if hit:
+        frames, meta = hit
+        result = TierResult(**{n: frames[n] for n in TIER_FRAMES}, stats=_restored_stats(meta),
+                            thresholds=meta["thresholds"], counts=meta["counts"])
+        _publish_stats(result.stats)
+        return result
     policy = recipe.stages.tier.model_copy(deep=True)
     cv = prepare_quality_model(policy, os.path.join(root, "models", "quality"))
     if cv:
@@ -122,6 +192,10 @@ def tier_task(kept, removed, docs, recipe: Recipe, root: str, scores=None):
     except Exception:
         pass
     get_run_logger().info("tiers: %s", result.stats.details["tiers"])
+    saved = ck.save("tier", key, {n: getattr(result, n) for n in TIER_FRAMES},
+                    {"stats": result.stats.model_dump(), "thresholds": result.thresholds, "counts": result.counts})
+    for n in TIER_FRAMES:
+        setattr(result, n, saved[n])
     return result
 
 
@@ -150,6 +224,21 @@ def write_task(spark, root: str, run_id: str, recipe: Recipe, kept, removed, qua
     return outputs
 
 
+def stage_keys(recipe: Recipe) -> dict[str, str]:
+    """Each document stage's checkpoint key: its parameters, the recipe seed, the upstream key and
+    the files it reads (sources; targets; quality examples)."""
+    st = recipe.stages
+    keys = {"ingest": stage_key("ingest", {"sources": [s.model_dump() for s in recipe.sources], "params": st.ingest.model_dump(),
+                                           "seed": recipe.seed}, None, [s.path for s in recipe.sources])}
+    keys["exact_dedup"] = stage_key("exact_dedup", st.exact_dedup.model_dump(), keys["ingest"])
+    keys["near_dedup"] = stage_key("near_dedup", st.near_dedup.model_dump(), keys["exact_dedup"])
+    keys["score"] = stage_key("score", st.score.model_dump(), keys["near_dedup"], [*st.score.targets, *st.score.decontaminate])
+    policy_files = [getattr(owner, attr) if index is None else owner[index] for owner, attr, index in st.tier.paths()]
+    keys["tier"] = stage_key("tier", st.tier.model_dump(), keys["score"] if st.score.enabled else keys["near_dedup"],
+                             policy_files)
+    return keys
+
+
 def _prepare_root(recipe: Recipe) -> tuple[str, str | None]:
     """(local folder Spark writes to, s3 URI to upload to or None)."""
     target = recipe.output.path
@@ -171,13 +260,16 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
         os.remove(old_manifest)  # a half-replaced output must never look complete
     containment = containment_task(recipe, root) if recipe.stages.containment.enabled else None
     spark = get_spark(recipe.spark)
-    docs, quarantine, inputs, ingest_stats = ingest_task(spark, recipe)
-    after_exact, exact_removed, dedup_stats = exact_dedup_task(docs, recipe)
-    kept, near_removed, near_stats, band_rows = near_dedup_task(after_exact, recipe)
+    ck = Checkpoints(root, spark, enabled=recipe.output.resume and upload_to is None)
+    keys = stage_keys(recipe)
+    docs, quarantine, inputs, ingest_stats = ingest_task(spark, recipe, ck, keys["ingest"])
+    after_exact, exact_removed, dedup_stats = exact_dedup_task(docs, recipe, ck, keys["exact_dedup"])
+    kept, near_removed, near_stats, band_rows = near_dedup_task(after_exact, recipe, ck, keys["near_dedup"])
     removed_parts = [r for r in (exact_removed, near_removed) if r is not None]
     removed = combine_removed(exact_removed, near_removed)
-    scored = score_task(kept, recipe) if recipe.stages.score.enabled else None
-    tiers = tier_task(kept, removed, docs, recipe, root, scored.scores if scored else None) if recipe.stages.tier.enabled else None
+    scored = score_task(kept, recipe, ck, keys["score"]) if recipe.stages.score.enabled else None
+    tiers = (tier_task(kept, removed, docs, recipe, root, ck, keys["tier"], scored.scores if scored else None)
+             if recipe.stages.tier.enabled else None)
     selected = select_task(tiers.documents, recipe) if tiers is not None and recipe.stages.select.enabled else None
     outputs = write_task(spark, root, run_id, recipe, kept, removed, quarantine)
     stages = [ingest_stats, dedup_stats, near_stats]

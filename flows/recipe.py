@@ -50,6 +50,8 @@ class OutputSettings(BaseModel):
     path: str = Field(..., min_length=1, description="output root (local folder or s3:// URI)")
     shard_bytes: int = Field(DEFAULT_SHARD_BYTES, ge=1 << 16, description="target uncompressed text bytes per shard")
     overwrite: bool = False
+    resume: bool = Field(True, description="keep stage checkpoints in OUTPUT/_checkpoints: a re-run with the same inputs "
+                                           "and parameters restores completed stages instead of recomputing them")
 
 
 class Recipe(BaseModel):
