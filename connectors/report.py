@@ -178,6 +178,7 @@ def qqt_plot(selection: dict | None):
     ax.set_xscale("log")
     ax.set_xlabel("training tokens")
     ax.set_ylabel("QQT-predicted accuracy")
+    ax.set_ylim(bottom=0)  # the relative prior can predict error > 1 far below the budget
     ax.legend(fontsize=7, ncol=2)
     return _figure("qqt", "QQT curves: quality vs repetition", _svg(fig),
                    "A small high-quality pool wins at small budgets and loses utility as it repeats.")

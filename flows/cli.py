@@ -102,6 +102,20 @@ def cmd_run_app(args) -> int:
     return 0
 
 
+def cmd_ingest(args) -> int:
+    from connectors.spark_session import SparkSettings
+    from flows.ingest_job import run_ingest
+
+    started = time.time()
+    stats = run_ingest(args.input, args.output, args.text_column, args.id_column,
+                       spark_settings=SparkSettings(master=args.master or "local[*]"))
+    if not args.quiet:
+        print(f"ingest: {stats['documents_in']} records -> {stats['documents']} documents, quarantined "
+              f"{stats['quarantined'] or 0} ({time.time() - started:.1f} s)")
+        print(f"  {args.output}/documents/  {args.output}/quarantine/  {args.output}/stats.json")
+    return 0
+
+
 def cmd_report(args) -> int:
     from connectors.filesystem import InputError
     from connectors.report import write_report
@@ -598,6 +612,15 @@ def build_parser() -> argparse.ArgumentParser:
     tq.add_argument("--seed", type=int, default=0)
     tq.set_defaults(func=cmd_train_quality)
 
+    ig = sub.add_parser("ingest", help="read one input into tierlake's document schema (quarantining bad records)",
+                        description="JSONL (.gz/.zst/.bz2), Parquet or CSV, local or s3://. Writes documents/, quarantine/ "
+                                    "(file, line and reason of every unreadable record) and stats.json.")
+    ig.add_argument("input", help="file or folder")
+    ig.add_argument("output", help="output folder")
+    ig.add_argument("--text-column", default="text")
+    ig.add_argument("--id-column", help="column holding a unique id (default: a hash of source + text)")
+    ig.add_argument("--master", help="Spark master URL (default local[*])")
+    ig.set_defaults(func=cmd_ingest)
     rp = sub.add_parser("report", help="write RUN_DIR/report.html: a self-contained HTML report with plots",
                         description="Funnel of documents per stage, tiers by source, duplicate cluster sizes, quality and "
                                     "BETR score histograms, the containment graph, the chosen mix and its QQT curves. "

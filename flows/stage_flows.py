@@ -1,5 +1,5 @@
-"""One Prefect flow per stage — dedup (ingest + exact + near, optionally against a saved index),
-containment, score, tier, select — each a thin wrapper over the stage's job (``flows/*_job.py``).
+"""One Prefect flow per stage — ingest, dedup (ingest + exact + near, optionally against a saved
+index), containment, score, tier, select — each a thin wrapper over the stage's job (``flows/*_job.py``).
 
 Orchestration only. Each flow:
 
@@ -112,6 +112,17 @@ def _dedup_params(recipe_path: str | None) -> dict:
         return {}
     stages = load_recipe(recipe_path).stages
     return {"exact": stages.exact_dedup.model_dump(), "near": stages.near_dedup.model_dump()}
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_flow(input_path: str, output: str, text_column: str = "text", id_column: str | None = None,
+                spark_mode: str = "local", master: str | None = None, force: bool = False) -> dict:
+    """Read one input into documents + quarantine."""
+    argv = [input_path, output, "--text-column", text_column] + (["--id-column", id_column] if id_column else [])
+    key = stage_key("ingest", {"argv": argv}, [input_path])
+    stats = run_stage("ingest", argv, output, key, spark_mode, master, force)
+    _artifact("ingest", stats)
+    return stats
 
 
 @flow(name="dedup", log_prints=True)

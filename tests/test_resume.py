@@ -69,3 +69,14 @@ def test_rerun_restores_and_a_crash_resumes(spark, prefect_harness, tmp_path):
     fresh = _run(recipe)
     assert not any(_restored(fresh).values())
     assert fresh["totals"]["docs_in"] == first["totals"]["docs_in"] + 1
+
+
+def test_ingest_flow_quarantines_and_skips_when_complete(spark, prefect_harness, tmp_path):
+    from flows.stage_flows import ingest_flow
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "text": "one document"}\n{broken\n{"id": "b", "text": "another document"}\n')
+    out = tmp_path / "ingested"
+    first = ingest_flow(str(src), str(out), id_column="id")
+    assert first["documents"] == 2 and first["quarantined"] == {"malformed_json": 1}
+    assert ingest_flow(str(src), str(out), id_column="id")["skipped"]
