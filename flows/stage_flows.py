@@ -14,7 +14,6 @@ Orchestration only. Each flow:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -22,29 +21,16 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from connectors.filesystem import is_s3, list_files
+from connectors.checkpoints import stage_key as _stage_key
 from connectors.manifest import now_iso, write_file_atomic
 
 MARKER = "_stage.json"
 
 
-def input_fingerprints(paths: list[str]) -> list[list]:
-    """(path, bytes, mtime_ns) of every file under ``paths`` (S3 objects: key, size, etag-free)."""
-    out = []
-    for path in paths:
-        if path and (is_s3(path) or os.path.exists(path)):
-            for f in list_files(path):
-                out.append([f.uri, f.size, f.mtime_ns])
-        else:
-            out.append([path, None, None])
-    return sorted(out, key=lambda r: r[0])
-
-
 def stage_key(stage: str, params: dict, inputs: list[str]) -> str:
-    """sha256 of the stage name, its parameters and its input files' fingerprints."""
-    blob = json.dumps({"stage": stage, "params": params, "inputs": input_fingerprints(inputs)}, sort_keys=True,
-                      default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    """The stage's result key: its name, parameters and input files' fingerprints
+    (:func:`connectors.checkpoints.stage_key`, the same key the curate flow's checkpoints use)."""
+    return _stage_key(stage, params, None, inputs)
 
 
 def completed(output: str, key: str) -> dict | None:
