@@ -71,7 +71,11 @@ def cmd_run(args) -> int:
     from flows.curate import curate
     from flows.recipe import load_recipe
 
-    load_recipe(args.recipe, args.base_dir)  # fail fast, before Prefect or Spark start
+    from connectors.filesystem import list_files
+
+    recipe = load_recipe(args.recipe, args.base_dir)  # fail fast, before Prefect or Spark start
+    for src in recipe.sources:
+        list_files(src.path)  # a missing or unreadable input is an InputError naming it, not a flow failure
     started = time.time()
     path = curate(recipe_path=os.path.abspath(args.recipe), base_dir=args.base_dir, overwrite=args.overwrite, master=args.master)
     if not args.quiet:

@@ -59,6 +59,23 @@ def _publish_stats(stats: StageStats) -> None:
         pass
 
 
+def retry_unless_user_error(task, task_run, state) -> bool:
+    """Retry a failed stage once for transient failures (a lost executor, a flaky object store),
+    never for a user mistake, which would only fail again."""
+    from flows.recipe import RecipeError
+
+    try:
+        state.result()
+    except (InputError, RecipeError):
+        return False
+    except Exception:
+        return True
+    return True
+
+
+STAGE_TASK = {"cache_policy": NO_CACHE, "retries": 1, "retry_delay_seconds": 5, "retry_condition_fn": retry_unless_user_error}
+
+
 def _restore(ck: Checkpoints, stage: str, key: str):
     hit = ck.load(stage, key)
     if hit is not None:
@@ -72,7 +89,7 @@ def _restored_stats(meta: dict) -> StageStats:
     return stats
 
 
-@task(name="ingest", cache_policy=NO_CACHE)
+@task(name="ingest", **STAGE_TASK)
 def ingest_task(spark, recipe: Recipe, ck: Checkpoints, key: str):
     hit = _restore(ck, "ingest", key)
     if hit:
@@ -87,7 +104,7 @@ def ingest_task(spark, recipe: Recipe, ck: Checkpoints, key: str):
     return saved["docs"], saved["quarantine"], inputs, stats
 
 
-@task(name="exact-dedup", cache_policy=NO_CACHE)
+@task(name="exact-dedup", **STAGE_TASK)
 def exact_dedup_task(docs, recipe: Recipe, ck: Checkpoints, key: str):
     hit = _restore(ck, "exact_dedup", key)
     if hit:
@@ -102,7 +119,7 @@ def exact_dedup_task(docs, recipe: Recipe, ck: Checkpoints, key: str):
     return saved["kept"], saved["removed"], stats
 
 
-@task(name="near-dedup", cache_policy=NO_CACHE)
+@task(name="near-dedup", **STAGE_TASK)
 def near_dedup_task(docs, recipe: Recipe, ck: Checkpoints, key: str):
     hit = _restore(ck, "near_dedup", key)
     if hit:
@@ -117,7 +134,7 @@ def near_dedup_task(docs, recipe: Recipe, ck: Checkpoints, key: str):
     return saved["kept"], saved["removed"], stats, band_rows
 
 
-@task(name="containment", cache_policy=NO_CACHE)
+@task(name="containment", **STAGE_TASK)
 def containment_task(recipe: Recipe, root: str) -> dict:
     ct = recipe.stages.containment
     res = run_containment(ct.lake, os.path.join(root, "containment"),
@@ -133,7 +150,7 @@ def containment_task(recipe: Recipe, root: str) -> dict:
     return res
 
 
-@task(name="score", cache_policy=NO_CACHE)
+@task(name="score", **STAGE_TASK)
 def score_task(kept, recipe: Recipe, ck: Checkpoints, key: str):
     hit = _restore(ck, "score", key)
     if hit:
@@ -169,7 +186,7 @@ def score_task(kept, recipe: Recipe, ck: Checkpoints, key: str):
 TIER_FRAMES = ("documents", "signals", "units", "rejected_units", "refined")
 
 
-@task(name="tier", cache_policy=NO_CACHE)
+@task(name="tier", **STAGE_TASK)
 def tier_task(kept, removed, docs, recipe: Recipe, root: str, ck: Checkpoints, key: str, scores=None):
     hit = _restore(ck, "tier", key)
     if hit:
@@ -199,7 +216,7 @@ def tier_task(kept, removed, docs, recipe: Recipe, root: str, ck: Checkpoints, k
     return result
 
 
-@task(name="select", cache_policy=NO_CACHE)
+@task(name="select", **STAGE_TASK)
 def select_task(tiered, recipe: Recipe):
     result = select_stage(tiered, recipe.stages.select, seed=recipe.seed)
     _publish_stats(result.stats)
@@ -214,7 +231,7 @@ def select_task(tiered, recipe: Recipe):
     return result
 
 
-@task(name="write-outputs", cache_policy=NO_CACHE)
+@task(name="write-outputs", **STAGE_TASK)
 def write_task(spark, root: str, run_id: str, recipe: Recipe, kept, removed, quarantine):
     outputs = {"documents": write_shards(kept, root, "documents", run_id, recipe.output.shard_bytes)}
     if removed is not None:
@@ -359,7 +376,7 @@ def curate(recipe_path: str, base_dir: str | None = None, overwrite: bool = Fals
     return path
 
 
-@task(name="spark-submit", cache_policy=NO_CACHE)
+@task(name="spark-submit", **STAGE_TASK)
 def submit_recipe(recipe: Recipe, recipe_path: str, base_dir: str | None, overwrite: bool) -> str:
     """The whole recipe as one Spark application (``spark.mode: submit``); the flow-run id is
     passed to it so its manifest names this flow run."""
