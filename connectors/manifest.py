@@ -132,6 +132,29 @@ def write_file_atomic(path: str, write) -> None:
     os.replace(tmp, path)
 
 
+def new_run_id() -> str:
+    """A run id: UTC time to the second plus 8 random hex digits (sortable, unique)."""
+    import uuid
+
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+
+
+def begin_job_output(output: str) -> str:
+    """Prepare a CLI job's output folder and return the run id: an earlier ``stats.json`` is removed
+    first, so a half-replaced output never looks complete (stats.json is written last)."""
+    if os.path.exists(os.path.join(output, "stats.json")):
+        os.remove(os.path.join(output, "stats.json"))
+    os.makedirs(output, exist_ok=True)
+    return new_run_id()
+
+
+def source_name(input_path: str) -> str:
+    """A source name for a single-input job: the input's base name, safe characters only."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", os.path.basename(input_path.rstrip("/")) or "input")
+
+
 def write_stats(stats: dict, output: str, run_id: str) -> str:
     """``OUTPUT/stats.json`` of a CLI job, written under a temporary name and renamed (last)."""
     tmp = os.path.join(output, f".stats.json.tmp-{run_id}")

@@ -13,30 +13,40 @@ import os
 import shutil
 import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
 
+import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-import pyarrow.parquet as pq
 from prefect.runtime import flow_run
 
 from connectors.accounting import StageStats
 from connectors.checkpoints import Checkpoints, stage_key
 from connectors.filesystem import InputError, is_s3
-from connectors.manifest import InputFile, Manifest, PrefectRun, TierCount, Totals, now_iso, recipe_sha256, software, write_manifest
+from connectors.manifest import (
+    InputFile,
+    Manifest,
+    PrefectRun,
+    TierCount,
+    Totals,
+    new_run_id,
+    now_iso,
+    recipe_sha256,
+    software,
+    write_manifest,
+)
 from connectors.report import write_report
 from connectors.shards import upload_tree, write_shards
 from connectors.sources import ingest
 from connectors.spark_session import get_spark
+from curation.betr_stage import ScoreResult, score_stage
+from curation.containment_stage import ContainmentParams
 from curation.exact_dedup import exact_dedup_stage
 from curation.near_dedup import combine_removed, near_dedup_stage
-from flows.recipe import Recipe, load_recipe
-from curation.betr_stage import ScoreResult, score_stage
 from curation.quality_model import QualityModel
-from curation.containment_stage import ContainmentParams
 from flows.containment_job import run_containment
+from flows.recipe import Recipe, load_recipe
 from flows.score_job import write_score_outputs
 from flows.select_job import mix_document, write_select_outputs
 from flows.tier_job import duplicate_reasons, write_tier_outputs
@@ -270,7 +280,7 @@ def _prepare_root(recipe: Recipe) -> tuple[str, str | None]:
 def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     """Run every stage of ``recipe``; return (manifest path, manifest)."""
     started = time.time()
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    run_id = new_run_id()
     root, upload_to = _prepare_root(recipe)
     old_manifest = os.path.join(root, "manifest.json")
     if os.path.exists(old_manifest):

@@ -9,20 +9,26 @@ kept documents are added to it.
 """
 from __future__ import annotations
 
-import os
-import re
 import time
-import uuid
-from datetime import datetime, timezone
 
 from connectors.accounting import StageStats
 from connectors.dedup_index import DedupIndex
-from connectors.manifest import now_iso, write_stats
+from connectors.manifest import (
+    begin_job_output,
+    now_iso,
+    source_name,
+    write_stats,
+)
 from connectors.shards import write_shards
 from connectors.sources import RESERVED, IngestParams, SourceSpec, ingest
 from connectors.spark_session import SparkSettings, get_spark
 from curation.exact_dedup import ExactDedupParams, exact_dedup_stage, exact_keys
-from curation.near_dedup import NearDedupIndex, NearDedupParams, near_dedup_stage, combine_removed
+from curation.near_dedup import (
+    NearDedupIndex,
+    NearDedupParams,
+    combine_removed,
+    near_dedup_stage,
+)
 
 
 def _restore_input_columns(kept, spec: SourceSpec):
@@ -51,12 +57,9 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
               text_column: str = "text", id_column: str | None = None, index_dir: str | None = None,
               spark_settings: SparkSettings | None = None, shard_bytes: int = 256 << 20) -> dict:
     started = time.time()
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-    if os.path.exists(os.path.join(output, "stats.json")):
-        os.remove(os.path.join(output, "stats.json"))  # a half-replaced output must not look complete
-    os.makedirs(output, exist_ok=True)
+    run_id = begin_job_output(output)
     spark = get_spark(spark_settings)
-    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", os.path.basename(input_path.rstrip("/")) or "input")
+    name = source_name(input_path)
     spec = SourceSpec(name=name, path=input_path, text_column=text_column, id_column=id_column)
     bands, rows = near.banding()
     index = DedupIndex(index_dir, {"num_perm": near.num_perm, "seed": near.seed, "bands": bands, "rows": rows,

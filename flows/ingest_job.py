@@ -7,13 +7,14 @@ other columns), ``OUTPUT/quarantine/`` (unreadable records with file, line and r
 """
 from __future__ import annotations
 
-import os
-import re
 import time
-import uuid
-from datetime import datetime, timezone
 
-from connectors.manifest import now_iso, write_stats
+from connectors.manifest import (
+    begin_job_output,
+    now_iso,
+    source_name,
+    write_stats,
+)
 from connectors.shards import write_shards
 from connectors.sources import IngestParams, SourceSpec, ingest
 from connectors.spark_session import SparkSettings, get_spark
@@ -23,12 +24,9 @@ def run_ingest(input_path: str, output: str, text_column: str = "text", id_colum
                params: IngestParams | None = None, spark_settings: SparkSettings | None = None,
                shard_bytes: int = 256 << 20) -> dict:
     started = time.time()
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-    if os.path.exists(os.path.join(output, "stats.json")):
-        os.remove(os.path.join(output, "stats.json"))
-    os.makedirs(output, exist_ok=True)
+    run_id = begin_job_output(output)
     spark = get_spark(spark_settings)
-    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", os.path.basename(input_path.rstrip("/")) or "input")
+    name = source_name(input_path)
     spec = SourceSpec(name=name, path=input_path, text_column=text_column, id_column=id_column)
     docs, quarantine, inputs, stats = ingest(spark, [spec], params or IngestParams())
     outputs = {"documents": write_shards(docs, output, "documents", run_id, shard_bytes),

@@ -10,14 +10,16 @@ Orchestration only (also a Spark job entry point: ``python -m flows.score_job ..
 from __future__ import annotations
 
 import os
-import re
 import time
-import uuid
-from datetime import datetime, timezone
 
 import pyarrow.parquet as pq
 
-from connectors.manifest import now_iso, write_stats
+from connectors.manifest import (
+    begin_job_output,
+    now_iso,
+    source_name,
+    write_stats,
+)
 from connectors.shards import write_shards
 from connectors.sources import IngestParams, SourceSpec, ingest
 from connectors.spark_session import SparkSettings, get_spark
@@ -39,12 +41,9 @@ def write_score_outputs(result, root: str, run_id: str, shard_bytes: int, prefix
 def run_score(input_path: str, output: str, params: ScoreParams, text_column: str = "text", id_column: str | None = None,
               spark_settings: SparkSettings | None = None, shard_bytes: int = 256 << 20) -> dict:
     started = time.time()
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-    if os.path.exists(os.path.join(output, "stats.json")):
-        os.remove(os.path.join(output, "stats.json"))
-    os.makedirs(output, exist_ok=True)
+    run_id = begin_job_output(output)
     spark = get_spark(spark_settings)
-    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", os.path.basename(input_path.rstrip("/")) or "input")
+    name = source_name(input_path)
     docs, quarantine, _inputs, ingest_stats = ingest(spark, [SourceSpec(name=name, path=input_path, text_column=text_column,
                                                                           id_column=id_column)], IngestParams())
     result = score_stage(docs, params)

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
-from datetime import datetime, timezone
 
 from connectors.filesystem import InputError
-from connectors.manifest import now_iso, write_file_atomic, write_stats
+from connectors.manifest import (
+    begin_job_output,
+    now_iso,
+    write_file_atomic,
+    write_stats,
+)
 from connectors.shards import write_shards
 from connectors.spark_session import SparkSettings, get_spark
 from tiers.select_stage import SelectParams, SelectResult, select_stage
@@ -50,11 +53,8 @@ def write_select_outputs(result: SelectResult, root: str, run_id: str, shard_byt
 def run_select(run_dir: str, output: str, params: SelectParams, spark_settings: SparkSettings | None = None,
                shard_bytes: int = 256 << 20) -> dict:
     started = time.time()
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
     source = tiered_documents_path(run_dir)
-    if os.path.exists(os.path.join(output, "stats.json")):
-        os.remove(os.path.join(output, "stats.json"))
-    os.makedirs(output, exist_ok=True)
+    run_id = begin_job_output(output)
     spark = get_spark(spark_settings)
     docs = spark.read.parquet(source)
     try:

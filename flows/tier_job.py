@@ -12,12 +12,15 @@ Orchestration only (also a Spark job entry point: ``python -m flows.tier_job ...
 from __future__ import annotations
 
 import os
-import re
 import time
-import uuid
-from datetime import datetime, timezone
 
-from connectors.manifest import now_iso, write_stats
+from connectors.manifest import (
+    begin_job_output,
+    new_run_id,
+    now_iso,
+    source_name,
+    write_stats,
+)
 from connectors.shards import write_shards
 from connectors.sources import IngestParams, SourceSpec, ingest
 from connectors.spark_session import SparkSettings, get_spark
@@ -56,13 +59,10 @@ def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, tex
              shard_bytes: int = 256 << 20) -> dict:
     started = time.time()
     policy = policy or TierPolicy()
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
-    if os.path.exists(os.path.join(output, "stats.json")):
-        os.remove(os.path.join(output, "stats.json"))
-    os.makedirs(output, exist_ok=True)
+    run_id = begin_job_output(output)
     cv = prepare_quality_model(policy, os.path.join(output, "quality_model"))
     spark = get_spark(spark_settings)
-    name = re.sub(r"[^A-Za-z0-9_.\-]", "_", os.path.basename(input_path.rstrip("/")) or "input")
+    name = source_name(input_path)
     spec = SourceSpec(name=name, path=input_path, text_column=text_column, id_column=id_column)
     docs, quarantine, _inputs, ingest_stats = ingest(spark, [spec], IngestParams())
     stages = [ingest_stats]
@@ -110,7 +110,7 @@ def run_retier(run_dir: str, output: str, policy: TierPolicy, spark_settings: Sp
     for part in ("signals", "documents", "stats.json"):
         if not os.path.exists(os.path.join(run_dir, part)):
             raise InputError(f"{run_dir} is not a finished `tierlake tier` run ({part} missing)")
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+    run_id = new_run_id()
     os.makedirs(output, exist_ok=True)
     spark = get_spark(spark_settings)
     signals = spark.read.parquet(os.path.join(run_dir, "signals"))
