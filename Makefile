@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 WORKDIR ?= work/demo
 
-.PHONY: demo test test-fast java-check install clean lock
+.PHONY: demo test test-fast java-check browser-check install clean lock
 
 # Java 17+ is needed by Spark; say how to get it instead of failing inside the JVM launcher.
 java-check:
@@ -13,6 +13,12 @@ java-check:
 	  echo "    sudo apt-get install -y openjdk-17-jre-headless"; exit 1; fi; \
 	if [ "$$v" -lt 17 ] 2>/dev/null; then echo "Java $$v found; Spark 4 needs Java 17 or newer. Install it with:"; \
 	  echo "    sudo apt-get install -y openjdk-17-jre-headless"; exit 1; fi
+
+# The report test renders report.html in Debian's headless Chromium: install it when we can.
+browser-check:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is needed by the report test. Install it with:"; echo "    sudo apt-get install -y chromium"; exit 1; fi; }
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,7 +34,7 @@ install: java-check $(VENV)/.installed
 demo: install
 	$(BIN)/tierlake demo --workdir $(WORKDIR)
 
-test: install
+test: install browser-check
 	$(BIN)/python -m pytest -q -ra
 
 # Unit tests only (no Spark, no Prefect server).
