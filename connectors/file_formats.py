@@ -163,10 +163,10 @@ def _conform(table: pa.Table, schema: pa.Schema, constants: dict[str, str]) -> p
 def _with_provenance(table: pa.Table, uri: str, lines, error=None, raw=None) -> pa.Table:
     n = table.num_rows
     prov = [
-        pa.array([uri] * n, pa.string()),
+        pa.repeat(pa.scalar(uri, pa.string()), n),
         pa.array(lines, pa.int64()),
-        pa.array(error if error is not None else [None] * n, pa.string()),
-        pa.array(raw if raw is not None else [None] * n, pa.string()),
+        pa.array(error, pa.string()) if error is not None else pa.nulls(n, pa.string()),
+        pa.array(raw, pa.string()) if raw is not None else pa.nulls(n, pa.string()),
     ]
     for field, arr in zip(PROVENANCE, prov):
         table = table.append_column(field, arr)
@@ -288,16 +288,64 @@ def _parse_block(block, starts, ends, keep, schema, opts, uri, first_line, const
 
 # ---------------------------------------------------------------- Parquet and CSV
 
-def read_parquet(uri: str, schema: pa.Schema, constants: dict, batch_rows: int = 8192) -> Iterator[pa.Table]:
+def parquet_row_groups(uri: str) -> list[int]:
+    """Rows of each row group of a Parquet file (its footer only)."""
     fs, path = resolve(uri)
-    row = 1
+    with fs.open_input_file(path) as fh:
+        meta = pq.ParquetFile(fh).metadata
+        return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+
+
+def parquet_splits(group_rows: list[int], target_rows: int, max_pieces_per_group: int) -> list[tuple[int, int]]:
+    """[start, end) row ranges covering a file: consecutive row groups packed up to
+    ``target_rows``; a row group much larger than that cut into at most ``max_pieces_per_group``
+    ranges (each task decodes the whole group but converts only its range, so cuts are capped)."""
+    splits: list[tuple[int, int]] = []
+    start = pos = 0
+    for rows in group_rows:
+        if rows >= 2 * target_rows and max_pieces_per_group > 1:
+            if pos > start:
+                splits.append((start, pos))
+            pieces = min(max_pieces_per_group, -(-rows // target_rows))
+            cuts = [pos + rows * k // pieces for k in range(pieces + 1)]
+            splits.extend(zip(cuts[:-1], cuts[1:]))
+            pos += rows
+            start = pos
+            continue
+        if pos > start and pos - start + rows > target_rows:
+            splits.append((start, pos))
+            start = pos
+        pos += rows
+    if pos > start or not splits:
+        splits.append((start, pos))
+    return splits
+
+
+def read_parquet(uri: str, schema: pa.Schema, constants: dict, batch_rows: int = 8192,
+                 row_start: int = 0, row_end: int | None = None) -> Iterator[pa.Table]:
+    """Rows ``[row_start, row_end)`` of a Parquet file (all by default); row groups outside the
+    range are not read."""
+    fs, path = resolve(uri)
     with fs.open_input_file(path) as fh:
         pf = pq.ParquetFile(fh)
         columns = [n for n in schema.names if n in pf.schema_arrow.names]
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
-            table = _conform(pa.Table.from_batches([batch]), schema, constants)
-            yield _with_provenance(table, uri, list(range(row, row + table.num_rows)))
-            row += table.num_rows
+        end = pf.metadata.num_rows if row_end is None else row_end
+        group_start = 0
+        for g in range(pf.metadata.num_row_groups):
+            group_end = group_start + pf.metadata.row_group(g).num_rows
+            if group_end <= row_start or group_start >= end:
+                group_start = group_end
+                continue
+            row = group_start
+            for batch in pf.iter_batches(batch_size=batch_rows, columns=columns, row_groups=[g]):
+                lo, hi = max(row, row_start), min(row + batch.num_rows, end)
+                if hi > lo:
+                    table = _conform(pa.Table.from_batches([batch.slice(lo - row, hi - lo)]), schema, constants)
+                    yield _with_provenance(table, uri, np.arange(lo + 1, hi + 1))
+                row += batch.num_rows
+                if row >= end:
+                    break
+            group_start = group_end
 
 
 def read_csv(uri: str, compression: str | None, schema: pa.Schema, constants: dict, delimiter: str) -> Iterator[pa.Table]:
@@ -324,14 +372,15 @@ def read_csv(uri: str, compression: str | None, schema: pa.Schema, constants: di
 
 
 def read_file(uri: str, fmt: str, compression: str | None, schema: pa.Schema, constants: dict,
-              max_line_bytes: int, csv_delimiter: str = ",") -> Iterator[pa.Table]:
-    """Yield tables (target schema + provenance) for one file; an unreadable file yields one
-    quarantine row naming the error instead of failing the job."""
+              max_line_bytes: int, csv_delimiter: str = ",", rows: tuple[int, int] | None = None) -> Iterator[pa.Table]:
+    """Yield tables (target schema + provenance) for one file (Parquet: only ``rows`` = [start,
+    end) when given); an unreadable file yields one quarantine row naming the error instead of
+    failing the job."""
     try:
         if fmt == "jsonl":
             yield from read_jsonl(uri, compression, schema, constants, max_line_bytes)
         elif fmt == "parquet":
-            yield from read_parquet(uri, schema, constants)
+            yield from read_parquet(uri, schema, constants, row_start=rows[0] if rows else 0, row_end=rows[1] if rows else None)
         elif fmt == "csv":
             yield from read_csv(uri, compression, schema, constants, csv_delimiter)
         else:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from connectors import file_formats as ff
 from connectors.filesystem import InputError, apply_storage_env, is_s3, list_files, storage_env
+from connectors.spark_session import task_slots
 
 RESERVED = ("id", "text", "source", "token_count", "source_file", "source_line")
 CHARS_PER_TOKEN = 4
@@ -118,6 +119,26 @@ def settle_schema(spec: SourceSpec, plan) -> pa.Schema:
     return pa.schema(fields)
 
 
+SPLIT_ROWS = 50_000  # Parquet rows per read task, so one big file still uses every core
+
+
+def read_splits(plan, parallelism: int) -> list[tuple[str, str, str, str, int, int]]:
+    """One read task per (file, row range): Parquet files are cut at row groups (a huge row group
+    into at most ``parallelism`` ranges), other files are read whole (end = -1)."""
+    rows = []
+    for uri, fmt, comp, rel, _info in plan:
+        if fmt == "parquet":
+            try:
+                groups = ff.parquet_row_groups(uri)
+            except (OSError, pa.ArrowInvalid):
+                groups = None  # unreadable: one task reports it once
+            if groups and sum(groups) > SPLIT_ROWS:
+                rows.extend((uri, fmt, comp or "", rel, a, b) for a, b in ff.parquet_splits(groups, SPLIT_ROWS, parallelism))
+                continue
+        rows.append((uri, fmt, comp or "", rel, 0, -1))
+    return rows
+
+
 def read_source_raw(spark, spec: SourceSpec, params: IngestParams):
     """(DataFrame of every record of one source in its own schema plus provenance columns,
     the input files read: source, path, bytes, mtime_ns, format)."""
@@ -126,7 +147,7 @@ def read_source_raw(spark, spec: SourceSpec, params: IngestParams):
     plan = _plan_files(spec)
     schema = settle_schema(spec, plan)
     out_schema = pa.schema(list(schema) + list(ff.PROVENANCE))
-    rows = [(uri, fmt, comp or "", rel) for uri, fmt, comp, rel, _info in plan]
+    rows = read_splits(plan, task_slots(spark))
     max_line = params.max_line_bytes
     delimiter = spec.csv_delimiter
     env = storage_env() if is_s3(spec.path) else {}
@@ -134,12 +155,14 @@ def read_source_raw(spark, spec: SourceSpec, params: IngestParams):
     def read_partition(batches):
         apply_storage_env(env)
         for batch in batches:
-            for uri, fmt, comp, rel in zip(*(batch.column(i).to_pylist() for i in range(4))):
+            for uri, fmt, comp, rel, start, end in zip(*(batch.column(i).to_pylist() for i in range(6))):
                 constants = ff.hive_partitions(rel)
-                for table in ff.read_file(uri, fmt, comp or None, schema, constants, max_line, delimiter):
+                rows = (start, end) if end >= 0 else None
+                for table in ff.read_file(uri, fmt, comp or None, schema, constants, max_line, delimiter, rows):
                     yield from table.cast(out_schema).to_batches()
 
-    files_df = spark.sparkContext.parallelize(rows, max(1, len(rows))).toDF("uri string, fmt string, comp string, rel string")
+    files_df = spark.sparkContext.parallelize(rows, max(1, len(rows))).toDF(
+        "uri string, fmt string, comp string, rel string, start long, end long")
     raw = files_df.mapInArrow(read_partition, from_arrow_schema(out_schema))
     inputs = [{"source": spec.name, "path": info.uri, "bytes": info.size, "mtime_ns": info.mtime_ns, "format": fmt}
               for _uri, fmt, _comp, _rel, info in plan]
@@ -244,11 +267,12 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
         except AnalysisException as exc:
             raise InputError(f"source {spec.name!r} has a column whose type differs from an earlier source: {str(exc).splitlines()[0]}") from None
         quarantine_all = quarantine if quarantine_all is None else quarantine_all.unionByName(quarantine)
-    # Files are read one task each: spread few big files over every core once, here, so later
-    # CPU-bound stages (normalization, MinHash) use the whole machine; cache so files are read once.
-    parallelism = spark.sparkContext.defaultParallelism
-    if docs_all.rdd.getNumPartitions() < 2 * parallelism:
-        docs_all = docs_all.repartition(4 * parallelism)
+    # Read tasks are files (Parquet: row ranges). When there are fewer than cores, spread the
+    # documents over every core once, here, so later CPU-bound stages (keys, MinHash) use the
+    # whole machine; cache so files are read once.
+    slots = task_slots(spark)
+    if docs_all.rdd.getNumPartitions() < slots:
+        docs_all = docs_all.repartition(4 * slots)
     docs_all = docs_all.persist(StorageLevel.MEMORY_AND_DISK)
     quarantine_all = quarantine_all.persist(StorageLevel.MEMORY_AND_DISK)
     first_copy = docs_all

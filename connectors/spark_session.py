@@ -44,6 +44,19 @@ def local_cores(master: str) -> int:
     return os.cpu_count() or 1
 
 
+def task_slots(spark) -> int:
+    """Tasks the session runs at once: the cores of a local master, else the executors' total
+    cores as Spark reports them (``spark.default.parallelism`` is set to several per core here)."""
+    master = spark.sparkContext.master
+    if master.startswith("local"):
+        return local_cores(master)
+    try:
+        return max(1, int(spark.sparkContext._jsc.sc().maxNumConcurrentTasks(
+            spark.sparkContext._jsc.sc().resourceProfileManager().defaultResourceProfile())))
+    except Exception:  # noqa: BLE001 - private API; fall back to the configured parallelism
+        return spark.sparkContext.defaultParallelism
+
+
 def session_conf(settings: SparkSettings) -> dict[str, str]:
     """The effective Spark configuration for ``settings`` (pure; tested without a JVM)."""
     cores = local_cores(settings.master)

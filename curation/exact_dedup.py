@@ -7,9 +7,10 @@ kept — by default the smallest ``id`` (deterministic), optionally the highest 
 column or the longest text — and every other member is removed with ``duplicate_of`` = the kept
 id, ``kind`` = ``exact`` and ``cluster_size``.
 
-One shuffle of a narrow frame (id, key, keep-rule columns; never the text), a window over the
-key, and a broadcast anti-join to drop the removed ids. ASCII text is normalized and hashed in
-the JVM; only non-ASCII text goes through the Arrow UDF (pyarrow's NFKC).
+One ``mapInArrow`` pass computes the keys (normalization and hashing vectorized per Arrow batch,
+:func:`curation.normalize.exact_keys_arrow`), then one shuffle of a narrow frame (id, key,
+keep-rule columns; never the text), a window over the key, and a broadcast anti-join to drop the
+removed ids.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from curation.normalize import with_normalized
+from curation.normalize import exact_keys_arrow
 
 
 class KeepPolicy(BaseModel):
@@ -47,15 +48,48 @@ def keep_order(policy: KeepPolicy):
     if policy.rule == "highest_score":
         return [F.col(policy.score_column).desc_nulls_last(), F.col("id").asc()]
     if policy.rule == "longest":
-        return [F.length("text").desc(), F.col("id").asc()]
+        return [F.col("_text_len").desc(), F.col("id").asc()]  # _text_len: characters of the text
     return [F.col("id").asc()]
+
+
+def keep_columns(policy: KeepPolicy) -> list[str]:
+    """Columns :func:`keep_order` reads besides ``id``: the narrow frame a keep decision needs."""
+    if policy.rule == "highest_score":
+        return [policy.score_column]
+    if policy.rule == "longest":
+        return ["_text_len"]
+    return []
+
+
+def keyed(docs, columns: list[str]):
+    """``docs[columns]`` plus ``_key`` (hex SHA-256 of the normalized text), ``_norm_len`` and
+    ``_text_len`` (characters), computed per Arrow batch: the text goes to Python once and is
+    not carried along."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+    base = docs.select(*columns)
+    schema = StructType([*base.schema.fields, StructField("_key", StringType()), StructField("_norm_len", IntegerType()),
+                         StructField("_text_len", IntegerType())])
+    names = schema.fieldNames()
+    width = len(columns)
+
+    def add_keys(batches):
+        for batch in batches:
+            texts = batch.column(width)
+            keys, norm_len = exact_keys_arrow(texts)
+            text_len = pc.fill_null(pc.utf8_length(texts), 0).cast(pa.int32())
+            yield pa.RecordBatch.from_arrays([*batch.columns[:width], keys, pa.array(norm_len, pa.int32()), text_len], names=names)
+
+    return docs.select(*columns, "text").mapInArrow(add_keys, schema)
 
 
 def exact_keys(docs):
     """(id, key): the exact-dedup key of each document (for a saved index)."""
     from pyspark.sql import functions as F
 
-    return with_normalized(docs.select("id", "text")).select("id", F.sha2("_norm", 256).alias("key"))
+    return keyed(docs, ["id"]).select("id", F.col("_key").alias("key"))
 
 
 def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
@@ -74,14 +108,11 @@ def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
     narrow_cols = ["id", "source", "token_count"]
     if params.keep.rule == "highest_score":
         narrow_cols.append(params.keep.score_column)
-    keyed = with_normalized(docs.select(*narrow_cols, "text")).select(
-        *narrow_cols, F.length("text").alias("_text_len"), F.length("_norm").alias("_norm_len"),
-        F.sha2("_norm", 256).alias("_key")).persist(StorageLevel.MEMORY_AND_DISK)
+    keyed_docs = keyed(docs, narrow_cols).persist(StorageLevel.MEMORY_AND_DISK)
+    keyed_docs.count()  # materialize now: the branches below would otherwise each hash the texts, concurrently
     order = keep_order(params.keep)
-    if params.keep.rule == "longest":
-        order = [F.col("_text_len").desc(), F.col("id").asc()]
-    empty = keyed.where(F.col("_norm_len") == 0)
-    nonempty = keyed.where(F.col("_norm_len") > 0)
+    empty = keyed_docs.where(F.col("_norm_len") == 0)
+    nonempty = keyed_docs.where(F.col("_norm_len") > 0)
     removed_parts = []
     if index_keys is not None:
         indexed = index_keys.groupBy(F.col("key").alias("_key")).agg(F.min("id").alias("_old_id"), F.count(F.lit(1)).alias("_old_n"))
@@ -121,15 +152,15 @@ def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
     n_removed = removed.count()
     gone = removed.select("id")
     kept = docs.join(F.broadcast(gone) if n_removed < 2_000_000 else gone, "id", "left_anti")
-    keyed.unpersist()
+    keyed_docs.unpersist()
     return kept, removed
 
 
 def exact_dedup_stage(docs, params: ExactDedupParams, index_keys=None):
-    """(kept, removed, StageStats); kept and removed are persisted (the caller unpersists them)."""
+    """(kept, removed, StageStats); removed is materialized; kept is ``docs`` minus a broadcast
+    list of removed ids (no second cached copy of the texts)."""
     import time
 
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     from connectors.accounting import removal_stats
@@ -138,7 +169,6 @@ def exact_dedup_stage(docs, params: ExactDedupParams, index_keys=None):
     if not params.enabled:
         return docs, None, removal_stats("exact_dedup", docs, None, started)
     kept, removed = exact_dedup(docs, params, index_keys)  # removed is already materialized
-    kept = kept.persist(StorageLevel.MEMORY_AND_DISK)  # reused by the next stage and the writer
     clusters = removed.where(F.col("kind") == "exact").select("duplicate_of").distinct().count()
     stats = removal_stats("exact_dedup", docs, removed, started, {
         "duplicate_clusters": clusters, "keep": params.keep.rule, "incremental": index_keys is not None})

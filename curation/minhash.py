@@ -30,7 +30,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
-from scipy.integrate import quad
 
 MAX_HASH32 = np.uint32(0xFFFFFFFF)
 _WORD = re.compile(r"\w+")
@@ -70,7 +69,9 @@ def _tokenize_regex(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
 def _tokenize_ascii(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Byte-table tokenizer for ASCII-only texts: runs of [A-Za-z0-9_], lower-cased. The tokens
     are an Arrow string array over a compacted copy of the word bytes (no per-token Python)."""
-    texts = pc.ascii_lower(pc.fill_null(texts, "").cast(pa.large_string()))
+    # lower before the cast: pyarrow 26 ascii_lower on a large_string slice (offsets not starting
+    # at 0) returns an invalid array
+    texts = pc.ascii_lower(pc.fill_null(texts, "")).cast(pa.large_string())
     n = len(texts)
     offs = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + n + 1]
     data = np.frombuffer(texts.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]] if n else np.zeros(0, np.uint8)
@@ -231,10 +232,14 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.nda
 
 
 def _fp_area(threshold: float, b: int, r: int) -> float:
+    from scipy.integrate import quad  # here, not at import: Spark's Python workers import this module
+
     return quad(lambda s: 1 - (1 - s ** float(r)) ** float(b), 0.0, threshold)[0]
 
 
 def _fn_area(threshold: float, b: int, r: int) -> float:
+    from scipy.integrate import quad
+
     return quad(lambda s: 1 - (1 - (1 - s ** float(r)) ** float(b)), threshold, 1.0)[0]
 
 
@@ -271,6 +276,31 @@ def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return keys.view(np.int64)
 
 
+def bucket_star_edges(band: np.ndarray, key: np.ndarray, ids: pa.Array, old: np.ndarray | None = None) -> tuple[pa.Array, pa.Array]:
+    """Star edges of LSH buckets: for every (band, key) bucket with more than one member, an edge
+    (member, smallest id of the bucket) per other member — never all pairs. With ``old`` (rows of
+    an index of earlier runs), buckets holding only old rows give no edges. Returns (src, dst)
+    string arrays; one sort of the rows, no per-bucket Python."""
+    n = len(band)
+    if n == 0:
+        return pa.array([], pa.string()), pa.array([], pa.string())
+    order = pc.sort_indices(pa.table({"band": band, "key": key, "id": ids}),
+                            sort_keys=[("band", "ascending"), ("key", "ascending"), ("id", "ascending")]).to_numpy()
+    b, k = band[order], key[order]
+    first = np.ones(n, dtype=bool)
+    first[1:] = (b[1:] != b[:-1]) | (k[1:] != k[:-1])
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
+    size = np.diff(np.append(starts, n))
+    live = size > 1
+    if old is not None:
+        live &= np.minimum.reduceat(old[order].astype(np.int8), starts) == 0
+    member = ~first & live[group]
+    src = ids.take(pa.array(order[member]))
+    dst = ids.take(pa.array(order[starts[group[member]]]))
+    return src, dst
+
+
 def jaccard_of_texts(a: str, b: str, ngram: int = 5, unit: str = "word") -> float:
     sa, sb = set(shingles(a, ngram, unit)), set(shingles(b, ngram, unit))
     if not sa and not sb:
@@ -278,18 +308,28 @@ def jaccard_of_texts(a: str, b: str, ngram: int = 5, unit: str = "word") -> floa
     return len(sa & sb) / len(sa | sb)
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values by one sort (numpy 2's hash-based np.unique is ~10x slower on
+    uint64 keys of this size)."""
+    values = np.sort(values)
+    keep = np.ones(len(values), dtype=bool)
+    keep[1:] = values[1:] != values[:-1]
+    return values[keep]
+
+
 def pair_jaccard(left: pa.Array, right: pa.Array, ngram: int = 5, unit: str = "word") -> np.ndarray:
     """Exact Jaccard of the shingle-hash sets of each (left[i], right[i]) pair, for a batch
     (32-bit shingle hashes: a collision merges two shingles with probability ~ S^2 / 2^33)."""
     hl, ol = shingle_hashes(left, ngram, unit)
     hr, orr = shingle_hashes(right, ngram, unit)
-    out = np.empty(len(ol) - 1, dtype=np.float64)
-    for i in range(len(out)):
-        x = np.unique(hl[ol[i] : ol[i + 1]])
-        y = np.unique(hr[orr[i] : orr[i + 1]])
-        if len(x) == 0 and len(y) == 0:
-            out[i] = 1.0
-            continue
-        inter = len(np.intersect1d(x, y, assume_unique=True))
-        out[i] = inter / (len(x) + len(y) - inter)
-    return out
+    n = len(ol) - 1
+    # one sort per side over (pair, hash) keys instead of a set per pair: distinct shingles of
+    # each side, then the keys present on both sides are the intersections
+    left_keys = _sorted_unique((np.repeat(np.arange(n, dtype=np.uint64), np.diff(ol)) << np.uint64(32)) | hl.astype(np.uint64))
+    right_keys = _sorted_unique((np.repeat(np.arange(n, dtype=np.uint64), np.diff(orr)) << np.uint64(32)) | hr.astype(np.uint64))
+    both = np.intersect1d(left_keys, right_keys, assume_unique=True)
+    size_l = np.bincount((left_keys >> np.uint64(32)).astype(np.int64), minlength=n)
+    size_r = np.bincount((right_keys >> np.uint64(32)).astype(np.int64), minlength=n)
+    inter = np.bincount((both >> np.uint64(32)).astype(np.int64), minlength=n)
+    union = size_l + size_r - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)

@@ -4,8 +4,9 @@ datatrove's bucket stage).
 
 1. ``mapInArrow``: per Arrow batch, shingles -> xxh32 -> MinHash signatures (numpy, datasketch
    affine32 scheme, :mod:`curation.minhash`) -> one (id, band, key) row per band.
-2. Buckets ``groupBy(band, key)``: each member gets one edge to the bucket's smallest id (star
-   edges, at most n-1 per bucket, never all pairs; a huge boilerplate bucket costs O(n)).
+2. Buckets: band rows hash-partitioned by (band, key), then one sort per partition; each member
+   gets one edge to the bucket's smallest id (star edges, at most n-1 per bucket, never all
+   pairs; a huge boilerplate bucket costs O(n log n) in one partition, no pair blow-up).
 3. Optional verification: each candidate edge's exact Jaccard of shingle(-hash) sets, computed
    per Arrow batch, must reach the threshold, so false positives cannot chain clusters.
 4. Connected components (large-star/small-star, :mod:`curation.components`).
@@ -30,8 +31,9 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, Field, model_validator
 
-from curation.exact_dedup import KeepPolicy, keep_order
-from curation.minhash import band_edges, band_keys, pair_jaccard, permutations, shingle_hashes, signatures
+from curation.exact_dedup import KeepPolicy, keep_columns, keep_order
+from curation.minhash import (band_edges, band_keys, bucket_star_edges, pair_jaccard, permutations, shingle_hashes,
+                              signatures)
 
 
 class NearDedupParams(BaseModel):
@@ -81,10 +83,14 @@ def band_rows(docs, params: NearDedupParams):
     return docs.select("id", "text").mapInArrow(to_bands, "id string, band int, key long")
 
 
-def verify_edges(edges, texts, params: NearDedupParams):
-    """Keep candidate edges whose exact shingle Jaccard reaches the threshold. ``texts``: (id, text)."""
+def verify_edges(edges, texts, params: NearDedupParams, n_edges: int | None = None):
+    """Keep candidate edges whose exact shingle Jaccard reaches the threshold. ``texts``: (id, text).
+    Only the texts of documents on a candidate edge are shuffled (usually a small share)."""
     from pyspark.sql import functions as F
 
+    ends = edges.select(F.col("src").alias("id")).unionByName(edges.select(F.col("dst").alias("id"))).distinct()
+    small = n_edges is not None and n_edges < 1_000_000
+    texts = texts.join(F.broadcast(ends) if small else ends, "id")
     pairs = (edges.join(texts.withColumnRenamed("id", "src").withColumnRenamed("text", "src_text"), "src")
              .join(texts.withColumnRenamed("id", "dst").withColumnRenamed("text", "dst_text"), "dst"))
     ngram, unit, threshold = params.ngram, params.unit, params.threshold
@@ -107,10 +113,11 @@ class NearDedupIndex:
 
 
 def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = None):
-    """(kept, removed, details, band rows of ``docs``). ``docs`` needs id, text, source,
+    """(kept, removed, details, band rows). ``docs`` needs id, text, source,
     token_count (and the keep rule's column). With an ``index``, only buckets holding a new
     document are clustered; a component holding an indexed document keeps its smallest indexed
-    id and removes every new member; indexed documents are never removed or re-shingled."""
+    id and removes every new member; indexed documents are never removed or re-shingled. The band rows (id, band, key, _old) are
+    persisted; ``_old`` marks rows of indexed documents."""
     from pyspark import StorageLevel
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -118,24 +125,39 @@ def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = Non
     from curation.components import connected_components_auto
 
     bands, rows = params.banding()
-    rows_new = band_rows(docs, params).persist(StorageLevel.MEMORY_AND_DISK)
-    rows_all = rows_new.withColumn("_old", F.lit(False))
+    rows_all = band_rows(docs, params).withColumn("_old", F.lit(False))
     texts = docs.select("id", "text")
     if index is not None:
         rows_all = rows_all.unionByName(index.bands.select("id", "band", "key").withColumn("_old", F.lit(True)))
         texts = texts.unionByName(index.texts.select("id", "text"))
-    buckets = (rows_all.groupBy("band", "key")
-               .agg(F.min("id").alias("root"), F.count(F.lit(1)).alias("n"), F.min(F.col("_old").cast("int")).alias("_all_old"))
-               .where((F.col("n") > 1) & (F.col("_all_old") == 0)))
-    candidates = (rows_all.join(buckets, ["band", "key"]).where(F.col("id") != F.col("root"))
-                  .select(F.col("id").alias("src"), F.col("root").alias("dst")).distinct()
+    # One shuffle by bucket: every row of a bucket lands in the same partition, and the star
+    # edges come from one sort per partition (:func:`curation.minhash.bucket_star_edges`) —
+    # Spark's own min over string ids is a sort-based aggregate that exhausted a 4 GiB heap at
+    # 400k documents.
+    partitions = int(docs.sparkSession.conf.get("spark.sql.shuffle.partitions"))
+    rows_all = rows_all.repartition(partitions, "band", "key").persist(StorageLevel.MEMORY_AND_DISK)
+    n_band_rows = rows_all.count()  # materialize now; later jobs reuse it
+
+    def star_edges(batches):
+        parts = [b for b in batches if b.num_rows]
+        if not parts:
+            return
+        t = pa.Table.from_batches(parts).combine_chunks()
+        src, dst = bucket_star_edges(t.column("band").to_numpy(), t.column("key").to_numpy(),
+                                     t.column("id").combine_chunks(), t.column("_old").to_numpy(zero_copy_only=False))
+        yield pa.RecordBatch.from_arrays([src, dst], names=["src", "dst"])
+
+    candidates = (rows_all.mapInArrow(star_edges, "src string, dst string").distinct()
                   .persist(StorageLevel.MEMORY_AND_DISK))
     n_candidates = candidates.count()
-    edges = verify_edges(candidates, texts, params).persist(StorageLevel.MEMORY_AND_DISK) if params.verify else candidates
+    edges = verify_edges(candidates, texts, params, n_candidates).persist(StorageLevel.MEMORY_AND_DISK) if params.verify else candidates
     n_edges = edges.count()
     components = connected_components_auto(edges).persist(StorageLevel.MEMORY_AND_DISK)
     sized = components.withColumn("cluster_size", F.count(F.lit(1)).over(Window.partitionBy("component")))
-    members = docs.join(sized, docs["id"] == sized["node"]).drop("node")
+    narrow = docs.select("id", "source", "token_count", *(
+        [F.length("text").alias("_text_len")] if params.keep.rule == "longest" else keep_columns(params.keep)))
+    # the text is never shuffled here: components join a narrow frame
+    members = narrow.join(sized, narrow["id"] == sized["node"]).drop("node")
     ordered = Window.partitionBy("component").orderBy(*keep_order(params.keep))
     ranked = members.withColumn("_rank", F.row_number().over(ordered)).withColumn(
         "_kept", F.first("id").over(ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
@@ -151,14 +173,15 @@ def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = Non
     kept = docs.join(F.broadcast(removed.select("id")) if n_edges < 2_000_000 else removed.select("id"), "id", "left_anti")
     details = {"bands": bands, "rows": rows, "num_perm": params.num_perm, "threshold": params.threshold,
                "ngram": params.ngram, "unit": params.unit, "verify": params.verify, "incremental": index is not None,
-               "candidate_edges": n_candidates, "edges_after_verification": n_edges,
+               "band_rows": n_band_rows, "candidate_edges": n_candidates, "edges_after_verification": n_edges,
                "edges_dropped_by_verification": n_candidates - n_edges if params.verify else None}
-    return kept, removed, details, rows_new
+    return kept, removed, details, rows_all
 
 
 def near_dedup_stage(docs, params: NearDedupParams, index: NearDedupIndex | None = None):
-    """(kept, removed, StageStats, band rows of ``docs``); kept, removed and the band rows are
-    persisted (the caller unpersists them when written)."""
+    """(kept, removed, StageStats, band rows: id, band, key, _old = from the index); removed and the band rows
+    are persisted (the caller unpersists them when written). ``kept`` is ``docs`` minus a
+    broadcast list of removed ids, not a second cached copy of the texts."""
     from pyspark import StorageLevel
 
     from connectors.accounting import removal_stats
@@ -166,11 +189,10 @@ def near_dedup_stage(docs, params: NearDedupParams, index: NearDedupIndex | None
     started = time.time()
     if not params.enabled:
         return docs, None, removal_stats("near_dedup", docs, None, started), None
-    kept, removed, details, rows_new = near_dedup(docs, params, index)
+    kept, removed, details, rows_all = near_dedup(docs, params, index)
     removed = removed.persist(StorageLevel.MEMORY_AND_DISK)
-    kept = kept.persist(StorageLevel.MEMORY_AND_DISK)  # reused by the next stage and the writer
     details["clusters"] = removed.select("duplicate_of").distinct().count()
-    return kept, removed, removal_stats("near_dedup", docs, removed, started, details), rows_new
+    return kept, removed, removal_stats("near_dedup", docs, removed, started, details), rows_all
 
 
 def repoint(earlier_removed, later_removed):

@@ -79,7 +79,7 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
     index_record = None
     if index is not None:
         kept_ids = kept.select("id")
-        kept_bands = band_rows.join(kept_ids, "id") if band_rows is not None else spark.createDataFrame([], "id string, band int, key long")
+        kept_bands = band_rows.where(~band_rows["_old"]).select("id", "band", "key").join(kept_ids, "id") if band_rows is not None else spark.createDataFrame([], "id string, band int, key long")
         index_record = index.append(run_id, exact_keys(kept), kept_bands, kept.select("id", "text"))
     stages: list[StageStats] = [ingest_stats, exact_stats, near_stats]
     stats = {

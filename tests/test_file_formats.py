@@ -124,3 +124,22 @@ def test_list_files_skips_markers_and_names_missing_input(tmp_path):
     assert [f.uri.rsplit("/", 1)[1] for f in list_files(str(tmp_path))] == ["a.jsonl"]
     with pytest.raises(InputError, match="input not found"):
         list_files(str(tmp_path / "nope"))
+
+
+def test_parquet_row_ranges_cover_the_file_once_with_true_row_numbers(tmp_path):
+    n = 1000
+    table = pa.table({"id": [str(i) for i in range(n)], "text": [f"doc {i}" for i in range(n)]})
+    path = tmp_path / "x.parquet"
+    pq.write_table(table, path, row_group_size=300)  # groups of 300, 300, 300, 100
+    groups = ff.parquet_row_groups(str(path))
+    assert groups == [300, 300, 300, 100]
+    whole = _read_all(path, "parquet", None, SCHEMA)
+    for target, pieces in [(250, 2), (500, 4), (2000, 2), (100, 3)]:
+        splits = ff.parquet_splits(groups, target, pieces)
+        assert splits[0][0] == 0 and splits[-1][1] == n and all(a[1] == b[0] for a, b in zip(splits, splits[1:]))
+        parts = [pa.concat_tables(list(ff.read_file(str(path), "parquet", None, SCHEMA, {}, 1 << 20, rows=s))) for s in splits]
+        joined = pa.concat_tables(parts)
+        assert joined.column("id").to_pylist() == whole.column("id").to_pylist()
+        assert joined.column("_line").to_pylist() == list(range(1, n + 1))
+    # one huge row group is cut into at most `pieces` ranges
+    assert ff.parquet_splits([1000], 100, 3) == [(0, 333), (333, 666), (666, 1000)]

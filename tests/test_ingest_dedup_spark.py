@@ -78,13 +78,33 @@ def test_shards_are_bounded_atomic_and_deterministic(spark, tmp_path):
     assert all(s.path.startswith("documents/part-") for s in a.shards)
 
 
-def test_jvm_and_arrow_normalization_agree(spark):
-    from curation.normalize import _normalized_udf, with_normalized
-    from pyspark.sql import functions as F
+def test_exact_keys_on_spark_hash_the_reference_normalization(spark):
+    import hashlib
 
-    texts = ["  Hello\tWorld \n", "A\x0bB\x0cC\rD", "MiXeD   case  ", "", "Ünïcode  ＴＥＸＴ", "tab\t\tend\t"]
-    df = spark.createDataFrame([(t,) for t in texts], "text string")
-    both = {r["text"]: r["_norm"] for r in with_normalized(df).collect()}
-    arrow_only = {r["text"]: r["n"] for r in df.select("text", _normalized_udf(F.col("text")).alias("n")).collect()}
-    assert both == arrow_only
-    assert both["  Hello\tWorld \n"] == "hello world" and both["Ünïcode  ＴＥＸＴ"] == "ünïcode text"
+    import pyarrow as pa
+
+    from curation.exact_dedup import keyed
+    from curation.normalize import normalize_text_regex
+
+    texts = ["  Hello\tWorld \n", "A\x0bB\x0cC\rD", "MiXeD   case  ", "", "Ünïcode  ＴＥＸＴ", "tab\t\tend\t", None, "\u3000x\u00a0 y "]
+    df = spark.createDataFrame([(str(i), t) for i, t in enumerate(texts)], "id string, text string")
+    got = {r["id"]: (r["_key"], r["_norm_len"], r["_text_len"]) for r in keyed(df, ["id"]).collect()}
+    ref = normalize_text_regex(pa.array([t or "" for t in texts])).to_pylist()
+    for i, (t, norm) in enumerate(zip(texts, ref)):
+        assert got[str(i)] == (hashlib.sha256(norm.encode()).hexdigest(), len(norm), len(t or ""))
+    assert ref[0] == "hello world" and ref[4] == "ünïcode text"
+
+
+def test_one_big_parquet_file_is_read_by_several_tasks(spark, tmp_path, monkeypatch):
+    import connectors.sources as sources
+
+    monkeypatch.setattr(sources, "SPLIT_ROWS", 500)  # so a small file has several splits
+    n = 2600
+    pq.write_table(pa.table({"id": [f"d{i:05d}" for i in range(n)], "text": [f"text {i}" for i in range(n)]}),
+                   tmp_path / "big.parquet", row_group_size=1000)
+    docs, quarantine, _inputs, stats = ingest(spark, [SourceSpec(name="big", path=str(tmp_path / "big.parquet"), id_column="id")], IngestParams())
+    rows = docs.select("id", "source_line").collect()
+    assert stats.docs_in == n and quarantine.count() == 0
+    assert sorted((r["id"], r["source_line"]) for r in rows) == [(f"d{i:05d}", i + 1) for i in range(n)]
+    assert docs.rdd.getNumPartitions() >= 2
+    docs.unpersist()

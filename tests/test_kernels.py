@@ -88,3 +88,20 @@ def test_demo_lake_is_deterministic_and_has_ground_truth(tmp_path):
     near = [t for t in truth if t["kind"] == "near_duplicate"]
     assert near and all(0.0 < t["jaccard"] <= 1.0 for t in near)
     assert a["planted"]["malformed_records"] == 4
+
+
+def test_whitespace_kernel_equals_the_regex_normalization():
+    import random
+
+    from curation.normalize import exact_keys_arrow, normalize_text_regex
+    rng = random.Random(7)
+    alphabet = ["a", "B", "Ｔ", "ﬁ", " ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\u00a0", "\u3000", "é", "\x1f"]
+    texts = ["".join(rng.choices(alphabet, k=rng.randint(0, 12))) for _ in range(400)] + [None]
+    arr = pa.array(texts)
+    for lo, hi in [(0, len(texts)), (3, 250), (399, 401), (10, 10)]:
+        part = arr.slice(lo, hi - lo)
+        assert normalize_text(part).to_pylist() == normalize_text_regex(part).to_pylist()
+    keys, lengths = exact_keys_arrow(arr)
+    ref = normalize_text_regex(pa.array([t or "" for t in texts])).to_pylist()
+    assert lengths.tolist() == [len(r) for r in ref]
+    assert len(set(keys.to_pylist())) == len(set(ref))

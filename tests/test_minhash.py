@@ -104,3 +104,51 @@ def test_ascii_fast_path_equals_the_unicode_regex_path():
     tm, om = tokenize(mixed)
     assert tm.to_pylist() == ["plain", "words", "ünïcode", "wörds", "more", "plain"]
     assert om.tolist() == [0, 2, 4, 4, 6]
+
+
+def test_pair_jaccard_batch_equals_set_jaccard_per_pair():
+    import random
+
+    import pyarrow as pa
+    rng = random.Random(3)
+    words = [f"w{i}" for i in range(40)]
+    left = [" ".join(rng.choices(words, k=rng.randint(0, 30))) for _ in range(60)]
+    right = [(t if rng.random() < 0.3 else " ".join(rng.choices(words, k=rng.randint(0, 30)))) for t in left]
+    got = pair_jaccard(pa.array(left), pa.array(right), 3)
+    want = [jaccard_of_texts(a, b, 3) for a, b in zip(left, right)]
+    assert np.allclose(got, want, atol=1e-12)
+
+
+def test_shingles_of_a_sliced_batch_equal_those_of_a_fresh_one():
+    import pyarrow as pa
+    texts = pa.array([f"Doc {i} has Some words in it, number {i % 7}." for i in range(300)])
+    part = texts.slice(140, 100)
+    got, got_off = shingle_hashes(part, 3)
+    want, want_off = shingle_hashes(pa.array(part.to_pylist()), 3)
+    assert got_off.tolist() == want_off.tolist() and got.tolist() == want.tolist()
+
+
+def test_bucket_star_edges_link_members_to_the_smallest_id_per_bucket():
+    import itertools
+    import random
+
+    import pyarrow as pa
+
+    from curation.minhash import bucket_star_edges
+    rng = random.Random(5)
+    rows = [(rng.randint(0, 3), rng.randint(0, 6), f"d{rng.randint(0, 40):02d}", rng.random() < 0.3) for _ in range(300)]
+    rows = list({(b, k, i): o for b, k, i, o in rows}.items())  # a document is once in a bucket
+    band = np.array([r[0][0] for r in rows], dtype=np.int32)
+    key = np.array([r[0][1] for r in rows], dtype=np.int64)
+    ids = pa.array([r[0][2] for r in rows])
+    old = np.array([r[1] for r in rows])
+    src, dst = bucket_star_edges(band, key, ids, old)
+    want = set()
+    for (b, k), grp in itertools.groupby(sorted(rows), key=lambda r: r[0][:2]):
+        grp = list(grp)
+        if len(grp) < 2 or all(o for _, o in grp):
+            continue
+        root = min(r[0][2] for r in grp)
+        want |= {(r[0][2], root, b, k) for r in grp if r[0][2] != root}
+    got = list(zip(src.to_pylist(), dst.to_pylist()))
+    assert sorted(got) == sorted((s, d) for s, d, _, _ in want)
