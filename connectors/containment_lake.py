@@ -14,7 +14,6 @@ projection cannot become contained by collapsing rows.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 

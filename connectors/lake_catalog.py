@@ -22,8 +22,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-import re
 import posixpath
+import re
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa

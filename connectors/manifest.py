@@ -17,8 +17,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from connectors.shards import DatasetInfo
 from connectors.accounting import StageStats
+from connectors.shards import DatasetInfo
 
 MANIFEST_VERSION = "1.0"
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "schemas", "manifest.schema.json")

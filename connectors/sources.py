@@ -23,7 +23,13 @@ import pyarrow as pa
 from pydantic import BaseModel, Field, field_validator
 
 from connectors import file_formats as ff
-from connectors.filesystem import InputError, apply_storage_env, is_s3, list_files, storage_env
+from connectors.filesystem import (
+    InputError,
+    apply_storage_env,
+    is_s3,
+    list_files,
+    storage_env,
+)
 from connectors.spark_session import task_slots
 
 RESERVED = ("id", "text", "source", "token_count", "source_file", "source_line")

@@ -21,7 +21,12 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from curation.quality_model import QualityModel, QualityModelParams, _classifier, _features
+from curation.quality_model import (
+    QualityModel,
+    QualityModelParams,
+    _classifier,
+    _features,
+)
 
 
 def direct_scores(doc_emb: np.ndarray, target_emb: np.ndarray, block: int = 128) -> dict[str, np.ndarray]:

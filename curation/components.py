@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 LOCAL_MAX_EDGES = 2_000_000
 
 
@@ -43,7 +42,6 @@ def connected_components_auto(edges, local_max_edges: int = LOCAL_MAX_EDGES):
     """Components of ``edges``: on the driver (scipy) when the graph has at most
     ``local_max_edges`` edges — a small graph costs ~20 Spark jobs of overhead for no gain — else
     large-star/small-star on Spark. Both give node -> smallest id of its component (tested)."""
-    from pyspark.sql import functions as F
 
     n = edges.count()
     if n > local_max_edges:

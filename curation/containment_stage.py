@@ -18,8 +18,15 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from connectors.lake_catalog import TableInfo, read_table
-from curation.containment import (content_keep, exact_ratio, minmax_keep, normalize_name, row_hashes,
-                                  schema_candidates, schema_of)
+from curation.containment import (
+    content_keep,
+    exact_ratio,
+    minmax_keep,
+    normalize_name,
+    row_hashes,
+    schema_candidates,
+    schema_of,
+)
 
 
 class ContainmentParams(BaseModel):

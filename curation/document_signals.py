@@ -7,7 +7,6 @@ fastText language id (:mod:`curation.language_id`), the quality model's score
 """
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 
 from curation.quality_signals import SIGNAL_COLUMNS, quality_signals

@@ -232,7 +232,9 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.nda
 
 
 def _fp_area(threshold: float, b: int, r: int) -> float:
-    from scipy.integrate import quad  # here, not at import: Spark's Python workers import this module
+    from scipy.integrate import (
+        quad,  # here, not at import: Spark's Python workers import this module
+    )
 
     return quad(lambda s: 1 - (1 - s ** float(r)) ** float(b), 0.0, threshold)[0]
 

@@ -32,8 +32,15 @@ import pyarrow as pa
 from pydantic import BaseModel, Field, model_validator
 
 from curation.exact_dedup import KeepPolicy, keep_columns, keep_order
-from curation.minhash import (band_edges, band_keys, bucket_star_edges, pair_jaccard, permutations, shingle_hashes,
-                              signatures)
+from curation.minhash import (
+    band_edges,
+    band_keys,
+    bucket_star_edges,
+    pair_jaccard,
+    permutations,
+    shingle_hashes,
+    signatures,
+)
 
 
 class NearDedupParams(BaseModel):

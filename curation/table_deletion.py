@@ -21,7 +21,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from connectors.filesystem import InputError
-from connectors.lake_catalog import ColumnStats, TableInfo, build_catalog, read_table, write_delta_table
+from connectors.lake_catalog import (
+    ColumnStats,
+    TableInfo,
+    build_catalog,
+    read_table,
+    write_delta_table,
+)
 from connectors.manifest import write_file_atomic
 from curation.containment import normalize_name, row_hashes
 from curation.deletion_plan import plan_deletions

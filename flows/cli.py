@@ -68,10 +68,9 @@ def _bad_options(exc) -> Exception:
 
 
 def cmd_run(args) -> int:
+    from connectors.filesystem import list_files
     from flows.curate import curate
     from flows.recipe import load_recipe
-
-    from connectors.filesystem import list_files
 
     recipe = load_recipe(args.recipe, args.base_dir)  # fail fast, before Prefect or Spark start
     for src in recipe.sources:

@@ -132,8 +132,8 @@ def dedup_flow(input_path: str, output: str, index_dir: str | None = None, thres
 @flow(name="containment", log_prints=True)
 def containment_flow(lake: str, output: str, min_ratio: float = 1.0, force: bool = False) -> dict:
     """R2D2 containment scan of a table lake (on demand)."""
-    from flows.containment_job import run_containment
     from curation.containment_stage import ContainmentParams
+    from flows.containment_job import run_containment
 
     key = stage_key("containment", {"min_ratio": min_ratio}, [lake])
     done = None if force else completed(output, key)

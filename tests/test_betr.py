@@ -9,7 +9,7 @@ import pytest
 from connectors.benchmarks import load_examples, read_examples, split_of
 from connectors.filesystem import InputError
 from curation.betr import direct_scores, rank_score, top_labels, train_betr_classifier
-from curation.decontamination import contamination, benchmark_ngrams
+from curation.decontamination import benchmark_ngrams, contamination
 from curation.quality_model import QualityModelParams
 from tests.conftest import shared_path
 

@@ -1,6 +1,5 @@
 """Per-file readers (no Spark): every record comes out as a row or a quarantine row with its line."""
 import gzip
-import io
 import json
 
 import pyarrow as pa

@@ -69,8 +69,9 @@ def test_shingles_and_jaccard():
 
 
 def test_demo_lake_is_deterministic_and_has_ground_truth(tmp_path):
-    from connectors.demo_lake import generate_demo_lake
     import hashlib
+
+    from connectors.demo_lake import generate_demo_lake
 
     def digest(root):
         h = hashlib.sha256()

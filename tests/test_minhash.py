@@ -1,12 +1,21 @@
 """MinHash kernel: bit-identical to datasketch, banding as datasketch, short/empty documents."""
 import numpy as np
 import pytest
-import xxhash
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
 
-from curation.minhash import (band_edges, band_keys, candidate_probability, jaccard_of_texts, pair_jaccard, permutations,
-                              shingle_hash, shingle_hashes, shingles, signatures)
+from curation.minhash import (
+    band_edges,
+    band_keys,
+    candidate_probability,
+    jaccard_of_texts,
+    pair_jaccard,
+    permutations,
+    shingle_hash,
+    shingle_hashes,
+    shingles,
+    signatures,
+)
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog near the river bank today",
@@ -95,6 +104,7 @@ def test_tokens_are_unicode_words():
 
 def test_ascii_fast_path_equals_the_unicode_regex_path():
     import pyarrow as pa
+
     from curation.minhash import _tokenize_ascii, _tokenize_regex, tokenize
     texts = pa.array(["Hello, World_1!  x", "", None, "a-b c", "end.", "9 LIVES__ ok?", "abc", "def"])
     ta, oa = _tokenize_ascii(texts)

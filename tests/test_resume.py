@@ -1,7 +1,6 @@
 """The curate flow's stage checkpoints: a re-run restores completed stages, a crash after a stage
 resumes from there, a changed input or parameter recomputes, and the outputs are identical."""
 import json
-import os
 import shutil
 
 import pytest

@@ -5,7 +5,13 @@ import pytest
 
 from tiers.mix_optimizer import PoolSpec, optimize_mix, repetition_caps
 from tiers.ot_mixture import MixtureOT, mixture_ot, project_capped_simplex, quantize
-from tiers.projektor import ProjektorPredictor, choose_mixture, features, log_projection, project_floor_simplex
+from tiers.projektor import (
+    ProjektorPredictor,
+    choose_mixture,
+    features,
+    log_projection,
+    project_floor_simplex,
+)
 from tiers.qqt import Pool, error, frontier, mixture_error
 
 TMARS = dict(bs=[-0.160, -0.125, -0.100, -0.085], taus=[6.73, 8.55, 5.27, 2.27])

@@ -8,7 +8,14 @@ import pytest
 
 from curation.knowledge_units import check_arithmetic, extract_units
 from curation.quality_model import QualityModel, QualityModelParams, train_quality_model
-from tiers.policy import L2Policy, ScoreBar, TierPolicy, assign_tiers, filter_reason, resolve_bar
+from tiers.policy import (
+    L2Policy,
+    ScoreBar,
+    TierPolicy,
+    assign_tiers,
+    filter_reason,
+    resolve_bar,
+)
 
 
 def test_arithmetic_verification_recomputes_every_claim():
