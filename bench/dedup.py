@@ -273,6 +273,12 @@ def write_markdown(results: dict, args) -> None:
             best = min(others, key=others.get)
             lines.append(f"- {size:,} documents: fastest peer {best} {others[best]:.1f} s; tierlake {peers['tierlake']['seconds']:.1f} s "
                          f"-> {others[best] / peers['tierlake']['seconds']:.2f}x")
+    sizes = [s for s, r in results.items() if r["peers"].get("tierlake", {}).get("status") == "ok"]
+    if len(sizes) > 1:
+        lines += ["", "Scaling (tierlake wall time ratio for the larger corpus):", ""]
+        for small, large in zip(sizes, sizes[1:]):
+            t0, t1 = (results[s]["peers"]["tierlake"]["seconds"] for s in (small, large))
+            lines.append(f"- {small:,} -> {large:,} documents ({large / small:.0f}x): {t1 / t0:.2f}x the time")
     os.makedirs(os.path.dirname(args.markdown), exist_ok=True)
     replace_section(args.markdown, lines[2][3:], "\n".join(lines[4:]))
 
