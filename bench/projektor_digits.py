@@ -1,7 +1,7 @@
 """projektor on real data: scikit-learn's bundled digits split into three sources with skewed class
 profiles (as projektor's CIFAR-10 ``prep_train_data.py``), logistic regression as the model.
 
-    .venv/bin/python bench/projektor_digits.py [--n 400] [--reps 8] [--write]
+    .venv/bin/python bench/projektor_digits.py [--n 400] [--reps 8] [--compare-forms] [--write]
 
 1. probes: the mixtures of the 0.1 grid with every share >= 0.1 (the probed range), each trained ``reps`` times on N samples; the OT of
    each mixture to the validation sample (features + OTDD label cost, exact);
@@ -10,6 +10,10 @@ profiles (as projektor's CIFAR-10 ``prep_train_data.py``), logistic regression a
 3. choice: the predicted-best mixture (projected gradient ascent) against the best of the dense
    0.05 grid (231 mixtures), the uniform mix and the best single source — all by measured accuracy;
 4. stage 2: probes at N0 = N/2 and N1 = 3N/4, log-projected to N -> MAE against the measured.
+
+Stage 1 is measured for every predictor form (``tiers.projektor.FORMS``); the choice and stage 2
+use the default form. ``--compare-forms`` adds stage-1 R² of every form over 3 data seeds × N in
+{200, 400} × probed range (inside, or the whole simplex).
 
 Common random numbers: rep r of every mixture uses the same seed, so mixture comparisons are not
 swamped by sampling noise. Writes docs/benchmarks.md's "projektor" section with ``--write``.
@@ -27,7 +31,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tiers.ot_mixture import MixtureOT, label_cost  # noqa: E402
-from tiers.projektor import ProjektorPredictor, choose_mixture, log_projection, project_floor_simplex  # noqa: E402
+from tiers.projektor import FORMS, ProjektorPredictor, choose_mixture, log_projection, project_floor_simplex  # noqa: E402
 
 # source profiles (fraction of each class), after projektor's CIFAR-10 example
 PROFILES = np.array([
@@ -125,9 +129,16 @@ def run(n: int = 400, reps: int = 8, seed: int = 0, dense_step: float = 0.05, he
     held_all_acc = np.array([src.mean_accuracy(p, n, reps) for p in held_all])
     held_ot = np.array([src.distance(p)["ot"] for p in held])
     held_all_ot = np.array([src.distance(p)["ot"] for p in held_all])
-    model = ProjektorPredictor().fit(ots[inside], grid[inside], acc[n][inside])
-    model_all = ProjektorPredictor().fit(ots, grid, acc[n])
+    model = ProjektorPredictor().fit(ots[inside], grid[inside], acc[n][inside], n=n)
+    model_all = ProjektorPredictor().fit(ots, grid, acc[n], n=n)
     held_pred = model.predict(held_ot, held)
+    by_form = {}
+    for form in FORMS:
+        m_in = ProjektorPredictor(form).fit(ots[inside], grid[inside], acc[n][inside], n=n)
+        m_all = ProjektorPredictor(form).fit(ots, grid, acc[n], n=n)
+        by_form[form] = {"r2": r2(m_in.predict(held_ot, held), held_acc),
+                         "mae_pts": float(np.abs(m_in.predict(held_ot, held) - held_acc).mean() * 100),
+                         "full_simplex_r2": r2(m_all.predict(held_all_ot, held_all), held_all_acc)}
     starts = [project_floor_simplex(np.eye(3)[i], floor) for i in range(3)] + [np.full(3, 1 / 3),
                                                                                 grid[inside][int(np.argmax(acc[n][inside]))]]
     chosen = choose_mixture({n: model}, src.distance, n, starts, floor=floor)
@@ -139,8 +150,8 @@ def run(n: int = 400, reps: int = 8, seed: int = 0, dense_step: float = 0.05, he
     single = [src.mean_accuracy(np.eye(3)[i], n, reps) for i in range(3)]
     # stage 2: revealed sizes N0, N1 < N, projected to N on the held-out mixtures
     n0, n1 = n // 2, (3 * n) // 4
-    m0 = ProjektorPredictor().fit(ots[inside], grid[inside], acc[n0][inside])
-    m1 = ProjektorPredictor().fit(ots[inside], grid[inside], acc[n1][inside])
+    m0 = ProjektorPredictor().fit(ots[inside], grid[inside], acc[n0][inside], n=n0)
+    m1 = ProjektorPredictor().fit(ots[inside], grid[inside], acc[n1][inside], n=n1)
     proj = log_projection(m0.predict(held_ot, held), m1.predict(held_ot, held), n0, n1, n)
     chosen2 = choose_mixture({n0: m0, n1: m1}, src.distance, n, starts, floor=floor)
     chosen2_acc = src.mean_accuracy(chosen2["p"], n, reps)
@@ -156,8 +167,36 @@ def run(n: int = 400, reps: int = 8, seed: int = 0, dense_step: float = 0.05, he
         "uniform_acc": uniform_acc, "single_acc": single,
         "stage2": {"n0": n0, "n1": n1, "r2": r2(proj, held_acc), "mae_pts": float(np.abs(proj - held_acc).mean() * 100),
                    "chosen_p": [round(float(v), 3) for v in chosen2["p"]], "chosen_acc": chosen2_acc},
+        "forms": by_form, "default_form": ProjektorPredictor().form,
         "seconds": time.time() - t0,
     }
+
+
+def stage1_r2(src: "DigitsSources", n: int, floor: float, reps: int, heldout: int = 40, seed: int = 0) -> dict:
+    """Held-out stage-1 R² of every predictor form: probes on the 0.1 grid with every share >=
+    floor, ``heldout`` Dirichlet mixtures in the same range."""
+    grid = simplex_grid(0.1)
+    probes = grid[grid.min(1) >= floor - 1e-9]
+    acc = np.array([src.mean_accuracy(p, n, reps) for p in probes])
+    ots = np.array([src.distance(p)["ot"] for p in probes])
+    held = held_out_mixtures(np.random.default_rng(seed + 1), heldout, floor)
+    held_acc = np.array([src.mean_accuracy(p, n, reps) for p in held])
+    held_ot = np.array([src.distance(p)["ot"] for p in held])
+    return {form: r2(ProjektorPredictor(form).fit(ots, probes, acc, n=n).predict(held_ot, held), held_acc)
+            for form in FORMS}
+
+
+def form_comparison(reps: int = 12, seeds=(0, 1, 2), sizes=(200, 400), heldout: int = 40) -> list[dict]:
+    """Stage-1 held-out R² of every predictor form across data seeds, N and the probed range."""
+    rows = []
+    for seed in seeds:
+        src = DigitsSources(seed)
+        for n in sizes:
+            for floor in (0.1, 0.0):
+                row = {"seed": seed, "n": n, "floor": floor, **stage1_r2(src, n, floor, reps, heldout, seed)}
+                rows.append(row)
+                print(row, flush=True)
+    return rows
 
 
 def markdown(res: dict, command: str) -> str:
@@ -173,8 +212,10 @@ def markdown(res: dict, command: str) -> str:
         "| measure | value | target |",
         "|---|---|---|",
         f"| Pearson(OT, accuracy) over the probes | {res['ot_accuracy_pearson']:.3f} | (negative) |",
-        f"| stage 1 R² on held-out mixtures | {res['stage1_r2']:.3f} | ≥ 0.8 |",
+        f"| stage 1 R² on held-out mixtures (form {res['default_form']}) | {res['stage1_r2']:.3f} | ≥ 0.8 |",
         f"| stage 1 MAE on held-out mixtures | {res['stage1_mae_pts']:.2f} pts | |",
+        *[f"| stage 1 R² / MAE, form {f} | {v['r2']:.3f} / {v['mae_pts']:.2f} pts | (reported) |"
+          for f, v in res["forms"].items() if f != res["default_form"]],
         f"| chosen mixture (predicted best) | {res['chosen_p']} → {100 * res['chosen_acc']:.2f}% | |",
         f"| best of the dense grid | {res['dense_best_p']} → {100 * res['dense_best_acc']:.2f}% | chosen within 1 pt |",
         f"| uniform mix | {100 * res['uniform_acc']:.2f}% | chosen better |",
@@ -183,7 +224,20 @@ def markdown(res: dict, command: str) -> str:
         f"{res['full_simplex_r2']:.3f} / {res['full_simplex_mae_pts']:.2f} pts | (reported) |",
         f"| stage 2: N0={s2['n0']}, N1={s2['n1']} → N={res['n']}, R² / MAE | {s2['r2']:.3f} / {s2['mae_pts']:.2f} pts | (reported) |",
         f"| stage 2 chosen mixture | {s2['chosen_p']} → {100 * s2['chosen_acc']:.2f}% | (reported) |",
+        "",
+        "Whole-simplex R² by form: " + ", ".join(f"{f} {v['full_simplex_r2']:.3f}" for f, v in res["forms"].items()) + ".",
     ])
+
+
+def comparison_markdown(rows: list[dict], reps: int) -> str:
+    lines = [f"Stage-1 held-out R² by predictor form ({reps} reps per mixture, 36 probes inside / 66 on the whole "
+             "simplex, 40 held-out Dirichlet mixtures in the same range):", "",
+             "| data seed | N | probed range | " + " | ".join(FORMS) + " |", "|---|---|---|" + "---|" * len(FORMS)]
+    for r in rows:
+        rng = "every share ≥ 0.1" if r["floor"] > 0 else "whole simplex"
+        lines.append(f"| {r['seed']} | {r['n']} | {rng} | " + " | ".join(f"{r[f]:.3f}" for f in FORMS) + " |")
+    lines.append("| | | median | " + " | ".join(f"{np.median([r[f] for r in rows]):.3f}" for f in FORMS) + " |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -192,11 +246,15 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--probe-step", type=float, default=0.1, help="probe grid step (default 0.1)")
+    ap.add_argument("--compare-forms", action="store_true",
+                    help="also compare the predictor forms over 3 data seeds x N in {200, 400} x probed range")
     ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md and docs/selection.md")
     args = ap.parse_args(argv)
     res = run(args.n, args.reps, args.seed, probe_step=args.probe_step)
     cmd = "bench/projektor_digits.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(res, cmd.strip())
+    if args.compare_forms:
+        text += "\n\n" + comparison_markdown(form_comparison(), 12)
     print(text)
     if args.write:
         from bench.bench_markdown import replace_section

@@ -105,21 +105,41 @@ def test_quantized_ot_is_close_to_the_raw_distance():
     assert len(c) <= 64 and w.sum() == pytest.approx(1)
 
 
-def test_projektor_recovers_a_planted_law_and_projects_in_log_n():
+@pytest.mark.parametrize("form", ["code", "paper", "log_counts"])
+def test_projektor_recovers_a_planted_law_and_its_partials(form):
     rng = np.random.default_rng(7)
     p = rng.dirichlet(np.ones(3), 40)
     ot = rng.uniform(1, 3, 40)
-    true = np.array([0.9, -0.05, 0.02, 0.03, -0.01, 0.02, 0.01, -0.02])  # intercept + 7 coefficients
-    y = true[0] + features(ot, p) @ true[1:]
-    model = ProjektorPredictor().fit(ot, p, y)
-    assert model.model_.coef_ == pytest.approx(true[1:], abs=1e-9)
-    # partials agree with finite differences of the fitted form
-    q, o = np.array([0.3, 0.3, 0.4]), 2.0
+    n = 400
+    design = features(ot, p, form, n)
+    true = rng.normal(0, 0.05, design.shape[1] + 1)  # intercept + one coefficient per column
+    y = true[0] + design @ true[1:]
+    model = ProjektorPredictor(form).fit(ot, p, y, n=n)
+    assert model.model_.coef_ == pytest.approx(true[1:], abs=1e-8)
+    # partials agree with central finite differences of the fitted form, on every coordinate
+    q, o = np.array([0.3, 0.25, 0.45]), 2.0
     d_ot, d_p = model.partials(o, q)
     eps = 1e-6
-    assert (model.predict([o + eps], [q]) - model.predict([o - eps], [q]))[0] / (2 * eps) == pytest.approx(d_ot)
-    e = np.array([eps, 0, 0])
-    assert (model.predict([o], [q + e]) - model.predict([o], [q - e]))[0] / (2 * eps) == pytest.approx(d_p[0])
+    assert (model.predict([o + eps], [q]) - model.predict([o - eps], [q]))[0] / (2 * eps) == pytest.approx(d_ot, rel=1e-5)
+    for i in range(3):
+        e = np.eye(3)[i] * eps
+        fd = (model.predict([o], [q + e]) - model.predict([o], [q - e]))[0] / (2 * eps)
+        assert fd == pytest.approx(d_p[i], rel=1e-5, abs=1e-9)
+    if form == "code":
+        assert d_p[2] == 0  # the code's columns see p_1..p_{m-1} only
+
+
+def test_projektor_form_validation():
+    with pytest.raises(ValueError, match="form must be one of"):
+        ProjektorPredictor("cubic")
+    p = np.random.default_rng(0).dirichlet(np.ones(3), 20)
+    with pytest.raises(ValueError, match="revealed training size"):
+        ProjektorPredictor("log_counts").fit(np.ones(20), p, np.ones(20))
+    with pytest.raises(ValueError, match="too few"):
+        ProjektorPredictor("log_counts").fit(np.ones(8), p[:8], np.ones(8), n=100)
+
+
+def test_log_projection_is_exact_in_log_n():
     # the log projection is exact for performance affine in log N and reproduces its anchors
     f = lambda n: 0.3 + 0.05 * np.log(n)  # noqa: E731
     assert log_projection(f(1000), f(1500), 1000, 1500, 10_000) == pytest.approx(f(10_000))
@@ -135,6 +155,6 @@ def test_choose_mixture_finds_the_planted_optimum():
     dist = MixtureOT(pools, rng.normal(2.0, 1, (60, 3)), None, None, method="exact")
     grid = np.array([[i / 5, j / 5, 1 - (i + j) / 5] for i in range(6) for j in range(6 - i)])
     ots = np.array([dist(g)["ot"] for g in grid])
-    model = ProjektorPredictor().fit(ots, grid, -ots)
+    model = ProjektorPredictor().fit(ots, grid, -ots, n=1000)
     best = choose_mixture({1000: model}, dist, 1000, [np.eye(3)[i] for i in range(3)])
     assert best["p"][1] > 0.9
