@@ -675,6 +675,11 @@ def main(argv: list[str] | None = None) -> int:
     from flows.recipe import RecipeError
 
     try:
+        for name in ("input", "lake"):  # a missing input is reported before the JVM starts
+            if isinstance(getattr(args, name, None), str):
+                from connectors.filesystem import list_files
+
+                list_files(getattr(args, name))
         return args.func(args)
     except (RecipeError, InputError) as exc:
         print(f"tierlake: {exc}", file=sys.stderr)

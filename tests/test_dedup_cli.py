@@ -67,3 +67,10 @@ def test_dedup_cli_incremental_against_index(spark, tmp_path, capsys):
 def test_dedup_cli_rejects_bad_options(tmp_path, capsys):
     assert main(["dedup", str(tmp_path), str(tmp_path / "o"), "--bands", "20", "--rows", "8", "--num-perm", "112"]) == 2
     assert "exceeds num_perm" in capsys.readouterr().err
+
+
+def test_cli_reports_a_missing_input_before_spark_starts(tmp_path, capsys):
+    for cmd in (["dedup", str(tmp_path / "nope"), str(tmp_path / "o")], ["containment", str(tmp_path / "nolake"), str(tmp_path / "o")]):
+        assert main(cmd) == 2
+        assert f"input not found: {cmd[1]}" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
