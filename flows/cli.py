@@ -647,6 +647,10 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("recipe")
     val.add_argument("--base-dir")
     val.set_defaults(func=cmd_validate)
+    for command in sub.choices.values():  # `tierlake dedup ... --quiet` works as well as `tierlake --quiet dedup ...`
+        if not any("--quiet" in a.option_strings for a in command._actions):
+            command.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
+                                 help="print only errors (for scheduled runs)")
     return parser
 
 

@@ -74,3 +74,12 @@ def test_cli_reports_a_missing_input_before_spark_starts(tmp_path, capsys):
         assert main(cmd) == 2
         assert f"input not found: {cmd[1]}" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_quiet_is_accepted_before_or_after_the_command():
+    from flows.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["dedup", "in", "out", "--quiet"]).quiet
+    assert parser.parse_args(["--quiet", "tier", "in", "out"]).quiet
+    assert not parser.parse_args(["score", "in", "out", "--targets", "t.jsonl"]).quiet
