@@ -13,6 +13,8 @@ from typing import Literal, Mapping
 
 from pydantic import BaseModel, Field
 
+LOG4J2_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2.properties")
+
 
 class SparkSettings(BaseModel):
     """How to reach Spark. ``conf`` is passed verbatim as ``spark.*`` settings."""
@@ -74,6 +76,8 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
         "spark.pyspark.python": sys.executable,
         "spark.pyspark.driver.python": sys.executable,
         "spark.ui.enabled": "false",
+        # errors only from the JVM this process starts (read when the driver JVM launches here)
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J2_CONFIG}",
     }
     conf.update(settings.conf)
     return conf

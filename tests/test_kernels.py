@@ -26,6 +26,10 @@ def test_spark_conf_is_sized_for_the_machine():
     assert conf["spark.pyspark.python"].endswith("python") or "python" in conf["spark.pyspark.python"]
     assert local_cores("local[3]") == 3
     assert session_conf(SparkSettings(conf={"spark.sql.shuffle.partitions": "2"}))["spark.sql.shuffle.partitions"] == "2"
+    # the driver JVM logs errors only, from the configuration shipped in the package; a recipe can replace it
+    config = conf["spark.driver.extraJavaOptions"].split("file:", 1)[1]
+    assert os.path.exists(config) and "rootLogger.level = error" in open(config).read()
+    assert session_conf(SparkSettings(conf={"spark.driver.extraJavaOptions": "-Dx=1"}))["spark.driver.extraJavaOptions"] == "-Dx=1"
 
 
 def test_recipe_errors_name_field_value_and_expectation(tmp_path):
