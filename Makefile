@@ -35,7 +35,7 @@ demo: install
 	$(BIN)/tierlake demo --workdir $(WORKDIR)
 
 test: install browser-check
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=12
 
 # Unit tests only (no Spark, no Prefect server).
 test-fast: install

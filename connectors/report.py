@@ -79,7 +79,8 @@ def tiers_plot(manifest: dict):
         ax.barh(sources, vals, left=left, color=TIER_COLORS.get(t, PALETTE[-1]), label=t)
         left = [a + b for a, b in zip(left, vals)]
     ax.set_xlabel("documents")
-    ax.legend(ncol=len(tiers), fontsize=8, loc="lower right")
+    # above the axes: inside, it hides the end of a bar
+    ax.legend(ncol=len(tiers), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return _figure("tiers", "Tiers by source", _svg(fig))
 
 
@@ -136,7 +137,7 @@ def containment_plot(root: str):
                     arrowprops={"arrowstyle": "->", "color": PALETTE[3], "lw": 0.8, "shrinkA": 6, "shrinkB": 6})
     for n, (x, y) in pos.items():
         ax.plot(x, y, "o", color=PALETTE[0], ms=6)
-        ax.text(x * 1.08, y * 1.08, n if len(n) <= 34 else "…" + n[-33:], fontsize=6,
+        ax.text(x * 1.08, y * 1.08, n if len(n) <= 34 else "…" + n[-33:], fontsize=7.5,
                 ha="left" if x >= 0 else "right", va="center")
     ax.set_xlim(-2.1, 2.1)
     ax.set_ylim(-1.4, 1.4)
@@ -158,9 +159,13 @@ def mix_plot(selection: dict | None):
         ax.text(p["share"], i, f" {p['share']:.2f} (x{p['epochs']:.2f})", va="center", fontsize=8)
     ax.set_xlabel("share of the token budget (epochs in brackets)")
     ax.set_xlim(0, max(p["share"] for p in pools) * 1.35 or 1)
+    if selection["parameters"].get("a_source") == "fitted":
+        how = "from the fitted QQT laws"
+    else:
+        how = ("relative only: the QQT scale a was placed at the budget, not fitted to probe runs "
+               "(give fitted laws with --qqt-params / stages.select.qqt for calibrated figures)")
     return _figure("mix", f"Chosen mix for {selection['budget_tokens']:,.0f} tokens", _svg(fig),
-                   f"Predicted accuracy {selection['predicted_accuracy']:.4f} "
-                   f"({selection['parameters'].get('a_source', '')}).")
+                   f"Predicted accuracy {selection['predicted_accuracy']:.4f}, {how}.")
 
 
 def qqt_plot(selection: dict | None):
@@ -190,16 +195,26 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}figure.plot{
 figcaption{font-weight:600;margin-bottom:.4em}.note{color:#555;font-size:.85em}svg{max-width:100%;height:auto}"""
 
 
+def _stage_row(s: dict) -> str:
+    """One row of the stage table; the containment scan counts tables, not documents."""
+    if s["name"] == "containment":
+        d = s.get("details", {})
+        text = f"{d.get('tables', 0):,} tables scanned, {d.get('edges', 0):,} contained pairs (no document removed)"
+        return (f"<tr><td>containment</td><td>-</td><td>-</td><td colspan=2 style=\"text-align:left\">{html.escape(text)}</td>"
+                f"<td>{s['seconds']:.1f}</td></tr>")
+    return (f"<tr><td>{html.escape(s['name'])}</td><td>{s['docs_in']:,}</td><td>{s['docs_out']:,}</td>"
+            f"<td>{html.escape(', '.join(f'{k}: {v:,}' for k, v in sorted(s['removed'].items())) or '-')}</td>"
+            f"<td>{html.escape(', '.join(f'{k}: {v:,}' for k, v in sorted(s['quarantined'].items())) or '-')}</td>"
+            f"<td>{s['seconds']:.1f}</td></tr>")
+
+
 def build_report(root: str, manifest: dict) -> str:
     """Render the report of the run in ``root`` (its manifest as a dict); returns the HTML."""
     import matplotlib
 
     matplotlib.use("Agg")
     t = manifest["totals"]
-    rows = "".join(f"<tr><td>{html.escape(s['name'])}</td><td>{s['docs_in']:,}</td><td>{s['docs_out']:,}</td>"
-                   f"<td>{html.escape(', '.join(f'{k}: {v:,}' for k, v in sorted(s['removed'].items())) or '-')}</td>"
-                   f"<td>{html.escape(', '.join(f'{k}: {v:,}' for k, v in sorted(s['quarantined'].items())) or '-')}</td>"
-                   f"<td>{s['seconds']:.1f}</td></tr>" for s in manifest["stages"])
+    rows = "".join(_stage_row(s) for s in manifest["stages"])
     plots = [funnel_plot(manifest), tiers_plot(manifest), duplicate_clusters_plot(root),
              histogram_plot(root, "tiers/documents", "quality_score", "quality-hist", "Quality score", "quality model probability"),
              histogram_plot(root, "scores/scores", "betr_score", "betr-hist", "BETR score", "similarity to the targets (higher = closer)"),

@@ -1,6 +1,7 @@
 """The curate flow under Prefect with local Spark: demo lake, real web text, and S3."""
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -113,6 +114,7 @@ def test_demo_recipe_through_the_flow(spark, prefect_harness, demo_lake, tmp_pat
     report = os.path.join(out, "report.html")
     text = open(report, encoding="utf-8").read()
     assert "<script" not in text and "<link" not in text and 'src="http' not in text and 'href="http' not in text
+    assert re.search(r"[1-9]\d* tables scanned, [1-9]\d* contained pairs", text)  # tables, not "0 documents"
     dom = render("file://" + report, os.path.join(str(tmp_path), "report.png"))
     for kind in ("funnel", "tiers", "dedup-clusters", "quality-hist", "betr-hist", "containment", "mix", "qqt"):
         assert f'data-plot="{kind}"' in dom and dom.count("<svg") >= 8, kind
