@@ -176,7 +176,8 @@ def read_source_raw(spark, spec: SourceSpec, params: IngestParams):
 
 
 def canonicalize(raw, spec: SourceSpec, params: IngestParams):
-    """(documents, quarantine) DataFrames for one source's raw records."""
+    """One source's raw records in the canonical columns plus ``_reason`` (null for a good
+    record) and ``_raw``; :func:`split_staged` turns them into documents and quarantine."""
     from pyspark.sql import functions as F
 
     source_root = spec.path.rstrip("/")
@@ -205,9 +206,17 @@ def canonicalize(raw, spec: SourceSpec, params: IngestParams):
         reason.alias("_reason"),
         F.col("_raw"),
     )
+    return staged
+
+
+def split_staged(staged):
+    """(documents, quarantine) from canonical staged rows: two filters of one frame, so caching
+    ``staged`` reads every input file once (twice would cost a second download from S3)."""
+    from pyspark.sql import functions as F
+
     docs = staged.where(F.col("_reason").isNull()).drop("_reason", "_raw")
     quarantine = staged.where(F.col("_reason").isNotNull()).select(
-        F.lit(spec.name).alias("source"),
+        F.col("source"),
         F.col("source_file"),
         F.col("source_line"),
         F.split_part(F.col("_reason"), F.lit(": "), F.lit(1)).alias("reason"),
@@ -227,6 +236,7 @@ def dedupe_ids(docs, derived_sources: list[str]):
 
     repeated = docs.groupBy("id").count().where(F.col("count") > 1).select("id").persist()
     if repeated.limit(1).count() == 0:  # the usual case: nothing to fix, no second copy of the text
+        repeated.unpersist()
         return docs, docs.sparkSession.createDataFrame(
             [], "source string, source_file string, source_line long, reason string, detail string, raw string")
     clean = docs.join(F.broadcast(repeated), "id", "left_anti")
@@ -248,9 +258,22 @@ def dedupe_ids(docs, derived_sources: list[str]):
     return clean.unionByName(fixed), dup
 
 
+def release(*frames) -> None:
+    """Unpersist frames, including the staged cache that :func:`ingest`'s documents and
+    quarantine are filters of (``frame.unpersist()`` alone would leave it cached)."""
+    for frame in frames:
+        if frame is None:
+            continue
+        frame.unpersist()
+        owner = getattr(frame, "_tierlake_cache", None)
+        if owner is not None:
+            owner.unpersist()
+
+
 def ingest(spark, specs: list[SourceSpec], params: IngestParams):
     """Read every source: (documents, quarantine, input files, StageStats for stage ``ingest``).
-    ``documents`` is persisted; documents in = read records; out = documents; the rest quarantined."""
+    ``documents`` and ``quarantine`` are cached (one cache, released by :func:`release`);
+    documents in = read records; out = documents; the rest quarantined."""
     import time
 
     from pyspark import StorageLevel
@@ -260,35 +283,38 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
     from connectors.accounting import StageStats, count_by
 
     started = time.time()
-    docs_all, quarantine_all, inputs = None, None, []
+    staged_all, inputs = None, []
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise InputError(f"source names must be unique, got {names}")
     for spec in specs:
         raw, files = read_source_raw(spark, spec, params)
         inputs.extend(files)
-        docs, quarantine = canonicalize(raw, spec, params)
+        staged = canonicalize(raw, spec, params)
         try:
-            docs_all = docs if docs_all is None else docs_all.unionByName(docs, allowMissingColumns=True)
+            staged_all = staged if staged_all is None else staged_all.unionByName(staged, allowMissingColumns=True)
         except AnalysisException as exc:
             raise InputError(f"source {spec.name!r} has a column whose type differs from an earlier source: {str(exc).splitlines()[0]}") from None
-        quarantine_all = quarantine if quarantine_all is None else quarantine_all.unionByName(quarantine)
     # Read tasks are files (Parquet: row ranges). When there are fewer than cores, spread the
     # documents over every core once, here, so later CPU-bound stages (keys, MinHash) use the
-    # whole machine; cache so files are read once.
+    # whole machine. One cache of the staged rows; documents and quarantine are filters of it,
+    # so every file is read once.
     slots = task_slots(spark)
-    if docs_all.rdd.getNumPartitions() < slots:
-        docs_all = docs_all.repartition(4 * slots)
-    docs_all = docs_all.persist(StorageLevel.MEMORY_AND_DISK)
-    quarantine_all = quarantine_all.persist(StorageLevel.MEMORY_AND_DISK)
-    first_copy = docs_all
+    if staged_all.rdd.getNumPartitions() < slots:
+        staged_all = staged_all.repartition(4 * slots)
+    staged_all = staged_all.persist(StorageLevel.MEMORY_AND_DISK)
+    docs_all, quarantine_all = split_staged(staged_all)
     docs_all, dup_ids = dedupe_ids(docs_all, [s.name for s in specs if s.id_column is None])
     quarantine_all = quarantine_all.unionByName(dup_ids)
     cached = []
     if not dup_ids.isEmpty():
-        # materialize with cut lineage, so releasing the first copy cannot invalidate this one
+        # materialize with cut lineage, so releasing the staged cache cannot invalidate these
         docs_all = docs_all.localCheckpoint()
-        cached.append(first_copy)
+        quarantine_all = quarantine_all.localCheckpoint()
+        cached.append(staged_all)
+    else:
+        for frame in (docs_all, quarantine_all):  # what release() frees with them
+            frame._tierlake_cache = staged_all
     agg = docs_all.agg(F.count(F.lit(1)), F.sum("token_count")).first()
     docs_out, tokens_out = int(agg[0]), int(agg[1] or 0)
     quarantined = count_by(quarantine_all, "reason")

@@ -38,7 +38,7 @@ from connectors.manifest import (
 )
 from connectors.report import write_report
 from connectors.shards import upload_tree, write_shards
-from connectors.sources import ingest
+from connectors.sources import ingest, release
 from connectors.spark_session import get_spark
 from curation.betr_stage import ScoreResult, score_stage
 from curation.containment_stage import ContainmentParams
@@ -340,8 +340,7 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
         upload_tree(root, upload_to)
         shutil.rmtree(root, ignore_errors=True)
         path = upload_to.rstrip("/") + "/manifest.json"
-    docs.unpersist()
-    quarantine.unpersist()
+    release(docs, quarantine)
     # release caches only after everything is written: un-caching an input invalidates the
     # caches that depend on it
     for frame in (*removed_parts, after_exact, kept, band_rows, selected.documents if selected is not None else None):

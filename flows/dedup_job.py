@@ -20,7 +20,7 @@ from connectors.manifest import (
     write_stats,
 )
 from connectors.shards import write_shards
-from connectors.sources import RESERVED, IngestParams, SourceSpec, ingest
+from connectors.sources import RESERVED, IngestParams, SourceSpec, ingest, release
 from connectors.spark_session import SparkSettings, get_spark
 from curation.exact_dedup import ExactDedupParams, exact_dedup_stage, exact_keys
 from curation.near_dedup import (
@@ -96,9 +96,7 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
     if total != stats["documents_in"]:
         raise RuntimeError(f"accounting does not add up: {total} != {stats['documents_in']}")
     write_stats(stats, output, run_id)
-    for df in (docs, quarantine, exact_removed, near_removed, band_rows, after_exact, kept):
-        if df is not None:
-            df.unpersist()
+    release(docs, quarantine, exact_removed, near_removed, band_rows, after_exact, kept)
     return stats
 
 

@@ -16,7 +16,7 @@ from connectors.manifest import (
     write_stats,
 )
 from connectors.shards import write_shards
-from connectors.sources import IngestParams, SourceSpec, ingest
+from connectors.sources import IngestParams, SourceSpec, ingest, release
 from connectors.spark_session import SparkSettings, get_spark
 
 
@@ -38,6 +38,5 @@ def run_ingest(input_path: str, output: str, text_column: str = "text", id_colum
     if result["documents"] + sum(stats.quarantined.values()) != stats.docs_in:
         raise RuntimeError(f"accounting does not add up: {result}")
     write_stats(result, output, run_id)
-    docs.unpersist()
-    quarantine.unpersist()
+    release(docs, quarantine)
     return result

@@ -8,7 +8,7 @@ import pytest
 
 from connectors.filesystem import InputError
 from connectors.shards import write_shards
-from connectors.sources import IngestParams, SourceSpec, ingest
+from connectors.sources import IngestParams, SourceSpec, ingest, release
 from curation.exact_dedup import ExactDedupParams, KeepPolicy, exact_dedup_stage
 
 pytestmark = pytest.mark.spark
@@ -41,6 +41,21 @@ def test_ingest_accounts_for_every_record(spark, tmp_path):
     assert q["malformed_json"]["source_line"] == 5 and q["malformed_json"]["source_file"] == "x.jsonl"
     assert q["duplicate_id"]["source_line"] == 3
     assert {i["source"] for i in inputs} == {"a", "b"}
+
+
+def test_ingest_caches_one_frame_and_release_frees_it(spark, tmp_path):
+    _jsonl(tmp_path / "c" / "x.jsonl", [{"text": f"document {i}"} for i in range(20)], extra=b"{broken\n")
+    from pyspark import StorageLevel
+
+    docs, quarantine, _inputs, stats = ingest(spark, [SourceSpec(name="c", path=str(tmp_path / "c"))], IngestParams())
+    assert stats.docs_out == 20 and stats.quarantined == {"malformed_json": 1}
+    # documents and quarantine are filters of one cached frame: the input is not needed any more
+    (tmp_path / "c" / "x.jsonl").unlink()
+    assert docs.count() == 20 and [r["reason"] for r in quarantine.collect()] == ["malformed_json"]
+    staged = docs._tierlake_cache
+    assert quarantine._tierlake_cache is staged and staged.storageLevel.useMemory
+    release(docs, quarantine)
+    assert staged.storageLevel == StorageLevel.NONE
 
 
 def test_ingest_names_the_file_when_the_text_column_is_missing(spark, tmp_path):
