@@ -35,15 +35,18 @@ def count_by(df, column: str) -> dict[str, int]:
 
 def removal_stats(name: str, docs, removed, started: float, details: dict | None = None) -> StageStats:
     """StageStats of a stage that removes rows of ``docs`` listed in ``removed`` (which has
-    ``reason`` and ``token_count``): three small Spark jobs over cached frames."""
+    ``reason`` and ``token_count``): two small Spark jobs over cached frames."""
     import time
 
     from pyspark.sql import functions as F
 
     agg = docs.agg(F.count(F.lit(1)), F.sum("token_count")).first()
     docs_in, tokens_in = int(agg[0]), int(agg[1] or 0)
-    by_reason = count_by(removed, "reason") if removed is not None else {}
-    removed_tokens = int(removed.agg(F.sum("token_count")).first()[0] or 0) if removed is not None else 0
+    by_reason, removed_tokens = {}, 0
+    if removed is not None:
+        for r in removed.groupBy("reason").agg(F.count(F.lit(1)), F.sum("token_count")).collect():
+            by_reason[str(r[0])] = int(r[1])
+            removed_tokens += int(r[2] or 0)
     return StageStats(name=name, docs_in=docs_in, docs_out=docs_in - sum(by_reason.values()),
                       tokens_in=tokens_in, tokens_out=tokens_in - removed_tokens, removed=by_reason,
                       seconds=round(time.time() - started, 3), details=details or {})

@@ -315,14 +315,28 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
     else:
         for frame in (docs_all, quarantine_all):  # what release() frees with them
             frame._tierlake_cache = staged_all
-    agg = docs_all.agg(F.count(F.lit(1)), F.sum("token_count")).first()
-    docs_out, tokens_out = int(agg[0]), int(agg[1] or 0)
-    quarantined = count_by(quarantine_all, "reason")
+    if cached:  # ids were fixed: count the final frames
+        agg = docs_all.agg(F.count(F.lit(1)), F.sum("token_count")).first()
+        docs_out, tokens_out = int(agg[0]), int(agg[1] or 0)
+        quarantined = count_by(quarantine_all, "reason")
+        by_source = count_by(docs_all, "source")
+    else:  # one pass over the cache: documents per source, tokens and quarantine reasons
+        reason = F.split_part(F.col("_reason"), F.lit(": "), F.lit(1))
+        rows = staged_all.groupBy("source", reason.alias("reason")).agg(
+            F.count(F.lit(1)).alias("n"), F.sum("token_count").alias("tokens")).collect()
+        by_source, quarantined, tokens_out = {}, {}, 0
+        for r in rows:
+            if r["reason"] is None:
+                by_source[r["source"]] = by_source.get(r["source"], 0) + int(r["n"])
+                tokens_out += int(r["tokens"] or 0)
+            else:
+                quarantined[r["reason"]] = quarantined.get(r["reason"], 0) + int(r["n"])
+        docs_out = sum(by_source.values())
     stats = StageStats(
         name="ingest", docs_in=docs_out + sum(quarantined.values()), docs_out=docs_out,
         tokens_in=tokens_out, tokens_out=tokens_out, quarantined=quarantined,
         seconds=round(time.time() - started, 3),
-        details={"files": len(inputs), "by_source": count_by(docs_all, "source")},
+        details={"files": len(inputs), "by_source": by_source},
     )
     for frame in cached:
         frame.unpersist()

@@ -48,7 +48,8 @@ def test_ingest_caches_one_frame_and_release_frees_it(spark, tmp_path):
     from pyspark import StorageLevel
 
     docs, quarantine, _inputs, stats = ingest(spark, [SourceSpec(name="c", path=str(tmp_path / "c"))], IngestParams())
-    assert stats.docs_out == 20 and stats.quarantined == {"malformed_json": 1}
+    assert stats.docs_out == 20 and stats.quarantined == {"malformed_json": 1} and stats.details["by_source"] == {"c": 20}
+    assert stats.tokens_out == docs.agg({"token_count": "sum"}).first()[0] > 0
     # documents and quarantine are filters of one cached frame: the input is not needed any more
     (tmp_path / "c" / "x.jsonl").unlink()
     assert docs.count() == 20 and [r["reason"] for r in quarantine.collect()] == ["malformed_json"]
