@@ -58,3 +58,22 @@ def test_repoint_sends_exact_duplicates_past_later_removals(spark):
     near = spark.createDataFrame([("x1", "s", 1, "near_duplicate", "a0", "near", 3)], cols)
     got = {r["id"]: r["duplicate_of"] for r in repoint(exact, near).collect()}
     assert got == {"x2": "a0", "e": None}
+
+
+def test_verification_on_the_driver_equals_verification_on_spark(spark):
+    from curation.near_dedup import verify_edges
+
+    rng = random.Random(5)
+    texts, edges = [], []
+    for i in range(40):
+        base = _doc(rng)
+        texts += [(f"a{i:02d}", base), (f"b{i:02d}", _edit(base, 2 if i % 2 else 20))]  # J >= 0.85 or < 0.6
+        edges.append((f"a{i:02d}", f"b{i:02d}"))
+        if i:
+            edges.append((f"a{i:02d}", f"a{i - 1:02d}"))  # unrelated documents
+    texts_df = spark.createDataFrame(texts, "id string, text string")
+    edges_df = spark.createDataFrame(edges, "src string, dst string")
+    params = NearDedupParams(threshold=0.8)
+    local = {tuple(r) for r in verify_edges(edges_df, texts_df, params, len(edges)).collect()}
+    on_spark = {tuple(r) for r in verify_edges(edges_df, texts_df, params, len(edges), local_max_bytes=0).collect()}
+    assert local == on_spark == {(f"a{i:02d}", f"b{i:02d}") for i in range(1, 40, 2)}
