@@ -34,7 +34,7 @@ class DedupIndex:
             diff = {k: (saved.get(k), v) for k, v in params.items() if saved.get(k) != v}
             if diff:
                 detail = ", ".join(f"{k}: index has {old!r}, this run {new!r}" for k, (old, new) in diff.items())
-                raise InputError(f"dedup index {self.root} was built with other parameters ({detail}); use a new --index folder")
+                raise InputError(f"dedup index {self.root} was built with other parameters ({detail}); run with the index's values (e.g. --bands/--rows) or use a new --index folder")
 
     @property
     def empty(self) -> bool:

@@ -16,6 +16,7 @@ from curation.minhash import (
     shingles,
     signatures,
 )
+from curation.near_dedup import NearDedupParams
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog near the river bank today",
@@ -55,6 +56,14 @@ def test_band_edges_match_datasketch():
     assert candidate_probability(0.5, bands, rows) < 0.01 and candidate_probability(0.95, bands, rows) > 0.99
     # datatrove's 14x8 trades false positives for recall at threshold + 0.05
     assert candidate_probability(0.85, 14, 8) > 0.98 > candidate_probability(0.85, bands, rows)
+    # the default with verification on weighs false negatives 0.95 (datasketch's search, other weights)
+    for t, k in [(0.8, 112), (0.7, 128), (0.85, 256)]:
+        assert band_edges(t, k, 0.05, 0.95) == _optimal_param(t, k, 0.05, 0.95)
+    assert NearDedupParams().banding() == (14, 8) == band_edges(0.8, 112, 0.05, 0.95)
+    assert NearDedupParams(verify=False).banding() == (9, 12)
+    assert NearDedupParams(bands=7, rows=16).banding() == (7, 16)
+    for t in (0.7, 0.8, 0.9):  # the recall bar at threshold + 0.05, by construction
+        assert candidate_probability(t + 0.05, *NearDedupParams(threshold=t).banding()) >= 0.97
 
 
 def test_estimated_jaccard_tracks_exact_jaccard():
