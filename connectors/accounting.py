@@ -30,7 +30,7 @@ class StageStats(BaseModel):
 
 def count_by(df, column: str) -> dict[str, int]:
     """{value: count} of a small-cardinality column (one Spark job)."""
-    return {str(r[0]): int(r[1]) for r in df.groupBy(column).count().collect()}
+    return dict(sorted((str(r[0]), int(r[1])) for r in df.groupBy(column).count().collect()))
 
 
 def removal_stats(name: str, docs, removed, started: float, details: dict | None = None) -> StageStats:
@@ -47,6 +47,7 @@ def removal_stats(name: str, docs, removed, started: float, details: dict | None
         for r in removed.groupBy("reason").agg(F.count(F.lit(1)), F.sum("token_count")).collect():
             by_reason[str(r[0])] = int(r[1])
             removed_tokens += int(r[2] or 0)
+    by_reason = dict(sorted(by_reason.items()))
     return StageStats(name=name, docs_in=docs_in, docs_out=docs_in - sum(by_reason.values()),
                       tokens_in=tokens_in, tokens_out=tokens_in - removed_tokens, removed=by_reason,
                       seconds=round(time.time() - started, 3), details=details or {})

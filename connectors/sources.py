@@ -331,6 +331,7 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
                 tokens_out += int(r["tokens"] or 0)
             else:
                 quarantined[r["reason"]] = quarantined.get(r["reason"], 0) + int(r["n"])
+        by_source, quarantined = dict(sorted(by_source.items())), dict(sorted(quarantined.items()))  # stable manifests
         docs_out = sum(by_source.values())
     stats = StageStats(
         name="ingest", docs_in=docs_out + sum(quarantined.values()), docs_out=docs_out,
