@@ -209,6 +209,13 @@ def canonicalize(raw, spec: SourceSpec, params: IngestParams):
     return staged
 
 
+def _reason_code():
+    """The quarantine reason of a staged row: ``_reason`` up to its first ": " (the rest is detail)."""
+    from pyspark.sql import functions as F
+
+    return F.split_part(F.col("_reason"), F.lit(": "), F.lit(1))
+
+
 def split_staged(staged):
     """(documents, quarantine) from canonical staged rows: two filters of one frame, so caching
     ``staged`` reads every input file once (twice would cost a second download from S3)."""
@@ -219,7 +226,7 @@ def split_staged(staged):
         F.col("source"),
         F.col("source_file"),
         F.col("source_line"),
-        F.split_part(F.col("_reason"), F.lit(": "), F.lit(1)).alias("reason"),
+        _reason_code().alias("reason"),
         F.when(F.col("_reason").contains(": "), F.expr("substring(_reason, instr(_reason, ': ') + 2)")).alias("detail"),
         F.coalesce(F.col("_raw"), F.substring("text", 1, ff.RAW_PREVIEW)).alias("raw"),
     )
@@ -321,8 +328,7 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
         quarantined = count_by(quarantine_all, "reason")
         by_source = count_by(docs_all, "source")
     else:  # one pass over the cache: documents per source, tokens and quarantine reasons
-        reason = F.split_part(F.col("_reason"), F.lit(": "), F.lit(1))
-        rows = staged_all.groupBy("source", reason.alias("reason")).agg(
+        rows = staged_all.groupBy("source", _reason_code().alias("reason")).agg(
             F.count(F.lit(1)).alias("n"), F.sum("token_count").alias("tokens")).collect()
         by_source, quarantined, tokens_out = {}, {}, 0
         for r in rows:

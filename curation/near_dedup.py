@@ -19,11 +19,10 @@ cluster (text-dedup#77). Identical ones are still removed by exact dedup.
 
 Departures from the papers/peers, and why: the default banding weighs false negatives 0.95 and
 false positives 0.05 when verification is on (datasketch weighs both 0.5), because verification
-removes false positives and datasketch's optimum misses a quarter of pairs at threshold + 0.05;
-verification compares a member with its bucket's
-smallest id only (star edges), not with every member, so a true duplicate of another member that
-is not similar enough to the bucket root loses that edge (it may still join through another
-band); this keeps verification O(n) per bucket.
+removes false positives and datasketch's optimum misses a quarter of pairs at threshold + 0.05.
+Verification compares a member with its bucket's smallest id only (star edges), not with every
+member, so a true duplicate of another member that is not similar enough to the bucket root loses
+that edge (it may still join through another band); this keeps verification O(n) per bucket.
 """
 from __future__ import annotations
 
