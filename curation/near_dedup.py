@@ -120,6 +120,9 @@ def verify_pairs_local(edges: pa.Table, texts: pa.Table, params: NearDedupParams
     ids, text = texts.column("id").combine_chunks(), texts.column("text").combine_chunks()
     src, dst = edges.column("src").combine_chunks(), edges.column("dst").combine_chunks()
     i_src, i_dst = pc.index_in(src, value_set=ids), pc.index_in(dst, value_set=ids)
+    known = pc.and_(pc.is_valid(i_src), pc.is_valid(i_dst))  # as the Spark path's inner join
+    if not pc.all(known).as_py():
+        src, dst, i_src, i_dst = (a.filter(known) for a in (src, dst, i_src, i_dst))
     sims = np.empty(len(src), np.float64)
     for start in range(0, len(src), PAIR_BATCH):  # bounded memory for the shingle arrays
         stop = min(start + PAIR_BATCH, len(src))

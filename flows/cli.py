@@ -676,14 +676,12 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_third_parties(args.quiet)
     if args.quiet:
         os.environ["TIERLAKE_QUIET"] = "1"
-    from connectors.filesystem import InputError
+    from connectors.filesystem import InputError, list_files
     from flows.recipe import RecipeError
 
     try:
         for name in ("input", "lake"):  # a missing input is reported before the JVM starts
             if isinstance(getattr(args, name, None), str):
-                from connectors.filesystem import list_files
-
                 list_files(getattr(args, name))
         return args.func(args)
     except (RecipeError, InputError) as exc:

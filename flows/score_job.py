@@ -21,7 +21,7 @@ from connectors.manifest import (
     write_stats,
 )
 from connectors.shards import write_shards
-from connectors.sources import IngestParams, SourceSpec, ingest
+from connectors.sources import IngestParams, SourceSpec, ingest, release
 from connectors.spark_session import SparkSettings, get_spark
 from curation.betr_stage import ScoreParams, score_stage
 
@@ -58,6 +58,7 @@ def run_score(input_path: str, output: str, params: ScoreParams, text_column: st
              "stages": [ingest_stats.model_dump(), result.stats.model_dump()],
              "outputs": {k: v.model_dump() for k, v in outputs.items()}}
     write_stats(stats, output, run_id)
+    release(docs, quarantine)
     return stats
 
 

@@ -22,7 +22,7 @@ from connectors.manifest import (
     write_stats,
 )
 from connectors.shards import write_shards
-from connectors.sources import IngestParams, SourceSpec, ingest
+from connectors.sources import IngestParams, SourceSpec, ingest, release
 from connectors.spark_session import SparkSettings, get_spark
 from curation.exact_dedup import ExactDedupParams, exact_dedup_stage
 from curation.near_dedup import NearDedupParams, combine_removed, near_dedup_stage
@@ -94,6 +94,7 @@ def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, tex
         "policy": policy.model_dump(),
     }
     write_stats(stats, output, run_id)
+    release(docs, quarantine)
     return stats
 
 

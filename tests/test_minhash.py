@@ -171,3 +171,15 @@ def test_bucket_star_edges_link_members_to_the_smallest_id_per_bucket():
         want |= {(r[0][2], root, b, k) for r in grp if r[0][2] != root}
     got = list(zip(src.to_pylist(), dst.to_pylist()))
     assert sorted(got) == sorted((s, d) for s, d, _, _ in want)
+
+
+def test_local_verification_keeps_pairs_at_the_threshold_and_drops_unknown_ends():
+    import pyarrow as pa
+
+    from curation.near_dedup import verify_pairs_local
+
+    texts = pa.table({"id": ["a", "b", "c"], "text": [TEXTS[0], TEXTS[0] + " again", "something else entirely"]})
+    edges = pa.table({"src": ["a", "a", "a"], "dst": ["b", "c", "missing"]})
+    kept = verify_pairs_local(edges, texts, NearDedupParams(threshold=0.7))
+    assert jaccard_of_texts(TEXTS[0], TEXTS[0] + " again") >= 0.7  # a: b is a true pair, a: c is not
+    assert list(zip(kept.column("src").to_pylist(), kept.column("dst").to_pylist())) == [("a", "b")]
