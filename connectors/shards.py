@@ -58,8 +58,11 @@ def commit_dir(tmp: str, final: str) -> None:
 
 
 def write_shards(df, root: str, name: str, run_id: str, target_bytes: int = DEFAULT_SHARD_BYTES,
-                 sort_by: str = "id", size_column: str | None = "text") -> DatasetInfo:
-    """Write ``df`` to ``root/name/part-NNNNN.parquet`` atomically; return its description."""
+                 sort_by: str = "id", size_column: str | None = "text",
+                 size_hint: tuple[int, int] | None = None) -> DatasetInfo:
+    """Write ``df`` to ``root/name/part-NNNNN.parquet`` atomically; return its description.
+    ``size_hint`` = (rows, text characters) when the caller already knows them (saves a pass
+    over the data); otherwise they are counted."""
     from pyspark.sql import functions as F
 
     final = os.path.join(root, name)
@@ -67,12 +70,15 @@ def write_shards(df, root: str, name: str, run_id: str, target_bytes: int = DEFA
     os.makedirs(os.path.join(root, parent), exist_ok=True)
     tmp = os.path.join(root, parent, f".{leaf}.tmp-{run_id}")
     shutil.rmtree(tmp, ignore_errors=True)
-    agg = [F.count(F.lit(1)).alias("rows")]
-    if size_column:
-        agg.append(F.sum(F.length(size_column)).alias("bytes"))
-    stats = df.agg(*agg).first()
-    rows = int(stats["rows"] or 0)
-    text_bytes = int(stats["bytes"] or 0) if size_column else rows * 64
+    if size_hint is not None:
+        rows, text_bytes = size_hint
+    else:
+        agg = [F.count(F.lit(1)).alias("rows")]
+        if size_column:
+            agg.append(F.sum(F.length(size_column)).alias("bytes"))
+        stats = df.agg(*agg).first()
+        rows = int(stats["rows"] or 0)
+        text_bytes = int(stats["bytes"] or 0) if size_column else rows * 64
     parts = max(1, math.ceil(text_bytes / target_bytes))
     max_rows = max(1, math.ceil(rows / parts * 1.5)) if rows else 1
     (

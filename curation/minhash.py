@@ -18,8 +18,9 @@ Banding: ``b`` bands of ``r`` rows chosen for a Jaccard threshold by minimising
 datasketch's ``_optimal_param`` does. Band keys are 64-bit mixes of a band's r values
 (collisions only add candidates, which verification removes).
 
-Kernels are numpy only; the whole batch of shingles is permuted at once in chunks (no per-document
-loop over permutations).
+Hot kernels (ASCII word shingling, signatures, pair Jaccard) are compiled with numba
+(:mod:`curation.minhash_jit`); the numpy reference functions here (:func:`signatures_numpy`, the
+vectorized shingling used for non-ASCII text) give identical results and are tested against them.
 """
 from __future__ import annotations
 
@@ -169,14 +170,9 @@ def _char_shingle_hashes(texts, ngram: int) -> tuple[np.ndarray, np.ndarray]:
     return np.fromiter((h for p in parts for h in p), dtype=np.uint32, count=int(offsets[-1])), offsets
 
 
-def shingle_hashes(texts, ngram: int = 5, unit: str = "word") -> tuple[np.ndarray, np.ndarray]:
-    """Shingle hashes of every text concatenated (uint32; repeats allowed, MinHash is a min) and
-    per-text offsets (len n+1). Word shingles are vectorized: window folds over token hashes."""
-    arr = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(list(texts), pa.string())
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if unit == "char":
-        return _char_shingle_hashes(arr.to_pylist(), ngram)
+def _word_shingle_hashes_vectorized(arr: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """Numpy/Arrow reference of word shingle hashing (any script): tokenize, hash each distinct
+    token once, window folds over the token hashes."""
     tokens, toff = tokenize(arr)
     th = token_hashes(tokens)
     lengths = np.diff(toff)
@@ -207,8 +203,68 @@ def shingle_hashes(texts, ngram: int = 5, unit: str = "word") -> tuple[np.ndarra
     return out, offsets
 
 
-def signatures(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:
-    """(n_docs, num_perm) uint32 MinHash signatures; a document with no shingles gets all MAX."""
+def _ascii_word_shingle_hashes(arr: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """Word shingle hashes of ASCII texts by the compiled kernel, straight from the Arrow buffers."""
+    from curation.minhash_jit import ascii_shingle_hashes
+
+    arr = pc.fill_null(arr, "")
+    if pa.types.is_string(arr.type):
+        offs = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
+    else:
+        offs = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    data = arr.buffers()[2]
+    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return ascii_shingle_hashes(data, offs, ngram)
+
+
+def _merge_parts(n: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Interleave per-subset (doc indices, hashes, offsets) back into document order."""
+    counts = np.zeros(n, dtype=np.int64)
+    for idx, _h, off in parts:
+        counts[idx] = np.diff(off)
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    out = np.empty(int(offsets[-1]), dtype=np.uint32)
+    for idx, h, off in parts:
+        out[np.repeat(offsets[idx] - off[:-1], np.diff(off)) + np.arange(len(h))] = h
+    return out, offsets
+
+
+def shingle_hashes(texts, ngram: int = 5, unit: str = "word") -> tuple[np.ndarray, np.ndarray]:
+    """Shingle hashes of every text concatenated (uint32; repeats allowed, MinHash is a min) and
+    per-text offsets (len n+1). Word shingles of ASCII texts come from the compiled kernel
+    (:func:`curation.minhash_jit.ascii_shingle_hashes`), other texts from the vectorized
+    numpy/Arrow path; both give the same hashes (tested)."""
+    arr = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(list(texts), pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if unit == "char":
+        return _char_shingle_hashes(arr.to_pylist(), ngram)
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.uint32), np.zeros(1, dtype=np.int64)
+    is_ascii = pc.fill_null(pc.string_is_ascii(arr), True).to_numpy(zero_copy_only=False)
+    if is_ascii.all():
+        return _ascii_word_shingle_hashes(arr, ngram)
+    if not is_ascii.any():
+        return _word_shingle_hashes_vectorized(arr, ngram)
+    idx_a, idx_u = np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)
+    ha, oa = _ascii_word_shingle_hashes(arr.take(pa.array(idx_a)), ngram)
+    hu, ou = _word_shingle_hashes_vectorized(arr.take(pa.array(idx_u)), ngram)
+    return _merge_parts(len(arr), [(idx_a, ha, oa), (idx_u, hu, ou)])
+
+
+def signatures(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(n_docs, num_perm) uint32 MinHash signatures by the compiled kernel
+    (:func:`curation.minhash_jit.minhash_signatures`); a document with no shingles gets all MAX.
+    Equal to :func:`signatures_numpy` and to datasketch (tested)."""
+    from curation.minhash_jit import minhash_signatures
+
+    return minhash_signatures(np.ascontiguousarray(hashes, dtype=np.uint32), np.ascontiguousarray(offsets, dtype=np.int64),
+                              np.ascontiguousarray(a, dtype=np.uint32), np.ascontiguousarray(b, dtype=np.uint32))
+
+
+def signatures_numpy(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Numpy reference of :func:`signatures`: a batch's shingles permuted in cache-sized chunks
+    (no per-document loop over permutations), then a per-document minimum."""
     n_docs, k = len(offsets) - 1, len(a)
     out = np.full((n_docs, k), MAX_HASH32, dtype=np.uint32)
     if n_docs == 0 or len(hashes) == 0:
@@ -310,28 +366,12 @@ def jaccard_of_texts(a: str, b: str, ngram: int = 5, unit: str = "word") -> floa
     return len(sa & sb) / len(sa | sb)
 
 
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """Sorted distinct values by one sort (numpy 2's hash-based np.unique is ~10x slower on
-    uint64 keys of this size)."""
-    values = np.sort(values)
-    keep = np.ones(len(values), dtype=bool)
-    keep[1:] = values[1:] != values[:-1]
-    return values[keep]
-
-
 def pair_jaccard(left: pa.Array, right: pa.Array, ngram: int = 5, unit: str = "word") -> np.ndarray:
     """Exact Jaccard of the shingle-hash sets of each (left[i], right[i]) pair, for a batch
-    (32-bit shingle hashes: a collision merges two shingles with probability ~ S^2 / 2^33)."""
+    (32-bit shingle hashes: a collision merges two shingles with probability ~ S^2 / 2^33);
+    1.0 when both sides have no shingle."""
+    from curation.minhash_jit import pair_jaccard_sets
+
     hl, ol = shingle_hashes(left, ngram, unit)
     hr, orr = shingle_hashes(right, ngram, unit)
-    n = len(ol) - 1
-    # one sort per side over (pair, hash) keys instead of a set per pair: distinct shingles of
-    # each side, then the keys present on both sides are the intersections
-    left_keys = _sorted_unique((np.repeat(np.arange(n, dtype=np.uint64), np.diff(ol)) << np.uint64(32)) | hl.astype(np.uint64))
-    right_keys = _sorted_unique((np.repeat(np.arange(n, dtype=np.uint64), np.diff(orr)) << np.uint64(32)) | hr.astype(np.uint64))
-    both = np.intersect1d(left_keys, right_keys, assume_unique=True)
-    size_l = np.bincount((left_keys >> np.uint64(32)).astype(np.int64), minlength=n)
-    size_r = np.bincount((right_keys >> np.uint64(32)).astype(np.int64), minlength=n)
-    inter = np.bincount((both >> np.uint64(32)).astype(np.int64), minlength=n)
-    union = size_l + size_r - inter
-    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+    return pair_jaccard_sets(hl, ol, hr, orr)

@@ -15,6 +15,7 @@ from curation.minhash import (
     shingle_hashes,
     shingles,
     signatures,
+    signatures_numpy,
 )
 from curation.near_dedup import NearDedupParams
 
@@ -31,7 +32,9 @@ TEXTS = [
 def test_signatures_bit_identical_to_datasketch(num_perm, seed):
     a, b = permutations(num_perm, seed)
     hashes, offsets = shingle_hashes(TEXTS, ngram=5)
-    ours = signatures(hashes, offsets, a, b, chunk=5)  # tiny chunks: documents straddle chunk edges
+    ours = signatures(hashes, offsets, a, b)
+    # the numpy reference too, in tiny chunks: documents straddle chunk edges
+    np.testing.assert_array_equal(signatures_numpy(hashes, offsets, a, b, chunk=5), ours)
     for i, text in enumerate(TEXTS):
         ref = MinHash(num_perm=num_perm, seed=seed, hashfunc=shingle_hash)
         ref.update_batch(shingles(text, 5))
@@ -183,3 +186,40 @@ def test_local_verification_keeps_pairs_at_the_threshold_and_drops_unknown_ends(
     kept = verify_pairs_local(edges, texts, NearDedupParams(threshold=0.7))
     assert jaccard_of_texts(TEXTS[0], TEXTS[0] + " again") >= 0.7  # a: b is a true pair, a: c is not
     assert list(zip(kept.column("src").to_pylist(), kept.column("dst").to_pylist())) == [("a", "b")]
+
+
+def test_compiled_shingling_equals_the_vectorized_path_on_random_and_mixed_text():
+    """The numba ASCII kernel against the numpy/Arrow path (which the scalar reference checks):
+    random ASCII with punctuation, capitals, underscores, long tokens (xxh32's 16-byte stripes),
+    nulls, empties, a sliced array, and batches mixing ASCII with non-ASCII texts."""
+    import random
+
+    import pyarrow as pa
+
+    from curation.minhash import _ascii_word_shingle_hashes, _word_shingle_hashes_vectorized
+    rng = random.Random(11)
+    alphabet = "abcXYZ019_ .,;-!\n\t"
+    texts = ["".join(rng.choice(alphabet) if rng.random() < 0.9 else "Q" * rng.randint(10, 40) for _ in range(rng.randint(0, 400)))
+             for _ in range(300)] + ["", None, "one", "a b", "x" * 70]
+    arr = pa.array(texts)
+    for n in (1, 2, 5, 9):
+        for part in (arr, arr.slice(37, 200)):
+            got = _ascii_word_shingle_hashes(part, n)
+            want = _word_shingle_hashes_vectorized(part, n)
+            assert got[1].tolist() == want[1].tolist() and got[0].tolist() == want[0].tolist(), n
+    mixed = pa.array([t if i % 3 else (t or "") + " é" for i, t in enumerate(texts)])
+    got, off = shingle_hashes(mixed, 5)
+    want, want_off = _word_shingle_hashes_vectorized(mixed, 5)
+    assert off.tolist() == want_off.tolist() and got.tolist() == want.tolist()
+    large = pa.array(texts, pa.large_string())
+    assert shingle_hashes(large, 5)[0].tolist() == shingle_hashes(arr, 5)[0].tolist()
+
+
+def test_compiled_signatures_equal_the_numpy_reference_on_many_documents():
+    rng = np.random.default_rng(2)
+    lengths = rng.integers(0, 50, 500)
+    offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    hashes = rng.integers(0, 2**32, offsets[-1], dtype=np.uint64).astype(np.uint32)
+    for k in (1, 17, 112, 256):
+        a, b = permutations(k, 5)
+        np.testing.assert_array_equal(signatures(hashes, offsets, a, b), signatures_numpy(hashes, offsets, a, b))
