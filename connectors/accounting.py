@@ -33,15 +33,20 @@ def count_by(df, column: str) -> dict[str, int]:
     return dict(sorted((str(r[0]), int(r[1])) for r in df.groupBy(column).count().collect()))
 
 
-def removal_stats(name: str, docs, removed, started: float, details: dict | None = None) -> StageStats:
+def removal_stats(name: str, docs, removed, started: float, details: dict | None = None,
+                  known_in: tuple[int, int] | None = None) -> StageStats:
     """StageStats of a stage that removes rows of ``docs`` listed in ``removed`` (which has
-    ``reason`` and ``token_count``): two small Spark jobs over cached frames."""
+    ``reason`` and ``token_count``): two small Spark jobs over cached frames, one when the input's
+    (documents, tokens) are ``known_in`` — the previous stage's output counts."""
     import time
 
     from pyspark.sql import functions as F
 
-    agg = docs.agg(F.count(F.lit(1)), F.sum("token_count")).first()
-    docs_in, tokens_in = int(agg[0]), int(agg[1] or 0)
+    if known_in is not None:
+        docs_in, tokens_in = known_in
+    else:
+        agg = docs.agg(F.count(F.lit(1)), F.sum("token_count")).first()
+        docs_in, tokens_in = int(agg[0]), int(agg[1] or 0)
     by_reason, removed_tokens = {}, 0
     if removed is not None:
         for r in removed.groupBy("reason").agg(F.count(F.lit(1)), F.sum("token_count")).collect():

@@ -156,9 +156,10 @@ def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
     return kept, removed
 
 
-def exact_dedup_stage(docs, params: ExactDedupParams, index_keys=None):
+def exact_dedup_stage(docs, params: ExactDedupParams, index_keys=None, known_in: tuple[int, int] | None = None):
     """(kept, removed, StageStats); removed is materialized; kept is ``docs`` minus a broadcast
-    list of removed ids (no second cached copy of the texts)."""
+    list of removed ids (no second cached copy of the texts). ``known_in``: (documents, tokens)
+    of ``docs`` when the caller has them (saves a Spark job)."""
     import time
 
     from pyspark.sql import functions as F
@@ -167,9 +168,9 @@ def exact_dedup_stage(docs, params: ExactDedupParams, index_keys=None):
 
     started = time.time()
     if not params.enabled:
-        return docs, None, removal_stats("exact_dedup", docs, None, started)
+        return docs, None, removal_stats("exact_dedup", docs, None, started, known_in=known_in)
     kept, removed = exact_dedup(docs, params, index_keys)  # removed is already materialized
     clusters = removed.where(F.col("kind") == "exact").select("duplicate_of").distinct().count()
     stats = removal_stats("exact_dedup", docs, removed, started, {
-        "duplicate_clusters": clusters, "keep": params.keep.rule, "incremental": index_keys is not None})
+        "duplicate_clusters": clusters, "keep": params.keep.rule, "incremental": index_keys is not None}, known_in)
     return kept, removed, stats

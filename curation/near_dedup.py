@@ -236,7 +236,8 @@ def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = Non
     return kept, removed, details, rows_all
 
 
-def near_dedup_stage(docs, params: NearDedupParams, index: NearDedupIndex | None = None):
+def near_dedup_stage(docs, params: NearDedupParams, index: NearDedupIndex | None = None,
+                     known_in: tuple[int, int] | None = None):
     """(kept, removed, StageStats, band rows: id, band, key, _old = from the index); removed and the band rows
     are persisted (the caller unpersists them when written). ``kept`` is ``docs`` minus a
     broadcast list of removed ids, not a second cached copy of the texts."""
@@ -246,11 +247,11 @@ def near_dedup_stage(docs, params: NearDedupParams, index: NearDedupIndex | None
 
     started = time.time()
     if not params.enabled:
-        return docs, None, removal_stats("near_dedup", docs, None, started), None
+        return docs, None, removal_stats("near_dedup", docs, None, started, known_in=known_in), None
     kept, removed, details, rows_all = near_dedup(docs, params, index)
     removed = removed.persist(StorageLevel.MEMORY_AND_DISK)
     details["clusters"] = removed.select("duplicate_of").distinct().count()
-    return kept, removed, removal_stats("near_dedup", docs, removed, started, details), rows_all
+    return kept, removed, removal_stats("near_dedup", docs, removed, started, details, known_in), rows_all
 
 
 def repoint(earlier_removed, later_removed):

@@ -66,9 +66,11 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
                                    "ngram": near.ngram, "unit": near.unit}) if index_dir else None
     frames = index.frames(spark) if index else None
     docs, quarantine, _inputs, ingest_stats = ingest(spark, [spec], IngestParams())
-    after_exact, exact_removed, exact_stats = exact_dedup_stage(docs, exact, frames[0] if frames else None)
+    after_exact, exact_removed, exact_stats = exact_dedup_stage(docs, exact, frames[0] if frames else None,
+                                                                known_in=(ingest_stats.docs_out, ingest_stats.tokens_out))
     near_index = NearDedupIndex(frames[1], frames[2]) if frames else None
-    kept, near_removed, near_stats, band_rows = near_dedup_stage(after_exact, near, near_index)
+    kept, near_removed, near_stats, band_rows = near_dedup_stage(after_exact, near, near_index,
+                                                                 known_in=(exact_stats.docs_out, exact_stats.tokens_out))
     removed = combine_removed(exact_removed, near_removed)
     # kept rows and tokens are known from the stage counts; token_count = ceil(chars / 4), so 4 x
     # tokens bounds the characters (no pass over the texts to size the shards)

@@ -68,8 +68,10 @@ def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, tex
     stages = [ingest_stats]
     duplicates, kept = None, docs
     if dedup:
-        after_exact, exact_removed, exact_stats = exact_dedup_stage(docs, ExactDedupParams())
-        kept, near_removed, near_stats, _bands = near_dedup_stage(after_exact, NearDedupParams())
+        after_exact, exact_removed, exact_stats = exact_dedup_stage(
+            docs, ExactDedupParams(), known_in=(ingest_stats.docs_out, ingest_stats.tokens_out))
+        kept, near_removed, near_stats, _bands = near_dedup_stage(
+            after_exact, NearDedupParams(), known_in=(exact_stats.docs_out, exact_stats.tokens_out))
         removed = combine_removed(exact_removed, near_removed)
         duplicates = duplicate_reasons(removed) if removed is not None else None
         stages += [exact_stats, near_stats]
