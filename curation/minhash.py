@@ -3,9 +3,8 @@ Massive Datasets* ch. 3), with datasketch's permutation scheme.
 
 Shingles: lower-cased word tokens (runs of Unicode letters, digits and ``_``), n-grams of them
 (default n = 5), or character n-grams. A shingle's 32-bit hash is fmix32 of an FNV-style fold of
-its tokens' xxh32 hashes (:func:`shingle_hash`), so token strings are hashed once per distinct
-token and whole batches of shingles are hashed by numpy. Character shingles are hashed with
-xxh32 of their bytes.
+its tokens' xxh32 hashes (:func:`shingle_hash`), so a token is hashed once and a shingle costs n
+multiply-xors. Character shingles are hashed with xxh32 of their bytes.
 
 Scheme: datasketch 2.0's default ``affine32``. A shingle's 32-bit hash h is pre-mixed with the
 MurmurHash3 finalizer (fmix32), then permutation k is ``a_k * h + b_k mod 2^32`` with odd
@@ -14,8 +13,9 @@ datasketch draws them. Signatures are therefore bit-identical to
 ``datasketch.MinHash(num_perm, seed, hashfunc=shingle_hash)`` for the same shingles (tested).
 
 Banding: ``b`` bands of ``r`` rows chosen for a Jaccard threshold by minimising
-0.5·(false-positive area) + 0.5·(false-negative area) under the S-curve 1-(1-s^r)^b, as
-datasketch's ``_optimal_param`` does. Band keys are 64-bit mixes of a band's r values
+w_fp·(false-positive area) + w_fn·(false-negative area) under the S-curve 1-(1-s^r)^b, as
+datasketch's ``_optimal_param`` does (its weights 0.5/0.5 by default; near dedup's choice of
+weights is in :mod:`curation.near_dedup`). Band keys are 64-bit mixes of a band's r values
 (collisions only add candidates, which verification removes).
 
 Hot kernels (ASCII word shingling, signatures, pair Jaccard) are compiled with numba
