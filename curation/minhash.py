@@ -18,7 +18,7 @@ datasketch's ``_optimal_param`` does (its weights 0.5/0.5 by default; near dedup
 weights is in :mod:`curation.near_dedup`). Band keys are 64-bit mixes of a band's r values
 (collisions only add candidates, which verification removes).
 
-Hot kernels (ASCII word shingling, signatures, pair Jaccard) are compiled with numba
+Hot kernels (ASCII word and character shingling, signatures, pair Jaccard) are compiled with numba
 (:mod:`curation.minhash_jit`); the numpy reference functions here (:func:`signatures_numpy`, the
 vectorized shingling used for non-ASCII text) give identical results and are tested against them.
 """
@@ -163,11 +163,38 @@ def shingles(text: str, ngram: int = 5, unit: str = "word") -> list[bytes]:
     return list(dict.fromkeys(" ".join(words[i : i + ngram]).encode() for i in range(len(words) - ngram + 1)))
 
 
-def _char_shingle_hashes(texts, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+def _char_shingle_hashes_python(texts, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """Character shingle hashes text by text (the reference; used for non-ASCII texts)."""
     h32 = xxhash.xxh32_intdigest
     parts = [[h32(s) for s in shingles(t or "", ngram, "char")] for t in texts]
     offsets = np.concatenate(([0], np.cumsum([len(p) for p in parts]))).astype(np.int64)
     return np.fromiter((h for p in parts for h in p), dtype=np.uint32, count=int(offsets[-1])), offsets
+
+
+def _arrow_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, int64 offsets into them) of a string array, zero-copy where possible."""
+    arr = pc.fill_null(arr, "")
+    if pa.types.is_string(arr.type):
+        offs = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
+    else:
+        offs = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    data = arr.buffers()[2]
+    return (np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)), offs
+
+
+def _char_shingle_hashes(arr: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """Character shingle hashes: ASCII texts by the compiled kernel, others by the reference."""
+    from curation.minhash_jit import ascii_char_shingle_hashes
+
+    is_ascii = pc.fill_null(pc.string_is_ascii(arr), True).to_numpy(zero_copy_only=False)
+    if is_ascii.all():
+        return ascii_char_shingle_hashes(*_arrow_bytes(arr), ngram)
+    if not is_ascii.any():
+        return _char_shingle_hashes_python(arr.to_pylist(), ngram)
+    idx_a, idx_u = np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)
+    ha, oa = ascii_char_shingle_hashes(*_arrow_bytes(arr.take(pa.array(idx_a))), ngram)
+    hu, ou = _char_shingle_hashes_python(arr.take(pa.array(idx_u)).to_pylist(), ngram)
+    return _merge_parts(len(arr), [(idx_a, ha, oa), (idx_u, hu, ou)])
 
 
 def _word_shingle_hashes_vectorized(arr: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,14 +234,7 @@ def _ascii_word_shingle_hashes(arr: pa.Array, ngram: int) -> tuple[np.ndarray, n
     """Word shingle hashes of ASCII texts by the compiled kernel, straight from the Arrow buffers."""
     from curation.minhash_jit import ascii_shingle_hashes
 
-    arr = pc.fill_null(arr, "")
-    if pa.types.is_string(arr.type):
-        offs = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
-    else:
-        offs = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    data = arr.buffers()[2]
-    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
-    return ascii_shingle_hashes(data, offs, ngram)
+    return ascii_shingle_hashes(*_arrow_bytes(arr), ngram)
 
 
 def _merge_parts(n: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -231,16 +251,16 @@ def _merge_parts(n: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]])
 
 def shingle_hashes(texts, ngram: int = 5, unit: str = "word") -> tuple[np.ndarray, np.ndarray]:
     """Shingle hashes of every text concatenated (uint32; repeats allowed, MinHash is a min) and
-    per-text offsets (len n+1). Word shingles of ASCII texts come from the compiled kernel
-    (:func:`curation.minhash_jit.ascii_shingle_hashes`), other texts from the vectorized
-    numpy/Arrow path; both give the same hashes (tested)."""
+    per-text offsets (len n+1). Word and character shingles of ASCII texts come from compiled
+    kernels (:mod:`curation.minhash_jit`); other texts from the vectorized numpy/Arrow path (words)
+    or text by text (characters). Each text gets the same set of hashes either way (tested)."""
     arr = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(list(texts), pa.string())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    if unit == "char":
-        return _char_shingle_hashes(arr.to_pylist(), ngram)
     if len(arr) == 0:
         return np.zeros(0, dtype=np.uint32), np.zeros(1, dtype=np.int64)
+    if unit == "char":
+        return _char_shingle_hashes(arr, ngram)
     is_ascii = pc.fill_null(pc.string_is_ascii(arr), True).to_numpy(zero_copy_only=False)
     if is_ascii.all():
         return _ascii_word_shingle_hashes(arr, ngram)

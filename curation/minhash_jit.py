@@ -5,6 +5,8 @@ reference functions, fused so that no (shingles x permutations) temporary is eve
   ``[A-Za-z0-9_]``, lower-cased) -> xxh32 (seed 0) of each token -> shingle hash of every window
   of n tokens (FNV-style fold seeded with n, then fmix32). Bit-identical to
   ``curation.minhash.shingle_hashes``' vectorized path (tested on random and real text).
+- :func:`ascii_char_shingle_hashes`: character n-gram shingles of ASCII texts (normalized as the
+  reference ``shingles(..., "char")``), xxh32 of each window.
 - :func:`minhash_signatures`: datasketch's affine32 permutations (``a_k * fmix32(h) + b_k mod
   2^32``) and the per-document minimum in one loop over shingles; the permutation loop is
   vectorized by LLVM (uint32 multiply-add-min lanes).
@@ -141,6 +143,52 @@ def ascii_shingle_hashes(data, offsets, ngram):
             for k in range(t):
                 acc = ((acc * _FNV) & _M32) ^ tok[k]
             out[w] = _fmix32(acc)
+            w += 1
+        out_off[d + 1] = w
+    return out[:w].copy(), out_off
+
+
+@_jit
+def _is_split_space(c):
+    # the ASCII characters Python's str.split() splits on: \t \n \v \f \r, \x1c-\x1f, space
+    return (9 <= c <= 13) or (28 <= c <= 32)
+
+
+@_jit
+def ascii_char_shingle_hashes(data, offsets, ngram):
+    """(hashes uint32, per-text offsets int64) of character n-gram shingles of ASCII texts, as
+    ``curation.minhash.shingles(text, n, "char")``: lower-cased, whitespace runs collapsed to one
+    space and stripped, then xxh32 of every n-character window (one shingle of the whole text
+    when it is shorter than n; none when it is empty). Repeated shingles are kept (MinHash and
+    the Jaccard kernel treat them as one)."""
+    n_docs = len(offsets) - 1
+    out = np.empty(offsets[n_docs] - offsets[0] + n_docs, dtype=np.uint32)
+    out_off = np.zeros(n_docs + 1, dtype=np.int64)
+    longest = 0
+    for d in range(n_docs):
+        longest = max(longest, offsets[d + 1] - offsets[d])
+    norm = np.empty(longest + 1, dtype=np.uint8)
+    w = 0
+    for d in range(n_docs):
+        m = 0
+        pending_space = False
+        for i in range(offsets[d], offsets[d + 1]):
+            c = data[i]
+            if _is_split_space(c):
+                pending_space = m > 0
+                continue
+            if pending_space:
+                norm[m] = 32
+                m += 1
+                pending_space = False
+            norm[m] = _lower(c)
+            m += 1
+        if m >= ngram:
+            for s in range(m - ngram + 1):
+                out[w] = xxh32_lower(norm, s, s + ngram)
+                w += 1
+        elif m > 0:
+            out[w] = xxh32_lower(norm, 0, m)
             w += 1
         out_off[d + 1] = w
     return out[:w].copy(), out_off

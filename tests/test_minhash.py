@@ -223,3 +223,25 @@ def test_compiled_signatures_equal_the_numpy_reference_on_many_documents():
     for k in (1, 17, 112, 256):
         a, b = permutations(k, 5)
         np.testing.assert_array_equal(signatures(hashes, offsets, a, b), signatures_numpy(hashes, offsets, a, b))
+
+
+def test_compiled_char_shingles_equal_the_reference_sets():
+    """Character shingles of ASCII texts by the compiled kernel: the same set of hashes per text as
+    the reference (lower-case, whitespace runs incl. \\x1c-\\x1f collapsed and stripped), also in
+    batches mixed with non-ASCII texts and in slices."""
+    import random
+
+    import pyarrow as pa
+
+    from curation.minhash import _char_shingle_hashes_python
+    rng = random.Random(4)
+    alphabet = "abAB c.\t\n\x1c_9-"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(300)]
+    texts += ["", "   ", None, "ab", "  Hello   World  ", "x" * 40, "Ünï cöde", "mixed é text here"]
+    arr = pa.array(texts)
+    for n in (1, 3, 5, 13):
+        for part in (arr, arr.slice(50, 200)):
+            got, off = shingle_hashes(part, n, "char")
+            want, want_off = _char_shingle_hashes_python(part.to_pylist(), n)
+            for i in range(len(part)):
+                assert set(got[off[i]:off[i + 1]].tolist()) == set(want[want_off[i]:want_off[i + 1]].tolist()), (n, part[i])
