@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from curation.minhash import (  # noqa: E402
+    _char_shingle_hashes_python,
     _word_shingle_hashes_vectorized,
     band_keys,
     permutations,
@@ -84,6 +85,15 @@ def main() -> None:
     band_keys(sig, 14, 8)
     sig_rate = s_total * k / statistics.median(sig_s) / 1e9
     bound_rate = s_bound * k / statistics.median(bound_s) / 1e9
+    char_s, char_ref_s = [], []
+    ref_docs = texts.slice(0, min(1000, args.docs))  # the text-by-text reference is slow
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        shingle_hashes(texts, 5, "char")
+        char_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        _char_shingle_hashes_python(ref_docs.to_pylist(), 5)
+        char_ref_s.append(time.perf_counter() - t)
     report = {
         "documents": args.docs, "shingles": s_total, "num_perm": k,
         "shingling_docs_per_s": round(args.docs / statistics.median(shingle_s)),
@@ -92,6 +102,8 @@ def main() -> None:
         "signature_over_bound": round(sig_rate / bound_rate, 3),
         "numpy_reference_shingling_docs_per_s": round(args.docs / statistics.median(np_shingle_s)),
         "numpy_reference_signature_G_hashes_per_s": round(s_total * k / statistics.median(np_sig_s) / 1e9, 3),
+        "char5_shingling_docs_per_s": round(args.docs / statistics.median(char_s)),
+        "char5_reference_shingling_docs_per_s": round(len(ref_docs) / statistics.median(char_ref_s)),
         "kernel_docs_per_s_one_core": round(args.docs / (statistics.median(shingle_s) + statistics.median(sig_s))),
     }
     print(json.dumps(report, indent=2))
