@@ -182,19 +182,11 @@ def _arrow_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return (np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)), offs
 
 
-def _char_shingle_hashes(arr: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray]:
-    """Character shingle hashes: ASCII texts by the compiled kernel, others by the reference."""
+def _ascii_char_shingle_hashes(arr: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """Character shingle hashes of ASCII texts by the compiled kernel."""
     from curation.minhash_jit import ascii_char_shingle_hashes
 
-    is_ascii = pc.fill_null(pc.string_is_ascii(arr), True).to_numpy(zero_copy_only=False)
-    if is_ascii.all():
-        return ascii_char_shingle_hashes(*_arrow_bytes(arr), ngram)
-    if not is_ascii.any():
-        return _char_shingle_hashes_python(arr.to_pylist(), ngram)
-    idx_a, idx_u = np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)
-    ha, oa = ascii_char_shingle_hashes(*_arrow_bytes(arr.take(pa.array(idx_a))), ngram)
-    hu, ou = _char_shingle_hashes_python(arr.take(pa.array(idx_u)).to_pylist(), ngram)
-    return _merge_parts(len(arr), [(idx_a, ha, oa), (idx_u, hu, ou)])
+    return ascii_char_shingle_hashes(*_arrow_bytes(arr), ngram)
 
 
 def _word_shingle_hashes_vectorized(arr: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray]:
@@ -237,6 +229,20 @@ def _ascii_word_shingle_hashes(arr: pa.Array, ngram: int) -> tuple[np.ndarray, n
     return ascii_shingle_hashes(*_arrow_bytes(arr), ngram)
 
 
+def _by_script(arr: pa.Array, ascii_fn, other_fn) -> tuple[np.ndarray, np.ndarray]:
+    """(hashes, offsets) with ASCII texts through ``ascii_fn`` (a compiled kernel) and the others
+    through ``other_fn``, merged back into document order."""
+    is_ascii = pc.fill_null(pc.string_is_ascii(arr), True).to_numpy(zero_copy_only=False)
+    if is_ascii.all():
+        return ascii_fn(arr)
+    if not is_ascii.any():
+        return other_fn(arr)
+    idx_a, idx_u = np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)
+    ha, oa = ascii_fn(arr.take(pa.array(idx_a)))
+    hu, ou = other_fn(arr.take(pa.array(idx_u)))
+    return _merge_parts(len(arr), [(idx_a, ha, oa), (idx_u, hu, ou)])
+
+
 def _merge_parts(n: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """Interleave per-subset (doc indices, hashes, offsets) back into document order."""
     counts = np.zeros(n, dtype=np.int64)
@@ -260,16 +266,9 @@ def shingle_hashes(texts, ngram: int = 5, unit: str = "word") -> tuple[np.ndarra
     if len(arr) == 0:
         return np.zeros(0, dtype=np.uint32), np.zeros(1, dtype=np.int64)
     if unit == "char":
-        return _char_shingle_hashes(arr, ngram)
-    is_ascii = pc.fill_null(pc.string_is_ascii(arr), True).to_numpy(zero_copy_only=False)
-    if is_ascii.all():
-        return _ascii_word_shingle_hashes(arr, ngram)
-    if not is_ascii.any():
-        return _word_shingle_hashes_vectorized(arr, ngram)
-    idx_a, idx_u = np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)
-    ha, oa = _ascii_word_shingle_hashes(arr.take(pa.array(idx_a)), ngram)
-    hu, ou = _word_shingle_hashes_vectorized(arr.take(pa.array(idx_u)), ngram)
-    return _merge_parts(len(arr), [(idx_a, ha, oa), (idx_u, hu, ou)])
+        return _by_script(arr, lambda t: _ascii_char_shingle_hashes(t, ngram),
+                          lambda t: _char_shingle_hashes_python(t.to_pylist(), ngram))
+    return _by_script(arr, lambda t: _ascii_word_shingle_hashes(t, ngram), lambda t: _word_shingle_hashes_vectorized(t, ngram))
 
 
 def signatures(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
