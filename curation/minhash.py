@@ -104,23 +104,7 @@ def tokenize(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     others pyarrow's RE2 split; both give the same tokens on ASCII text. Null text has none."""
     if len(texts) == 0:
         return pa.array([], pa.string()), np.zeros(1, dtype=np.int64)
-    is_ascii = pc.fill_null(pc.string_is_ascii(texts), True).to_numpy(zero_copy_only=False)
-    if is_ascii.all():
-        return _tokenize_ascii(texts)
-    if not is_ascii.any():
-        return _tokenize_regex(texts)
-    idx_a, idx_u = np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)
-    tok_a, off_a = _tokenize_ascii(texts.take(pa.array(idx_a)))
-    tok_u, off_u = _tokenize_regex(texts.take(pa.array(idx_u)))
-    counts = np.zeros(len(texts), dtype=np.int64)
-    counts[idx_a], counts[idx_u] = np.diff(off_a), np.diff(off_u)
-    offsets = np.concatenate(([0], np.cumsum(counts)))
-    # position of every token of the combined order in the concatenation [tok_a, tok_u]
-    src_start = np.zeros(len(texts), dtype=np.int64)
-    src_start[idx_a], src_start[idx_u] = off_a[:-1], off_u[:-1] + len(tok_a)
-    take = np.repeat(src_start - offsets[:-1], counts) + np.arange(offsets[-1])
-    both = pa.concat_arrays([tok_a, tok_u])
-    return both.take(pa.array(take)), offsets
+    return _by_script(texts, _tokenize_ascii, _tokenize_regex, _concat_take_arrow)
 
 
 def token_hashes(tokens: pa.Array) -> np.ndarray:
@@ -229,30 +213,34 @@ def _ascii_word_shingle_hashes(arr: pa.Array, ngram: int) -> tuple[np.ndarray, n
     return ascii_shingle_hashes(*_arrow_bytes(arr), ngram)
 
 
-def _by_script(arr: pa.Array, ascii_fn, other_fn) -> tuple[np.ndarray, np.ndarray]:
-    """(hashes, offsets) with ASCII texts through ``ascii_fn`` (a compiled kernel) and the others
-    through ``other_fn``, merged back into document order."""
+def _concat_take_numpy(a: np.ndarray, b: np.ndarray, take: np.ndarray) -> np.ndarray:
+    return np.concatenate([a, b])[take]
+
+
+def _concat_take_arrow(a: pa.Array, b: pa.Array, take: np.ndarray) -> pa.Array:
+    return pa.concat_arrays([a, b]).take(pa.array(take))
+
+
+def _by_script(arr: pa.Array, ascii_fn, other_fn, concat_take=_concat_take_numpy):
+    """(values, per-text offsets) with ASCII texts through ``ascii_fn`` (a byte-level kernel) and
+    the others through ``other_fn``, merged back into document order by ``concat_take`` (values of
+    both parts concatenated, then taken in document order)."""
     is_ascii = pc.fill_null(pc.string_is_ascii(arr), True).to_numpy(zero_copy_only=False)
     if is_ascii.all():
         return ascii_fn(arr)
     if not is_ascii.any():
         return other_fn(arr)
     idx_a, idx_u = np.flatnonzero(is_ascii), np.flatnonzero(~is_ascii)
-    ha, oa = ascii_fn(arr.take(pa.array(idx_a)))
-    hu, ou = other_fn(arr.take(pa.array(idx_u)))
-    return _merge_parts(len(arr), [(idx_a, ha, oa), (idx_u, hu, ou)])
-
-
-def _merge_parts(n: int, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Interleave per-subset (doc indices, hashes, offsets) back into document order."""
-    counts = np.zeros(n, dtype=np.int64)
-    for idx, _h, off in parts:
-        counts[idx] = np.diff(off)
+    va, oa = ascii_fn(arr.take(pa.array(idx_a)))
+    vu, ou = other_fn(arr.take(pa.array(idx_u)))
+    counts = np.zeros(len(arr), dtype=np.int64)
+    counts[idx_a], counts[idx_u] = np.diff(oa), np.diff(ou)
     offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    out = np.empty(int(offsets[-1]), dtype=np.uint32)
-    for idx, h, off in parts:
-        out[np.repeat(offsets[idx] - off[:-1], np.diff(off)) + np.arange(len(h))] = h
-    return out, offsets
+    # position of every value of the document order in the concatenation [va, vu]
+    src_start = np.zeros(len(arr), dtype=np.int64)
+    src_start[idx_a], src_start[idx_u] = oa[:-1] - oa[0], ou[:-1] - ou[0] + len(va)
+    take = np.repeat(src_start - offsets[:-1], counts) + np.arange(offsets[-1])
+    return concat_take(va, vu, take), offsets
 
 
 def shingle_hashes(texts, ngram: int = 5, unit: str = "word") -> tuple[np.ndarray, np.ndarray]:
