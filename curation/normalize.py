@@ -59,8 +59,13 @@ def collapse_ascii_whitespace(texts: pa.Array) -> pa.LargeStringArray:
 
 
 def normalize_text(texts: pa.Array) -> pa.Array:
-    """NFKC + lower-case + collapsed whitespace, for a whole Arrow string array (same type out)."""
-    out = pc.utf8_lower(pc.utf8_normalize(texts, form="NFKC"))
+    """NFKC + lower-case + collapsed whitespace, for a whole Arrow string array (same type out).
+    An all-ASCII batch skips NFKC (the identity on ASCII) and lower-cases by ASCII rules (the
+    same result, ~10x faster than the Unicode case mapping)."""
+    if len(texts) and pc.all(pc.fill_null(pc.string_is_ascii(texts), True)).as_py():
+        out = pc.ascii_lower(texts)
+    else:
+        out = pc.utf8_lower(pc.utf8_normalize(texts, form="NFKC"))
     return pc.utf8_trim_whitespace(collapse_ascii_whitespace(out)).cast(texts.type)
 
 

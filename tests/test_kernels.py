@@ -110,3 +110,18 @@ def test_whitespace_kernel_equals_the_regex_normalization():
     ref = normalize_text_regex(pa.array([t or "" for t in texts])).to_pylist()
     assert lengths.tolist() == [len(r) for r in ref]
     assert len(set(keys.to_pylist())) == len(set(ref))
+
+
+def test_ascii_batches_normalize_as_the_unicode_path():
+    """An all-ASCII batch takes the ASCII fast path (no NFKC, ASCII lower-casing): same strings
+    as the regex reference, including slices and nulls."""
+    import random
+
+    from curation.normalize import normalize_text_regex
+    rng = random.Random(9)
+    alphabet = ["a", "Z", "Q9", " ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\x1f", "_", "-", "."]
+    texts = ["".join(rng.choices(alphabet, k=rng.randint(0, 20))) for _ in range(300)] + [None, ""]
+    arr = pa.array(texts)
+    for lo, hi in [(0, len(texts)), (5, 200), (299, 302)]:
+        part = arr.slice(lo, hi - lo)
+        assert normalize_text(part).to_pylist() == normalize_text_regex(part).to_pylist()
