@@ -8,7 +8,10 @@ place with no minimum — the arithmetic floor of a per-document numpy MinHash. 
 curation/minhash_jit.py: affine32 u32 multiply-add-min fused per shingle) and its numpy reference
 `signatures_numpy` (u32 multiply-add in place on cache-sized chunks, then a per-document minimum)
 are timed on the same shingles. Both are reported in G permuted hashes/s (S*K / seconds); medians of the repeats.
-Also: shingling throughput and end-to-end kernel documents/s on one core.
+Also: shingling throughput (word and character, compiled and reference), end-to-end kernel
+documents/s on one core, exact-dedup normalization on an all-ASCII batch (the ASCII fast path
+against the Unicode path: NFKC + Unicode lower-casing), and the numba kernels' first-use cost in a
+fresh process: compiled into an empty cache, then loaded from that cache.
 """
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -35,6 +40,39 @@ from curation.minhash import (  # noqa: E402
     signatures,
     signatures_numpy,
 )
+from curation.normalize import collapse_ascii_whitespace, normalize_text  # noqa: E402
+
+FIRST_USE = """
+import time
+t = time.perf_counter()
+import pyarrow as pa
+from curation.minhash import pair_jaccard, permutations, shingle_hashes, signatures
+a, b = permutations(112, 1)
+h, o = shingle_hashes(pa.array(["a b c d e f g"]), 5)
+signatures(h, o, a, b)
+shingle_hashes(pa.array(["a b c"]), 3, "char")
+pair_jaccard(pa.array(["a b"]), pa.array(["a c"]))
+print(time.perf_counter() - t)
+"""
+
+
+def first_use_seconds() -> tuple[float, float]:
+    """(seconds to import and first-call every kernel with an empty numba cache, the same with
+    that cache filled), each in a fresh interpreter."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": root}
+        cold, warm = (float(subprocess.run([sys.executable, "-c", FIRST_USE], env=env, check=True, capture_output=True,
+                                           text=True).stdout.strip()) for _ in range(2))
+    return cold, warm
+
+
+def unicode_normalize(texts):
+    """normalize_text without its ASCII fast path (NFKC, Unicode lower-casing), for comparison."""
+    import pyarrow.compute as pc
+
+    out = pc.utf8_lower(pc.utf8_normalize(texts, form="NFKC"))
+    return pc.utf8_trim_whitespace(collapse_ascii_whitespace(out)).cast(texts.type)
 
 
 def main() -> None:
@@ -94,6 +132,16 @@ def main() -> None:
         t = time.perf_counter()
         _char_shingle_hashes_python(ref_docs.to_pylist(), 5)
         char_ref_s.append(time.perf_counter() - t)
+    norm_s, norm_u_s = [], []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        fast = normalize_text(texts)
+        norm_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        slow = unicode_normalize(texts)
+        norm_u_s.append(time.perf_counter() - t)
+    assert fast.equals(slow)
+    cold, warm = first_use_seconds()
     report = {
         "documents": args.docs, "shingles": s_total, "num_perm": k,
         "shingling_docs_per_s": round(args.docs / statistics.median(shingle_s)),
@@ -105,6 +153,10 @@ def main() -> None:
         "char5_shingling_docs_per_s": round(args.docs / statistics.median(char_s)),
         "char5_reference_shingling_docs_per_s": round(len(ref_docs) / statistics.median(char_ref_s)),
         "kernel_docs_per_s_one_core": round(args.docs / (statistics.median(shingle_s) + statistics.median(sig_s))),
+        "normalize_ascii_fast_path_docs_per_s": round(args.docs / statistics.median(norm_s)),
+        "normalize_unicode_path_docs_per_s": round(args.docs / statistics.median(norm_u_s)),
+        "first_use_empty_cache_s": round(cold, 2),
+        "first_use_cached_s": round(warm, 2),
     }
     print(json.dumps(report, indent=2))
 

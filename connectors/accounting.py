@@ -17,6 +17,11 @@ class StageStats(BaseModel):
     seconds: float = 0.0
     details: dict = Field(default_factory=dict)
 
+    @property
+    def output_counts(self) -> tuple[int, int]:
+        """(documents, tokens) this stage passed on: the next stage's ``known_in``."""
+        return self.docs_out, self.tokens_out
+
     @model_validator(mode="after")
     def _counts_add_up(self):
         total = self.docs_out + sum(self.removed.values()) + sum(self.quarantined.values())

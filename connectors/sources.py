@@ -64,6 +64,13 @@ class IngestParams(BaseModel):
     max_line_bytes: int = Field(64 << 20, ge=1024, description="longer JSONL lines are quarantined unparsed")
 
 
+def shard_size_hint(stats) -> tuple[int, int]:
+    """(rows, text characters) of a stage's output documents for :func:`connectors.shards.write_shards`,
+    from its counts: token_count = ceil(characters / 4), so 4 x tokens bounds the characters
+    (no pass over the texts to size the shards)."""
+    return stats.docs_out, stats.tokens_out * CHARS_PER_TOKEN
+
+
 def _plan_files(spec: SourceSpec) -> list[tuple[str, str, str | None, str, "object"]]:
     """(uri, format, compression, relative path, FileInfo) for each readable file of a source."""
     files = list_files(spec.path)

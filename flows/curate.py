@@ -115,14 +115,14 @@ def ingest_task(spark, recipe: Recipe, ck: Checkpoints, key: str):
 
 
 @task(name="exact-dedup", **STAGE_TASK)
-def exact_dedup_task(docs, recipe: Recipe, ck: Checkpoints, key: str):
+def exact_dedup_task(docs, recipe: Recipe, ck: Checkpoints, key: str, known_in: tuple[int, int] | None = None):
     hit = _restore(ck, "exact_dedup", key)
     if hit:
         frames, meta = hit
         stats = _restored_stats(meta)
         _publish_stats(stats)
         return frames["kept"], frames["removed"], stats
-    kept, removed, stats = exact_dedup_stage(docs, recipe.stages.exact_dedup)
+    kept, removed, stats = exact_dedup_stage(docs, recipe.stages.exact_dedup, known_in=known_in)
     _publish_stats(stats)
     get_run_logger().info("exact dedup: %d kept, removed %s", stats.docs_out, stats.removed)
     saved = ck.save("exact_dedup", key, {"kept": kept, "removed": removed}, {"stats": stats.model_dump()})
@@ -130,14 +130,14 @@ def exact_dedup_task(docs, recipe: Recipe, ck: Checkpoints, key: str):
 
 
 @task(name="near-dedup", **STAGE_TASK)
-def near_dedup_task(docs, recipe: Recipe, ck: Checkpoints, key: str):
+def near_dedup_task(docs, recipe: Recipe, ck: Checkpoints, key: str, known_in: tuple[int, int] | None = None):
     hit = _restore(ck, "near_dedup", key)
     if hit:
         frames, meta = hit
         stats = _restored_stats(meta)
         _publish_stats(stats)
         return frames["kept"], frames["removed"], stats, None
-    kept, removed, stats, band_rows = near_dedup_stage(docs, recipe.stages.near_dedup)
+    kept, removed, stats, band_rows = near_dedup_stage(docs, recipe.stages.near_dedup, known_in=known_in)
     _publish_stats(stats)
     get_run_logger().info("near dedup: %d kept, removed %s, %s", stats.docs_out, stats.removed, stats.details)
     saved = ck.save("near_dedup", key, {"kept": kept, "removed": removed}, {"stats": stats.model_dump()})
@@ -290,8 +290,8 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     ck = Checkpoints(root, spark, enabled=recipe.output.resume and upload_to is None)
     keys = stage_keys(recipe)
     docs, quarantine, inputs, ingest_stats = ingest_task(spark, recipe, ck, keys["ingest"])
-    after_exact, exact_removed, dedup_stats = exact_dedup_task(docs, recipe, ck, keys["exact_dedup"])
-    kept, near_removed, near_stats, band_rows = near_dedup_task(after_exact, recipe, ck, keys["near_dedup"])
+    after_exact, exact_removed, dedup_stats = exact_dedup_task(docs, recipe, ck, keys["exact_dedup"], ingest_stats.output_counts)
+    kept, near_removed, near_stats, band_rows = near_dedup_task(after_exact, recipe, ck, keys["near_dedup"], dedup_stats.output_counts)
     removed_parts = [r for r in (exact_removed, near_removed) if r is not None]
     removed = combine_removed(exact_removed, near_removed)
     scored = score_task(kept, recipe, ck, keys["score"]) if recipe.stages.score.enabled else None

@@ -20,7 +20,7 @@ from connectors.manifest import (
     write_stats,
 )
 from connectors.shards import write_shards
-from connectors.sources import CHARS_PER_TOKEN, RESERVED, IngestParams, SourceSpec, ingest, release
+from connectors.sources import RESERVED, IngestParams, SourceSpec, ingest, release, shard_size_hint
 from connectors.spark_session import SparkSettings, get_spark
 from curation.exact_dedup import ExactDedupParams, exact_dedup_stage, exact_keys
 from curation.near_dedup import (
@@ -67,16 +67,14 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
     frames = index.frames(spark) if index else None
     docs, quarantine, _inputs, ingest_stats = ingest(spark, [spec], IngestParams())
     after_exact, exact_removed, exact_stats = exact_dedup_stage(docs, exact, frames[0] if frames else None,
-                                                                known_in=(ingest_stats.docs_out, ingest_stats.tokens_out))
+                                                                known_in=ingest_stats.output_counts)
     near_index = NearDedupIndex(frames[1], frames[2]) if frames else None
     kept, near_removed, near_stats, band_rows = near_dedup_stage(after_exact, near, near_index,
-                                                                 known_in=(exact_stats.docs_out, exact_stats.tokens_out))
+                                                                 known_in=exact_stats.output_counts)
     removed = combine_removed(exact_removed, near_removed)
-    # kept rows and tokens are known from the stage counts; token_count = ceil(chars / 4), so 4 x
-    # tokens bounds the characters (no pass over the texts to size the shards)
     outputs = {"kept": write_shards(_restore_input_columns(kept, spec), output, "kept", run_id, shard_bytes,
                                     sort_by=id_column or "id", size_column=text_column,
-                                    size_hint=(near_stats.docs_out, near_stats.tokens_out * CHARS_PER_TOKEN))}
+                                    size_hint=shard_size_hint(near_stats))}
     if removed is not None:
         outputs["removed"] = write_shards(removed, output, "removed", run_id, shard_bytes, size_column=None)
     if sum(ingest_stats.quarantined.values()):

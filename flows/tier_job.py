@@ -69,9 +69,9 @@ def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, tex
     duplicates, kept = None, docs
     if dedup:
         after_exact, exact_removed, exact_stats = exact_dedup_stage(
-            docs, ExactDedupParams(), known_in=(ingest_stats.docs_out, ingest_stats.tokens_out))
+            docs, ExactDedupParams(), known_in=ingest_stats.output_counts)
         kept, near_removed, near_stats, _bands = near_dedup_stage(
-            after_exact, NearDedupParams(), known_in=(exact_stats.docs_out, exact_stats.tokens_out))
+            after_exact, NearDedupParams(), known_in=exact_stats.output_counts)
         removed = combine_removed(exact_removed, near_removed)
         duplicates = duplicate_reasons(removed) if removed is not None else None
         stages += [exact_stats, near_stats]
