@@ -47,8 +47,21 @@ class DedupIndex:
         read = lambda name: spark.read.parquet(*[os.path.join(self.root, name, f"part-{r['run_id']}.parquet") for r in self.meta["runs"]])
         return read("exact"), read("bands"), read("texts")
 
+    def tables(self):
+        """(keys, bands, texts) Arrow tables of every indexed run (the local engine), or None when empty."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.empty:
+            return None
+        read = lambda name: pa.concat_tables([pq.read_table(os.path.join(self.root, name, f"part-{r['run_id']}.parquet"))
+                                             for r in self.meta["runs"]])
+        return read("exact"), read("bands"), read("texts")
+
     def append(self, run_id: str, keys, bands, texts) -> dict:
-        """Add one run's kept documents; returns the run record (documents added)."""
+        """Add one run's kept documents (Spark DataFrames, or Arrow tables from the local engine);
+        returns the run record (documents added)."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         counts = {}
@@ -57,7 +70,11 @@ class DedupIndex:
             os.makedirs(folder, exist_ok=True)
             tmp = os.path.join(folder, f".part-{run_id}.tmp")
             shutil.rmtree(tmp, ignore_errors=True)
-            df.coalesce(1).write.option("compression", "zstd").parquet(tmp)
+            if isinstance(df, pa.Table):
+                os.makedirs(tmp)
+                pq.write_table(df, os.path.join(tmp, "part-0.parquet"), compression="zstd")
+            else:
+                df.coalesce(1).write.option("compression", "zstd").parquet(tmp)
             files = [f for f in os.listdir(tmp) if f.endswith(".parquet")]
             final = os.path.join(folder, f"part-{run_id}.parquet")
             os.rename(os.path.join(tmp, files[0]), final)

@@ -269,6 +269,9 @@ def _parse_block(block, starts, ends, keep, schema, opts, uri, first_line, const
     if not keep.any():
         return
     try:
+        # pyarrow's JSON reader passes invalid UTF-8 inside strings through: check the block first
+        # (a bad one takes the line-by-line path, which quarantines the line as invalid_utf8)
+        pa.array([block], pa.binary()).cast(pa.string())
         table = pajson.read_json(io.BytesIO(block), read_options=pajson.ReadOptions(block_size=max(len(block), 1 << 20)), parse_options=opts)
         if table.num_rows != len(lines):
             raise pa.ArrowInvalid("row count differs from non-blank line count")

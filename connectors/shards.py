@@ -65,11 +65,7 @@ def write_shards(df, root: str, name: str, run_id: str, target_bytes: int = DEFA
     over the data); otherwise they are counted."""
     from pyspark.sql import functions as F
 
-    final = os.path.join(root, name)
-    parent, leaf = os.path.split(name)  # nested names (tiers/documents/tier=L1) keep their parents
-    os.makedirs(os.path.join(root, parent), exist_ok=True)
-    tmp = os.path.join(root, parent, f".{leaf}.tmp-{run_id}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp, final = _temporary_dir(root, name, run_id)
     if size_hint is not None:
         rows, text_bytes = size_hint
     else:
@@ -93,10 +89,17 @@ def write_shards(df, root: str, name: str, run_id: str, target_bytes: int = DEFA
     for junk in os.listdir(tmp):
         if junk not in produced:
             os.remove(os.path.join(tmp, junk))  # _SUCCESS and .crc files
+    return _describe_and_commit(tmp, final, name, produced)
+
+
+def _describe_and_commit(tmp: str, final: str, name: str, produced: list[str]) -> DatasetInfo:
+    """Rename the written files ``part-00000.parquet`` ... in order, hash and describe them, then
+    move the finished folder into place."""
     shards = []
     for i, fname in enumerate(produced):
         new = f"part-{i:05d}.parquet"
-        os.rename(os.path.join(tmp, fname), os.path.join(tmp, new))
+        if fname != new:
+            os.rename(os.path.join(tmp, fname), os.path.join(tmp, new))
         full = os.path.join(tmp, new)
         meta = pq.ParquetFile(full)
         tokens = None
@@ -109,6 +112,43 @@ def write_shards(df, root: str, name: str, run_id: str, target_bytes: int = DEFA
     total_tokens = sum(s.tokens or 0 for s in shards) if any(s.tokens is not None for s in shards) else None
     return DatasetInfo(path=name, rows=sum(s.rows for s in shards), bytes=sum(s.bytes for s in shards),
                        tokens=total_tokens, shards=shards)
+
+
+def _temporary_dir(root: str, name: str, run_id: str) -> tuple[str, str]:
+    """(temporary folder, final folder) of dataset ``name`` under ``root``."""
+    final = os.path.join(root, name)
+    parent, leaf = os.path.split(name)  # nested names (tiers/documents/tier=L1) keep their parents
+    os.makedirs(os.path.join(root, parent), exist_ok=True)
+    tmp = os.path.join(root, parent, f".{leaf}.tmp-{run_id}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return tmp, final
+
+
+def write_table_shards(table, root: str, name: str, run_id: str, target_bytes: int = DEFAULT_SHARD_BYTES,
+                       sort_by: str = "id", size_column: str | None = "text", threads: int = 2) -> DatasetInfo:
+    """:func:`write_shards` for an Arrow table in one process (the local dedup engine): rows sorted
+    by ``sort_by`` and cut into ceil(text bytes / target) contiguous shards of equal row counts,
+    written zstd on a thread pool. The same table gives the same files; the split differs from
+    Spark's hash partitioning (same rows, other shard boundaries)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.compute as pc
+
+    tmp, final = _temporary_dir(root, name, run_id)
+    os.makedirs(tmp)
+    rows = table.num_rows
+    text_bytes = int(pc.sum(pc.utf8_length(table.column(size_column))).as_py() or 0) if size_column and rows else rows * 64
+    parts = max(1, math.ceil(text_bytes / target_bytes))
+    ordered = table.take(pc.sort_indices(table, sort_keys=[(sort_by, "ascending")])) if rows else table
+    bounds = [round(i * rows / parts) for i in range(parts + 1)]
+    names = [f"part-{i:05d}.parquet" for i in range(parts)]
+
+    def write(i: int) -> None:
+        pq.write_table(ordered.slice(bounds[i], bounds[i + 1] - bounds[i]), os.path.join(tmp, names[i]), compression="zstd")
+
+    with ThreadPoolExecutor(max(1, min(threads, parts))) as pool:
+        list(pool.map(write, range(parts)))
+    return _describe_and_commit(tmp, final, name, names)
 
 
 def upload_tree(local_root: str, uri: str) -> None:

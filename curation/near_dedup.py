@@ -85,23 +85,28 @@ class NearDedupParams(BaseModel):
         return band_edges(self.threshold, self.num_perm, *weights)
 
 
+def band_rows_batch(ids: pa.Array, texts: pa.Array, params: NearDedupParams, a: np.ndarray, b: np.ndarray) -> pa.RecordBatch:
+    """(id, band, key): one row per document of a batch and band; a document with no shingle gets
+    none, so such documents never cluster."""
+    bands, rows = params.banding()
+    hashes, offsets = shingle_hashes(texts, params.ngram, params.unit)
+    has = np.diff(offsets) > 0
+    keys = band_keys(signatures(hashes, offsets, a, b), bands, rows)[has]
+    owners = np.flatnonzero(has)
+    return pa.RecordBatch.from_arrays(
+        [ids.take(pa.array(np.repeat(owners, bands))),
+         pa.array(np.tile(np.arange(bands, dtype=np.int32), len(owners))),
+         pa.array(keys.reshape(-1))],
+        names=["id", "band", "key"])
+
+
 def band_rows(docs, params: NearDedupParams):
     """DataFrame (id, band, key): one row per document and band."""
-    bands, rows = params.banding()
     a, b = permutations(params.num_perm, params.seed)
-    ngram, unit = params.ngram, params.unit
 
     def to_bands(batches):
         for batch in batches:
-            hashes, offsets = shingle_hashes(batch.column(1), ngram, unit)
-            has = np.diff(offsets) > 0  # no word at all: no band rows, so such docs never cluster
-            keys = band_keys(signatures(hashes, offsets, a, b), bands, rows)[has]
-            owners = np.flatnonzero(has)
-            yield pa.RecordBatch.from_arrays(
-                [batch.column(0).take(pa.array(np.repeat(owners, bands))),
-                 pa.array(np.tile(np.arange(bands, dtype=np.int32), len(owners))),
-                 pa.array(keys.reshape(-1))],
-                names=["id", "band", "key"])
+            yield band_rows_batch(batch.column(0), batch.column(1), params, a, b)
 
     return docs.select("id", "text").mapInArrow(to_bands, "id string, band int, key long")
 

@@ -62,7 +62,7 @@ def _print_summary(manifest, path: str, seconds: float) -> None:
 
 def _bad_options(exc) -> Exception:
     """A pydantic ValidationError of command-line options as a one-line user error."""
-    from flows.recipe import RecipeError
+    from flows.errors import RecipeError
 
     return RecipeError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors()))
 
@@ -200,7 +200,7 @@ def cmd_dedup(args) -> int:
     settings = SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory)
     started = time.time()
     stats = run_dedup(args.input, args.output, exact, near, text_column=args.text_column, id_column=args.id_column,
-                      index_dir=args.index, spark_settings=settings)
+                      index_dir=args.index, spark_settings=settings, engine=args.engine, threads=args.threads)
     if not args.quiet:
         near_d = stats["stages"][2]["details"]
         print(f"dedup: {stats['documents_in']} documents in, {stats['kept']} kept, removed {stats['removed']}, "
@@ -326,7 +326,7 @@ def cmd_containment_plan(args) -> int:
         print(f"  {args.output}/plan.json")
     if args.apply:
         if not args.trash:
-            from flows.recipe import RecipeError
+            from flows.errors import RecipeError
             raise RecipeError("--apply needs --trash DIR (where deleted tables go, with their recipes)")
         moved = apply_plan(args.output, args.trash)
         if not args.quiet:
@@ -345,7 +345,7 @@ def cmd_containment_restore(args) -> int:
 
 
 def cmd_select_qqt(args) -> int:
-    from flows.recipe import RecipeError
+    from flows.errors import RecipeError
     from tiers.qqt import Pool, frontier
 
     try:
@@ -373,7 +373,7 @@ def cmd_select(args) -> int:
     from pydantic import ValidationError
 
     from connectors.spark_session import SparkSettings
-    from flows.recipe import RecipeError
+    from flows.errors import RecipeError
     from flows.select_job import run_select
     from tiers.select_stage import QQTSettings, SelectParams
 
@@ -480,6 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="check candidate pairs by exact Jaccard before clustering (default on)")
     dd.add_argument("--index", help="folder of a dedup index: dedup against earlier runs saved there, then add this run")
     dd.add_argument("--seed", type=int, default=1, help="MinHash seed (default 1)")
+    dd.add_argument("--engine", choices=["spark", "local"], default="spark",
+                    help="spark (default): a Spark job, local or on a cluster (--master); local: one process on this "
+                         "machine without a JVM, the same results and outputs, for inputs that fit in memory (about 4x "
+                         "the input's text); much faster below a few million documents")
+    dd.add_argument("--threads", type=int, help="threads of --engine local (default: the cores this process may use)")
     dd.add_argument("--master", help="Spark master URL (default local[*])")
     dd.add_argument("--driver-memory", default="4g",
                     help="Spark driver heap, e.g. 8g (in local mode it also holds the executors' work; default 4g)")
@@ -677,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quiet:
         os.environ["TIERLAKE_QUIET"] = "1"
     from connectors.filesystem import InputError, list_files
-    from flows.recipe import RecipeError
+    from flows.errors import RecipeError
 
     try:
         for name in ("input", "lake"):  # a missing input is reported before the JVM starts

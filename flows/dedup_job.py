@@ -31,39 +31,73 @@ from curation.near_dedup import (
 )
 
 
+def output_columns(columns: list[str], spec: SourceSpec) -> list[tuple[str, str]]:
+    """(column, output name) of the kept documents: the input's own column names; tierlake's added
+    columns dropped, except ``id`` when it was derived (removed/ refers to it)."""
+    out = []
+    for c in columns:
+        if c == "text":
+            out.append((c, spec.text_column))
+        elif c == "id":
+            out.append((c, spec.id_column or "id"))
+        elif c == "input_id" and not spec.id_column:
+            out.append((c, c))  # the input's own `id` (not named as the id column) next to the derived id
+        elif c.startswith("input_") and c[len("input_"):] in RESERVED:
+            out.append((c, c[len("input_"):]))
+        elif c not in ("source", "token_count", "source_file", "source_line"):
+            out.append((c, c))
+    return out
+
+
 def _restore_input_columns(kept, spec: SourceSpec):
-    """Kept documents with the input's own column names (tierlake's added columns dropped, except
-    ``id`` when it was derived: removed/ refers to it)."""
     from pyspark.sql import functions as F
 
-    cols = []
-    for c in kept.columns:
-        if c == "text":
-            cols.append(F.col("text").alias(spec.text_column))
-        elif c == "id":
-            cols.append(F.col("id").alias(spec.id_column or "id"))
-        elif c == "input_id" and not spec.id_column:
-            cols.append(F.col(c))  # the input's own `id` (not named as the id column) next to the derived id
-        elif c.startswith("input_") and c[len("input_"):] in RESERVED:
-            cols.append(F.col(c).alias(c[len("input_"):]))
-        elif c in ("source", "token_count", "source_file", "source_line"):
-            continue
-        else:
-            cols.append(F.col(c))
-    return kept.select(*cols)
+    return kept.select(*(F.col(f"`{c}`").alias(name) for c, name in output_columns(kept.columns, spec)))
+
+
+def _job_stats(run_id, input_path, started, engine, stages: list[StageStats], outputs, exact, near, index, index_record) -> dict:
+    """stats.json of a dedup run; raises when documents in != kept + removed + quarantined."""
+    bands, rows = near.banding()
+    ingest_stats = stages[0]
+    stats = {
+        "run_id": run_id, "created_at": now_iso(), "input": input_path, "engine": engine,
+        "seconds": round(time.time() - started, 3),
+        "documents_in": ingest_stats.docs_in, "kept": outputs["kept"].rows,
+        "removed": {k: v for s in stages for k, v in s.removed.items()},
+        "quarantined": ingest_stats.quarantined,
+        "stages": [s.model_dump() for s in stages],
+        "outputs": {k: v.model_dump() for k, v in outputs.items()},
+        "params": {"exact": exact.model_dump(), "near": {**near.model_dump(), "bands": bands, "rows": rows}},
+        "index": {"path": index.root, "run": index_record, "runs_before": len(index.meta["runs"]) - 1} if index else None,
+    }
+    total = stats["kept"] + sum(stats["removed"].values()) + sum(stats["quarantined"].values())
+    if total != stats["documents_in"]:
+        raise RuntimeError(f"accounting does not add up: {total} != {stats['documents_in']}")
+    return stats
+
+
+def _index_for(index_dir: str | None, near: NearDedupParams) -> DedupIndex | None:
+    bands, rows = near.banding()
+    return DedupIndex(index_dir, {"num_perm": near.num_perm, "seed": near.seed, "bands": bands, "rows": rows,
+                                  "ngram": near.ngram, "unit": near.unit}) if index_dir else None
 
 
 def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearDedupParams,
               text_column: str = "text", id_column: str | None = None, index_dir: str | None = None,
-              spark_settings: SparkSettings | None = None, shard_bytes: int = 256 << 20) -> dict:
+              spark_settings: SparkSettings | None = None, shard_bytes: int = 256 << 20,
+              engine: str = "spark", threads: int | None = None) -> dict:
+    """Run the dedup job on Spark (``engine="spark"``) or in one process (``"local"``,
+    :mod:`curation.dedup_local`: same results, for inputs that fit one machine's memory)."""
+    if engine == "local":
+        return run_dedup_local(input_path, output, exact, near, text_column, id_column, index_dir, shard_bytes, threads)
+    if engine != "spark":
+        raise ValueError(f"engine must be 'spark' or 'local', got {engine!r}")
     started = time.time()
     run_id = begin_job_output(output)
     spark = get_spark(spark_settings)
     name = source_name(input_path)
     spec = SourceSpec(name=name, path=input_path, text_column=text_column, id_column=id_column)
-    bands, rows = near.banding()
-    index = DedupIndex(index_dir, {"num_perm": near.num_perm, "seed": near.seed, "bands": bands, "rows": rows,
-                                   "ngram": near.ngram, "unit": near.unit}) if index_dir else None
+    index = _index_for(index_dir, near)
     frames = index.frames(spark) if index else None
     docs, quarantine, _inputs, ingest_stats = ingest(spark, [spec], IngestParams())
     after_exact, exact_removed, exact_stats = exact_dedup_stage(docs, exact, frames[0] if frames else None,
@@ -84,22 +118,64 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
         kept_ids = kept.select("id")
         kept_bands = band_rows.where(~band_rows["_old"]).select("id", "band", "key").join(kept_ids, "id") if band_rows is not None else spark.createDataFrame([], "id string, band int, key long")
         index_record = index.append(run_id, exact_keys(kept), kept_bands, kept.select("id", "text"))
-    stages: list[StageStats] = [ingest_stats, exact_stats, near_stats]
-    stats = {
-        "run_id": run_id, "created_at": now_iso(), "input": input_path, "seconds": round(time.time() - started, 3),
-        "documents_in": ingest_stats.docs_in, "kept": outputs["kept"].rows,
-        "removed": {k: v for s in stages for k, v in s.removed.items()},
-        "quarantined": ingest_stats.quarantined,
-        "stages": [s.model_dump() for s in stages],
-        "outputs": {k: v.model_dump() for k, v in outputs.items()},
-        "params": {"exact": exact.model_dump(), "near": {**near.model_dump(), "bands": bands, "rows": rows}},
-        "index": {"path": index.root, "run": index_record, "runs_before": len(index.meta["runs"]) - 1} if index else None,
-    }
-    total = stats["kept"] + sum(stats["removed"].values()) + sum(stats["quarantined"].values())
-    if total != stats["documents_in"]:
-        raise RuntimeError(f"accounting does not add up: {total} != {stats['documents_in']}")
+    stats = _job_stats(run_id, input_path, started, "spark", [ingest_stats, exact_stats, near_stats], outputs,
+                       exact, near, index, index_record)
     write_stats(stats, output, run_id)
     release(docs, quarantine, exact_removed, near_removed, band_rows, after_exact, kept)
+    return stats
+
+
+def run_dedup_local(input_path: str, output: str, exact: ExactDedupParams, near: NearDedupParams,
+                    text_column: str = "text", id_column: str | None = None, index_dir: str | None = None,
+                    shard_bytes: int = 256 << 20, threads: int | None = None) -> dict:
+    """The dedup job in one process on Arrow tables (no JVM): same stages, outputs and stats.json."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from connectors.local_ingest import ingest_local
+    from connectors.shards import write_table_shards
+    from curation.dedup_local import (
+        BAND_SCHEMA,
+        combine_removed_local,
+        default_threads,
+        exact_dedup_stage_local,
+        near_dedup_stage_local,
+    )
+    from curation.normalize import exact_keys_arrow
+
+    started = time.time()
+    threads = threads or default_threads()
+    run_id = begin_job_output(output)
+    spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
+    index = _index_for(index_dir, near)
+    tables = index.tables() if index else None
+    docs, quarantine, _inputs, ingest_stats = ingest_local([spec], IngestParams(), threads)
+    after_exact, exact_removed, exact_stats, keys = exact_dedup_stage_local(
+        docs, exact, tables[0] if tables else None, ingest_stats.output_counts, threads)
+    kept, near_removed, near_stats, band_rows = near_dedup_stage_local(
+        after_exact, near, tables[1] if tables else None, tables[2] if tables else None, exact_stats.output_counts, threads)
+    removed = combine_removed_local(exact_removed, near_removed)
+    restored = kept.select([c for c, _ in output_columns(kept.column_names, spec)]).rename_columns(
+        [n for _, n in output_columns(kept.column_names, spec)])
+    outputs = {"kept": write_table_shards(restored, output, "kept", run_id, shard_bytes, sort_by=id_column or "id",
+                                          size_column=text_column, threads=threads)}
+    if removed is not None:
+        outputs["removed"] = write_table_shards(removed, output, "removed", run_id, shard_bytes, size_column=None, threads=threads)
+    if quarantine.num_rows:
+        outputs["quarantine"] = write_table_shards(quarantine, output, "quarantine", run_id, shard_bytes,
+                                                   sort_by="source_file", size_column="raw", threads=threads)
+    index_record = None
+    if index is not None:
+        kept_ids = kept.column("id")
+        if keys is None:  # exact dedup off: key the kept documents now
+            keys = pa.table({"id": kept_ids, "key": exact_keys_arrow(kept.column("text").combine_chunks())[0]})
+        kept_keys = keys.filter(pc.is_in(keys.column("id"), value_set=kept_ids))
+        kept_bands = (band_rows.filter(pc.is_in(band_rows.column("id"), value_set=kept_ids)) if band_rows is not None
+                      else BAND_SCHEMA.empty_table())
+        index_record = index.append(run_id, kept_keys, kept_bands, kept.select(["id", "text"]))
+    stats = _job_stats(run_id, input_path, started, "local", [ingest_stats, exact_stats, near_stats], outputs,
+                       exact, near, index, index_record)
+    write_stats(stats, output, run_id)
     return stats
 
 

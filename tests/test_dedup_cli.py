@@ -27,7 +27,8 @@ def _write(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def test_dedup_cli_incremental_against_index(spark, tmp_path, capsys):
+@pytest.mark.parametrize("engines", [("spark", "spark"), ("local", "local"), ("spark", "local")])
+def test_dedup_cli_incremental_against_index(spark, tmp_path, capsys, engines):
     rng = random.Random(9)
     base = [_doc(rng) for _ in range(30)]
     batch1 = [{"doc_id": f"a{i:02d}", "body": t, "lang": "xx"} for i, t in enumerate(base)]
@@ -35,7 +36,7 @@ def test_dedup_cli_incremental_against_index(spark, tmp_path, capsys):
     _write(tmp_path / "b1" / "part.jsonl", batch1)
     idx = tmp_path / "index"
     assert main(["dedup", str(tmp_path / "b1"), str(tmp_path / "out1"), "--text-column", "body", "--id-column", "doc_id",
-                 "--bands", "14", "--rows", "8", "--index", str(idx)]) == 0
+                 "--bands", "14", "--rows", "8", "--index", str(idx), "--engine", engines[0]]) == 0
     s1 = json.loads((tmp_path / "out1" / "stats.json").read_text())
     assert s1["kept"] == 30 and s1["removed"] == {"near_duplicate": 1}
     kept1 = pq.read_table(tmp_path / "out1" / "kept")
@@ -49,7 +50,7 @@ def test_dedup_cli_incremental_against_index(spark, tmp_path, capsys):
               {"doc_id": "b03", "body": base[7].upper(), "lang": "yy"}]  # exact after normalization
     _write(tmp_path / "b2" / "part.jsonl", batch2)
     assert main(["dedup", str(tmp_path / "b2"), str(tmp_path / "out2"), "--text-column", "body", "--id-column", "doc_id",
-                 "--bands", "14", "--rows", "8", "--index", str(idx)]) == 0
+                 "--bands", "14", "--rows", "8", "--index", str(idx), "--engine", engines[1]]) == 0
     s2 = json.loads((tmp_path / "out2" / "stats.json").read_text())
     removed2 = {r["id"]: r for r in pq.read_table(tmp_path / "out2" / "removed").to_pylist()}
     assert {k: (v["duplicate_of"], v["kind"]) for k, v in removed2.items()} == {

@@ -53,6 +53,15 @@ def test_bad_lines_are_quarantined_with_their_line_numbers(tmp_path):
     assert bad[5].startswith("malformed_json")
 
 
+def test_invalid_utf8_in_an_otherwise_valid_file_is_quarantined(tmp_path):
+    # pyarrow's JSON reader accepts this block whole; the bad line must still come out quarantined
+    path = tmp_path / "bytes.jsonl"
+    path.write_bytes(b'{"id": "a", "text": "fine"}\n{"id": "b", "text": "bad \xff utf8"}\n{"id": "c", "text": "ok"}\n')
+    rows = _read_all(path, "jsonl", None, SCHEMA).to_pylist()
+    assert [(r["id"], r["_line"]) for r in rows if r["_error"] is None] == [("a", 1), ("c", 3)]
+    assert [(r["_line"], r["_error"].split(":")[0]) for r in rows if r["_error"]] == [(2, "invalid_utf8")]
+
+
 def test_blank_lines_keep_line_numbers_exact(tmp_path):
     path = tmp_path / "gaps.jsonl"
     path.write_text('\n{"id": "a", "text": "x"}\n   \n\n{"id": "b", "text": "y"}\n')

@@ -1,0 +1,240 @@
+"""Exact and MinHash-LSH near-duplicate removal of one in-memory Arrow table, without Spark: the
+local engine of ``tierlake dedup --engine local``, for inputs that fit one machine's memory.
+
+The algorithm is that of :mod:`curation.exact_dedup` and :mod:`curation.near_dedup` (Broder 1997
+MinHash with datasketch's affine32 permutations; LSH banding, *Mining of Massive Datasets* ch. 3;
+star edges per bucket; exact-Jaccard verification; connected components) and so are the kernels:
+:func:`curation.normalize.exact_keys_arrow`, :func:`curation.near_dedup.band_rows_batch`,
+:func:`curation.minhash.bucket_star_edges`, :func:`curation.near_dedup.verify_pairs_local`,
+:func:`curation.components.components_local`. Only the glue differs: the table is cut into
+slices that a thread pool hands to the kernels (the numba kernels and Arrow compute release the
+GIL), and groups are ranked with one Arrow sort instead of Spark windows. Kept ids, removed rows
+(``duplicate_of``, ``kind``, ``cluster_size``, ``reason``) and stage counts equal the Spark
+path's (tests/test_dedup_local.py).
+
+Why a second engine: below a few million documents on one machine, Spark's fixed costs (JVM
+start, 60+ small jobs, every pass moving the text from the JVM to Python workers) are most of a
+run; this engine has none of them. It is a departure in execution, not in results.
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectors.accounting import StageStats
+from curation.components import components_local
+from curation.exact_dedup import ExactDedupParams, KeepPolicy
+from curation.minhash import bucket_star_edges, permutations
+from curation.near_dedup import NearDedupParams, band_rows_batch, verify_pairs_local
+from curation.normalize import exact_keys_arrow
+
+SLICE_ROWS = 8192
+REMOVED_SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("token_count", pa.int64()),
+                            ("reason", pa.string()), ("duplicate_of", pa.string()), ("kind", pa.string()),
+                            ("cluster_size", pa.int64())])
+BAND_SCHEMA = pa.schema([("id", pa.string()), ("band", pa.int32()), ("key", pa.int64())])
+
+
+def default_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def map_slices(n: int, fn, threads: int) -> list:
+    """``fn(start, stop)`` over slices of ``n`` rows on a thread pool, results in slice order."""
+    bounds = [(s, min(s + SLICE_ROWS, n)) for s in range(0, n, SLICE_ROWS)]
+    if threads <= 1 or len(bounds) <= 1:
+        return [fn(s, e) for s, e in bounds]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda se: fn(*se), bounds))
+
+
+def keep_sort_keys(policy: KeepPolicy) -> list[tuple[str, str, str]]:
+    """Arrow sort keys of :func:`curation.exact_dedup.keep_order`: the first row is kept."""
+    if policy.rule == "highest_score":
+        return [(policy.score_column, "descending", "at_end"), ("id", "ascending", "at_end")]  # as desc_nulls_last
+    if policy.rule == "longest":
+        return [("_text_len", "descending", "at_end"), ("id", "ascending", "at_end")]
+    return [("id", "ascending", "at_end")]
+
+
+def rank_in_groups(table: pa.Table, group: str, policy: KeepPolicy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row, in table order: rank in its group under the keep order (0 = kept), the row index
+    of its group's kept row, and its group's size. One sort, no per-group Python."""
+    n = table.num_rows
+    if n == 0:
+        empty = np.empty(0, np.int64)
+        return empty, empty, empty
+    order = pc.sort_indices(table, sort_keys=[(group, "ascending", "at_end"), *keep_sort_keys(policy)]).to_numpy()
+    g = table.column(group).combine_chunks().take(pa.array(order))
+    first = np.ones(n, dtype=bool)
+    first[1:] = pc.not_equal(g.slice(1), g.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(first)
+    grp = np.cumsum(first) - 1
+    sizes = np.diff(np.append(starts, n))
+    rank, kept, size = (np.empty(n, np.int64) for _ in range(3))
+    rank[order] = np.arange(n) - starts[grp]
+    kept[order] = order[starts[grp]]
+    size[order] = sizes[grp]
+    return rank, kept, size
+
+
+def _removed(rows: pa.Table, reason: str, duplicate_of, kind: str | None, cluster_size) -> pa.Table:
+    n = rows.num_rows
+    return pa.table([rows.column("id"), rows.column("source"), rows.column("token_count"), pa.array([reason] * n, pa.string()),
+                     pa.array(duplicate_of, pa.string()) if duplicate_of is not None else pa.nulls(n, pa.string()),
+                     pa.array([kind] * n, pa.string()), pa.array(cluster_size, pa.int64()) if cluster_size is not None else pa.nulls(n, pa.int64())],
+                    schema=REMOVED_SCHEMA)
+
+
+def removal_stats_local(name: str, known_in: tuple[int, int], removed: pa.Table | None, started: float,
+                        details: dict) -> StageStats:
+    """:func:`connectors.accounting.removal_stats` from an Arrow table of removals."""
+    by_reason, removed_tokens = {}, 0
+    if removed is not None and removed.num_rows:
+        agg = removed.group_by("reason").aggregate([("id", "count"), ("token_count", "sum")])
+        for reason, count, tokens in zip(*(agg.column(c).to_pylist() for c in ("reason", "id_count", "token_count_sum"))):
+            by_reason[reason] = int(count)
+            removed_tokens += int(tokens or 0)
+    docs_in, tokens_in = known_in
+    return StageStats(name=name, docs_in=docs_in, docs_out=docs_in - sum(by_reason.values()), tokens_in=tokens_in,
+                      tokens_out=tokens_in - removed_tokens, removed=dict(sorted(by_reason.items())),
+                      seconds=round(time.time() - started, 3), details=details)
+
+
+def exact_dedup_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.Table | None = None,
+                      threads: int = 1) -> tuple[pa.Table, pa.Table]:
+    """(removed, keys (id, key) of every document): :func:`curation.exact_dedup.exact_dedup` on a table."""
+    if params.keep.rule == "highest_score" and params.keep.score_column not in docs.column_names:
+        raise ValueError(f"keep score column {params.keep.score_column!r} is not a column of the documents")
+    texts = docs.column("text").combine_chunks()
+    parts = map_slices(len(texts), lambda s, e: exact_keys_arrow(texts.slice(s, e - s)), threads)
+    keys = pa.concat_arrays([p[0] for p in parts]) if parts else pa.array([], pa.string())
+    norm_len = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
+    narrow = docs.select(["id", "source", "token_count"] + ([params.keep.score_column] if params.keep.rule == "highest_score" else []))
+    narrow = narrow.append_column("_key", keys).append_column("_text_len", pc.utf8_length(texts))
+    empty = norm_len == 0
+    removed = [_removed(narrow.filter(pa.array(empty)), "empty_text", None, None, None)]
+    live = ~empty
+    if index_keys is not None and index_keys.num_rows:
+        indexed = index_keys.group_by("key").aggregate([("id", "min"), ("id", "count")])
+        pos = pc.index_in(keys, value_set=indexed.column("key")).to_numpy(zero_copy_only=False)
+        hit = live & ~np.isnan(pos.astype(np.float64))
+        hits = narrow.filter(pa.array(hit))
+        hit_pos = pa.array(pos[hit].astype(np.int64))
+        _, _, new_n = rank_in_groups(hits, "_key", params.keep)
+        removed.append(_removed(hits, "exact_duplicate", indexed.column("id_min").take(hit_pos),
+                                "exact", pc.add(indexed.column("id_count").take(hit_pos), pa.array(new_n)).combine_chunks()))
+        live &= ~hit
+    rest = narrow.filter(pa.array(live))
+    rank, kept, size = rank_in_groups(rest, "_key", params.keep)
+    dup = rank > 0
+    removed.append(_removed(rest.filter(pa.array(dup)), "exact_duplicate", rest.column("id").take(pa.array(kept[dup])), "exact", size[dup]))
+    return pa.concat_tables(removed), pa.table({"id": docs.column("id"), "key": keys})
+
+
+def exact_dedup_stage_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.Table | None,
+                            known_in: tuple[int, int], threads: int):
+    """(kept, removed, StageStats, keys): :func:`curation.exact_dedup.exact_dedup_stage` on a table."""
+    started = time.time()
+    if not params.enabled:
+        return docs, None, removal_stats_local("exact_dedup", known_in, None, started, {}), None
+    removed, keys = exact_dedup_local(docs, params, index_keys, threads)
+    exact = removed.filter(pc.equal(removed.column("kind"), "exact"))
+    details = {"duplicate_clusters": len(pc.unique(exact.column("duplicate_of"))), "keep": params.keep.rule,
+               "incremental": index_keys is not None}
+    kept = docs.filter(pc.invert(pc.is_in(docs.column("id"), value_set=removed.column("id"))))
+    return kept, removed, removal_stats_local("exact_dedup", known_in, removed, started, details), keys
+
+
+def _strings(arr) -> np.ndarray:
+    return np.asarray(arr.to_pylist(), dtype=str)
+
+
+def near_dedup_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Table | None = None,
+                     index_texts: pa.Table | None = None, threads: int = 1) -> tuple[pa.Table, dict, pa.Table]:
+    """(removed, details, band rows of ``docs``): :func:`curation.near_dedup.near_dedup` on a table,
+    index semantics included (a component holding an indexed document keeps its smallest indexed
+    id and removes every new member)."""
+    bands, rows = params.banding()
+    a, b = permutations(params.num_perm, params.seed)
+    ids, texts = docs.column("id").combine_chunks(), docs.column("text").combine_chunks()
+    new_rows = pa.Table.from_batches(
+        map_slices(len(ids), lambda s, e: band_rows_batch(ids.slice(s, e - s), texts.slice(s, e - s), params, a, b), threads),
+        schema=BAND_SCHEMA)
+    all_rows, old = new_rows, None
+    indexed = index_texts is not None and index_texts.num_rows > 0
+    if indexed:
+        all_rows = pa.concat_tables([new_rows, index_bands.select(["id", "band", "key"]).cast(BAND_SCHEMA)])
+        old = np.r_[np.zeros(new_rows.num_rows, bool), np.ones(index_bands.num_rows, bool)]
+    src, dst = bucket_star_edges(all_rows.column("band").to_numpy(), all_rows.column("key").to_numpy(),
+                                 all_rows.column("id").combine_chunks(), old)
+    candidates = pa.table({"src": src, "dst": dst}).group_by(["src", "dst"]).aggregate([])  # distinct
+    n_candidates = candidates.num_rows
+    edges = candidates
+    if params.verify and n_candidates:
+        pool = pa.table({"id": ids, "text": texts})
+        if indexed:
+            pool = pa.concat_tables([pool, index_texts.select(["id", "text"]).cast(pool.schema)])
+        edges = verify_pairs_local(candidates, pool, params)
+    details = {"bands": bands, "rows": rows, "num_perm": params.num_perm, "threshold": params.threshold,
+               "ngram": params.ngram, "unit": params.unit, "verify": params.verify, "incremental": index_texts is not None,
+               "band_rows": all_rows.num_rows, "candidate_edges": n_candidates, "edges_after_verification": edges.num_rows,
+               "edges_dropped_by_verification": n_candidates - edges.num_rows if params.verify else None}
+    if edges.num_rows == 0:
+        return REMOVED_SCHEMA.empty_table(), details, new_rows
+    nodes, component = components_local(_strings(edges.column("src")), _strings(edges.column("dst")))
+    _, comp_index, comp_size = np.unique(component, return_inverse=True, return_counts=True)
+    node_arr = pa.array(nodes.tolist(), pa.string())
+    pos = pc.index_in(ids, value_set=node_arr).to_numpy(zero_copy_only=False)
+    member = ~np.isnan(pos.astype(np.float64))
+    mpos = pos[member].astype(np.int64)
+    cols = ["id", "source", "token_count"] + ([params.keep.score_column] if params.keep.rule == "highest_score" else [])
+    members = docs.select(cols).filter(pa.array(member))
+    if params.keep.rule == "longest":
+        members = members.append_column("_text_len", pc.utf8_length(texts.filter(pa.array(member))))
+    members = members.append_column("_component", pa.array(component[mpos].tolist(), pa.string()))
+    rank, kept, _ = rank_in_groups(members, "_component", params.keep)
+    duplicate_of = _strings(members.column("id"))[kept] if members.num_rows else np.empty(0, str)
+    if indexed:
+        is_old = pc.is_in(node_arr, value_set=index_texts.column("id")).to_numpy(zero_copy_only=False)
+        # smallest indexed id per component: nodes are sorted, so the first old node of each component
+        roots_of, first = np.unique(component[is_old], return_index=True)
+        roots = nodes[is_old][first]
+        comps = component[mpos]
+        at = np.minimum(np.searchsorted(roots_of, comps), max(len(roots_of) - 1, 0))
+        has_old = (roots_of[at] == comps) if len(roots_of) else np.zeros(len(comps), bool)
+        duplicate_of = np.where(has_old, roots[at] if len(roots) else duplicate_of, duplicate_of)
+        rank = np.where(has_old, 1, rank)
+    gone = rank > 0
+    removed = _removed(members.filter(pa.array(gone)), "near_duplicate", duplicate_of[gone].tolist(), "near",
+                       comp_size[comp_index[mpos]][gone])
+    return removed, details, new_rows
+
+
+def near_dedup_stage_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Table | None,
+                           index_texts: pa.Table | None, known_in: tuple[int, int], threads: int):
+    """(kept, removed, StageStats, band rows): :func:`curation.near_dedup.near_dedup_stage` on a table."""
+    started = time.time()
+    if not params.enabled:
+        return docs, None, removal_stats_local("near_dedup", known_in, None, started, {}), None
+    removed, details, rows = near_dedup_local(docs, params, index_bands, index_texts, threads)
+    details["clusters"] = len(pc.unique(removed.column("duplicate_of")))
+    kept = docs.filter(pc.invert(pc.is_in(docs.column("id"), value_set=removed.column("id"))))
+    return kept, removed, removal_stats_local("near_dedup", known_in, removed, started, details), rows
+
+
+def combine_removed_local(exact: pa.Table | None, near: pa.Table | None) -> pa.Table | None:
+    """:func:`curation.near_dedup.combine_removed`: exact removals re-pointed past near removals,
+    so every ``duplicate_of`` names a kept document."""
+    if exact is None or near is None:
+        return exact if exact is not None else near
+    pos = pc.index_in(exact.column("duplicate_of"), value_set=near.column("id"))
+    repointed = pc.coalesce(near.column("duplicate_of").combine_chunks().take(pos) if near.num_rows else pa.nulls(exact.num_rows, pa.string()),
+                            exact.column("duplicate_of"))
+    exact = exact.set_column(exact.column_names.index("duplicate_of"), "duplicate_of", repointed)
+    return pa.concat_tables([exact, near])

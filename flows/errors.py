@@ -1,0 +1,7 @@
+"""User errors of the command line and recipes (a module of its own, so `tierlake` starts without
+importing every stage's dependencies)."""
+from __future__ import annotations
+
+
+class RecipeError(Exception):
+    """A recipe that cannot run; the message names the field and the expected value."""
