@@ -48,7 +48,9 @@ def read_source_table(spec: SourceSpec, params: IngestParams, threads: int) -> t
         return pa.concat_tables(tables) if tables else out_schema.empty_table()
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
-        parts = list(pool.map(read_split, read_splits(plan, threads)))  # in plan order: deterministic
+        # parallelism 1: a big Parquet row group is read once, not decoded whole by each of several
+        # tasks (Spark's split of one group pays off in row conversion; here decoding is the cost)
+        parts = list(pool.map(read_split, read_splits(plan, 1)))  # in plan order: deterministic
     inputs = [{"source": spec.name, "path": info.uri, "bytes": info.size, "mtime_ns": info.mtime_ns, "format": fmt}
               for _uri, fmt, _comp, _rel, info in plan]
     return pa.concat_tables(parts), inputs
@@ -66,36 +68,39 @@ def canonical_table(raw: pa.Table, spec: SourceSpec, params: IngestParams) -> pa
     """:func:`connectors.sources.canonicalize` on an Arrow table: canonical columns, passed-through
     input columns, ``_reason`` (null for a good record) and ``_raw``."""
     root = spec.path.rstrip("/")
-    text = raw.column(spec.text_column).combine_chunks().cast(pa.string())
+    # chunked columns throughout: combining the chunks would copy every text once more
+    text = raw.column(spec.text_column).cast(pa.string())
     length = pc.utf8_length(text)
-    given = raw.column(spec.id_column).combine_chunks().cast(pa.string()) if spec.id_column else None
+    given = raw.column(spec.id_column).cast(pa.string()) if spec.id_column else None
     if given is None:
         ids = derived_ids(spec.name, text)
     else:  # a null given id falls back to the derived one (the row is quarantined as missing_id)
         ids = pc.coalesce(given, derived_ids(spec.name, text)) if given.null_count else given
-    files = raw.column("_file").combine_chunks()
+    files = raw.column("_file")
     rel_file = pc.if_else(pc.equal(files, root), pc.replace_substring_regex(files, r"^.*/", ""),
                           pc.utf8_slice_codeunits(files, len(root) + 1))
-    error = raw.column("_error").combine_chunks()
+    error = raw.column("_error")
     reason = pc.case_when(
         pc.make_struct(pc.is_valid(error), pc.is_null(text), pc.fill_null(pc.greater(length, params.max_doc_chars), False),
-                       pa.array(np.full(len(text), bool(spec.id_column))) if given is None else pc.is_null(given)),
+                       pa.repeat(pa.scalar(False), len(text)) if given is None else pc.is_null(given)),
         error, pa.scalar("missing_text"), pa.scalar("too_large"), pa.scalar("missing_id"))
     tokens = pc.cast(pc.ceil(pc.divide(pc.cast(length, pa.float64()), float(CHARS_PER_TOKEN))), pa.int64())
-    columns = {"id": ids, "text": text, "source": pa.array([spec.name] * len(text), pa.string()),
-               "token_count": tokens, "source_file": rel_file, "source_line": raw.column("_line").combine_chunks()}
+    columns = {"id": ids, "text": text, "source": pa.repeat(pa.scalar(spec.name, pa.string()), len(text)),
+               "token_count": tokens, "source_file": rel_file, "source_line": raw.column("_line")}
     for name in raw.column_names:
         if name.startswith("_") or name in (spec.text_column, spec.id_column):
             continue
-        columns[f"input_{name}" if name in RESERVED else name] = raw.column(name).combine_chunks()
+        columns[f"input_{name}" if name in RESERVED else name] = raw.column(name)
     columns["_reason"] = reason
-    columns["_raw"] = raw.column("_raw").combine_chunks()
+    columns["_raw"] = raw.column("_raw")
     return pa.table(columns)
 
 
 def split_staged_table(staged: pa.Table) -> tuple[pa.Table, pa.Table]:
     """(documents, quarantine) as :func:`connectors.sources.split_staged`."""
     good = pc.is_null(staged.column("_reason"))
+    if staged.column("_reason").null_count == staged.num_rows:  # the usual case: no copy of the texts
+        return staged.drop_columns(["_reason", "_raw"]), QUARANTINE_SCHEMA.empty_table()
     docs = staged.filter(good).drop_columns(["_reason", "_raw"])
     bad = staged.filter(pc.invert(good))
     reason = bad.column("_reason")

@@ -53,6 +53,11 @@ def map_slices(n: int, fn, threads: int) -> list:
         return list(pool.map(lambda se: fn(*se), bounds))
 
 
+def slice_of(column, start: int, stop: int) -> pa.Array:
+    """Rows [start, stop) of a (chunked) column as one array; only the slice is ever copied."""
+    return column.slice(start, stop - start).combine_chunks()
+
+
 def keep_sort_keys(policy: KeepPolicy) -> list[tuple[str, str, str]]:
     """Arrow sort keys of :func:`curation.exact_dedup.keep_order`: the first row is kept."""
     if policy.rule == "highest_score":
@@ -111,8 +116,8 @@ def exact_dedup_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.T
     """(removed, keys (id, key) of every document): :func:`curation.exact_dedup.exact_dedup` on a table."""
     if params.keep.rule == "highest_score" and params.keep.score_column not in docs.column_names:
         raise ValueError(f"keep score column {params.keep.score_column!r} is not a column of the documents")
-    texts = docs.column("text").combine_chunks()
-    parts = map_slices(len(texts), lambda s, e: exact_keys_arrow(texts.slice(s, e - s)), threads)
+    texts = docs.column("text")
+    parts = map_slices(len(texts), lambda s, e: exact_keys_arrow(slice_of(texts, s, e)), threads)
     keys = pa.concat_arrays([p[0] for p in parts]) if parts else pa.array([], pa.string())
     norm_len = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
     narrow = docs.select(["id", "source", "token_count"] + ([params.keep.score_column] if params.keep.rule == "highest_score" else []))
@@ -162,9 +167,9 @@ def near_dedup_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Ta
     id and removes every new member)."""
     bands, rows = params.banding()
     a, b = permutations(params.num_perm, params.seed)
-    ids, texts = docs.column("id").combine_chunks(), docs.column("text").combine_chunks()
+    ids, texts = docs.column("id").combine_chunks(), docs.column("text")
     new_rows = pa.Table.from_batches(
-        map_slices(len(ids), lambda s, e: band_rows_batch(ids.slice(s, e - s), texts.slice(s, e - s), params, a, b), threads),
+        map_slices(len(ids), lambda s, e: band_rows_batch(ids.slice(s, e - s), slice_of(texts, s, e), params, a, b), threads),
         schema=BAND_SCHEMA)
     all_rows, old = new_rows, None
     indexed = index_texts is not None and index_texts.num_rows > 0
@@ -180,6 +185,8 @@ def near_dedup_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Ta
         pool = pa.table({"id": ids, "text": texts})
         if indexed:
             pool = pa.concat_tables([pool, index_texts.select(["id", "text"]).cast(pool.schema)])
+        ends = pc.unique(pa.chunked_array([candidates.column("src"), candidates.column("dst")]).combine_chunks())
+        pool = pool.filter(pc.is_in(pool.column("id"), value_set=ends))  # only texts on an edge are shingled again
         edges = verify_pairs_local(candidates, pool, params)
     details = {"bands": bands, "rows": rows, "num_perm": params.num_perm, "threshold": params.threshold,
                "ngram": params.ngram, "unit": params.unit, "verify": params.verify, "incremental": index_texts is not None,

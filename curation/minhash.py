@@ -366,6 +366,18 @@ def bucket_star_edges(band: np.ndarray, key: np.ndarray, ids: pa.Array, old: np.
     return src, dst
 
 
+def load_kernels(ngram: int = 5, unit: str = "word", verify: bool = True) -> None:
+    """Load (or compile) the numba kernels the near-dup path will call, on a tiny input: a caller
+    can do it on a background thread while its input is still being read (about 0.5 s of a
+    process's first call otherwise)."""
+    texts = pa.array(["load the kernels now", "load the kernels"], pa.string())
+    hashes, offsets = shingle_hashes(texts, ngram, unit)
+    a, b = permutations(2)
+    signatures(hashes, offsets, a, b)
+    if verify:
+        pair_jaccard(texts, texts, ngram, unit)
+
+
 def jaccard_of_texts(a: str, b: str, ngram: int = 5, unit: str = "word") -> float:
     sa, sb = set(shingles(a, ngram, unit)), set(shingles(b, ngram, unit))
     if not sa and not sb:

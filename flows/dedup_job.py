@@ -143,15 +143,25 @@ def run_dedup_local(input_path: str, output: str, exact: ExactDedupParams, near:
     )
     from curation.normalize import exact_keys_arrow
 
+    import threading
+
+    from curation.minhash import load_kernels
+
     started = time.time()
     threads = threads or default_threads()
     run_id = begin_job_output(output)
+    # the compiled kernels load while the input is read (Arrow's readers release the GIL)
+    kernels = threading.Thread(target=load_kernels, args=(near.ngram, near.unit, near.verify), daemon=True)
+    if near.enabled:
+        kernels.start()
     spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
     index = _index_for(index_dir, near)
     tables = index.tables() if index else None
     docs, quarantine, _inputs, ingest_stats = ingest_local([spec], IngestParams(), threads)
     after_exact, exact_removed, exact_stats, keys = exact_dedup_stage_local(
         docs, exact, tables[0] if tables else None, ingest_stats.output_counts, threads)
+    if near.enabled:
+        kernels.join()
     kept, near_removed, near_stats, band_rows = near_dedup_stage_local(
         after_exact, near, tables[1] if tables else None, tables[2] if tables else None, exact_stats.output_counts, threads)
     removed = combine_removed_local(exact_removed, near_removed)
