@@ -455,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     dd = sub.add_parser(
-        "dedup", help="remove exact and near duplicates from one input (MinHash LSH on Spark)",
+        "dedup", help="remove exact and near duplicates from one input (MinHash LSH; on Spark or in one process)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Exact dedup on normalized text (NFKC, lower-case, whitespace collapsed), then near-dup: word "
                     "n-gram shingles, MinHash (datasketch's affine32 scheme), LSH bands, star edges, optional exact-"
@@ -482,8 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     dd.add_argument("--seed", type=int, default=1, help="MinHash seed (default 1)")
     dd.add_argument("--engine", choices=["spark", "local"], default="spark",
                     help="spark (default): a Spark job, local or on a cluster (--master); local: one process on this "
-                         "machine without a JVM, the same results and outputs, for inputs that fit in memory (about 4x "
-                         "the input's text); much faster below a few million documents")
+                         "machine without a JVM, the same results and outputs, for inputs that fit in memory (peak about "
+                         "5x the input's text); 3-14x faster than spark on one machine (docs/dedup.md)")
     dd.add_argument("--threads", type=int, help="threads of --engine local (default: the cores this process may use)")
     dd.add_argument("--master", help="Spark master URL (default local[*])")
     dd.add_argument("--driver-memory", default="4g",

@@ -114,11 +114,19 @@ def ingest_flow(input_path: str, output: str, text_column: str = "text", id_colu
 @flow(name="dedup", log_prints=True)
 def dedup_flow(input_path: str, output: str, index_dir: str | None = None, threshold: float = 0.8,
                num_perm: int = 112, bands: int = 14, rows: int = 8, text_column: str = "text", id_column: str | None = None,
-               spark_mode: str = "local", master: str | None = None, force: bool = False) -> dict:
+               spark_mode: str = "local", master: str | None = None, force: bool = False, engine: str = "spark") -> dict:
     """Ingest + exact + MinHash-LSH near dedup of one input; with ``index_dir`` the batch is checked
-    against every earlier batch saved there (the hourly incremental deployment)."""
+    against every earlier batch saved there (the hourly incremental deployment). ``engine="local"``
+    runs the job in one process without Spark (same results; for batches that fit in memory)."""
+    if engine not in ("spark", "local"):
+        raise ValueError(f"engine must be 'spark' or 'local', got {engine!r}")
+    if engine == "local" and spark_mode == "submit":
+        raise ValueError("engine 'local' runs in the worker's process; spark_mode 'submit' needs engine 'spark'")
     argv = [input_path, output, "--threshold", str(threshold), "--num-perm", str(num_perm), "--bands", str(bands),
             "--rows", str(rows), "--text-column", text_column]
+    if engine == "local":
+        argv += ["--engine", "local"]
+        master = None  # no Spark master for the local engine
     if id_column:
         argv += ["--id-column", id_column]
     if index_dir:
