@@ -133,6 +133,10 @@ def test_stage_flow_skips_a_completed_stage_and_redoes_a_changed_one(spark, pref
     (out / MARKER).unlink()
     fourth = dedup_flow(str(inbox), str(out))
     assert not fourth.get("skipped")
+    # the same flow with the local engine: same counts, its own key (not skipped as the Spark run's)
+    local = dedup_flow(str(inbox), str(out), engine="local")
+    assert not local.get("skipped") and local["engine"] == "local"
+    assert (local["kept"], local["removed"]) == (fourth["kept"], fourth["removed"])
 
 
 @pytest.mark.prefect
