@@ -291,12 +291,17 @@ def _parse_block(block, starts, ends, keep, schema, opts, uri, first_line, const
 
 # ---------------------------------------------------------------- Parquet and CSV
 
-def parquet_row_groups(uri: str) -> list[int]:
-    """Rows of each row group of a Parquet file (its footer only)."""
+def parquet_metadata(uri: str) -> pq.FileMetaData:
+    """A Parquet file's footer (nothing else is read)."""
     fs, path = resolve(uri)
     with fs.open_input_file(path) as fh:
-        meta = pq.ParquetFile(fh).metadata
-        return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        return pq.ParquetFile(fh).metadata
+
+
+def parquet_row_groups(uri: str) -> list[int]:
+    """Rows of each row group of a Parquet file (its footer only)."""
+    meta = parquet_metadata(uri)
+    return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
 
 
 def parquet_splits(group_rows: list[int], target_rows: int, max_pieces_per_group: int) -> list[tuple[int, int]]:

@@ -9,6 +9,7 @@ kept documents are added to it.
 """
 from __future__ import annotations
 
+import threading
 import time
 
 from connectors.accounting import StageStats
@@ -132,7 +133,7 @@ def run_dedup_local(input_path: str, output: str, exact: ExactDedupParams, near:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from connectors.local_ingest import ingest_local
+    from connectors.local_ingest import check_fits_in_memory, ingest_local
     from connectors.shards import write_table_shards
     from curation.dedup_local import (
         BAND_SCHEMA,
@@ -141,20 +142,18 @@ def run_dedup_local(input_path: str, output: str, exact: ExactDedupParams, near:
         exact_dedup_stage_local,
         near_dedup_stage_local,
     )
+    from curation.minhash import load_kernels
     from curation.normalize import exact_keys_arrow
 
-    import threading
-
-    from curation.minhash import load_kernels
-
     started = time.time()
+    spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
+    check_fits_in_memory([spec])  # before any work: a clear refusal, not an out-of-memory kill
     threads = threads or default_threads()
     run_id = begin_job_output(output)
     # the compiled kernels load while the input is read (Arrow's readers release the GIL)
     kernels = threading.Thread(target=load_kernels, args=(near.ngram, near.unit, near.verify), daemon=True)
     if near.enabled:
         kernels.start()
-    spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
     index = _index_for(index_dir, near)
     tables = index.tables() if index else None
     docs, quarantine, _inputs, ingest_stats = ingest_local([spec], IngestParams(), threads)

@@ -105,3 +105,16 @@ def test_local_engine_output_is_deterministic(tmp_path):
         outputs = json.loads((tmp_path / run / "stats.json").read_text())["outputs"]
         digests.append({k: [s["sha256"] for s in v["shards"]] for k, v in outputs.items()})
     assert digests[0] == digests[1]
+
+
+def test_local_engine_refuses_an_input_larger_than_memory(tmp_path, monkeypatch, capsys):
+    import connectors.local_ingest as li
+
+    _messy_corpus(tmp_path / "in", random.Random(1))
+    monkeypatch.setattr(li, "available_memory", lambda: 1024)
+    assert main(["dedup", str(tmp_path / "in"), str(tmp_path / "out"), "--engine", "local"]) == 2
+    err = capsys.readouterr().err
+    assert "the local engine needs about" in err and "--engine spark" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+    sizes = li.uncompressed_bytes(li.SourceSpec(name="in", path=str(tmp_path / "in")))
+    assert sizes == sum(p.stat().st_size for p in (tmp_path / "in").iterdir())  # plain JSONL: the file sizes

@@ -208,5 +208,10 @@ def test_s3_input_and_output(spark, prefect_harness, s3_server, demo_lake, tmp_p
     assert manifest["inputs"][0]["path"].startswith("s3://lake/")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="out", Prefix="run1/")["Contents"]]
     assert any(k.startswith("run1/documents/part-") for k in keys)
+    # `tierlake dedup --engine local` reads the same S3 input in its own process
+    assert main(["--quiet", "dedup", "s3://lake/corpus/webcrawl/", str(tmp_path / "dedup-local"), "--engine", "local"]) == 0
+    local_stats = json.loads((tmp_path / "dedup-local" / "stats.json").read_text())
+    assert local_stats["documents_in"] == web_rows and local_stats["engine"] == "local"
+    assert local_stats["kept"] + sum(local_stats["removed"].values()) == web_rows
     captured = capsys.readouterr()
-    assert "testing-secret-do-not-log" not in body.decode() + captured.out + captured.err
+    assert "testing-secret-do-not-log" not in body.decode() + captured.out + captured.err + json.dumps(local_stats)
