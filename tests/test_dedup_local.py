@@ -59,13 +59,14 @@ def _stages(out):
     return stats
 
 
-@pytest.mark.parametrize("keep", ["smallest-id", "longest", "score:score"])
-def test_local_engine_equals_spark_engine(spark, tmp_path, keep):
+@pytest.mark.parametrize("options", [["--keep", "smallest-id"], ["--keep", "longest"], ["--keep", "score:score"],
+                                     ["--unit", "char", "--ngram", "7", "--no-verify"]])
+def test_local_engine_equals_spark_engine(spark, tmp_path, options):
     _messy_corpus(tmp_path / "in", random.Random(5))
     outs = {}
     for engine in ("spark", "local"):
         outs[engine] = tmp_path / engine
-        assert main(["--quiet", "dedup", str(tmp_path / "in"), str(outs[engine]), "--keep", keep, "--engine", engine,
+        assert main(["--quiet", "dedup", str(tmp_path / "in"), str(outs[engine]), *options, "--engine", engine,
                      "--threads", "2"]) == 0
     s, loc = (_stages(outs[e]) for e in ("spark", "local"))
     assert loc["engine"] == "local" and s["engine"] == "spark"
