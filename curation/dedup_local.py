@@ -18,7 +18,9 @@ run; this engine has none of them. It is a departure in execution, not in result
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -44,13 +46,29 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def map_slices(n: int, fn, threads: int) -> list:
-    """``fn(start, stop)`` over slices of ``n`` rows on a thread pool, results in slice order."""
+def progress_bar(total: int, desc: str):
+    """A tqdm bar on a terminal (as Spark's console progress: not when piped or ``--quiet``)."""
+    from tqdm import tqdm
+
+    shown = sys.stderr.isatty() and not os.environ.get("TIERLAKE_QUIET")
+    return tqdm(total=total, desc=desc, unit="docs", unit_scale=True, leave=False, disable=not shown)
+
+
+def map_slices(n: int, fn, threads: int, desc: str | None = None) -> list:
+    """``fn(start, stop)`` over slices of ``n`` rows on a thread pool, results in slice order;
+    with ``desc``, a progress bar of the rows done."""
     bounds = [(s, min(s + SLICE_ROWS, n)) for s in range(0, n, SLICE_ROWS)]
-    if threads <= 1 or len(bounds) <= 1:
-        return [fn(s, e) for s, e in bounds]
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(lambda se: fn(*se), bounds))
+    with progress_bar(n, desc or "") if desc else contextlib.nullcontext() as bar:
+        def run(se):
+            out = fn(*se)
+            if bar is not None:
+                bar.update(se[1] - se[0])
+            return out
+
+        if threads <= 1 or len(bounds) <= 1:
+            return [run(se) for se in bounds]
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(run, bounds))
 
 
 def slice_of(column, start: int, stop: int) -> pa.Array:
@@ -117,7 +135,7 @@ def exact_dedup_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.T
     if params.keep.rule == "highest_score" and params.keep.score_column not in docs.column_names:
         raise ValueError(f"keep score column {params.keep.score_column!r} is not a column of the documents")
     texts = docs.column("text")
-    parts = map_slices(len(texts), lambda s, e: exact_keys_arrow(slice_of(texts, s, e)), threads)
+    parts = map_slices(len(texts), lambda s, e: exact_keys_arrow(slice_of(texts, s, e)), threads, "exact keys")
     keys = pa.concat_arrays([p[0] for p in parts]) if parts else pa.array([], pa.string())
     norm_len = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
     narrow = docs.select(["id", "source", "token_count"] + ([params.keep.score_column] if params.keep.rule == "highest_score" else []))
@@ -169,7 +187,8 @@ def near_dedup_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Ta
     a, b = permutations(params.num_perm, params.seed)
     ids, texts = docs.column("id").combine_chunks(), docs.column("text")
     new_rows = pa.Table.from_batches(
-        map_slices(len(ids), lambda s, e: band_rows_batch(ids.slice(s, e - s), slice_of(texts, s, e), params, a, b), threads),
+        map_slices(len(ids), lambda s, e: band_rows_batch(ids.slice(s, e - s), slice_of(texts, s, e), params, a, b), threads,
+                   "MinHash"),
         schema=BAND_SCHEMA)
     all_rows, old = new_rows, None
     indexed = index_texts is not None and index_texts.num_rows > 0
