@@ -47,18 +47,19 @@ def default_threads() -> int:
 
 
 def progress_bar(total: int, desc: str):
-    """A tqdm bar on a terminal (as Spark's console progress: not when piped or ``--quiet``)."""
+    """A tqdm bar on a terminal (as Spark's console progress: not when piped or ``--quiet``), else None."""
+    if not sys.stderr.isatty() or os.environ.get("TIERLAKE_QUIET"):
+        return contextlib.nullcontext()
     from tqdm import tqdm
 
-    shown = sys.stderr.isatty() and not os.environ.get("TIERLAKE_QUIET")
-    return tqdm(total=total, desc=desc, unit="docs", unit_scale=True, leave=False, disable=not shown)
+    return tqdm(total=total, desc=desc, unit="docs", unit_scale=True, leave=False)
 
 
 def map_slices(n: int, fn, threads: int, desc: str | None = None) -> list:
     """``fn(start, stop)`` over slices of ``n`` rows on a thread pool, results in slice order;
     with ``desc``, a progress bar of the rows done."""
     bounds = [(s, min(s + SLICE_ROWS, n)) for s in range(0, n, SLICE_ROWS)]
-    with progress_bar(n, desc or "") if desc else contextlib.nullcontext() as bar:
+    with progress_bar(n, desc) if desc else contextlib.nullcontext() as bar:
         def run(se):
             out = fn(*se)
             if bar is not None:
