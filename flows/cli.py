@@ -197,6 +197,14 @@ def cmd_dedup(args) -> int:
         exact = ExactDedupParams(keep=keep)
     except ValidationError as exc:
         raise _bad_options(exc) from None
+    from flows.errors import RecipeError
+
+    if args.engine == "local" and args.master:
+        raise RecipeError("--master is a Spark option; --engine local runs in this process (use --threads)")
+    if args.engine == "spark" and args.threads:
+        raise RecipeError("--threads is for --engine local; Spark's parallelism comes from --master (local[N] or a cluster)")
+    if args.threads is not None and args.threads < 1:
+        raise RecipeError("--threads must be at least 1")
     settings = SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory)
     started = time.time()
     stats = run_dedup(args.input, args.output, exact, near, text_column=args.text_column, id_column=args.id_column,

@@ -68,6 +68,11 @@ def test_dedup_cli_incremental_against_index(spark, tmp_path, capsys, engines):
 def test_dedup_cli_rejects_bad_options(tmp_path, capsys):
     assert main(["dedup", str(tmp_path), str(tmp_path / "o"), "--bands", "20", "--rows", "8", "--num-perm", "112"]) == 2
     assert "exceeds num_perm" in capsys.readouterr().err
+    assert main(["dedup", str(tmp_path), str(tmp_path / "o"), "--engine", "local", "--master", "local[2]"]) == 2
+    assert "--master is a Spark option" in capsys.readouterr().err
+    assert main(["dedup", str(tmp_path), str(tmp_path / "o"), "--threads", "2"]) == 2
+    assert "--threads is for --engine local" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 def test_cli_reports_a_missing_input_before_spark_starts(tmp_path, capsys):
