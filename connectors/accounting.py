@@ -1,6 +1,8 @@
 """Per-stage accounting: documents in = kept + removed (by reason) + quarantined (by reason)."""
 from __future__ import annotations
 
+import time
+
 from pydantic import BaseModel, Field, model_validator
 
 
@@ -43,8 +45,6 @@ def removal_stats(name: str, docs, removed, started: float, details: dict | None
     """StageStats of a stage that removes rows of ``docs`` listed in ``removed`` (which has
     ``reason`` and ``token_count``): two small Spark jobs over cached frames, one when the input's
     (documents, tokens) are ``known_in`` — the previous stage's output counts."""
-    import time
-
     from pyspark.sql import functions as F
 
     if known_in is not None:
@@ -61,3 +61,19 @@ def removal_stats(name: str, docs, removed, started: float, details: dict | None
     return StageStats(name=name, docs_in=docs_in, docs_out=docs_in - sum(by_reason.values()),
                       tokens_in=tokens_in, tokens_out=tokens_in - removed_tokens, removed=by_reason,
                       seconds=round(time.time() - started, 3), details=details or {})
+
+
+def removal_stats_arrow(name: str, known_in: tuple[int, int], removed, started: float,
+                        details: dict) -> StageStats:
+    """:func:`removal_stats` from an Arrow table of removals (``reason``, ``token_count``) and the
+    stage's input (documents, tokens): the local dedup engine's accounting."""
+    by_reason, removed_tokens = {}, 0
+    if removed is not None and removed.num_rows:
+        agg = removed.group_by("reason").aggregate([("id", "count"), ("token_count", "sum")])
+        for reason, count, tokens in zip(*(agg.column(c).to_pylist() for c in ("reason", "id_count", "token_count_sum"))):
+            by_reason[reason] = int(count)
+            removed_tokens += int(tokens or 0)
+    docs_in, tokens_in = known_in
+    return StageStats(name=name, docs_in=docs_in, docs_out=docs_in - sum(by_reason.values()), tokens_in=tokens_in,
+                      tokens_out=tokens_in - removed_tokens, removed=dict(sorted(by_reason.items())),
+                      seconds=round(time.time() - started, 3), details=details)

@@ -6,6 +6,8 @@ Same files, readers (:mod:`connectors.file_formats`), schema settling, canonical
 ``-k`` suffixes in (source, file, line) order; a repeated given id is quarantined as
 ``duplicate_id``), quarantine reasons and stage counts; tests check both paths give the same rows.
 Read tasks (files, Parquet row ranges) run on a thread pool: Arrow's readers release the GIL.
+Derived ids are one ``hashlib.sha256`` call per document, as the exact-dedup keys are (Arrow
+has no SHA-256 kernel; Spark computes it in the JVM); inputs with an id column skip it.
 """
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.accounting import StageStats
+from connectors.accounting import removal_stats_arrow
 from curation.components import components_local
 from curation.exact_dedup import ExactDedupParams, KeepPolicy
 from curation.minhash import bucket_star_edges, permutations
@@ -115,21 +115,6 @@ def _removed(rows: pa.Table, reason: str, duplicate_of, kind: str | None, cluste
                     schema=REMOVED_SCHEMA)
 
 
-def removal_stats_local(name: str, known_in: tuple[int, int], removed: pa.Table | None, started: float,
-                        details: dict) -> StageStats:
-    """:func:`connectors.accounting.removal_stats` from an Arrow table of removals."""
-    by_reason, removed_tokens = {}, 0
-    if removed is not None and removed.num_rows:
-        agg = removed.group_by("reason").aggregate([("id", "count"), ("token_count", "sum")])
-        for reason, count, tokens in zip(*(agg.column(c).to_pylist() for c in ("reason", "id_count", "token_count_sum"))):
-            by_reason[reason] = int(count)
-            removed_tokens += int(tokens or 0)
-    docs_in, tokens_in = known_in
-    return StageStats(name=name, docs_in=docs_in, docs_out=docs_in - sum(by_reason.values()), tokens_in=tokens_in,
-                      tokens_out=tokens_in - removed_tokens, removed=dict(sorted(by_reason.items())),
-                      seconds=round(time.time() - started, 3), details=details)
-
-
 def exact_dedup_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.Table | None = None,
                       threads: int = 1) -> tuple[pa.Table, pa.Table]:
     """(removed, keys (id, key) of every document): :func:`curation.exact_dedup.exact_dedup` on a table."""
@@ -166,13 +151,13 @@ def exact_dedup_stage_local(docs: pa.Table, params: ExactDedupParams, index_keys
     """(kept, removed, StageStats, keys): :func:`curation.exact_dedup.exact_dedup_stage` on a table."""
     started = time.time()
     if not params.enabled:
-        return docs, None, removal_stats_local("exact_dedup", known_in, None, started, {}), None
+        return docs, None, removal_stats_arrow("exact_dedup", known_in, None, started, {}), None
     removed, keys = exact_dedup_local(docs, params, index_keys, threads)
     exact = removed.filter(pc.equal(removed.column("kind"), "exact"))
     details = {"duplicate_clusters": len(pc.unique(exact.column("duplicate_of"))), "keep": params.keep.rule,
                "incremental": index_keys is not None}
     kept = docs.filter(pc.invert(pc.is_in(docs.column("id"), value_set=removed.column("id"))))
-    return kept, removed, removal_stats_local("exact_dedup", known_in, removed, started, details), keys
+    return kept, removed, removal_stats_arrow("exact_dedup", known_in, removed, started, details), keys
 
 
 def _strings(arr) -> np.ndarray:
@@ -248,11 +233,11 @@ def near_dedup_stage_local(docs: pa.Table, params: NearDedupParams, index_bands:
     """(kept, removed, StageStats, band rows): :func:`curation.near_dedup.near_dedup_stage` on a table."""
     started = time.time()
     if not params.enabled:
-        return docs, None, removal_stats_local("near_dedup", known_in, None, started, {}), None
+        return docs, None, removal_stats_arrow("near_dedup", known_in, None, started, {}), None
     removed, details, rows = near_dedup_local(docs, params, index_bands, index_texts, threads)
     details["clusters"] = len(pc.unique(removed.column("duplicate_of")))
     kept = docs.filter(pc.invert(pc.is_in(docs.column("id"), value_set=removed.column("id"))))
-    return kept, removed, removal_stats_local("near_dedup", known_in, removed, started, details), rows
+    return kept, removed, removal_stats_arrow("near_dedup", known_in, removed, started, details), rows
 
 
 def combine_removed_local(exact: pa.Table | None, near: pa.Table | None) -> pa.Table | None:

@@ -164,8 +164,8 @@ def run_dedup_local(input_path: str, output: str, exact: ExactDedupParams, near:
     kept, near_removed, near_stats, band_rows = near_dedup_stage_local(
         after_exact, near, tables[1] if tables else None, tables[2] if tables else None, exact_stats.output_counts, threads)
     removed = combine_removed_local(exact_removed, near_removed)
-    restored = kept.select([c for c, _ in output_columns(kept.column_names, spec)]).rename_columns(
-        [n for _, n in output_columns(kept.column_names, spec)])
+    names = output_columns(kept.column_names, spec)
+    restored = kept.select([c for c, _ in names]).rename_columns([n for _, n in names])
     outputs = {"kept": write_table_shards(restored, output, "kept", run_id, shard_bytes, sort_by=id_column or "id",
                                           size_column=text_column, threads=threads)}
     if removed is not None:
