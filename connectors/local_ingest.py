@@ -28,6 +28,7 @@ from connectors.sources import (
     IngestParams,
     SourceSpec,
     _plan_files,
+    input_records,
     read_splits,
     settle_schema,
 )
@@ -98,9 +99,7 @@ def read_source_table(spec: SourceSpec, params: IngestParams, threads: int) -> t
         # parallelism 1: a big Parquet row group is read once, not decoded whole by each of several
         # tasks (Spark's split of one group pays off in row conversion; here decoding is the cost)
         parts = list(pool.map(read_split, read_splits(plan, 1)))  # in plan order: deterministic
-    inputs = [{"source": spec.name, "path": info.uri, "bytes": info.size, "mtime_ns": info.mtime_ns, "format": fmt}
-              for _uri, fmt, _comp, _rel, info in plan]
-    return pa.concat_tables(parts), inputs
+    return pa.concat_tables(parts), input_records(spec, plan)
 
 
 def derived_ids(source: str, text: pa.Array) -> pa.Array:

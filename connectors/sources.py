@@ -177,9 +177,13 @@ def read_source_raw(spark, spec: SourceSpec, params: IngestParams):
     files_df = spark.sparkContext.parallelize(rows, max(1, len(rows))).toDF(
         "uri string, fmt string, comp string, rel string, start long, end long")
     raw = files_df.mapInArrow(read_partition, from_arrow_schema(out_schema))
-    inputs = [{"source": spec.name, "path": info.uri, "bytes": info.size, "mtime_ns": info.mtime_ns, "format": fmt}
-              for _uri, fmt, _comp, _rel, info in plan]
-    return raw, inputs
+    return raw, input_records(spec, plan)
+
+
+def input_records(spec: SourceSpec, plan) -> list[dict]:
+    """The input files of a source as the manifest records them (source, path, bytes, mtime_ns, format)."""
+    return [{"source": spec.name, "path": info.uri, "bytes": info.size, "mtime_ns": info.mtime_ns, "format": fmt}
+            for _uri, fmt, _comp, _rel, info in plan]
 
 
 def canonicalize(raw, spec: SourceSpec, params: IngestParams):

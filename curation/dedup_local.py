@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from connectors.accounting import removal_stats_arrow
 from curation.components import components_local
-from curation.exact_dedup import ExactDedupParams, KeepPolicy
+from curation.exact_dedup import ExactDedupParams, KeepPolicy, check_keep_column
 from curation.minhash import bucket_star_edges, permutations
 from curation.near_dedup import NearDedupParams, band_rows_batch, verify_pairs_local
 from curation.normalize import exact_keys_arrow
@@ -47,7 +47,8 @@ def default_threads() -> int:
 
 
 def progress_bar(total: int, desc: str):
-    """A tqdm bar on a terminal (as Spark's console progress: not when piped or ``--quiet``), else None."""
+    """A tqdm bar on a terminal (as Spark's console progress: not when piped or ``--quiet``), else a
+    context that yields None."""
     if not sys.stderr.isatty() or os.environ.get("TIERLAKE_QUIET"):
         return contextlib.nullcontext()
     from tqdm import tqdm
@@ -107,6 +108,13 @@ def rank_in_groups(table: pa.Table, group: str, policy: KeepPolicy) -> tuple[np.
     return rank, kept, size
 
 
+def positions_in(values, value_set) -> tuple[np.ndarray, np.ndarray]:
+    """(found mask, position in ``value_set`` of each found value) for :func:`pyarrow.compute.index_in`."""
+    pos = pc.index_in(values, value_set=value_set)
+    found = pc.is_valid(pos).to_numpy(zero_copy_only=False)
+    return found, pc.fill_null(pos, 0).to_numpy(zero_copy_only=False).astype(np.int64)[found]
+
+
 def _removed(rows: pa.Table, reason: str, duplicate_of, kind: str | None, cluster_size) -> pa.Table:
     n = rows.num_rows
     return pa.table([rows.column("id"), rows.column("source"), rows.column("token_count"), pa.array([reason] * n, pa.string()),
@@ -118,8 +126,7 @@ def _removed(rows: pa.Table, reason: str, duplicate_of, kind: str | None, cluste
 def exact_dedup_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.Table | None = None,
                       threads: int = 1) -> tuple[pa.Table, pa.Table]:
     """(removed, keys (id, key) of every document): :func:`curation.exact_dedup.exact_dedup` on a table."""
-    if params.keep.rule == "highest_score" and params.keep.score_column not in docs.column_names:
-        raise ValueError(f"keep score column {params.keep.score_column!r} is not a column of the documents")
+    check_keep_column(params.keep, docs.column_names)
     texts = docs.column("text")
     parts = map_slices(len(texts), lambda s, e: exact_keys_arrow(slice_of(texts, s, e)), threads, "exact keys")
     keys = pa.concat_arrays([p[0] for p in parts]) if parts else pa.array([], pa.string())
@@ -131,10 +138,10 @@ def exact_dedup_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.T
     live = ~empty
     if index_keys is not None and index_keys.num_rows:
         indexed = index_keys.group_by("key").aggregate([("id", "min"), ("id", "count")])
-        pos = pc.index_in(keys, value_set=indexed.column("key")).to_numpy(zero_copy_only=False)
-        hit = live & ~np.isnan(pos.astype(np.float64))
+        found, pos = positions_in(keys, indexed.column("key"))
+        hit = live & found
         hits = narrow.filter(pa.array(hit))
-        hit_pos = pa.array(pos[hit].astype(np.int64))
+        hit_pos = pa.array(pos[live[found]])
         _, _, new_n = rank_in_groups(hits, "_key", params.keep)
         removed.append(_removed(hits, "exact_duplicate", indexed.column("id_min").take(hit_pos),
                                 "exact", pc.add(indexed.column("id_count").take(hit_pos), pa.array(new_n)).combine_chunks()))
@@ -202,9 +209,7 @@ def near_dedup_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Ta
     nodes, component = components_local(_strings(edges.column("src")), _strings(edges.column("dst")))
     _, comp_index, comp_size = np.unique(component, return_inverse=True, return_counts=True)
     node_arr = pa.array(nodes.tolist(), pa.string())
-    pos = pc.index_in(ids, value_set=node_arr).to_numpy(zero_copy_only=False)
-    member = ~np.isnan(pos.astype(np.float64))
-    mpos = pos[member].astype(np.int64)
+    member, mpos = positions_in(ids, node_arr)
     cols = ["id", "source", "token_count"] + ([params.keep.score_column] if params.keep.rule == "highest_score" else [])
     members = docs.select(cols).filter(pa.array(member))
     if params.keep.rule == "longest":
@@ -250,3 +255,15 @@ def combine_removed_local(exact: pa.Table | None, near: pa.Table | None) -> pa.T
                             exact.column("duplicate_of"))
     exact = exact.set_column(exact.column_names.index("duplicate_of"), "duplicate_of", repointed)
     return pa.concat_tables([exact, near])
+
+
+def index_parts_local(kept: pa.Table, keys: pa.Table | None, band_rows: pa.Table | None) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """(keys, band rows, texts) of the kept documents, for :meth:`connectors.dedup_index.DedupIndex.append`;
+    keys are computed here when exact dedup was off."""
+    kept_ids = kept.column("id")
+    if keys is None:
+        keys = pa.table({"id": kept_ids, "key": exact_keys_arrow(kept.column("text").combine_chunks())[0]})
+    kept_keys = keys.filter(pc.is_in(keys.column("id"), value_set=kept_ids))
+    kept_bands = (band_rows.filter(pc.is_in(band_rows.column("id"), value_set=kept_ids)) if band_rows is not None
+                  else BAND_SCHEMA.empty_table())
+    return kept_keys, kept_bands, kept.select(["id", "text"])

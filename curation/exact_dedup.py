@@ -41,6 +41,15 @@ class ExactDedupParams(BaseModel):
     keep: KeepPolicy = Field(default_factory=KeepPolicy)
 
 
+def check_keep_column(policy: KeepPolicy, columns: list[str]) -> None:
+    """A user error (no traceback) when the keep rule names a score column the input lacks."""
+    from connectors.filesystem import InputError
+
+    if policy.rule == "highest_score" and policy.score_column not in columns:
+        raise InputError(f"keep score column {policy.score_column!r} is not a column of the input "
+                         f"(columns: {', '.join(c for c in columns if not c.startswith('_'))})")
+
+
 def keep_order(policy: KeepPolicy):
     """Spark sort expressions: the first row in this order is the one kept (ties -> smallest id)."""
     from pyspark.sql import functions as F
@@ -100,8 +109,7 @@ def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    if params.keep.rule == "highest_score" and params.keep.score_column not in docs.columns:
-        raise ValueError(f"keep score column {params.keep.score_column!r} is not a column of the documents")
+    check_keep_column(params.keep, docs.columns)
     from pyspark import StorageLevel
 
     # Rank on a narrow frame (ids, keys, keep-rule columns): the text itself is never shuffled.

@@ -130,20 +130,16 @@ def run_dedup_local(input_path: str, output: str, exact: ExactDedupParams, near:
                     text_column: str = "text", id_column: str | None = None, index_dir: str | None = None,
                     shard_bytes: int = 256 << 20, threads: int | None = None) -> dict:
     """The dedup job in one process on Arrow tables (no JVM): same stages, outputs and stats.json."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     from connectors.local_ingest import check_fits_in_memory, ingest_local
     from connectors.shards import write_table_shards
     from curation.dedup_local import (
-        BAND_SCHEMA,
         combine_removed_local,
         default_threads,
         exact_dedup_stage_local,
+        index_parts_local,
         near_dedup_stage_local,
     )
     from curation.minhash import load_kernels
-    from curation.normalize import exact_keys_arrow
 
     started = time.time()
     spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
@@ -173,15 +169,7 @@ def run_dedup_local(input_path: str, output: str, exact: ExactDedupParams, near:
     if quarantine.num_rows:
         outputs["quarantine"] = write_table_shards(quarantine, output, "quarantine", run_id, shard_bytes,
                                                    sort_by="source_file", size_column="raw", threads=threads)
-    index_record = None
-    if index is not None:
-        kept_ids = kept.column("id")
-        if keys is None:  # exact dedup off: key the kept documents now
-            keys = pa.table({"id": kept_ids, "key": exact_keys_arrow(kept.column("text").combine_chunks())[0]})
-        kept_keys = keys.filter(pc.is_in(keys.column("id"), value_set=kept_ids))
-        kept_bands = (band_rows.filter(pc.is_in(band_rows.column("id"), value_set=kept_ids)) if band_rows is not None
-                      else BAND_SCHEMA.empty_table())
-        index_record = index.append(run_id, kept_keys, kept_bands, kept.select(["id", "text"]))
+    index_record = index.append(run_id, *index_parts_local(kept, keys, band_rows)) if index is not None else None
     stats = _job_stats(run_id, input_path, started, "local", [ingest_stats, exact_stats, near_stats], outputs,
                        exact, near, index, index_record)
     write_stats(stats, output, run_id)

@@ -119,3 +119,11 @@ def test_local_engine_refuses_an_input_larger_than_memory(tmp_path, monkeypatch,
     assert not (tmp_path / "out").exists()
     sizes = li.uncompressed_bytes(li.SourceSpec(name="in", path=str(tmp_path / "in")))
     assert sizes == sum(p.stat().st_size for p in (tmp_path / "in").iterdir())  # plain JSONL: the file sizes
+
+
+def test_a_missing_keep_score_column_is_a_user_error_in_both_engines(spark, tmp_path, capsys):
+    _messy_corpus(tmp_path / "in", random.Random(3))
+    for engine in ("local", "spark"):
+        assert main(["dedup", str(tmp_path / "in"), str(tmp_path / engine), "--keep", "score:nope", "--engine", engine]) == 2
+        err = capsys.readouterr().err
+        assert "keep score column 'nope' is not a column of the input" in err and "Traceback" not in err
