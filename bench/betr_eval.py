@@ -1,15 +1,21 @@
 """BETR scoring on real text, measured.
 
-    .venv/bin/python bench/betr_eval.py [--sample 2000] [--scale 10]
+    .venv/bin/python bench/betr_eval.py [--sample 2000] [--scale 10] [--seeds 0,1,2]
 
 Corpus: real text from ../shared/data (Dolma raw Common Crawl, DCLM's human-labelled pages, PAN
 book passages of 8 sentences) plus documents written from *held-out* benchmark items (GSM8K train
 and MMLU val items removed from the targets, reworded into a page) and a few GSM8K *test* items
 pasted into forum-like posts (must be flagged contaminated). Targets: GSM8K train and MMLU dev+val
-minus the held-out items. Runs `tierlake score` in sample mode and in direct mode and reports:
-the classifier's held-out ROC-AUC against the direct ranks, the share of held-out-item documents
-in the top 10%, agreement between the modes, contamination recall, and throughput (embedding
-docs/s; whole-corpus scoring docs/s per core on a corpus replicated ``--scale`` times).
+minus the held-out items. Runs `tierlake score` in sample mode (once per sample seed) and in direct
+mode and reports: the classifier's held-out and cross-fitted ROC-AUC against the direct ranks, the
+share of held-out-item documents in the top 10% of the corpus and above the 90th percentile of the
+real documents' scores, agreement between the modes, contamination recall, and throughput
+(embedding docs/s; whole-corpus scoring docs/s per core on a corpus replicated ``--scale`` times).
+
+Why two thresholds: the 250 held-out-item pages are 8% of this small corpus, so they compete with
+one another for its top-10% slots; in a real corpus such pages are rare and the top-10% threshold
+is the real documents' 90th percentile. The first is the stricter measure and the one reported as
+the target.
 Writes bench/results/betr.json and the "BETR scoring" section of docs/benchmarks.md.
 """
 from __future__ import annotations
@@ -93,21 +99,36 @@ def build(tmp: str, seed: int = 0) -> dict:
             "kinds": {d["id"]: d["kind"] for d in docs}, "n": len(docs)}
 
 
-def run(corpus: str, out: str, targets, test, mode: str, sample: int) -> tuple[dict, pl.DataFrame, float]:
+def run(corpus: str, out: str, targets, test, mode: str, sample: int, seed: int = 0) -> tuple[dict, pl.DataFrame, float]:
     from curation.betr_stage import ScoreParams
     from flows.score_job import run_score
     from connectors.spark_session import SparkSettings
 
     t = time.time()
-    stats = run_score(corpus, out, ScoreParams(targets=targets, decontaminate=test, mode=mode, sample=sample),
+    stats = run_score(corpus, out, ScoreParams(targets=targets, decontaminate=test, mode=mode, sample=sample, seed=seed),
                       id_column="id", spark_settings=SparkSettings(master="local[2]"))
     return stats, pl.read_parquet(os.path.join(out, "scores", "*.parquet")), time.time() - t
+
+
+def coverage(s: pl.DataFrame) -> dict:
+    """Held-out-item pages in the corpus's top 10% and above the real documents' 90th percentile."""
+    real_p90 = s.filter(pl.col("kind") == "real")["betr_score"].quantile(0.9, "nearest")
+    out = {"top10_size": s.filter(pl.col("betr_rank_pct") > 90).height,
+           "leaks_flagged": s.filter((pl.col("kind") == "leak") & pl.col("contaminated")).height,
+           "others_flagged": s.filter((pl.col("kind") != "leak") & pl.col("contaminated")).height}
+    for name, kind in (("held", pl.col("kind").str.starts_with("held_")), ("held_gsm8k", pl.col("kind") == "held_gsm8k"),
+                       ("held_mmlu", pl.col("kind") == "held_mmlu")):
+        h = s.filter(kind)
+        out[f"{name}_in_top10_pct"] = round(100 * h.filter(pl.col("betr_rank_pct") > 90).height / h.height, 2)
+        out[f"{name}_above_real_p90_pct"] = round(100 * h.filter(pl.col("betr_score") > real_p90).height / h.height, 2)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sample", type=int, default=2000)
     ap.add_argument("--scale", type=int, default=10, help="replicate the corpus this many times for the throughput run")
+    ap.add_argument("--seeds", default="0,1,2", help="sample seeds for the sample-mode accuracy runs (the first is compared with direct mode)")
     ap.add_argument("--markdown", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="betr-eval-")
@@ -115,22 +136,21 @@ def main() -> None:
     kinds = pl.DataFrame({"id": list(setup["kinds"]), "kind": list(setup["kinds"].values())})
     res: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), "documents": setup["n"],
                  "by_kind": dict(kinds.group_by("kind").len().iter_rows())}
-    modes = {}
-    for mode in ("sample", "direct"):
-        stats, scores, wall = run(setup["corpus"], os.path.join(tmp, f"out-{mode}"), setup["targets"], setup["test"], mode, args.sample)
+    modes, seeds = {}, [int(x) for x in args.seeds.split(",")]
+    runs = [("sample", seed) for seed in seeds] + [("direct", 0)]
+    for mode, seed in runs:
+        stats, scores, wall = run(setup["corpus"], os.path.join(tmp, f"out-{mode}-{seed}"), setup["targets"], setup["test"], mode,
+                                  args.sample, seed)
         s = scores.join(kinds, on="id")
-        top10 = s.filter(pl.col("betr_rank_pct") > 90)
-        held = s.filter(pl.col("kind").str.starts_with("held_"))
-        modes[mode] = {
-            "wall_s": round(wall, 1), "scored": stats["scored"], "evaluation": stats["evaluation"],
-            "held_in_top10_pct": round(100 * held.filter(pl.col("betr_rank_pct") > 90).height / held.height, 2),
-            "held_gsm8k_in_top10_pct": round(100 * held.filter((pl.col("kind") == "held_gsm8k") & (pl.col("betr_rank_pct") > 90)).height / 150, 2),
-            "held_mmlu_in_top10_pct": round(100 * held.filter((pl.col("kind") == "held_mmlu") & (pl.col("betr_rank_pct") > 90)).height / 100, 2),
-            "top10_size": top10.height,
-            "leaks_flagged": s.filter((pl.col("kind") == "leak") & pl.col("contaminated")).height,
-            "others_flagged": s.filter((pl.col("kind") != "leak") & pl.col("contaminated")).height,
-        }
-        modes[mode]["_scores"] = s.select("id", "betr_score", "betr_rank_pct")
+        record = {"seed": seed, "wall_s": round(wall, 1), "scored": stats["scored"], "evaluation": stats["evaluation"],
+                  **coverage(s), "_scores": s.select("id", "betr_score", "betr_rank_pct")}
+        if mode == "direct":
+            modes["direct"] = record
+        else:
+            modes.setdefault("sample_seeds", []).append(record)
+    modes["sample"] = modes["sample_seeds"][0]
+    for r in modes["sample_seeds"][1:]:
+        r.pop("_scores")
     a, b = modes["sample"].pop("_scores"), modes["direct"].pop("_scores")
     j = a.join(b, on="id", suffix="_direct")
     res["modes"] = modes
@@ -167,20 +187,29 @@ def main() -> None:
 
 
 def write_markdown(r: dict, args) -> None:
-    s, d = r["modes"]["sample"], r["modes"]["direct"]
-    ev = s["evaluation"]
-    lines = [f"Command: `.venv/bin/python bench/betr_eval.py --sample {args.sample} --scale {args.scale}`  ",
+    d = r["modes"]["direct"]
+    lines = [f"Command: `.venv/bin/python bench/betr_eval.py --sample {args.sample} --scale {args.scale} --seeds {args.seeds}`  ",
              f"Machine: {r['machine']}  ", f"Date: {r['date']}. Spark local[2]; static embedder (WordLlama 256-d).", "",
              f"Corpus: {r['documents']:,} documents ({', '.join(f'{k} {v}' for k, v in sorted(r['by_kind'].items()))}); "
              "targets GSM8K train + MMLU dev/val minus the held-out items.", "",
-             "| mode | classifier held-out AUC vs direct | precision at top 10% | held-out items in top 10% (GSM8K / MMLU) | leaks flagged | wall s |",
-             "|---|---|---|---|---|---|",
-             f"| sample ({ev['sample']:,} sampled) | {ev.get('heldout_auc', float('nan')):.3f} | {ev.get('heldout_precision_at_top_p', float('nan')):.3f} | "
-             f"{s['held_in_top10_pct']}% ({s['held_gsm8k_in_top10_pct']}% / {s['held_mmlu_in_top10_pct']}%) | {s['leaks_flagged']}/20 | {s['wall_s']} |",
-             f"| direct | - | - | {d['held_in_top10_pct']}% ({d['held_gsm8k_in_top10_pct']}% / {d['held_mmlu_in_top10_pct']}%) | {d['leaks_flagged']}/20 | {d['wall_s']} |",
-             "", f"Agreement of the modes: Spearman {r['agreement']['spearman']}, top-10% overlap {r['agreement']['top10_overlap_pct']}%.", "",
-             "| throughput | docs/s |", "|---|---|",
-             f"| static embedding, one process | {r['embed_docs_per_s_one_process']:,} |"]
+             "| mode | classifier AUC vs direct: held-out / cross-fitted | precision at top 10% (held-out) | "
+             "held-out items in the corpus's top 10%: all (GSM8K / MMLU) | above the real documents' 90th percentile (GSM8K / MMLU) | leaks flagged | wall s |",
+             "|---|---|---|---|---|---|---|"]
+
+    def row(name: str, m: dict, ev: dict | None) -> str:
+        auc = f"{ev['heldout_auc']:.3f} / {ev.get('crossfit_auc', float('nan')):.3f}" if ev else "-"
+        prec = f"{ev['heldout_precision_at_top_p']:.3f}" if ev else "-"
+        return (f"| {name} | {auc} | {prec} | {m['held_in_top10_pct']}% ({m['held_gsm8k_in_top10_pct']}% / {m['held_mmlu_in_top10_pct']}%) | "
+                f"{m['held_above_real_p90_pct']}% ({m['held_gsm8k_above_real_p90_pct']}% / {m['held_mmlu_above_real_p90_pct']}%) | "
+                f"{m['leaks_flagged']}/20 | {m['wall_s']} |")
+
+    for m in r["modes"]["sample_seeds"]:
+        lines.append(row(f"sample ({m['evaluation']['sample']:,} sampled, seed {m['seed']})", m, m["evaluation"]))
+    lines.append(row("direct", d, None))
+    lines += ["", f"Agreement of the modes (seed {r['modes']['sample']['seed']}): Spearman {r['agreement']['spearman']}, "
+              f"top-10% overlap {r['agreement']['top10_overlap_pct']}%.", "",
+              "| throughput | docs/s |", "|---|---|",
+              f"| static embedding, one process | {r['embed_docs_per_s_one_process']:,} |"]
     for mode in ("sample", "direct"):
         t = r[f"throughput_{mode}"]
         lines.append(f"| whole-corpus scoring, {mode} mode ({t['documents']:,} docs, score stage {t['score_stage_s']} s) | "

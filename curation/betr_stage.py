@@ -4,7 +4,8 @@
 ``sample`` mode (the paper's): a seeded sample of documents is collected to the driver, embedded
 with the targets, ranked exactly, labelled (top p% positive) and learned by the classifier; the
 classifier then scores every document in one ``mapInArrow`` pass (model shipped with the closure,
-batches vectorized as one sparse product). ``direct`` mode embeds every document on the executors
+batches vectorized as one sparse product), and the sampled documents take their cross-fitted
+scores instead (one broadcast join; see :mod:`curation.betr` for why). ``direct`` mode embeds every document on the executors
 and scores it by its maximum cosine to any target example (affordable with static embeddings).
 
 The same pass flags contamination: documents sharing a 13-word n-gram with a test split.
@@ -42,6 +43,8 @@ class ScoreParams(BaseModel):
     sample: int = Field(10_000, ge=20, description="documents scored directly and used to train the classifier")
     top_p: float = Field(0.1, gt=0, lt=1, description="fraction of the sample labelled positive")
     holdout: float = Field(0.2, ge=0, lt=1)
+    folds: int = Field(5, ge=2, le=20, description="cross-fitting folds: each sampled document is scored by a "
+                                                     "model fit on the other folds")
     ngram: int = Field(13, ge=5, le=50, description="words in a decontamination n-gram")
     max_ngram_doc_frequency: int = Field(10_000, ge=1, description="test n-grams found in more corpus documents are "
                                                                     "templates/boilerplate and exempt (BETR App. B.2)")
@@ -86,6 +89,17 @@ def _score_pass(docs, params: ScoreParams, model: QualityModel | None, target_em
                 names=["id", "betr_score", "matched"])
 
     return docs.select("id", "text").mapInArrow(per_batch, PASS_DDL)
+
+
+def with_crossfit_scores(scores, crossfit: pa.Table):
+    """Sampled documents take their cross-fitted score (from a model that did not see them);
+    every other document keeps the shipped model's score."""
+    from pyspark.sql import functions as F
+
+    spark = scores.sparkSession
+    table = spark.createDataFrame(crossfit.rename_columns(["_cid", "crossfit_score"]))  # ids are unique after ingest
+    joined = scores.join(F.broadcast(table), scores["id"] == table["_cid"], "left")
+    return joined.select("id", F.coalesce("crossfit_score", "betr_score").alias("betr_score"), "matched")
 
 
 def frequent_ngrams(scores, max_doc_frequency: int) -> np.ndarray:
@@ -147,12 +161,17 @@ def score_stage(docs, params: ScoreParams) -> ScoreResult:
         rank_s = time.time() - t
         score = rank_score(direct["best_rank"])
         labels = top_labels(score, params.top_p, tiebreak=direct["max_sim"])
-        model, metrics = train_betr_classifier(texts, labels, params.top_p, params.classifier.model_copy(update={"seed": params.seed}),
-                                               params.holdout)
+        model, metrics, crossfit = train_betr_classifier(texts, labels, params.top_p,
+                                                         params.classifier.model_copy(update={"seed": params.seed}),
+                                                         params.holdout, params.folds)
         evaluation.update(metrics, embed_docs_per_s=round(len(texts) / max(embed_s, 1e-9), 1), rank_seconds=round(rank_s, 3))
         sample_table = pa.table({"id": ids, "best_rank": direct["best_rank"], "direct_score": score,
-                                 "max_sim": direct["max_sim"], "mean_log_rank": direct["mean_log_rank"], "label": labels})
-    scores = _score_pass(docs, params, model, target_emb, test_ngrams).localCheckpoint()
+                                 "max_sim": direct["max_sim"], "mean_log_rank": direct["mean_log_rank"], "label": labels,
+                                 "crossfit_score": crossfit if crossfit is not None else pa.nulls(len(ids), pa.float64())})
+    scores = _score_pass(docs, params, model, target_emb, test_ngrams)
+    if sample_table is not None and crossfit is not None:
+        scores = with_crossfit_scores(scores, sample_table.select(["id", "crossfit_score"]))
+    scores = scores.localCheckpoint()
     exempt = frequent_ngrams(scores, params.max_ngram_doc_frequency) if len(test_ngrams) else np.zeros(0, np.int64)
     evaluation["decontamination_exempt_ngrams"] = int(len(exempt))
     scores = finish_scores(scores, exempt).localCheckpoint()

@@ -294,6 +294,9 @@ def cmd_score(args) -> int:
         if "heldout_auc" in ev:
             print(f"  classifier vs direct ranks on {ev['heldout']} held-out sampled documents: ROC-AUC {ev['heldout_auc']:.3f}, "
                   f"precision at top {100 * ev['top_p']:.0f}% {ev['heldout_precision_at_top_p']:.3f} (base rate {ev['heldout_base_rate']:.3f})")
+        if "crossfit_auc" in ev:
+            print(f"  cross-fitted over all {ev['sample']} sampled documents ({ev['folds']} folds): ROC-AUC {ev['crossfit_auc']:.3f}, "
+                  f"precision at top {100 * ev['top_p']:.0f}% {ev['crossfit_precision_at_top_p']:.3f}")
         print(f"  contaminated: {ev['contaminated']} documents share a {args.ngram}-word n-gram with "
               f"{ev['decontamination_examples']} test examples")
         print(f"  {args.output}/scores/  {args.output}/stats.json")

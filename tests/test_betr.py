@@ -8,9 +8,9 @@ import pytest
 
 from connectors.benchmarks import load_examples, read_examples, split_of
 from connectors.filesystem import InputError
-from curation.betr import direct_scores, rank_score, top_labels, train_betr_classifier
+from curation.betr import balanced_bags, direct_scores, fit_bagged, rank_score, top_labels, train_betr_classifier
 from curation.decontamination import benchmark_ngrams, contamination
-from curation.quality_model import QualityModelParams
+from curation.quality_model import QualityModelParams, _features
 from tests.conftest import shared_path
 
 
@@ -45,9 +45,44 @@ def test_betr_classifier_learns_direct_labels():
     math = [f"{rng.integers(2, 90)} apples plus {rng.integers(2, 90)} apples equals how many apples in total" for _ in range(60)]
     web = [" ".join(rng.choice(["river", "castle", "music", "festival", "train", "garden", "market", "winter"], 20)) for _ in range(540)]
     labels = np.r_[np.ones(60, int), np.zeros(540, int)]
-    model, metrics = train_betr_classifier(math + web, labels, 0.1, QualityModelParams(n_features=1 << 14))
+    model, metrics, crossfit = train_betr_classifier(math + web, labels, 0.1, QualityModelParams(n_features=1 << 14))
     assert metrics["heldout_auc"] > 0.95 and metrics["heldout_precision_at_top_p"] > 0.8
+    assert metrics["crossfit_auc"] > 0.95 and metrics["folds"] == 5
     assert model.score(math[:3]).min() > model.score(web[:3]).max()
+    assert crossfit.shape == (600,) and crossfit[:60].min() > crossfit[60:].max()
+
+
+def test_balanced_bags_use_every_negative_once():
+    y = np.r_[np.ones(10, int), np.zeros(95, int)]
+    idx = np.arange(105)
+    bags = balanced_bags(idx, y, np.random.default_rng(0))
+    assert len(bags) == 10  # ceil(95 / 10)
+    negatives = np.concatenate([b[y[b] == 0] for b in bags])
+    assert sorted(negatives) == list(range(10, 105))
+    assert all(list(b[y[b] == 1]) == list(range(10)) and (y[b] == 0).sum() <= 10 for b in bags)
+    few = balanced_bags(idx[:15], y, np.random.default_rng(0))  # fewer negatives than positives: one bag
+    assert len(few) == 1 and list(few[0]) == list(range(15))
+
+
+def test_crossfit_scores_come_from_models_that_did_not_see_the_document():
+    """A sampled document labelled against its content (label noise) keeps a low cross-fitted
+    score, where a model refit on the whole sample would hand it its own label back."""
+    rng = np.random.default_rng(3)
+    math = [f"{rng.integers(2, 90)} apples plus {rng.integers(2, 90)} pears, how many fruits now zq{i}" for i in range(60)]
+    web = [" ".join(rng.choice(["river", "castle", "music", "festival", "train", "garden", "market", "winter"], 20)) + f" zq{60 + i}"
+           for i in range(540)]
+    labels = np.r_[np.ones(60, int), np.zeros(540, int)]
+    noisy = 100  # a web page labelled positive: only its unique token zq100 could explain the label
+    labels[noisy] = 1
+    p = QualityModelParams(n_features=1 << 16, C=100.0)
+    _, _, crossfit = train_betr_classifier(math + web, labels, 0.1, p)
+    x = _features(math + web, p)
+    coef, intercept = fit_bagged(x, labels, np.arange(600), p, np.random.default_rng(0))
+    refit = 1 / (1 + np.exp(-(x[noisy] @ coef + intercept)[0]))
+    assert refit > 0.5 and crossfit[noisy] < 0.1  # the refit memorized the noisy label; the cross-fit did not
+    assert np.median(crossfit[:60]) > 0.9 and np.median(crossfit[60:]) < 0.1
+    tiny, metrics, none = train_betr_classifier(math[:3] + web[:50], np.r_[np.ones(3, int), np.zeros(50, int)], 0.1, p)
+    assert none is None and "crossfit_auc" not in metrics and tiny.meta["cross_fitted"] is False
 
 
 def test_decontamination_needs_a_full_13_gram():
