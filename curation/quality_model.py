@@ -3,9 +3,10 @@
 The design follows the model-based quality filters of DCLM (Li et al. 2024, §4.4: "a simple
 bigram classifier", fastText) and the L2 "Selected" tier of Wang et al. 2026 (a light classifier
 trained on labelled seeds). Departure: scikit-learn's ``HashingVectorizer`` (word 1-2-grams,
-2**20 features, sublinear TF, L2 norm) with ``LogisticRegression`` replaces fastText, because no
-fastText build that trains ships for this platform's numpy in our pins; the model is still
-linear over bigrams and scores a batch as one sparse matrix product.
+2**20 features, sublinear TF, L2 norm) with ``LogisticRegression`` replaces fastText: the build that trains
+with numpy 2 (``fasttext-numpy2``) installs the same ``fasttext`` module as ``fasttext-predict``,
+which language id uses, and on BETR's labels it measured no better (docs/scoring.md); the model
+is still linear over bigrams and scores a batch as one sparse matrix product.
 
 Safe format: a model folder holds ``model.json`` (parameters, metrics, training data digests) and
 ``weights.npz`` (the non-zero coefficients, loaded with ``allow_pickle=False``) — no pickle

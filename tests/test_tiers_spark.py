@@ -148,6 +148,10 @@ def test_score_cli_every_document_scored_and_leaks_flagged(spark, demo_lake, tmp
     assert flagged == {f"post-leak-{k}" for k in range(10)}  # exactly the planted test-question leaks
     sample = pl.read_parquet(str(out / "sample.parquet"))
     assert sample.height == 200 and sample["label"].sum() == 20
+    # each sampled document's score is its cross-fitted one, from a model that did not see its label
+    assert "cross-fitted over all 200 sampled documents" in printed and sample["crossfit_score"].null_count() == 0
+    both = sample.join(scores, on="id")
+    assert both.height == 200 and (both["betr_score"] - both["crossfit_score"]).abs().max() < 1e-12
     # QA threads resemble the qa_dev targets more than list posts do
     truth = pl.read_parquet(os.path.join(lake, "ground_truth", "documents.parquet")).filter(pl.col("source") == "forum")
     j = scores.join(truth, left_on="id", right_on="key")
