@@ -18,9 +18,11 @@ product and one argsort per row. Departures:
 * negatives are downsampled to balance as in the paper, but into *every* balanced draw rather
   than one: the negatives are split into disjoint parts of the positives' size, one model is fit
   per part with all positives, and the models are averaged (balanced bagging, "EasyEnsemble",
-  Liu, Wu & Zhou 2009). A single draw throws away (1 - p) / p - 1 of every p-labelled sample
-  (8 of 9 negatives at p = 10%) and makes the model depend on which ones were drawn; the average
-  of linear models is one linear model, so scoring costs the same;
+  Liu, Wu & Zhou 2009). A single draw keeps only as many negatives as there are positives
+  (1 in 9 at p = 10%) and makes the model depend on which ones were drawn; the average
+  of linear models is one linear model, so scoring costs the same (imbalanced-learn's
+  ``BalancedBaggingClassifier`` draws random subsets and averages probabilities, which would
+  ship an ensemble object instead of one weight vector);
 * cross-fitting: the sample is split into k folds, each fold's documents are scored by the
   (bagged) model fit on the other folds, and the shipped model is the average of the fold models.
   The paper's 10M-document sample is < 0.1% of its pool, so how the classifier scores its own
