@@ -43,6 +43,7 @@ from curation.quality_model import (
     QualityModelParams,
     _classifier,
     _features,
+    probability,
 )
 
 
@@ -101,10 +102,6 @@ def fit_bagged(x, y: np.ndarray, idx: np.ndarray, params: QualityModelParams,
     return np.mean(coefs, axis=0), float(np.mean(intercepts))
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64).ravel()))
-
-
 def train_betr_classifier(texts: list[str], labels: np.ndarray, top_p: float, params: QualityModelParams,
                           holdout: float = 0.2, folds: int = 5) -> tuple[QualityModel, dict, np.ndarray | None]:
     """Fit the classifier on the sample's labels.
@@ -138,7 +135,7 @@ def train_betr_classifier(texts: list[str], labels: np.ndarray, top_p: float, pa
     metrics.update(folds=folds, **_ranking_metrics(y, oof, top_p, "crossfit"))
     meta = {"kind": "betr-classifier", "bagged": True, "cross_fitted": True, "folds": folds, "evaluation": metrics}
     model = QualityModel(params, np.mean(coefs, axis=0), float(np.mean(intercepts)), meta)
-    return model, metrics, _sigmoid(oof)
+    return model, metrics, probability(oof)
 
 
 def _ranking_metrics(y: np.ndarray, s: np.ndarray, top_p: float, prefix: str) -> dict:

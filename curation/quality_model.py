@@ -55,6 +55,11 @@ def _features(texts, p: QualityModelParams):
     return x.multiply(1 / norms[:, None]).tocsr()
 
 
+def probability(z) -> np.ndarray:
+    """The logistic function of decision values: P(positive) as float64."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64).ravel()))
+
+
 def _classifier(p: QualityModelParams) -> LogisticRegression:
     return LogisticRegression(C=p.C, max_iter=2000, solver="liblinear", random_state=p.seed)
 
@@ -79,8 +84,7 @@ class QualityModel:
         self.params, self.coef, self.intercept, self.meta = params, coef.astype(np.float32), float(intercept), meta or {}
 
     def score(self, texts) -> np.ndarray:
-        z = _features(texts, self.params) @ self.coef + self.intercept
-        return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64).ravel()))
+        return probability(_features(texts, self.params) @ self.coef + self.intercept)
 
     def save(self, folder: str) -> None:
         os.makedirs(folder, exist_ok=True)
