@@ -5,8 +5,9 @@
 with the targets, ranked exactly, labelled (top p% positive) and learned by the classifier; the
 classifier then scores every document in one ``mapInArrow`` pass (model shipped with the closure,
 batches vectorized as one sparse product), and the sampled documents take their cross-fitted
-scores instead (one broadcast join; see :mod:`curation.betr` for why). ``direct`` mode embeds every document on the executors
-and scores it by its maximum cosine to any target example (affordable with static embeddings).
+scores instead (one broadcast join; see :mod:`curation.betr` for why). ``direct`` mode embeds
+every document on the executors and scores it by its maximum cosine to any target example
+(affordable with static embeddings).
 
 The same pass flags contamination: documents sharing a 13-word n-gram with a test split.
 ``betr_rank_pct`` is the document's percentile of ``betr_score`` over the whole input (100 = closest),
