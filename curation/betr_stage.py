@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from connectors.accounting import StageStats
 from connectors.benchmarks import load_examples
+from connectors.filesystem import InputError
 from curation.betr import direct_scores, rank_score, top_labels, train_betr_classifier
 from curation.decontamination import benchmark_ngrams, matched_ngrams
 from curation.embedders import get_embedder
@@ -154,6 +155,9 @@ def score_stage(docs, params: ScoreParams) -> ScoreResult:
     model, sample_table = None, None
     if params.mode == "sample":
         ids, texts = sample_documents(docs, params.sample, params.seed)
+        if len(ids) < 2:  # the classifier needs a positive and a negative document
+            raise InputError(f"the score stage's sample mode needs at least 2 documents to train its classifier, "
+                             f"the input has {len(ids)}; use mode direct (--mode direct) for an input this small")
         t = time.time()
         emb = embedder.embed(texts)
         embed_s = time.time() - t

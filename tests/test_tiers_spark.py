@@ -193,3 +193,13 @@ def test_decontamination_exempts_template_ngrams(spark, tmp_path):
     best = d.sort("betr_score", descending=True)["id"][0]
     assert best == "leak"  # the train-trip homework is closest to the train-trip target
     assert not os.path.exists(tmp_path / "out3" / "model")
+
+
+def test_score_sample_mode_on_a_one_document_input_is_a_user_error(spark, tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "d.jsonl").write_text(json.dumps({"id": "a", "text": "Tom has 3 apples and buys 2 more."}) + "\n")
+    (tmp_path / "t_train.jsonl").write_text(json.dumps({"text": "How many apples does Tom have now?"}) + "\n")
+    args = ["score", str(tmp_path / "in"), str(tmp_path / "out"), "--targets", str(tmp_path / "t_train.jsonl"), "--id-column", "id"]
+    assert main(args) == 2
+    assert "needs at least 2 documents" in capsys.readouterr().err
+    assert main(args[:2] + [str(tmp_path / "out-direct")] + args[3:] + ["--mode", "direct"]) == 0
