@@ -159,13 +159,56 @@ def mix_plot(selection: dict | None):
         ax.text(p["share"], i, f" {p['share']:.2f} (x{p['epochs']:.2f})", va="center", fontsize=8)
     ax.set_xlabel("share of the token budget (epochs in brackets)")
     ax.set_xlim(0, max(p["share"] for p in pools) * 1.35 or 1)
-    if selection["parameters"].get("a_source") == "fitted":
-        how = "from the fitted QQT laws"
+    if selection.get("basis") == "fitted laws":
+        text = (f"Chosen from laws fitted on proxy-model probes of this corpus: predicted target loss "
+                f"{selection['predicted_loss']:.4f} bits per byte.")
+    elif selection["parameters"].get("a_source") == "fitted":
+        text = f"Predicted accuracy {selection['predicted_accuracy']:.4f}, from the given QQT laws."
     else:
-        how = ("relative only: the QQT scale a was placed at the budget, not fitted to probe runs "
-               "(give fitted laws with --qqt-params / stages.select.qqt for calibrated figures)")
-    return _figure("mix", f"Chosen mix for {selection['budget_tokens']:,.0f} tokens", _svg(fig),
-                   f"Predicted accuracy {selection['predicted_accuracy']:.4f}, {how}.")
+        text = (f"This mix follows priors (the T-MARS bucket fit per tier), not laws fitted on this corpus; its "
+                f"predicted accuracy {selection['predicted_accuracy']:.4f} is relative. Run `tierlake probe` and "
+                "select with --laws for a mix chosen from evidence.")
+    return _figure("mix", f"Chosen mix for {selection['budget_tokens']:,.0f} tokens", _svg(fig), text)
+
+
+def probe_plot(selection: dict | None):
+    """Probe points (measured target loss) and the fitted QQT curves per pool, against bytes seen."""
+    import matplotlib.pyplot as plt
+
+    evidence = ((selection or {}).get("parameters") or {}).get("evidence")
+    if not evidence or not evidence.get("qqt"):
+        return None
+    pools = sorted(evidence["qqt"])
+    cols = min(3, len(pools))
+    rows = math.ceil(len(pools) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, name in zip(axes.ravel(), pools):
+        pts = evidence["qqt"][name]
+        uniques = sorted(set(pts["unique"]))
+        for i, u in enumerate(uniques):
+            color = PALETTE[i % len(PALETTE)]
+            seen = [s for s, uu in zip(pts["seen"], pts["unique"]) if uu == u]
+            loss = [y for y, uu in zip(pts["measured"], pts["unique"]) if uu == u]
+            ax.scatter(seen, loss, color=color, s=14, label=f"{u / 1e6:g} MB unique")
+            curve = pts.get("curves", {}).get(str(int(u)))
+            if curve:
+                ax.plot(curve["seen"], curve["predicted"], color=color, lw=1)
+        ax.set_xscale("log")
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(pools):]:
+        ax.axis("off")
+    axes[0][0].set_ylabel("target loss (bits/byte)", fontsize=8)
+    axes[0][0].legend(fontsize=6)
+    held = evidence.get("qqt_heldout", {}).get("all")
+    note = (f"Held-out probes (largest size or repetition left out of the fit): R² {held['r2']:.3f}, "
+            f"MAE {held['mae']:.4f} bits/byte." if held else "")
+    pk = evidence.get("projektor")
+    if pk:
+        note += f" projektor's predictor on held-out mixtures: R² {pk['heldout_r2']:.3f}."
+    return _figure("probes", "Probes and fitted laws per pool (points measured, lines fitted)", _svg(fig),
+                   "Each point is a proxy model trained on the pool's first U bytes for the bytes seen on the x axis "
+                   "(several passes where seen > U). " + note)
 
 
 def qqt_plot(selection: dict | None):
@@ -218,7 +261,8 @@ def build_report(root: str, manifest: dict) -> str:
     plots = [funnel_plot(manifest), tiers_plot(manifest), duplicate_clusters_plot(root),
              histogram_plot(root, "tiers/documents", "quality_score", "quality-hist", "Quality score", "quality model probability"),
              histogram_plot(root, "scores/scores", "betr_score", "betr-hist", "BETR score", "similarity to the targets (higher = closer)"),
-             containment_plot(root), mix_plot(manifest.get("selection")), qqt_plot(manifest.get("selection"))]
+             containment_plot(root), mix_plot(manifest.get("selection")), qqt_plot(manifest.get("selection")),
+             probe_plot(manifest.get("selection"))]
     body = "\n".join(p for p in plots if p)
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>tierlake run {html.escape(manifest['run_id'])}</title><style>{CSS}</style></head><body>

@@ -8,6 +8,8 @@ import os
 import sys
 import time
 
+from flows.console import mix_basis
+
 EXAMPLES = """\
 quick start:
   tierlake demo                      generate the demo lake in work/demo and run examples/demo.yaml
@@ -53,7 +55,7 @@ def _print_summary(manifest, path: str, seconds: float) -> None:
     if manifest.selection:
         sel = manifest.selection
         print(f"  selection: {sel['budget_tokens']:,.0f}-token mix from {sum(1 for p in sel['pools'] if p['share'] > 0)} pools, "
-              "predicted accuracy %.4f; " % sel["predicted_accuracy"]
+              + mix_basis(sel) + "; "
               + ", ".join(f"{p['pool']} {p['share']:.2f} x{p['epochs']:.1f}" for p in sel["pools"] if p["share"] > 0))
     if not path.startswith("s3://"):
         print(f"report:   {os.path.join(os.path.dirname(path), 'report.html')}")
@@ -402,6 +404,8 @@ def cmd_select(args) -> int:
                               f"\"b\", \"tau\"}}]}} ({exc})") from None
     try:
         params = SelectParams(enabled=True, budget_tokens=args.budget, tiers=args.tiers.split(","), max_epochs=args.max_epochs,
+                              laws=os.path.abspath(args.laws) if args.laws else None,
+                              keep_top={"*": args.keep_top} if args.keep_top else {},
                               alignment_weight=args.alignment_weight,
                               targets=[os.path.abspath(t) if "://" not in t else t for t in (args.targets or [])],
                               embedder=args.embedder, seed=args.seed, qqt=QQTSettings(**qqt))
@@ -411,15 +415,95 @@ def cmd_select(args) -> int:
     stats = run_select(args.run_dir, args.output, params, SparkSettings(master=args.master or "local[*]"))
     if not args.quiet:
         mix = stats["mix"]
-        print(f"select: budget {args.budget:,.0f} tokens, predicted accuracy {mix['predicted_accuracy']:.4f} "
-              f"({mix['parameters']['a_source']})" + (f", OT to targets {mix['alignment_ot']:.4g} (uniform mix "
-                                                       f"{mix['uniform_ot']:.4g})" if mix["alignment_ot"] is not None else "")
-              + f" ({time.time() - started:.1f} s)")
+        print(f"select: budget {args.budget:,.0f} tokens, {mix_basis(mix)}"
+              + (f", OT to targets {mix['alignment_ot']:.4g} (uniform mix {mix['uniform_ot']:.4g})"
+                 if mix["alignment_ot"] is not None else "") + f" ({time.time() - started:.1f} s)")
         for p in mix["pools"]:
             print(f"  {p['pool']:<24} share {p['share']:.3f}  epochs {p['epochs']:.2f}  selected {p['selected_tokens']:>10,} "
                   f"tokens of {p['pool_tokens']:>10,.0f}")
         print(f"  {args.output}/selection/documents/  {args.output}/selection/mix.json  {args.output}/stats.json")
     return 0
+
+
+def cmd_probe(args) -> int:
+    from pydantic import ValidationError
+
+    from flows.probe_job import run_probe
+    from tiers.probe import ProbeParams
+
+    try:
+        params = ProbeParams(**{k: v for k, v in {
+            "sizes": _numbers(args.sizes), "repeats": [int(x) for x in _numbers(args.repeats)] if args.repeats else None,
+            "mixtures": args.mixtures, "mixture_tokens": args.mixture_tokens, "recipe": args.recipe,
+            "seeds": [int(x) for x in _numbers(args.seeds)] if args.seeds else None, "device": args.device,
+            "eval_bytes": args.eval_bytes, "seed": args.seed, "min_pool_bytes": args.min_pool_bytes}.items() if v is not None})
+    except (ValidationError, ValueError) as exc:
+        raise _bad_options(exc) from None
+    bars = _probe_progress(args.quiet)
+    try:
+        summary = run_probe(args.run_dir, args.output, args.targets or [], args.evaluate or [], params,
+                            prepare_only=args.prepare_only, progress=bars.probe, step_progress=bars.step)
+    except ValueError as exc:
+        from flows.errors import RecipeError
+
+        raise RecipeError(str(exc)) from None
+    finally:
+        bars.close()
+    if args.quiet:
+        return 0
+    plan = summary["plan"]
+    if summary.get("prepared"):
+        print(f"probe: prepared {args.output} ({len(plan['pools'])} pools, {summary['probes']} probes planned); run the "
+              f"grid with `python -m tiers.probe run {args.output} --device cuda` on a GPU machine, then "
+              f"`tierlake probe {args.run_dir} {args.output}` here to fit")
+        return 0
+    from flows.console import print_laws
+
+    print_laws(summary["laws"], summary["probes"], args.output)
+    return 0
+
+
+def _numbers(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+class _probe_progress:
+    """tqdm bars on a terminal: the grid (probes) and the current probe's steps."""
+
+    def __init__(self, quiet: bool):
+        self.on = not quiet and sys.stderr.isatty()
+        self.grid = self.inner = None
+
+    def probe(self, done, total, row):
+        if not self.on:
+            return
+        from tqdm import tqdm
+
+        if self.grid is None:
+            self.grid = tqdm(total=total, desc="probes", unit="probe")
+        self.grid.set_postfix_str(f"{row['pool']} loss {row['loss']:.3f} bpb")
+        self.grid.update(1)
+
+    def step(self, step, steps):
+        if not self.on:
+            return
+        from tqdm import tqdm
+
+        if self.inner is None or self.inner.total != steps or step < self.inner.n:
+            if self.inner is not None:
+                self.inner.close()
+            self.inner = tqdm(total=steps, desc="  training", unit="step", leave=False)
+        self.inner.update(step - self.inner.n)
+
+    def close(self):
+        for bar in (self.inner, self.grid):
+            if bar is not None:
+                bar.close()
 
 
 def cmd_train_quality(args) -> int:
@@ -607,6 +691,10 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--targets", nargs="+", help="target example JSONL files (benchmark train/dev) for alignment")
     sel.add_argument("--qqt-params", help='fitted laws JSON {"a", "d", "pools": [{"name": "source/tier", "b", "tau"}]}; '
                                           "default: the T-MARS fit as a per-tier prior")
+    sel.add_argument("--laws", help="laws.json from `tierlake probe`: choose the mix that minimizes the fitted laws' "
+                                    "predicted target loss (without it the mix follows priors, and says so)")
+    sel.add_argument("--keep-top", type=float, help="keep only this top fraction of every pool's tokens by betr_score "
+                                                    "(BETR's 'keep the top X%%'; needs a run with the score stage)")
     sel.add_argument("--tau-convention", choices=["scaled", "plain"], default="scaled")
     sel.add_argument("--embedder", choices=["static", "minilm"], default="static")
     sel.add_argument("--seed", type=int, default=0)
@@ -620,6 +708,31 @@ def build_parser() -> argparse.ArgumentParser:
     qq.add_argument("--tau-convention", choices=["scaled", "plain"], default="scaled",
                     help="scaled (default, the reference code): each tau multiplied by the number of pools combined")
     qq.set_defaults(func=cmd_select_qqt)
+
+    pr = sub.add_parser(
+        "probe", help="train proxy language models on a run's pools and fit the laws that selection uses",
+        description="For every pool (source/tier of a curate run) trains small byte-level proxy models from scratch at "
+                    "several unique-byte sizes and repetition levels, plus random mixtures of all pools, and scores each "
+                    "on held-out target text (bits per byte on the --targets dev/validation splits). Fits QQT laws per "
+                    "pool (a, b, tau, d; Goyal et al., CVPR 2024) with held-out checks and projektor's predictor on the "
+                    "mixtures (Kang et al., NeurIPS 2023). Writes OUT/probes.parquet and OUT/laws.json for "
+                    "`tierlake select --laws`. Resumable: probes already in OUT are reused.")
+    pr.add_argument("run_dir", nargs="?", help="a curate run with the tier stage (not needed when OUT is prepared)")
+    pr.add_argument("output", help="probe folder (plan, inputs, probes.jsonl, probes.parquet, laws.json)")
+    pr.add_argument("--targets", nargs="+", help="benchmark dev/validation files or folders: the loss the laws predict")
+    pr.add_argument("--evaluate", nargs="+", help="benchmark test files for the final check (bench/mix_validation.py)")
+    pr.add_argument("--sizes", help="unique bytes per pool probe, comma-separated (default 2.5e5,5e5,1e6,2e6)")
+    pr.add_argument("--repeats", help="passes over those bytes, comma-separated (default 1,2,4,8)")
+    pr.add_argument("--mixtures", type=int, help="random mixtures for projektor's predictor (default 40)")
+    pr.add_argument("--mixture-tokens", type=float, help="bytes per mixture probe (default 2e6)")
+    pr.add_argument("--recipe", help="proxy size: tiny (tests, CPU), small, base, large (default small)")
+    pr.add_argument("--seeds", help="training seeds per probe, comma-separated (default 0)")
+    pr.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto: CUDA when jax sees it)")
+    pr.add_argument("--min-pool-bytes", type=float, help="leave out pools smaller than this (default: the smallest size)")
+    pr.add_argument("--eval-bytes", type=int, help="target bytes scored per benchmark (default 1e6)")
+    pr.add_argument("--seed", type=int, help="seed of the mixture draws, the pool order and the held-out split (default 0)")
+    pr.add_argument("--prepare-only", action="store_true", help="write the inputs and plan, train nothing")
+    pr.set_defaults(func=cmd_probe)
 
     tq = sub.add_parser("train-quality", help="train the quality classifier from positive and negative examples",
                         description="Hashed word 1-2-grams + logistic regression; reports the cross-validated held-out "

@@ -48,6 +48,7 @@ from curation.quality_model import QualityModel
 from flows.containment_job import run_containment
 from flows.recipe import Recipe, load_recipe
 from flows.score_job import write_score_outputs
+from flows.console import mix_basis
 from flows.select_job import mix_document, write_select_outputs
 from flows.tier_job import duplicate_reasons, write_tier_outputs
 from tiers.select_stage import select_stage
@@ -227,8 +228,8 @@ def tier_task(kept, removed, docs, recipe: Recipe, root: str, ck: Checkpoints, k
 
 
 @task(name="select", **STAGE_TASK)
-def select_task(tiered, recipe: Recipe):
-    result = select_stage(tiered, recipe.stages.select, seed=recipe.seed)
+def select_task(tiered, recipe: Recipe, scores=None):
+    result = select_stage(tiered, recipe.stages.select, seed=recipe.seed, scores=scores)
     _publish_stats(result.stats)
     try:
         create_table_artifact(key="selection-mix", table=[{k: m[k] for k in ("pool", "share", "epochs", "tokens", "selected_tokens")}
@@ -236,8 +237,9 @@ def select_task(tiered, recipe: Recipe):
                               description=f"training mix for {recipe.stages.select.budget_tokens:,.0f} tokens")
     except Exception:
         pass
-    get_run_logger().info("select: predicted accuracy %.4f, %d rows", result.result.predicted_accuracy,
-                          result.stats.details["rows_with_repeats"])
+    get_run_logger().info("select: %s, %d rows", mix_basis(result.parameters | {
+        "predicted_accuracy": result.result.predicted_accuracy, "predicted_loss": result.result.predicted_loss}),
+        result.stats.details["rows_with_repeats"])
     return result
 
 
@@ -297,7 +299,8 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     scored = score_task(kept, recipe, ck, keys["score"]) if recipe.stages.score.enabled else None
     tiers = (tier_task(kept, removed, docs, recipe, root, ck, keys["tier"], scored.scores if scored else None)
              if recipe.stages.tier.enabled else None)
-    selected = select_task(tiers.documents, recipe) if tiers is not None and recipe.stages.select.enabled else None
+    selected = (select_task(tiers.documents, recipe, scored.scores if scored else None)
+                if tiers is not None and recipe.stages.select.enabled else None)
     outputs = write_task(spark, root, run_id, recipe, kept, removed, quarantine)
     stages = [ingest_stats, dedup_stats, near_stats]
     if scored is not None:

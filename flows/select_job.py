@@ -35,9 +35,10 @@ def tiered_documents_path(run_dir: str) -> str:
 
 def mix_document(result: SelectResult) -> dict:
     parameters = {k: v for k, v in result.parameters.items() if k != "curves"}
-    return {"budget_tokens": result.stats.details["budget_tokens"], "parameters": parameters,
-            "curves": result.parameters.get("curves"),
-            "predicted_accuracy": result.result.predicted_accuracy, "alignment_ot": result.result.alignment_ot,
+    return {"budget_tokens": result.stats.details["budget_tokens"], "basis": result.parameters["basis"],
+            "parameters": parameters, "curves": result.parameters.get("curves"),
+            "predicted_accuracy": result.result.predicted_accuracy, "predicted_loss": result.result.predicted_loss,
+            "alignment_ot": result.result.alignment_ot,
             "uniform_ot": result.result.uniform_ot, "objective": result.result.value, "pools": result.mix}
 
 
@@ -57,8 +58,11 @@ def run_select(run_dir: str, output: str, params: SelectParams, spark_settings: 
     run_id = begin_job_output(output)
     spark = get_spark(spark_settings)
     docs = spark.read.parquet(source)
+    from connectors.pool_streams import scores_path
+
+    scores = scores_path(run_dir)  # BETR scores of a curate run: pools are then taken best first
     try:
-        result = select_stage(docs, params)
+        result = select_stage(docs, params, scores=spark.read.parquet(scores) if scores else None)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     outputs = write_select_outputs(result, output, run_id, shard_bytes)

@@ -99,3 +99,76 @@ def test_select_errors_are_user_errors(spark, tmp_path, capsys):
     assert "L0 is never selected" in capsys.readouterr().err
     assert main(["select", str(run), str(tmp_path / "o"), "--budget", "1000", "--alignment-weight", "0.1"]) == 2
     assert "needs select.targets" in capsys.readouterr().err
+
+
+def _laws_file(tmp_path, pools_b):
+    """A laws.json as `tierlake probe` writes it (no projektor), with planted per-pool laws."""
+    laws = {"unit": "bytes", "recipe": "tiny", "benchmarks": ["bench"], "pools": list(pools_b),
+            "pool_bytes": {}, "qqt_heldout": {}, "projektor": None,
+            "qqt": {name: {"a": 0.2, "b": b, "tau": 2.0, "d": d, "sse": 0.0, "points": 12, "r2_in_sample": 1.0}
+                    for name, (b, d) in pools_b.items()},
+            "qqt_points": {name: {"unique": [1e4, 1e4], "seen": [1e4, 2e4], "measured": [3.0, 2.9], "predicted": [3.0, 2.9]}
+                           for name in pools_b}}
+    path = tmp_path / "laws.json"
+    path.write_text(json.dumps(laws))
+    return path
+
+
+def test_select_from_fitted_laws_avoids_a_useless_pool_and_says_so(spark, tmp_path, capsys):
+    run = _tiered_run(tmp_path / "run", seed=2)
+    laws = _laws_file(tmp_path, {"mathsite/L2": (-0.30, 1.2), "mathsite/L3": (-0.35, 1.1),
+                                 "fiction/L2": (-0.002, 2.5)})  # no law for fiction/L3: not selected
+    out = tmp_path / "sel"
+    assert main(["select", str(run), str(out), "--budget", "20000", "--laws", str(laws)]) == 0
+    printed = capsys.readouterr().out
+    assert "from fitted laws: predicted target loss" in printed
+    mix = json.loads((out / "selection" / "mix.json").read_text())
+    assert mix["basis"] == "fitted laws" and mix["predicted_loss"] > 0 and mix["predicted_accuracy"] is None
+    shares = {p["pool"]: p for p in mix["pools"]}
+    assert shares["fiction/L2"]["share"] < 0.02 and shares["fiction/L3"]["share"] == 0
+    assert shares["fiction/L3"]["law"] == "no fitted law: not selected"
+    assert shares["mathsite/L2"]["share"] + shares["mathsite/L3"]["share"] > 0.98
+    assert mix["parameters"]["evidence"]["laws"]["fiction/L2"]["b"] == -0.002
+    # without laws the mix says it follows priors
+    plain = tmp_path / "plain"
+    assert main(["select", str(run), str(plain), "--budget", "20000"]) == 0
+    assert "mix follows priors" in capsys.readouterr().out
+    assert json.loads((plain / "selection" / "mix.json").read_text())["basis"] == "priors"
+    # a laws file for other pools is a one-line user error
+    other = _laws_file(tmp_path, {"news/L2": (-0.3, 1.0)})
+    assert main(["select", str(run), str(tmp_path / "o"), "--budget", "20000", "--laws", str(other)]) == 2
+    assert "lacks" in capsys.readouterr().err
+
+
+def test_betr_scores_order_the_partial_pass_and_keep_top(spark, tmp_path):
+    run = _tiered_run(tmp_path / "run", seed=3)
+    docs = pl.read_parquet(str(run / "documents" / "*" / "*.parquet"), hive_partitioning=True)
+    # a BETR score per document, as a curate run writes it under scores/scores/
+    scores = docs.select("id").with_columns(betr_score=pl.Series(np.random.default_rng(0).random(docs.height)))
+    os.makedirs(run / "scores" / "scores")
+    scores.write_parquet(run / "scores" / "scores" / "part-00000.parquet")
+    out = tmp_path / "sel"
+    assert main(["--quiet", "select", str(run), str(out), "--budget", "2000"]) == 0
+    mix = json.loads((out / "selection" / "mix.json").read_text())
+    assert mix["parameters"]["order"] == "betr_score"
+    rows = _read(out)
+    ranked = scores.join(docs.select("id", "source", "tier", "token_count"), on="id")
+    for p in mix["pools"]:
+        if 0 < p["epochs"] < 1:  # a partial pass: exactly the best-scored documents, in order
+            source, tier = p["pool"].split("/")
+            pool = ranked.filter((pl.col("source") == source) & (pl.col("tier") == tier)).sort(
+                ["betr_score", "id"], descending=[True, False])
+            picked = set(rows.filter(pl.col("pool") == p["pool"])["id"])
+            assert picked and picked == set(pool["id"][:len(picked)])
+    # keep the top 50% of every pool's tokens by score: nothing below it is ever selected
+    top = tmp_path / "top"
+    assert main(["--quiet", "select", str(run), str(top), "--budget", "2000", "--keep-top", "0.5"]) == 0
+    stats = json.loads((top / "stats.json").read_text())["stages"][0]
+    assert stats["removed"]["below_keep_top"] > 0
+    assert stats["docs_in"] == stats["docs_out"] + sum(stats["removed"].values())
+    worst = set()
+    for (source, tier), pool in ranked.filter(pl.col("tier") != "L0").group_by(["source", "tier"]):
+        pool = pool.sort(["betr_score", "id"], descending=[True, False])
+        before = pool["token_count"].cum_sum() - pool["token_count"]
+        worst |= set(pool.filter(before >= 0.5 * pool["token_count"].sum())["id"])
+    assert not (set(_read(top)["id"]) & worst)

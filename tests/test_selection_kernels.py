@@ -115,7 +115,7 @@ def test_projektor_recovers_a_planted_law_and_its_partials(form):
     true = rng.normal(0, 0.05, design.shape[1] + 1)  # intercept + one coefficient per column
     y = true[0] + design @ true[1:]
     model = ProjektorPredictor(form).fit(ot, p, y, n=n)
-    assert model.model_.coef_ == pytest.approx(true[1:], abs=1e-8)
+    assert model.coef_ == pytest.approx(true[1:], abs=1e-8)
     # partials agree with central finite differences of the fitted form, on every coordinate
     q, o = np.array([0.3, 0.25, 0.45]), 2.0
     d_ot, d_p = model.partials(o, q)

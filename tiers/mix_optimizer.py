@@ -43,11 +43,12 @@ class MixResult:
     shares: np.ndarray
     tokens: np.ndarray
     epochs: np.ndarray
-    predicted_accuracy: float
+    predicted_accuracy: float | None   # QQT accuracy under priors (relative); None with fitted laws
     alignment_ot: float | None
     uniform_ot: float | None
     value: float
     history: list
+    predicted_loss: float | None = None  # target loss in bits per byte, with fitted laws
 
     def rows(self, pools: list[PoolSpec]) -> list[dict]:
         return [{"pool": p.name, "share": float(s), "tokens": float(t), "epochs": float(e), "pool_tokens": p.size,
@@ -66,9 +67,18 @@ def repetition_caps(pools: list[PoolSpec], budget: float, max_epochs: float) -> 
 
 def optimize_mix(pools: list[PoolSpec], budget: float, a: float, d: float, distance=None,
                  alignment_weight: float = 0.0, max_epochs: float = 4.0, steps: int = 100, lr: float = 0.1,
-                 decay: float = 0.97, tau_convention: str = "scaled") -> MixResult:
+                 decay: float = 0.97, tau_convention: str = "scaled", laws=None, law_budget: float | None = None,
+                 law_sizes: np.ndarray | None = None) -> MixResult:
     """``distance(w)`` -> {"ot", "grad"} (a :class:`tiers.ot_mixture.MixtureOT`), required when
-    ``alignment_weight`` > 0."""
+    ``alignment_weight`` > 0.
+
+    ``laws`` (a :class:`tiers.probe.FittedLaws` over these pools, in this order) replaces the
+    objective by the fitted one: minimize the predicted target loss at ``law_budget`` with pool
+    sizes ``law_sizes`` (both in the laws' unit, bytes); ``a``, ``d``, ``distance`` and
+    ``alignment_weight`` are then unused (the fit sets the OT term's weight)."""
+    if laws is not None:
+        return _optimize_fitted(pools, budget, laws, float(law_budget), np.asarray(law_sizes, float), max_epochs, steps,
+                                lr, decay)
     if alignment_weight < 0:
         raise ValueError("alignment_weight must be >= 0")
     if alignment_weight > 0 and distance is None:
@@ -135,3 +145,55 @@ def optimize_mix(pools: list[PoolSpec], budget: float, a: float, d: float, dista
     tokens = w * budget
     return MixResult(shares=w, tokens=tokens, epochs=tokens / sizes, predicted_accuracy=acc,
                      alignment_ot=ot_value, uniform_ot=ot_ref, value=value, history=history)
+
+
+def _ascend(starts: list[np.ndarray], value_and_grad, caps: np.ndarray, steps: int, lr: float, decay: float):
+    """Projected gradient ascent on the capped simplex from each start; the best iterate wins."""
+    best, history = None, []
+    for start in starts:
+        w = start
+        for t in range(steps):
+            value, grad = value_and_grad(w)
+            history.append(value)
+            if best is None or value > best[0] + 1e-12:
+                best = (value, w.copy())
+            g = grad - grad.mean()
+            norm = np.linalg.norm(g)
+            if norm < 1e-12:
+                break
+            w_next = project_capped_simplex(w + lr * decay ** t * g / norm, caps)
+            if np.abs(w_next - w).max() < 1e-9:
+                break
+            w = w_next
+    return best, history
+
+
+def _optimize_fitted(pools: list[PoolSpec], budget: float, laws, law_budget: float, law_sizes: np.ndarray,
+                     max_epochs: float, steps: int, lr: float, decay: float) -> MixResult:
+    """The mix that minimizes the fitted laws' predicted target loss (:class:`tiers.probe.FittedLaws`)."""
+    m = len(pools)
+    caps = repetition_caps(pools, budget, max_epochs)
+
+    def qqt(w):
+        return laws.qqt_loss(w, law_budget, law_sizes)
+
+    def value_and_grad(w):
+        corr, corr_grad = laws.correction(w, law_sizes)
+        grad = -corr_grad
+        h = 1e-4
+        for i in range(m):
+            e = np.zeros(m)
+            e[i] = h
+            grad[i] -= (qqt(np.maximum(w + e, 0)) - qqt(np.maximum(w - e, 0))) / (2 * h)
+        return -(qqt(w) + corr), grad
+
+    # starts: uniform, size-proportional, every single pool (capped), the best two by predicted loss alone
+    sizes = np.array([p.size for p in pools], float)
+    starts = [project_capped_simplex(np.full(m, 1.0 / m), caps), project_capped_simplex(sizes / sizes.sum(), caps)]
+    for i in range(m):
+        starts.append(project_capped_simplex(np.eye(m)[i], caps))
+    best, history = _ascend(starts, value_and_grad, caps, steps, lr, decay)
+    value, w = best
+    tokens = w * budget
+    return MixResult(shares=w, tokens=tokens, epochs=tokens / sizes, predicted_accuracy=None, alignment_ot=None,
+                     uniform_ot=None, value=value, history=history, predicted_loss=-value)

@@ -94,18 +94,30 @@ class ProjektorPredictor:
         design = features(ot, p, self.form, n)
         if len(p) <= design.shape[1] + 1:
             raise ValueError(f"{len(p)} probes are too few for {design.shape[1] + 1} coefficients (form {self.form!r})")
-        self.model_ = LinearRegression().fit(design, np.asarray(performance, float))
+        model = LinearRegression().fit(design, np.asarray(performance, float))
+        self.coef_, self.intercept_ = np.asarray(model.coef_, float), float(model.intercept_)
         return self
 
     def predict(self, ot, p) -> np.ndarray:
-        return self.model_.predict(features(ot, p, self.form, self.n_))
+        return features(ot, p, self.form, self.n_) @ self.coef_ + self.intercept_
+
+    def to_dict(self) -> dict:
+        """The fitted model as plain JSON (no pickle): form, m, n, coefficients, intercept."""
+        return {"form": self.form, "m": self.m_, "n": self.n_, "coef": self.coef_.tolist(), "intercept": self.intercept_}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ProjektorPredictor":
+        model = cls(d["form"])
+        model.m_, model.n_ = int(d["m"]), d["n"]
+        model.coef_, model.intercept_ = np.asarray(d["coef"], float), float(d["intercept"])
+        return model
 
     def partials(self, ot: float, p: np.ndarray) -> tuple[float, np.ndarray]:
         """(∂L̂/∂OT, ∂L̂/∂p at fixed OT) at one point, L̂ read as a function on R^m: the code's and
         the paper's columns use p_1..p_{m−1} only (p_m's partial is 0 there); the log-count
         columns use every p_i."""
         k = self.m_ - 1
-        coef = self.model_.coef_
+        coef = self.coef_
         c_ot, c_p, c_pot, c_p2ot = coef[0], coef[1:1 + k], coef[1 + k:1 + 2 * k], coef[1 + 2 * k:1 + 3 * k]
         extra = coef[1 + 3 * k:]
         p = np.asarray(p, float)

@@ -127,11 +127,27 @@ def mixture_error(n: float, shares, sizes, a: float, bs, taus, d: float,
     shares of equal-size pools the events fall at multiples of the union size and it equals
     :func:`error` exactly (tested). Our extension to unequal shares and sizes; under ``"scaled"``
     each τ_i is multiplied by the effective number of pools 1/Σw_i² (= p for p equal shares, the
-    reference's factor)."""
+    reference's factor).
+
+    ``a`` and ``d`` may be per-pool arrays (laws fitted per pool on proxy-model loss,
+    :func:`fit_pool_points`): the mixture's scale term is then exp(Σ_i w_i b_i log(a_i n / 1e5)),
+    which is (a n / 1e5)^(Σ w_i b_i) when every a_i is equal, and its irreducible term Σ_i w_i d_i.
+    A departure from the reference (one shared a and d), needed because proxy losses on target
+    text have a floor per pool: a pool of code never teaches the model the targets' prose."""
     w = np.asarray(shares, float)
     live = w > 0
     w, sizes = w[live] / w[live].sum(), np.asarray(sizes, float)[live]
     bs, taus = np.asarray(bs, float)[live], np.asarray(taus, float)[live]
+    if np.ndim(d):
+        d = float(w @ np.asarray(d, float)[live])
+    if np.ndim(a):  # per-pool scale: the power term is exp(Σ w_i b_i log(a_i n / 1e5))
+        log_a = np.log(np.asarray(a, float)[live])
+
+        def power(x):
+            return float(np.exp(w @ (bs * (log_a + math.log(x / NORMALIZER)))))
+    else:
+        def power(x):
+            return float((a * x / NORMALIZER) ** float(w @ bs))
     if tau_convention == "scaled":
         taus = taus / float((w * w).sum())
     # repeat events (stream position, pool) in order; a pool's j-th repeat at j·S_i/w_i
@@ -143,12 +159,12 @@ def mixture_error(n: float, shares, sizes, a: float, bs, taus, d: float,
             events_pool.append(np.full(k, i))
     level = np.zeros(len(w))
     if not events_n:
-        return float((a * n / NORMALIZER) ** float(w @ bs) + d)
+        return power(n) + d
     ev_n, ev_pool = np.concatenate(events_n), np.concatenate(events_pool)
     order = np.argsort(ev_n, kind="stable")
     ev_n, ev_pool = ev_n[order], ev_pool[order]
     first = float(ev_n[0])
-    y = (a * first / NORMALIZER) ** float(w @ bs) + d
+    y = power(first) + d
     position = first
     for at, pool in zip(ev_n, ev_pool):
         if at > position:
@@ -158,3 +174,57 @@ def mixture_error(n: float, shares, sizes, a: float, bs, taus, d: float,
     if n > position:
         y *= (n / position) ** float(w @ (bs * 0.5 ** (level / taus)))
     return float(y)
+
+
+def _law_points(unique, seen, a, b, tau, d):
+    """Predicted loss at each (unique, seen) point for arrays of parameters (broadcast)."""
+    out = []
+    for s_i, n_i in zip(unique, seen):
+        out.append(_error_vec(float(n_i), float(s_i), a, b, tau, d))
+    return np.array(out)
+
+
+def fit_pool_points(unique, seen, loss, min_d: float = 0.0, seed: int = 0) -> dict:
+    """Fit all four QQT parameters (a, b, τ, d) of one pool to probe points that each have their
+    own pool size: a probe trained on the first ``unique`` tokens of the pool for ``seen`` tokens
+    (``seen / unique`` passes) and measured ``loss`` on the targets.
+
+    The reference fixes d and fits one pool size; proxy probes vary the unique size and the
+    repetitions at once (a size axis and a repetition axis), and a loss has a floor of its own,
+    so d is fitted too, bounded by [min_d, min(loss)). Start: a shuffled grid as the reference
+    (a log-spaced, b in [-2, -0.005], τ in [0.25, 20], d on [min_d, min loss)); then bounded least
+    squares from the best grid points, the lowest SSE wins."""
+    from scipy.optimize import least_squares
+
+    unique, seen, y = (np.asarray(v, float) for v in (unique, seen, loss))
+    if len(y) < 4:
+        raise ValueError(f"{len(y)} probe points are too few to fit 4 parameters")
+    top_d = float(y.min()) * 0.999
+    a_grid = np.geomspace(1e-5, 1e2, 24)
+    b_grid = -np.geomspace(0.005, 2.0, 24)
+    t_grid = np.geomspace(0.25, 20, 10)
+    d_grid = np.linspace(min_d, top_d, 12)
+    A, B, T, D = (g.ravel() for g in np.meshgrid(a_grid, b_grid, t_grid, d_grid, indexing="ij"))
+    keep = np.random.default_rng(seed).permutation(len(A))[:100_000]
+    A, B, T, D = A[keep], B[keep], T[keep], D[keep]
+    sse_grid = ((_law_points(unique, seen, A, B, T, D) - y[:, None]) ** 2).sum(0)
+    lo, hi = [math.log(1e-8), -5.0, math.log(0.05), min_d], [math.log(1e4), -1e-4, math.log(200.0), top_d]
+
+    def residuals(p):
+        return _law_points(unique, seen, math.exp(p[0]), p[1], math.exp(p[2]), p[3]) - y
+
+    best = None
+    for i in np.argsort(sse_grid)[:5]:
+        x0 = np.clip([math.log(A[i]), B[i], math.log(T[i]), D[i]], np.array(lo) + 1e-9, np.array(hi) - 1e-9)
+        res = least_squares(residuals, x0=x0, bounds=(lo, hi))
+        sse = float((res.fun ** 2).sum())
+        if best is None or sse < best[0]:
+            best = (sse, res.x)
+    sse, p = best
+    return {"a": math.exp(p[0]), "b": float(p[1]), "tau": math.exp(p[2]), "d": float(p[3]), "sse": sse,
+            "points": len(y)}
+
+
+def predict_points(law: dict, unique, seen) -> np.ndarray:
+    """A fitted law's loss at (unique, seen) points."""
+    return _law_points(np.asarray(unique, float), np.asarray(seen, float), law["a"], law["b"], law["tau"], law["d"])

@@ -14,9 +14,22 @@ Alignment: up to ``embed_sample`` documents per pool (deterministic hash order) 
 examples are embedded (:mod:`curation.embedders`), pools quantized to weighted centroids, and the
 OT distance of a mix to the targets enters the objective with weight ``alignment_weight``.
 
+Fitted laws (``laws``: a ``laws.json`` from ``tierlake probe``): the objective becomes the
+predicted target loss of :class:`tiers.probe.FittedLaws` (per-pool QQT laws fitted on proxy-model
+probes plus projektor's predictor), the priors and ``alignment_weight`` are unused, and the mix
+document says ``basis: fitted laws``; without laws it says ``basis: priors`` and that the predicted
+accuracy is relative. Laws count bytes: pool sizes are their texts' UTF-8 bytes and the budget is
+converted with the eligible pools' bytes per token.
+
+BETR order: when the run scored documents (``betr_score``), a pool's documents are taken best
+first: ``keep_top`` keeps the top fraction of a pool's tokens by score (BETR's "keep the top X%"),
+and the fractional last pass takes the best-scored documents up to its token share instead of a
+hash sample. Without scores the fractional pass is a hash sample.
+
 Materialization: pool i with epochs e_i = w_i·T / S_i contributes every document ⌊e_i⌋ times and
-one more time when a per-document hash uniform u < e_i − ⌊e_i⌋ — deterministic for the seed, the
-fractional pass an unbiased token sample. Each output row carries ``pool`` and ``repeat``.
+one more time for the fraction e_i − ⌊e_i⌋ of its tokens (best-scored first, or when unscored a
+per-document hash uniform u < e_i − ⌊e_i⌋ — deterministic for the seed, an unbiased token sample).
+Each output row carries ``pool`` and ``repeat``.
 """
 from __future__ import annotations
 
@@ -64,6 +77,18 @@ class SelectParams(BaseModel):
     steps: int = Field(100, ge=1)
     seed: int = 0
     qqt: QQTSettings = Field(default_factory=QQTSettings)
+    laws: str | None = Field(None, description="laws.json from `tierlake probe`: choose the mix from fitted laws")
+    keep_top: dict[str, float] = Field(default_factory=dict,
+                                       description="per pool ('source/tier', or '*' for every pool): keep this top "
+                                                   "fraction of its tokens by betr_score (needs the score stage)")
+
+    @field_validator("keep_top")
+    @classmethod
+    def _keep_top(cls, v):
+        bad = {k: x for k, x in v.items() if not 0 < x <= 1}
+        if bad:
+            raise ValueError(f"keep_top fractions must be in (0, 1], got {bad}")
+        return v
 
     @field_validator("tiers")
     @classmethod
@@ -89,7 +114,8 @@ def pool_table(docs, params: SelectParams) -> list[PoolSpec]:
     from pyspark.sql import functions as F
 
     rows = (docs.where(F.col("tier").isin(params.tiers)).groupBy("source", "tier")
-            .agg(F.count(F.lit(1)).alias("documents"), F.sum("token_count").alias("tokens"))
+            .agg(F.count(F.lit(1)).alias("documents"), F.sum("token_count").alias("tokens"),
+                 F.sum(F.octet_length("text")).alias("bytes"))
             .orderBy("source", "tier").collect())
     pools = []
     for r in rows:
@@ -99,7 +125,7 @@ def pool_table(docs, params: SelectParams) -> list[PoolSpec]:
             raise ValueError(f"no QQT law for pool {name}: give qqt.pools['{name}'] or qqt.tier_prior['{r['tier']}']")
         if (r["tokens"] or 0) > 0:
             pools.append(PoolSpec(name=name, size=float(r["tokens"]), b=law.b, tau=law.tau, documents=int(r["documents"]),
-                                  meta={"source": r["source"], "tier": r["tier"],
+                                  meta={"source": r["source"], "tier": r["tier"], "bytes": float(r["bytes"] or 0),
                                         "law": "fitted" if name in params.qqt.pools else "tier prior"}))
     return pools
 
@@ -127,18 +153,55 @@ def pool_samples(docs, pools: list[PoolSpec], limit: int, seed: int) -> dict[str
     return out
 
 
+def best_first(docs):
+    """Each eligible document's pool, and when scored its tokens before it in best-first order
+    (``_before``: betr_score descending, ties by id) and its pool's tokens (``_pool_tokens``)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    docs = docs.withColumn("pool", F.concat_ws("/", "source", "tier"))
+    if "betr_score" not in docs.columns:
+        return docs
+    order = Window.partitionBy("pool").orderBy(F.col("betr_score").desc_nulls_last(), F.col("id"))
+    return (docs.withColumn("_before", F.coalesce(F.sum("token_count").over(
+                order.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0)))
+            .withColumn("_pool_tokens", F.sum("token_count").over(Window.partitionBy("pool"))))
+
+
+def keep_top_by_score(docs, keep_top: dict[str, float]):
+    """BETR's "keep the top X%": drop a pool's documents below its top fraction of tokens."""
+    from pyspark.sql import functions as F
+
+    if not keep_top:
+        return docs
+    if "betr_score" not in docs.columns:
+        raise ValueError("keep_top needs BETR scores (the score stage, or a run with scores/)")
+    ranked = best_first(docs)
+    default = keep_top.get("*", 1.0)
+    frac = F.lit(default)
+    for name, value in keep_top.items():
+        if name != "*":
+            frac = F.when(F.col("pool") == name, F.lit(value)).otherwise(frac)
+    return ranked.where(F.col("_before") < frac * F.col("_pool_tokens")).drop("pool", "_before", "_pool_tokens")
+
+
 def materialize(docs, pools: list[PoolSpec], epochs: np.ndarray, seed: int):
-    """Rows of every pool repeated ⌊e⌋ times plus a hash-sampled fractional pass."""
+    """Rows of every pool repeated ⌊e⌋ times plus the fractional pass: the best-scored documents up
+    to that share of the pool's tokens when ``betr_score`` is there, else a hash sample."""
     from pyspark.sql import functions as F
 
     spark = docs.sparkSession
     plan = spark.createDataFrame([(p.name, float(e)) for p, e in zip(pools, epochs)], "pool string, epochs double")
-    picked = (docs.withColumn("pool", F.concat_ws("/", "source", "tier")).join(F.broadcast(plan), "pool")
+    ranked = best_first(docs)
+    frac = F.col("epochs") - F.floor("epochs")
+    extra = ((F.col("_before") < frac * F.col("_pool_tokens")) if "betr_score" in docs.columns
+             else (F.col("_u") < frac))
+    picked = (ranked.join(F.broadcast(plan), "pool")
               .withColumn("_u", _hash_uniform("id", seed))
-              .withColumn("_copies", (F.floor("epochs") + (F.col("_u") < F.col("epochs") - F.floor("epochs")).cast("int")).cast("int"))
+              .withColumn("_copies", (F.floor("epochs") + extra.cast("int")).cast("int"))
               .where(F.col("_copies") > 0)
               .withColumn("repeat", F.explode(F.sequence(F.lit(1), F.col("_copies"))))
-              .drop("_u", "_copies", "epochs"))
+              .drop("_u", "_copies", "epochs", "_before", "_pool_tokens"))
     return picked
 
 
@@ -160,8 +223,31 @@ def qqt_curves(pools: list[PoolSpec], shares: np.ndarray, budget: float, a: floa
     return {"budgets": budgets.tolist(), "mix": mix, "pools": alone}
 
 
-def select_stage(docs, params: SelectParams, embedder=None, seed: int | None = None) -> SelectResult:
-    """``docs``: tiered documents (id, text, source, tier, token_count)."""
+def load_laws(path: str):
+    """(laws dict, :class:`tiers.probe.FittedLaws`) from a ``laws.json`` and the embedding sample
+    beside it (``embeddings.npz``, no pickle)."""
+    import json
+    import os
+
+    from tiers.probe import EMBED_FILE, FittedLaws, load_npz
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            laws = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"laws file not found: {path} (write it with `tierlake probe`)") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not a laws.json ({exc})") from None
+    if not isinstance(laws, dict) or not laws.get("qqt"):
+        raise ValueError(f"{path}: no fitted QQT laws in it (write it with `tierlake probe`)")
+    emb_path = os.path.join(os.path.dirname(os.path.abspath(path)), EMBED_FILE)
+    embeddings = load_npz(emb_path) if laws.get("projektor") and os.path.exists(emb_path) else None
+    return laws, FittedLaws(laws, embeddings)
+
+
+def select_stage(docs, params: SelectParams, embedder=None, seed: int | None = None, scores=None) -> SelectResult:
+    """``docs``: tiered documents (id, text, source, tier, token_count); ``scores``: the score
+    stage's (id, betr_score), joined when ``docs`` lacks betr_score."""
     from pyspark.sql import functions as F
 
     started = time.time()
@@ -169,25 +255,51 @@ def select_stage(docs, params: SelectParams, embedder=None, seed: int | None = N
     missing = {"id", "text", "source", "tier", "token_count"} - set(docs.columns)
     if missing:
         raise ValueError(f"selection needs tiered documents; missing columns {sorted(missing)}")
+    if scores is not None and "betr_score" not in docs.columns:
+        docs = docs.join(scores.select("id", "betr_score"), "id", "left")
+    total = docs.count()
+    eligible_before = docs.where(F.col("tier").isin(params.tiers)).count() if params.keep_top else None
+    docs = keep_top_by_score(docs, params.keep_top)
     pools = pool_table(docs, params)
     if not pools:
         raise ValueError(f"no documents in tiers {params.tiers}: nothing to select")
     a = params.qqt.a if params.qqt.a is not None else 8e5 / params.budget_tokens
-    distance = None
-    if params.alignment_weight > 0:
-        if not params.targets:
-            raise ValueError("alignment_weight > 0 needs select.targets (benchmark train/dev files)")
-        from connectors.targets import load_target_texts
-        from curation.embedders import get_embedder
-        from tiers.ot_mixture import MixtureOT
+    laws_doc = None
+    if params.laws:
+        laws_doc, fitted = load_laws(params.laws)
+        by_name = {p.name: p for p in pools}
+        absent = [n for n in fitted.pools if n not in by_name]
+        if absent:
+            raise ValueError(f"{params.laws} has laws for pools this run lacks: {absent} (probe this run's pools)")
+        chosen = [by_name[n] for n in fitted.pools]
+        for p in chosen:
+            p.meta["law"] = "fitted (probes)"
+        others = [p for p in pools if p.name not in set(fitted.pools)]
+        for p in others:
+            p.meta["law"] = "no fitted law: not selected"
+        law_sizes = np.array([p.meta["bytes"] for p in chosen])
+        law_budget = params.budget_tokens * law_sizes.sum() / sum(p.size for p in chosen)
+        res = optimize_mix(chosen, params.budget_tokens, a, params.qqt.d, max_epochs=params.max_epochs, steps=params.steps,
+                           laws=fitted, law_budget=law_budget, law_sizes=law_sizes)
+        pools = chosen + others
+        pad = np.zeros(len(others))
+        res.shares, res.tokens, res.epochs = (np.concatenate([v, pad]) for v in (res.shares, res.tokens, res.epochs))
+    else:
+        distance = None
+        if params.alignment_weight > 0:
+            if not params.targets:
+                raise ValueError("alignment_weight > 0 needs select.targets (benchmark train/dev files)")
+            from connectors.targets import load_target_texts
+            from curation.embedders import get_embedder
+            from tiers.ot_mixture import MixtureOT
 
-        embedder = embedder or get_embedder(params.embedder)
-        samples = pool_samples(docs, pools, params.embed_sample, seed)
-        pool_emb = [embedder.embed(samples[p.name]) for p in pools]
-        target_emb = embedder.embed(load_target_texts(params.targets))
-        distance = MixtureOT(pool_emb, target_emb, params.quantize_pool, params.quantize_target, seed=seed)
-    res = optimize_mix(pools, params.budget_tokens, a, params.qqt.d, distance, params.alignment_weight,
-                       params.max_epochs, params.steps, tau_convention=params.qqt.tau_convention)
+            embedder = embedder or get_embedder(params.embedder)
+            samples = pool_samples(docs, pools, params.embed_sample, seed)
+            pool_emb = [embedder.embed(samples[p.name]) for p in pools]
+            target_emb = embedder.embed(load_target_texts(params.targets))
+            distance = MixtureOT(pool_emb, target_emb, params.quantize_pool, params.quantize_target, seed=seed)
+        res = optimize_mix(pools, params.budget_tokens, a, params.qqt.d, distance, params.alignment_weight,
+                           params.max_epochs, params.steps, tau_convention=params.qqt.tau_convention)
     selected = materialize(docs, pools, res.epochs, seed).cache()
     got = {r["pool"]: r for r in selected.groupBy("pool").agg(
         F.count(F.lit(1)).alias("rows"), F.countDistinct("id").alias("documents"),
@@ -196,20 +308,60 @@ def select_stage(docs, params: SelectParams, embedder=None, seed: int | None = N
     for row, p in zip(res.rows(pools), pools):
         g = got.get(p.name)
         mix.append({**row, "source": p.meta["source"], "tier": p.meta["tier"], "law": p.meta["law"],
-                    "pool_documents": p.documents, "selected_rows": int(g["rows"]) if g else 0,
+                    "pool_documents": p.documents, "pool_bytes": p.meta["bytes"],
+                    "selected_rows": int(g["rows"]) if g else 0,
                     "selected_documents": int(g["documents"]) if g else 0,
                     "selected_tokens": int(g["tokens"] or 0) if g else 0})
-    total = docs.count()
     eligible = sum(p.documents for p in pools)
     unique = sum(m["selected_documents"] for m in mix)
+    removed = {"not_selected": eligible - unique}
+    if eligible_before is not None:
+        removed["below_keep_top"] = eligible_before - eligible
+        removed["tier_not_eligible"] = total - eligible_before
+    else:
+        removed["tier_not_eligible"] = total - eligible
+    basis = "fitted laws" if laws_doc else "priors"
     stats = StageStats(name="select", docs_in=total, docs_out=unique, tokens_out=sum(m["selected_tokens"] for m in mix),
-                       removed={"not_selected": eligible - unique, "tier_not_eligible": total - eligible},
-                       seconds=round(time.time() - started, 3),
+                       removed=removed, seconds=round(time.time() - started, 3),
                        details={"budget_tokens": params.budget_tokens, "rows_with_repeats": sum(m["selected_rows"] for m in mix),
-                                "predicted_accuracy": res.predicted_accuracy, "alignment_ot": res.alignment_ot,
-                                "uniform_ot": res.uniform_ot})
-    parameters = {"a": a, "a_source": "fitted" if params.qqt.a is not None else "placed at the budget (relative)",
-                  "d": params.qqt.d, "tau_convention": params.qqt.tau_convention, "max_epochs": params.max_epochs,
-                  "alignment_weight": params.alignment_weight, "seed": seed}
-    parameters["curves"] = qqt_curves(pools, res.shares, params.budget_tokens, a, params.qqt.d, params.qqt.tau_convention)
+                                "basis": basis, "predicted_accuracy": res.predicted_accuracy,
+                                "predicted_loss": res.predicted_loss, "alignment_ot": res.alignment_ot,
+                                "uniform_ot": res.uniform_ot, "order": "betr_score" if "betr_score" in docs.columns else "hash"})
+    parameters = {"basis": basis, "max_epochs": params.max_epochs, "seed": seed, "keep_top": params.keep_top,
+                  "order": stats.details["order"]}
+    if laws_doc:
+        parameters.update({"laws": params.laws, "unit": laws_doc.get("unit", "bytes"), "law_budget": float(law_budget),
+                           "recipe": laws_doc.get("recipe"), "benchmarks": laws_doc.get("benchmarks"),
+                           "projektor": bool(laws_doc.get("projektor"))})
+        parameters["evidence"] = law_evidence(laws_doc)
+    else:
+        parameters.update({"a": a, "a_source": "fitted" if params.qqt.a is not None else "placed at the budget (relative)",
+                           "d": params.qqt.d, "tau_convention": params.qqt.tau_convention,
+                           "alignment_weight": params.alignment_weight,
+                           "note": "the mix follows priors (the T-MARS bucket fit per tier), not laws fitted on this "
+                                   "corpus: run `tierlake probe` and select with --laws"})
+        parameters["curves"] = qqt_curves(pools, res.shares, params.budget_tokens, a, params.qqt.d, params.qqt.tau_convention)
     return SelectResult(documents=selected, mix=mix, result=res, pools=pools, stats=stats, parameters=parameters)
+
+
+def law_evidence(laws: dict) -> dict:
+    """Predicted vs measured loss of every probe and each pool's fitted curve per unique size (for
+    mix.json and the report)."""
+    from tiers.qqt import predict_points
+
+    points = {}
+    for name, pts in laws.get("qqt_points", {}).items():
+        law = laws["qqt"][name]
+        curves = {}
+        for u in sorted(set(pts["unique"])):
+            seen = [s for s, uu in zip(pts["seen"], pts["unique"]) if uu == u]
+            grid = np.geomspace(min(seen), max(seen), 24)
+            curves[str(int(u))] = {"seen": grid.tolist(), "predicted": predict_points(law, np.full(len(grid), u), grid).tolist()}
+        points[name] = {**pts, "curves": curves}
+    out = {"qqt": points, "qqt_heldout": {k: {x: v[x] for x in ("points", "r2", "mae")}
+                                                            for k, v in laws.get("qqt_heldout", {}).items()},
+           "laws": {k: {x: v[x] for x in ("a", "b", "tau", "d")} for k, v in laws.get("qqt", {}).items()}}
+    pk = laws.get("projektor")
+    if pk:
+        out["projektor"] = {"form": pk["form"], "heldout_r2": pk["heldout_r2"], "points": pk["points"]}
+    return out

@@ -1,0 +1,140 @@
+"""``tierlake probe RUN_DIR OUT --targets ...``: proxy models on a curate run's pools, and laws.
+
+Orchestration only: prepares OUT (pool byte streams in selection order, target and evaluation
+streams per benchmark, embedding samples for the OT distance, the probe plan), trains the
+planned probes that OUT lacks (:func:`tiers.probe.run_plan`: resumable, on CPU or CUDA), then
+fits the laws (:func:`tiers.probe.fit_laws`) and writes ``probes.parquet`` and ``laws.json``.
+``--prepare-only`` stops after the plan, so the grid can run on another machine with
+``python -m tiers.probe run OUT``; a later ``tierlake probe`` on the same OUT fits what is there.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+
+import numpy as np
+
+from connectors.benchmarks import load_examples
+from connectors.filesystem import InputError
+from connectors.pool_streams import encode, hash_ordered_texts, pool_documents, scores_path
+from tiers.probe import (
+    EMBED_FILE,
+    EVAL_FILE,
+    LAWS_FILE,
+    PLAN_FILE,
+    POOLS_FILE,
+    TARGETS_FILE,
+    ProbeParams,
+    fit_laws,
+    load_npz,
+    make_plan,
+    read_results,
+    run_plan,
+    save_npz,
+    write_json_atomic,
+)
+from tiers.proxy_lm import encode_examples
+
+ELIGIBLE = ["L1", "L2", "L3", "L4"]
+
+
+def tiered_path(run_dir: str) -> str:
+    from flows.select_job import tiered_documents_path
+
+    return tiered_documents_path(run_dir)
+
+
+def benchmark_streams(paths: list[str], role: str, max_bytes: int) -> dict[str, np.ndarray]:
+    by_bench: dict[str, list[str]] = defaultdict(list)
+    for ex in load_examples(paths, role=role):
+        by_bench[ex.benchmark].append(ex.text)
+    return {name: encode_examples(texts)[:max_bytes] for name, texts in sorted(by_bench.items())}
+
+
+def prepare(run_dir: str, out: str, targets: list[str], evaluate: list[str], params: ProbeParams) -> dict:
+    """Write OUT's inputs and plan (module docstring). Returns the plan."""
+    from curation.embedders import get_embedder
+
+    os.makedirs(out, exist_ok=True)
+    docs = pool_documents(tiered_path(run_dir), ELIGIBLE, params.seed, scores_path(run_dir))
+    if docs.is_empty():
+        raise InputError(f"{run_dir}: no documents in tiers {ELIGIBLE}")
+    names, streams, samples = [], {}, []
+    for (pool,), group in docs.group_by(["pool"], maintain_order=True):
+        texts = group["text"].to_list()
+        names.append(pool)
+        streams[f"pool{len(names) - 1}"] = encode(texts)
+        samples.append(texts[: params.embed_sample])
+    target_streams = benchmark_streams(targets, "target", params.eval_bytes)
+    plan = make_plan(names, [len(streams[f"pool{i}"]) for i in range(len(names))], sorted(target_streams), params)
+    kept_names = plan["pools"]
+    # pools left out (too small to probe) are dropped from the arrays; the plan indexes what is kept
+    save_npz(os.path.join(out, POOLS_FILE), {f"pool{i}": streams[f"pool{names.index(n)}"] for i, n in enumerate(kept_names)})
+    save_npz(os.path.join(out, TARGETS_FILE), target_streams)
+    if evaluate:
+        save_npz(os.path.join(out, EVAL_FILE), benchmark_streams(evaluate, "evaluation", params.eval_bytes))
+    # baselines for validation: the whole curated corpus and the eligible tiers, each in seeded hash order
+    save_npz(os.path.join(out, "baselines.npz"),
+             {"natural": encode(hash_ordered_texts(tiered_path(run_dir), None, params.seed)),
+              "eligible": encode(hash_ordered_texts(tiered_path(run_dir), ELIGIBLE, params.seed))})
+    embedder = get_embedder("static")
+    target_texts = [t for paths in [targets] for t in _target_texts(paths)]
+    rng = np.random.default_rng(params.seed)
+    if len(target_texts) > 2000:
+        target_texts = [target_texts[i] for i in sorted(rng.choice(len(target_texts), 2000, replace=False))]
+    emb = {f"pool{i}": embedder.embed(samples[names.index(n)]) for i, n in enumerate(kept_names)}
+    emb["targets"] = embedder.embed(target_texts)
+    save_npz(os.path.join(out, EMBED_FILE), emb)
+    plan["run_dir"] = os.path.abspath(run_dir)
+    plan["targets"], plan["evaluate"] = targets, evaluate
+    plan["pool_documents"] = {n: int((docs["pool"] == n).sum()) for n in kept_names}
+    plan["order"] = "betr_score" if "betr_score" in docs.columns and docs["betr_score"].null_count() < len(docs) else "hash"
+    write_json_atomic(os.path.join(out, PLAN_FILE), plan)
+    return plan
+
+
+def _target_texts(paths: list[str]) -> list[str]:
+    return [ex.text for ex in load_examples(paths, role="target")]
+
+
+def write_probes_parquet(out: str, rows: list[dict]) -> str:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist([{**{k: v for k, v in r.items() if k not in ("shares", "parts", "losses")},
+                                   "shares": json.dumps(r["shares"], sort_keys=True),
+                                   "parts": json.dumps(r["parts"], sort_keys=True),
+                                   **{f"loss_{b}": v for b, v in sorted(r["losses"].items())}} for r in rows])
+    path = os.path.join(out, "probes.parquet")
+    pq.write_table(table, path + ".tmp")
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def run_probe(run_dir: str | None, out: str, targets: list[str], evaluate: list[str], params: ProbeParams,
+              prepare_only: bool = False, progress=None, step_progress=None) -> dict:
+    """Prepare (unless OUT is prepared), train what is missing, fit. Returns a summary dict."""
+    plan_path = os.path.join(out, PLAN_FILE)
+    if not os.path.exists(plan_path):
+        if not run_dir:
+            raise InputError(f"{out} holds no probe plan: give RUN_DIR to prepare it")
+        if not targets:
+            raise InputError("--targets is required: probes are scored on target benchmark text (dev/validation splits)")
+        plan = prepare(run_dir, out, targets, evaluate, params)
+    else:
+        with open(plan_path, encoding="utf-8") as f:
+            plan = json.load(f)
+    if prepare_only:
+        return {"plan": plan, "prepared": True, "probes": len(plan["probes"])}
+    rows = run_plan(out, params.device, progress, step_progress=step_progress)
+    keys = {e["key"] for e in plan["probes"]}
+    rows = [r for r in rows if r["key"] in keys]
+    laws = fit_laws(plan, rows, load_npz(os.path.join(out, EMBED_FILE)), seed=params.seed)
+    laws["probes_file"] = write_probes_parquet(out, rows)
+    write_json_atomic(os.path.join(out, LAWS_FILE), laws)
+    return {"plan": plan, "laws": laws, "probes": len(rows)}
+
+
+def probe_rows(out: str) -> list[dict]:
+    return read_results(out)

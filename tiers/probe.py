@@ -1,0 +1,396 @@
+"""Probes: proxy models trained on the pools of a curated corpus, and the laws fitted to them.
+
+Three steps, each resumable and each a plain function (no Spark):
+
+1. :func:`make_plan` — which probes to train: every pool at several unique-token counts and
+   repetition levels (the QQT size and repetition axes; Goyal et al., CVPR 2024, fit their laws
+   on 2–10 passes over a pool) plus random mixtures of all pools (Dirichlet shares, one pass at
+   a fixed size: projektor's stage 1, Kang et al., NeurIPS 2023).
+2. :func:`run_plan` — trains every probe not yet in ``probes.jsonl`` (one JSON line per probe,
+   appended as it finishes: a killed grid resumes where it stopped) with
+   :mod:`tiers.proxy_lm`, scoring bits per byte on the selection split of every target benchmark.
+   Needs only numpy, pydantic and jax, so the same call runs on a GPU machine
+   (``python -m tiers.probe run OUT``).
+3. :func:`fit_laws` — per pool QQT (a, b, τ, d) on target loss (:func:`tiers.qqt.fit_pool_points`)
+   with held-out checks (the largest size left out, then the largest repetition level left out),
+   and projektor's predictor (OT distance of a mixture's embedding sample to the targets plus the
+   shares → loss, :class:`tiers.projektor.ProjektorPredictor`) with its R² on held-out mixtures.
+   The result is ``laws.json``, which ``tierlake select --laws`` optimizes (:class:`FittedLaws`).
+
+Units: probes count bytes (the proxy's tokens); ``laws.json`` says so, and selection converts a
+budget in tokens with the corpus's bytes per token. docs/selection.md ("Evidence") has the
+reasoning and the measurements.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+
+import numpy as np
+from pydantic import BaseModel, Field, field_validator
+
+from tiers.proxy_lm import RECIPES, ProxyRecipe, StreamSlice, bits_per_byte, train
+
+PLAN_FILE, RESULTS_FILE, LAWS_FILE = "plan.json", "probes.jsonl", "laws.json"
+POOLS_FILE, TARGETS_FILE, EVAL_FILE, EMBED_FILE = "pools.npz", "targets.npz", "evaluation.npz", "embeddings.npz"
+
+
+class ProbeParams(BaseModel):
+    """The probe grid (``tierlake probe`` options and a recipe's ``probe`` section)."""
+
+    model_config = {"extra": "forbid"}
+    sizes: list[float] = Field(default_factory=lambda: [2.5e5, 5e5, 1e6, 2e6],
+                               description="unique bytes per pool probe (the size axis)")
+    repeats: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], description="passes over those bytes (the repetition axis)")
+    mixtures: int = Field(40, ge=0, description="random mixtures of all pools for projektor's predictor")
+    mixture_tokens: float = Field(2e6, gt=0, description="bytes each mixture probe is trained on (one pass)")
+    recipe: str = Field("small", description=f"proxy size: one of {sorted(RECIPES)}")
+    seeds: list[int] = Field(default_factory=lambda: [0], description="training seeds per probe")
+    device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
+    min_pool_bytes: float = Field(0, ge=0, description="pools smaller than this are left out (default: the smallest size)")
+    eval_bytes: int = Field(1_000_000, ge=1000, description="target bytes scored per benchmark")
+    embed_sample: int = Field(500, ge=10, description="documents per pool embedded for the OT distance")
+    seed: int = Field(0, description="seed of the mixture draws and the held-out split")
+
+    @field_validator("recipe")
+    @classmethod
+    def _recipe(cls, v):
+        if v not in RECIPES:
+            raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {v!r}")
+        return v
+
+    @field_validator("sizes", "repeats")
+    @classmethod
+    def _positive(cls, v):
+        if not v or any(x <= 0 for x in v):
+            raise ValueError("give at least one positive value")
+        return sorted(set(v))
+
+
+def probe_key(entry: dict, recipe: ProxyRecipe) -> str:
+    """Stable id of a probe: its data plan, seed and the model recipe."""
+    body = json.dumps({"parts": entry["parts"], "seed": entry["seed"], "recipe": recipe.model_dump()}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str], params: ProbeParams) -> dict:
+    """The probe grid for pools of the given sizes (bytes)."""
+    recipe = RECIPES[params.recipe]
+    floor = params.min_pool_bytes or min(params.sizes)
+    kept = [(n, b) for n, b in zip(pool_names, pool_bytes) if b >= floor]
+    if not kept:
+        raise ValueError(f"no pool holds {floor:.0f} bytes, the smallest probe size: lower --sizes")
+    left_out = sorted(set(pool_names) - {n for n, _ in kept})
+    entries = []
+    for name, size in kept:
+        for unique in params.sizes:
+            if unique > size:
+                continue
+            for r in params.repeats:
+                for seed in params.seeds:
+                    entries.append({"kind": "pool", "pool": name, "repeats": r, "seed": seed,
+                                    "parts": {name: [int(unique), int(unique * r)]}})
+    rng = np.random.default_rng(params.seed)
+    names = [n for n, _ in kept]
+    sizes = dict(kept)
+    for _ in range(params.mixtures if len(kept) > 1 else 0):
+        shares = rng.dirichlet(np.ones(len(names)))
+        seed = params.seeds[0]
+        parts = {}
+        for n, s in zip(names, shares):
+            seen = int(round(s * params.mixture_tokens))
+            if seen > 0:
+                parts[n] = [int(min(seen, sizes[n])), seen]
+        entries.append({"kind": "mixture", "pool": "mixture", "repeats": 1, "seed": seed, "parts": parts,
+                        "shares": {n: float(s) for n, s in zip(names, shares)}})
+    for e in entries:
+        e["key"] = probe_key(e, recipe)
+    return {"recipe_name": params.recipe, "recipe": recipe.model_dump(), "unit": "bytes", "pools": names,
+            "pool_bytes": {n: int(b) for n, b in kept}, "left_out": left_out, "benchmarks": benchmarks,
+            "mixture_tokens": params.mixture_tokens, "eval_bytes": params.eval_bytes, "device": params.device,
+            "probes": entries}
+
+
+def load_npz(path: str) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def read_results(out: str) -> list[dict]:
+    path = os.path.join(out, RESULTS_FILE)
+    if not os.path.exists(path):
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:  # a line cut by a kill: that probe runs again
+                    continue
+    return rows
+
+
+def run_plan(out: str, device: str | None = None, progress=None, limit_seconds: float | None = None,
+             step_progress=None) -> list[dict]:
+    """Train every planned probe that ``probes.jsonl`` lacks; returns all result rows.
+
+    ``progress(done, total, row)`` after each probe; ``limit_seconds``: stop starting new probes
+    after this long (the rest run on the next call); ``step_progress(step, steps)`` inside each."""
+    with open(os.path.join(out, PLAN_FILE), encoding="utf-8") as f:
+        plan = json.load(f)
+    recipe = ProxyRecipe(**plan["recipe"])
+    pools = load_npz(os.path.join(out, POOLS_FILE))
+    targets = load_npz(os.path.join(out, TARGETS_FILE))
+    done = {r["key"] for r in read_results(out)}
+    todo = [e for e in plan["probes"] if e["key"] not in done]
+    started = time.time()
+    device = device or plan.get("device", "auto")
+    with open(os.path.join(out, RESULTS_FILE), "a", encoding="utf-8") as log:
+        for i, entry in enumerate(todo):
+            if limit_seconds is not None and time.time() - started > limit_seconds:
+                break
+            parts = [StreamSlice(pools[plan_array_name(plan, name)], u, s) for name, (u, s) in entry["parts"].items()]
+            model = train(parts, recipe, seed=entry["seed"], device=device, progress=step_progress)
+            losses = {b: bits_per_byte(model, targets[b], plan["eval_bytes"]) for b in plan["benchmarks"]}
+            row = {"key": entry["key"], "kind": entry["kind"], "pool": entry["pool"],
+                   "shares": entry.get("shares") or {entry["pool"]: 1.0}, "parts": entry["parts"],
+                   "unique_tokens": int(sum(u for u, _ in entry["parts"].values())),
+                   "tokens_seen": int(model.tokens_seen), "repeats": entry["repeats"], "seed": entry["seed"],
+                   "loss": float(np.mean(list(losses.values()))), "losses": losses, "train_loss": model.train_loss,
+                   "seconds": round(model.seconds, 3), "device": model.device, "recipe": plan["recipe_name"]}
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            if progress is not None:
+                progress(i + 1, len(todo), row)
+    return read_results(out)
+
+
+def plan_array_name(plan: dict, pool: str) -> str:
+    return f"pool{plan['pools'].index(pool)}"
+
+
+# ---------------------------------------------------------------- fitting
+
+
+def _r2(y: np.ndarray, pred: np.ndarray) -> float:
+    y, pred = np.asarray(y, float), np.asarray(pred, float)
+    sst = float(((y - y.mean()) ** 2).sum())
+    return 1.0 - float(((y - pred) ** 2).sum()) / sst if sst > 0 else float("nan")
+
+
+def _pool_points(rows: list[dict], pool: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(unique, seen, mean loss over seeds) of one pool's probes."""
+    groups: dict[tuple[int, int], list[float]] = {}
+    for r in rows:
+        if r["kind"] == "pool" and r["pool"] == pool:
+            u, s = r["parts"][pool]
+            groups.setdefault((u, s), []).append(r["loss"])
+    keys = sorted(groups)
+    return (np.array([k[0] for k in keys], float), np.array([k[1] for k in keys], float),
+            np.array([np.mean(groups[k]) for k in keys]))
+
+
+def fit_laws(plan: dict, rows: list[dict], embeddings: dict[str, np.ndarray] | None = None,
+             holdout_fraction: float = 0.25, seed: int = 0, form: str = "auto") -> dict:
+    """``laws.json``: QQT laws per pool with held-out checks, and projektor's predictor."""
+    from tiers.qqt import fit_pool_points, predict_points
+
+    pools = plan["pools"]
+    laws, held = {}, {"size": [], "repetition": []}
+    predictions = {}
+    for pool in pools:
+        u, s, y = _pool_points(rows, pool)
+        if len(y) < 4:
+            continue
+        law = fit_pool_points(u, s, y, seed=seed)
+        law["r2_in_sample"] = _r2(y, predict_points(law, u, s))
+        laws[pool] = law
+        predictions[pool] = {"unique": u.tolist(), "seen": s.tolist(), "measured": y.tolist(),
+                             "predicted": predict_points(law, u, s).tolist()}
+        # held-out: the largest unique size, then the largest repetition level, left out of the fit
+        for axis, mask in (("size", u == u.max()), ("repetition", (s / u) >= (s / u).max() - 1e-9)):
+            if mask.all() or (~mask).sum() < 4:
+                continue
+            part = fit_pool_points(u[~mask], s[~mask], y[~mask], seed=seed)
+            pred = predict_points(part, u[mask], s[mask])
+            held[axis] += [{"pool": pool, "unique": float(a), "seen": float(b), "measured": float(c), "predicted": float(d)}
+                           for a, b, c, d in zip(u[mask], s[mask], y[mask], pred)]
+    checks = {}
+    for axis, pts in held.items():
+        if pts:
+            m = np.array([p["measured"] for p in pts])
+            p = np.array([p["predicted"] for p in pts])
+            checks[axis] = {"points": len(pts), "r2": _r2(m, p), "mae": float(np.abs(m - p).mean()), "rows": pts}
+    all_pts = held["size"] + held["repetition"]
+    if all_pts:
+        m = np.array([p["measured"] for p in all_pts])
+        p = np.array([p["predicted"] for p in all_pts])
+        checks["all"] = {"points": len(all_pts), "r2": _r2(m, p), "mae": float(np.abs(m - p).mean())}
+    out = {"unit": plan["unit"], "recipe": plan["recipe_name"], "benchmarks": plan["benchmarks"], "pools": pools,
+           "pool_bytes": plan["pool_bytes"], "qqt": laws, "qqt_heldout": checks, "qqt_points": predictions,
+           "projektor": None}
+    mixtures = [r for r in rows if r["kind"] == "mixture"]
+    if embeddings is None or len(mixtures) < 8 or len(laws) != len(pools):
+        out["projektor_note"] = "not fitted: needs the embedding samples, >= 8 mixture probes and a law for every pool"
+    else:
+        try:
+            out["projektor"] = fit_projektor(pools, mixtures, embeddings, plan["mixture_tokens"], holdout_fraction, seed, form)
+        except ValueError as exc:
+            out["projektor_note"] = f"not fitted: {exc}"
+    return out
+
+
+def mixture_distance(pools: list[str], embeddings: dict[str, np.ndarray], seed: int = 0):
+    """projektor's OT(mixture, targets) on the stored embedding samples (tiers.ot_mixture)."""
+    from tiers.ot_mixture import MixtureOT
+
+    pool_emb = [embeddings[f"pool{i}"] for i in range(len(pools))]
+    return MixtureOT(pool_emb, embeddings["targets"], quantize_pool=64, quantize_target=256, seed=seed)
+
+
+def fit_projektor(pools: list[str], mixtures: list[dict], embeddings: dict[str, np.ndarray], n: float,
+                  holdout_fraction: float, seed: int, form: str = "auto") -> dict:
+    """Stage-1 predictor on the mixture probes; R² on a held-out share of them (deterministic)."""
+    from tiers.projektor import FORMS, ProjektorPredictor
+
+    distance = mixture_distance(pools, embeddings, seed)
+    p = np.array([[m["shares"].get(name, 0.0) for name in pools] for m in mixtures])
+    ot_values = np.array([distance(row)["ot"] for row in p])
+    y = np.array([m["loss"] for m in mixtures])
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_test = max(2, int(round(holdout_fraction * len(y))))
+    test, fit_idx = order[:n_test], order[n_test:]
+    forms = [form] if form != "auto" else [f for f in ("log_counts", "code") if f in FORMS]
+    results = {}
+    for f in forms:
+        try:
+            model = ProjektorPredictor(f).fit(ot_values[fit_idx], p[fit_idx], y[fit_idx], n=n)
+        except ValueError:
+            continue
+        results[f] = (model, _r2(y[test], model.predict(ot_values[test], p[test])))
+    if not results:
+        raise ValueError(f"{len(y)} mixture probes are too few for projektor's predictor with {len(pools)} pools")
+    # choose the form on the fitting probes only (5-fold CV there), then report its held-out R²
+    best_form = max(results, key=lambda f: _cv_r2(f, ot_values[fit_idx], p[fit_idx], y[fit_idx], n, seed))
+    model, heldout = results[best_form]
+    full = ProjektorPredictor(best_form).fit(ot_values, p, y, n=n)
+    return {"form": best_form, "n": n, "heldout_r2": heldout, "heldout_points": int(n_test),
+            "fit_points": int(len(fit_idx)), "coefficients": full.to_dict(), "form_heldout_r2": {f: r for f, (_, r) in results.items()},
+            "points": [{"shares": row.tolist(), "ot": float(o), "measured": float(v), "predicted": float(pv), "heldout": bool(i in set(test.tolist()))}
+                       for i, (row, o, v, pv) in enumerate(zip(p, ot_values, y, full.predict(ot_values, p)))]}
+
+
+def _cv_r2(form: str, ot_values, p, y, n, seed, folds: int = 5) -> float:
+    from tiers.projektor import ProjektorPredictor
+
+    order = np.random.default_rng(seed + 1).permutation(len(y))
+    preds = np.empty(len(y))
+    for k in range(folds):
+        test = order[k::folds]
+        train_idx = np.setdiff1d(order, test)
+        try:
+            preds[test] = ProjektorPredictor(form).fit(ot_values[train_idx], p[train_idx], y[train_idx], n=n).predict(ot_values[test], p[test])
+        except ValueError:
+            return -math.inf
+    return _r2(y, preds)
+
+
+# ---------------------------------------------------------------- selection objective
+
+
+class FittedLaws:
+    """Predicted target loss of a mixture from ``laws.json``, in one objective.
+
+        L̂(w, T) = QQT(w, T) + [P(w) − QQT(w, N_mix)]
+
+    QQT(w, n) is the weighted-mixture QQT law (:func:`tiers.qqt.mixture_error`) with each pool's
+    fitted (a, b, τ, d); P(w) is projektor's predictor (OT distance of the mixture to the targets
+    and the shares) fitted on mixture probes at N_mix bytes. The bracket is the mixture's
+    interaction that the per-pool laws miss, measured at the size it was probed at and carried to
+    the budget T unchanged; both terms are target loss in bits per byte, so no exchange rate is
+    set by hand. Without a projektor fit the bracket is 0 (QQT alone)."""
+
+    def __init__(self, laws: dict, embeddings: dict[str, np.ndarray] | None = None, seed: int = 0):
+        self.laws = laws
+        self.pools = list(laws["qqt"])
+        q = [laws["qqt"][p] for p in self.pools]
+        self.a = np.array([x["a"] for x in q])
+        self.b = np.array([x["b"] for x in q])
+        self.tau = np.array([x["tau"] for x in q])
+        self.d = np.array([x["d"] for x in q])
+        self.projektor = None
+        if laws.get("projektor") and embeddings is not None:
+            from tiers.projektor import ProjektorPredictor
+
+            self.projektor = ProjektorPredictor.from_dict(laws["projektor"]["coefficients"])
+            self.n_mix = float(laws["projektor"]["n"])
+            self.distance = mixture_distance(laws["pools"], embeddings, seed)
+
+    def qqt_loss(self, w: np.ndarray, n: float, sizes: np.ndarray) -> float:
+        from tiers.qqt import mixture_error
+
+        return mixture_error(n, w, sizes, self.a, self.b, self.tau, self.d, "plain")
+
+    def correction(self, w: np.ndarray, sizes: np.ndarray) -> tuple[float, np.ndarray]:
+        """P(w) − QQT(w, N_mix) and its gradient (QQT part by central differences)."""
+        if self.projektor is None:
+            return 0.0, np.zeros(len(w))
+        res = self.distance(w)
+        value = float(self.projektor.predict([res["ot"]], [w])[0])
+        d_ot, d_p = self.projektor.partials(res["ot"], w)
+        grad = d_ot * np.asarray(res["grad"]) + d_p
+        mix_sizes = np.maximum(sizes, 1.0)
+        base = self.qqt_loss(w, self.n_mix, mix_sizes)
+        h = 1e-4
+        for i in range(len(w)):
+            e = np.zeros(len(w))
+            e[i] = h
+            grad[i] -= (self.qqt_loss(np.maximum(w + e, 0), self.n_mix, mix_sizes)
+                        - self.qqt_loss(np.maximum(w - e, 0), self.n_mix, mix_sizes)) / (2 * h)
+        return value - base, grad
+
+    def predict(self, w: np.ndarray, n: float, sizes: np.ndarray) -> float:
+        return self.qqt_loss(w, n, sizes) + self.correction(w, sizes)[0]
+
+
+def write_json_atomic(path: str, obj) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, default=float)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tiers.probe run OUT [--device cuda] [--limit-seconds S]``: train the planned
+    probes of a prepared OUT on this machine (a GPU machine needs only numpy, pydantic and jax)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m tiers.probe", description=main.__doc__)
+    ap.add_argument("command", choices=["run"])
+    ap.add_argument("out")
+    ap.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--limit-seconds", type=float, default=None)
+    args = ap.parse_args(argv)
+
+    def report(done, total, row):
+        print(f"[{done}/{total}] {row['kind']} {row['pool']} unique={row['unique_tokens']} seen={row['tokens_seen']} "
+              f"loss={row['loss']:.4f} bpb {row['seconds']:.1f}s {row['device']}", flush=True)
+
+    rows = run_plan(args.out, args.device, report, args.limit_seconds)
+    print(f"{len(rows)} probes in {os.path.join(args.out, RESULTS_FILE)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,337 @@
+"""Proxy language models: the measuring instrument for selection decisions.
+
+A small byte-level decoder-only transformer trained from scratch (no downloaded weights, no
+downloaded vocabulary: the 256 byte values are the tokens, so losses are bits per byte and do not
+depend on a tokenizer). It is trained on a *training plan* (which byte streams, how many unique
+bytes of each, how many bytes seen) and scored on held-out target text (benchmark examples
+rendered as question + answer). This is how DCLM, RegMix and BETR compare data: small models,
+equal token budgets, a target metric; at this scale loss on target text is the metric that
+separates data sources (docs/selection.md, "Evidence").
+
+Written in JAX (runs on CPU with the PyPI wheel and on CUDA where jax has its GPU plugin), with a
+hand-written AdamW so it needs nothing beyond numpy and jax: the same code trains the tiny
+models of ``make test`` on CPU and the grid on an H100. bf16 matmuls on GPU, float32 on CPU;
+deterministic for a seed on CPU (data order, initialisation and dropout-free training all come
+from the seed). Recipes per size are fixed and documented in :data:`RECIPES`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "Unable to initialize backend 'tpu'"
+
+SEPARATOR = 0  # byte that separates documents and target examples in a stream
+
+
+class ProxyRecipe(BaseModel):
+    """One proxy model size and its training schedule (fixed per size; see :data:`RECIPES`)."""
+
+    model_config = {"extra": "forbid"}
+    layers: int = Field(2, ge=1)
+    width: int = Field(64, ge=8, description="model dimension")
+    heads: int = Field(2, ge=1)
+    context: int = Field(64, ge=8, description="bytes per training window")
+    batch: int = Field(16, ge=1, description="windows per step")
+    lr: float = Field(3e-3, gt=0, description="peak learning rate (AdamW)")
+    warmup: float = Field(0.05, ge=0, lt=1, description="fraction of steps with linear warm-up")
+    final_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine decay ends at lr x this")
+    weight_decay: float = Field(0.1, ge=0)
+    grad_clip: float = Field(1.0, gt=0)
+
+    def parameter_count(self) -> int:
+        d = self.width
+        return 256 * d + self.context * d + self.layers * (12 * d * d + 13 * d) + 2 * d
+
+
+# Fixed recipes. "tiny" is for tests on 2 CPU cores (~0.1M parameters); "small" and "base" are
+# the probe sizes on a GPU, "large" the validation size.
+RECIPES: dict[str, ProxyRecipe] = {
+    "tiny": ProxyRecipe(layers=2, width=64, heads=2, context=64, batch=16, lr=3e-3),
+    "small": ProxyRecipe(layers=4, width=128, heads=4, context=256, batch=64, lr=2e-3),
+    "base": ProxyRecipe(layers=4, width=256, heads=4, context=256, batch=128, lr=1.5e-3),
+    "large": ProxyRecipe(layers=6, width=384, heads=6, context=256, batch=128, lr=1e-3),
+}
+
+
+@dataclass(frozen=True)
+class StreamSlice:
+    """Train on the first ``unique`` bytes of ``stream`` until ``seen`` bytes have been seen."""
+
+    stream: np.ndarray  # uint8
+    unique: int
+    seen: int
+
+
+def window_plan(parts: list[StreamSlice], context: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training windows as (part index, start offset) pairs, in training order.
+
+    Each part's first ``unique`` bytes are cut into windows of ``context + 1`` bytes (stride
+    ``context``); ``seen // context`` windows are drawn by whole passes, each pass a fresh
+    permutation, the last pass partial. All parts' windows are then interleaved by one shuffle.
+    Repetition is therefore real: a part seen r times shows each of its windows r times."""
+    rng = np.random.default_rng(seed)
+    part_ids, offsets = [], []
+    for i, part in enumerate(parts):
+        unique = min(int(part.unique), len(part.stream))
+        n_windows = max(1, (unique - 1) // context)
+        draws = max(1, int(round(part.seen / context)))
+        full, rest = divmod(draws, n_windows)
+        chosen = [rng.permutation(n_windows) for _ in range(full)]
+        if rest:
+            chosen.append(rng.permutation(n_windows)[:rest])
+        idx = np.concatenate(chosen)
+        part_ids.append(np.full(len(idx), i, dtype=np.int32))
+        offsets.append(idx.astype(np.int64) * context)
+    part_ids_all, offsets_all = np.concatenate(part_ids), np.concatenate(offsets)
+    order = rng.permutation(len(part_ids_all))
+    return part_ids_all[order], offsets_all[order]
+
+
+def gather_windows(parts: list[StreamSlice], part_ids: np.ndarray, offsets: np.ndarray, context: int) -> np.ndarray:
+    """uint8 array [len(offsets), context + 1] of the windows (vectorized per part)."""
+    out = np.zeros((len(offsets), context + 1), dtype=np.uint8)
+    ramp = np.arange(context + 1)
+    for i, part in enumerate(parts):
+        rows = np.nonzero(part_ids == i)[0]
+        if not len(rows):
+            continue
+        stream = part.stream[: max(int(part.unique), context + 1)]
+        if len(stream) < context + 1:
+            stream = np.resize(stream, context + 1)
+        pos = np.minimum(offsets[rows, None] + ramp[None, :], len(stream) - 1)
+        out[rows] = stream[pos]
+    return out
+
+
+def _init_params(recipe: ProxyRecipe, key):
+    import jax
+    import jax.numpy as jnp
+
+    d, std = recipe.width, 0.02
+    keys = jax.random.split(key, 2 + 4 * recipe.layers)
+    proj_std = std / math.sqrt(2 * recipe.layers)
+    params = {"tok": jax.random.normal(keys[0], (256, d)) * std,
+              "pos": jax.random.normal(keys[1], (recipe.context, d)) * std,
+              "ln_f": {"g": jnp.ones(d), "b": jnp.zeros(d)}, "blocks": []}
+    for layer in range(recipe.layers):
+        k = keys[2 + 4 * layer: 6 + 4 * layer]
+        params["blocks"].append({
+            "ln1": {"g": jnp.ones(d), "b": jnp.zeros(d)}, "ln2": {"g": jnp.ones(d), "b": jnp.zeros(d)},
+            "qkv": jax.random.normal(k[0], (d, 3 * d)) * std, "qkv_b": jnp.zeros(3 * d),
+            "proj": jax.random.normal(k[1], (d, d)) * proj_std, "proj_b": jnp.zeros(d),
+            "fc": jax.random.normal(k[2], (d, 4 * d)) * std, "fc_b": jnp.zeros(4 * d),
+            "out": jax.random.normal(k[3], (4 * d, d)) * proj_std, "out_b": jnp.zeros(d)})
+    return params
+
+
+def _layer_norm(x, p):
+    import jax.numpy as jnp
+
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / jnp.sqrt(var + 1e-5) * p["g"] + p["b"]
+
+
+def _forward(params, tokens, recipe: ProxyRecipe, compute_dtype):
+    """Logits [B, T, 256] (float32) for int32 tokens [B, T]."""
+    import jax
+    import jax.numpy as jnp
+
+    B, T = tokens.shape
+    h, d = recipe.heads, recipe.width
+    x = params["tok"][tokens] + params["pos"][:T]
+    mask = jnp.tril(jnp.ones((T, T), dtype=bool))
+
+    def mm(a, w):
+        return jnp.matmul(a.astype(compute_dtype), w.astype(compute_dtype), preferred_element_type=jnp.float32)
+
+    for blk in params["blocks"]:
+        y = _layer_norm(x, blk["ln1"])
+        qkv = mm(y, blk["qkv"]) + blk["qkv_b"]
+        q, k, v = jnp.split(qkv, 3, axis=-1)
+        q, k, v = (t.reshape(B, T, h, d // h).transpose(0, 2, 1, 3) for t in (q, k, v))
+        att = mm(q, k.transpose(0, 1, 3, 2)) / math.sqrt(d // h)
+        att = jax.nn.softmax(jnp.where(mask, att, -1e9), axis=-1)
+        y = mm(att, v).transpose(0, 2, 1, 3).reshape(B, T, d)
+        x = x + mm(y, blk["proj"]) + blk["proj_b"]
+        y = _layer_norm(x, blk["ln2"])
+        y = jax.nn.gelu(mm(y, blk["fc"]) + blk["fc_b"])
+        x = x + mm(y, blk["out"]) + blk["out_b"]
+    x = _layer_norm(x, params["ln_f"])
+    return mm(x, params["tok"].T)
+
+
+def _token_losses(params, windows, recipe, compute_dtype):
+    import jax
+    import jax.numpy as jnp
+
+    inputs, targets = windows[:, :-1].astype(jnp.int32), windows[:, 1:].astype(jnp.int32)
+    logits = _forward(params, inputs, recipe, compute_dtype)
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+
+
+def resolve_device(device: str) -> str:
+    """'auto' → 'cuda' when jax sees a GPU, else 'cpu'. Asking for 'cuda' without one is an error."""
+    import jax
+
+    gpus = [d for d in jax.devices() if d.platform == "gpu"] if _has_backend("gpu") else []
+    if device == "auto":
+        return "cuda" if gpus else "cpu"
+    if device == "cuda" and not gpus:
+        raise ValueError("--device cuda: jax sees no CUDA device (install jax with its CUDA plugin, or use --device cpu)")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    return device
+
+
+def _has_backend(name: str) -> bool:
+    import jax
+
+    try:
+        return bool(jax.devices(name))
+    except RuntimeError:
+        return False
+
+
+@dataclass
+class TrainedProxy:
+    params: object
+    recipe: ProxyRecipe
+    device: str
+    steps: int
+    tokens_seen: int
+    seconds: float
+    train_loss: float
+
+
+_COMPILED: dict = {}
+
+
+def _compiled(recipe: ProxyRecipe, device: str):
+    """The jitted training step and evaluation loss for one recipe and device, built once per
+    process (the schedule's length is an argument, so every probe of a grid reuses them)."""
+    key = (recipe.model_dump_json(), device)
+    if key in _COMPILED:
+        return _COMPILED[key]
+    import jax
+    import jax.numpy as jnp
+
+    compute_dtype = jnp.bfloat16 if device == "cuda" else jnp.float32
+
+    def lr_at(step, steps, warm):
+        step = step.astype(jnp.float32)
+        warm_lr = recipe.lr * (step + 1) / warm
+        frac = jnp.clip((step - warm) / jnp.maximum(1.0, steps - warm), 0.0, 1.0)
+        floor = recipe.lr * recipe.final_lr_ratio
+        cos_lr = floor + 0.5 * (recipe.lr - floor) * (1 + jnp.cos(jnp.pi * frac))
+        return jnp.where(step < warm, warm_lr, cos_lr)
+
+    def loss_fn(params, windows):
+        return _token_losses(params, windows, recipe, compute_dtype).mean()
+
+    @jax.jit
+    def step_fn(state, windows, steps, warm):
+        params, m, v, step = state
+        loss, grads = jax.value_and_grad(loss_fn)(params, windows)
+        norm = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree_util.tree_leaves(grads)))
+        scale = jnp.minimum(1.0, recipe.grad_clip / (norm + 1e-6))
+        grads = jax.tree_util.tree_map(lambda g: g * scale, grads)
+        b1, b2, eps = 0.9, 0.95, 1e-8
+        m = jax.tree_util.tree_map(lambda a, g: b1 * a + (1 - b1) * g, m, grads)
+        v = jax.tree_util.tree_map(lambda a, g: b2 * a + (1 - b2) * g * g, v, grads)
+        t = (step + 1).astype(jnp.float32)
+        lr = lr_at(step, steps, warm)
+
+        def update(p, mm_, vv):
+            upd = (mm_ / (1 - b1 ** t)) / (jnp.sqrt(vv / (1 - b2 ** t)) + eps)
+            if p.ndim >= 2:  # weight decay on matrices and embeddings, not on gains and biases
+                upd = upd + recipe.weight_decay * p
+            return p - lr * upd
+
+        params = jax.tree_util.tree_map(update, params, m, v)
+        return (params, m, v, step + 1), loss
+
+    @jax.jit
+    def sum_loss(params, windows, rows):
+        losses = _token_losses(params, windows, recipe, compute_dtype)
+        return jnp.where(jnp.arange(windows.shape[0]) < rows, losses.sum(axis=1), 0.0).sum()
+
+    _COMPILED[key] = (step_fn, sum_loss)
+    return _COMPILED[key]
+
+
+def train(parts: list[StreamSlice], recipe: ProxyRecipe, seed: int = 0, device: str = "auto",
+          progress=None) -> TrainedProxy:
+    """Train one proxy from scratch on ``parts``; ``progress(step, steps)`` is called now and then."""
+    import jax
+    import jax.numpy as jnp
+
+    device = resolve_device(device)
+    dev = jax.devices("gpu" if device == "cuda" else "cpu")[0]
+    started = time.time()
+    part_ids, offsets = window_plan(parts, recipe.context, seed)
+    steps = max(1, len(offsets) // recipe.batch)
+    warm = max(1, int(recipe.warmup * steps))
+    step_fn, _ = _compiled(recipe, device)
+    with jax.default_device(dev):
+        params = _init_params(recipe, jax.random.PRNGKey(seed))
+        state = (params, jax.tree_util.tree_map(jnp.zeros_like, params),
+                 jax.tree_util.tree_map(jnp.zeros_like, params), jnp.asarray(0, jnp.int32))
+        steps_arg, warm_arg = jnp.asarray(steps, jnp.float32), jnp.asarray(warm, jnp.float32)
+        tail = []
+        for s in range(steps):
+            rows = slice(s * recipe.batch, (s + 1) * recipe.batch)
+            windows = jnp.asarray(gather_windows(parts, part_ids[rows], offsets[rows], recipe.context))
+            state, loss = step_fn(state, windows, steps_arg, warm_arg)
+            if s >= steps - max(1, steps // 20):
+                tail.append(loss)
+            if progress is not None and (s % 50 == 0 or s == steps - 1):
+                progress(s + 1, steps)
+        final = float(np.mean([float(v) for v in tail]))
+    return TrainedProxy(params=state[0], recipe=recipe, device=device, steps=steps,
+                        tokens_seen=steps * recipe.batch * recipe.context, seconds=time.time() - started,
+                        train_loss=final / math.log(2))
+
+
+def encode_examples(texts: list[str]) -> np.ndarray:
+    """One byte stream: each example preceded by the separator byte."""
+    chunks = []
+    sep = bytes([SEPARATOR])
+    for t in texts:
+        chunks.append(sep + t.encode("utf-8", errors="replace").replace(sep, b" "))
+    return np.frombuffer(b"".join(chunks), dtype=np.uint8)
+
+
+def bits_per_byte(model: TrainedProxy, stream: np.ndarray, max_bytes: int | None = None) -> float:
+    """Mean bits per byte of ``stream`` under ``model``: non-overlapping windows of context + 1
+    bytes, every byte after a window's first is predicted once (deterministic)."""
+    import jax
+    import jax.numpy as jnp
+
+    recipe = model.recipe
+    ctx = recipe.context
+    if max_bytes is not None:
+        stream = stream[:max_bytes]
+    n = (len(stream) - 1) // ctx
+    if n < 1:
+        raise ValueError("target text shorter than one context window")
+    starts = np.arange(n, dtype=np.int64) * ctx
+    windows = stream[starts[:, None] + np.arange(ctx + 1)[None, :]]
+    _, sum_loss = _compiled(recipe, model.device)
+    batch = max(recipe.batch, 64)
+    total = 0.0
+    with jax.default_device(jax.devices("gpu" if model.device == "cuda" else "cpu")[0]):
+        for i in range(0, n, batch):
+            chunk = windows[i:i + batch]
+            rows = len(chunk)
+            if rows < batch:  # pad to the one compiled shape; padded rows are not counted
+                chunk = np.concatenate([chunk, np.zeros((batch - rows, ctx + 1), np.uint8)])
+            total += float(sum_loss(model.params, jnp.asarray(chunk), rows))
+    return total / (n * ctx) / math.log(2)
