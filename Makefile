@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 WORKDIR ?= work/demo
 
-.PHONY: demo test test-fast java-check browser-check install clean lock
+.PHONY: demo test test-fast lint java-check browser-check install clean lock
 
 # Java 17+ is needed by Spark; say how to get it instead of failing inside the JVM launcher.
 java-check:
@@ -36,6 +36,10 @@ demo: install
 
 test: install browser-check
 	$(BIN)/python -m pytest -q -ra --durations=12
+
+# Lint (ruff, configured in pyproject.toml); .ci/run runs it before the tests.
+lint: $(VENV)/.installed
+	$(BIN)/python -m ruff check .
 
 # Unit tests only (no Spark, no Prefect server).
 test-fast: install

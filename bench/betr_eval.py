@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 import polars as pl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,9 +99,9 @@ def build(tmp: str, seed: int = 0) -> dict:
 
 
 def run(corpus: str, out: str, targets, test, mode: str, sample: int, seed: int = 0) -> tuple[dict, pl.DataFrame, float]:
+    from connectors.spark_session import SparkSettings
     from curation.betr_stage import ScoreParams
     from flows.score_job import run_score
-    from connectors.spark_session import SparkSettings
 
     t = time.time()
     stats = run_score(corpus, out, ScoreParams(targets=targets, decontaminate=test, mode=mode, sample=sample, seed=seed),

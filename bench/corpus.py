@@ -47,7 +47,8 @@ def generate(out_dir: str, n_docs: int, seed: int = 0, words: int = 300) -> dict
     n_orig = n_docs - n_copies
     lengths = rng.integers(words - 50, words + 50, n_orig)
     cdf = np.cumsum(p)
-    draw = lambda k: np.minimum(np.searchsorted(cdf, rng.random(k)), len(vocab) - 1)
+    def draw(k):
+        return np.minimum(np.searchsorted(cdf, rng.random(k)), len(vocab) - 1)
     flat = draw(int(lengths.sum()))
     originals = np.split(flat, np.cumsum(lengths)[:-1])
     texts = [" ".join(vocab[o]) for o in originals]

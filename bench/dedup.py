@@ -33,7 +33,6 @@ import threading
 import time
 
 import pyarrow.parquet as pq
-
 from bench_markdown import replace_section  # bench/ is on sys.path when run as a script
 
 HERE = os.path.dirname(os.path.abspath(__file__))

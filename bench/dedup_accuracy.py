@@ -48,10 +48,9 @@ def main() -> None:
     texts = {}
     for src, col in (("encyclopedia", "doc_id"), ("forum", "id")):
         import glob
-        import pyarrow.json as pajson
+
         for f in sorted(glob.glob(os.path.join(lake, "corpus", src, "*"))):
             if f.endswith(".zst"):
-                import io
                 import zstandard
                 data = zstandard.ZstdDecompressor().decompressobj().decompress(open(f, "rb").read())
             else:

@@ -71,11 +71,12 @@ def edit(text: str, target: float, rng: random.Random) -> str:
 
 
 def run(docs: list[dict], threshold: float, workdir: str, spark_master: str = "local[2]") -> tuple[dict, dict]:
+    import pyarrow.parquet as pq
+
     from connectors.spark_session import SparkSettings
     from curation.exact_dedup import ExactDedupParams
     from curation.near_dedup import NearDedupParams
     from flows.dedup_job import run_dedup
-    import pyarrow.parquet as pq
 
     inp = os.path.join(workdir, "input.jsonl")
     with open(inp, "w") as fh:
@@ -114,7 +115,8 @@ def precision(parent: dict, text: dict, threshold: float) -> dict:
 
 def recall(pairs: list[tuple[str, str, float]], parent: dict, threshold: float) -> dict:
     root = clusters_of(parent)
-    same = lambda a, b: root.get(a, a) == root.get(b, b)
+    def same(a, b):
+        return root.get(a, a) == root.get(b, b)
     out = {}
     for name, lo, hi in (("J<t-0.05", 0.0, threshold - 0.05), ("[t-0.05,t)", threshold - 0.05, threshold),
                          ("[t,t+0.05)", threshold, threshold + 0.05), ("J>=t+0.05", threshold + 0.05, 1.01)):

@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     full = []
     for r in range(args.repeats):
         t = time.perf_counter()
-        res = minimize_ot(pools, target, steps=100, quantize_pool=64, quantize_target=256, seed=r)
+        minimize_ot(pools, target, steps=100, quantize_pool=64, quantize_target=256, seed=r)
         full.append(time.perf_counter() - t)
     small, small_target = pools[:10], target
     p = np.full(10, 0.1)

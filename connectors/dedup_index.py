@@ -44,7 +44,8 @@ class DedupIndex:
         """(keys, bands, texts) DataFrames of every indexed run, or None when the index is empty."""
         if self.empty:
             return None
-        read = lambda name: spark.read.parquet(*[os.path.join(self.root, name, f"part-{r['run_id']}.parquet") for r in self.meta["runs"]])
+        def read(name):
+            return spark.read.parquet(*[os.path.join(self.root, name, f"part-{r['run_id']}.parquet") for r in self.meta["runs"]])
         return read("exact"), read("bands"), read("texts")
 
     def tables(self):
@@ -54,8 +55,9 @@ class DedupIndex:
 
         if self.empty:
             return None
-        read = lambda name: pa.concat_tables([pq.read_table(os.path.join(self.root, name, f"part-{r['run_id']}.parquet"))
-                                             for r in self.meta["runs"]])
+        def read(name):
+            return pa.concat_tables([pq.read_table(os.path.join(self.root, name, f"part-{r['run_id']}.parquet"))
+                                     for r in self.meta["runs"]])
         return read("exact"), read("bands"), read("texts")
 
     def append(self, run_id: str, keys, bands, texts) -> dict:

@@ -205,7 +205,9 @@ def _parse_lines_one_by_one(block, starts, ends, keep, schema, opts, uri, first_
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            bad_lines.append(lineno); bad_errors.append(f"invalid_utf8: at byte {exc.start} of the line"); bad_raw.append(_preview(line))
+            bad_lines.append(lineno)
+            bad_errors.append(f"invalid_utf8: at byte {exc.start} of the line")
+            bad_raw.append(_preview(line))
             continue
         try:
             parsed = json.loads(line)
@@ -213,7 +215,9 @@ def _parse_lines_one_by_one(block, starts, ends, keep, schema, opts, uri, first_
                 raise ValueError(f"expected a JSON object, got {type(parsed).__name__}")
             table = pajson.read_json(io.BytesIO(line), parse_options=opts)
         except (ValueError, pa.ArrowInvalid) as exc:
-            bad_lines.append(lineno); bad_errors.append(f"malformed_json: {str(exc).splitlines()[0][:200]}"); bad_raw.append(_preview(line))
+            bad_lines.append(lineno)
+            bad_errors.append(f"malformed_json: {str(exc).splitlines()[0][:200]}")
+            bad_raw.append(_preview(line))
             continue
         good_tables.append(table)
         good_lines.append(lineno)

@@ -44,7 +44,6 @@ from curation.minhash import (
     signatures,
 )
 
-
 # (false-positive, false-negative) weights of the default banding search (NearDedupParams.banding)
 VERIFIED_WEIGHTS = (0.05, 0.95)
 UNVERIFIED_WEIGHTS = (0.5, 0.5)

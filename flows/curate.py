@@ -45,10 +45,10 @@ from curation.containment_stage import ContainmentParams
 from curation.exact_dedup import exact_dedup_stage
 from curation.near_dedup import combine_removed, near_dedup_stage
 from curation.quality_model import QualityModel
+from flows.console import mix_basis
 from flows.containment_job import run_containment
 from flows.recipe import Recipe, load_recipe
 from flows.score_job import write_score_outputs
-from flows.console import mix_basis
 from flows.select_job import mix_document, write_select_outputs
 from flows.tier_job import duplicate_reasons, write_tier_outputs
 from tiers.select_stage import select_stage

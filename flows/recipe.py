@@ -18,8 +18,8 @@ from connectors.spark_session import SparkSettings
 from curation.betr_stage import ScoreParams
 from curation.containment_stage import ContainmentParams
 from curation.exact_dedup import ExactDedupParams
-from flows.errors import RecipeError  # noqa: F401 (re-exported: flows.recipe.RecipeError)
 from curation.near_dedup import NearDedupParams
+from flows.errors import RecipeError  # noqa: F401 (re-exported: flows.recipe.RecipeError)
 from tiers.policy import TierPolicy
 from tiers.select_stage import SelectParams
 

@@ -41,7 +41,6 @@ import numpy as np
 
 from tiers.ot_mixture import project_simplex
 
-
 FORMS = ("code", "paper", "log_counts")
 
 

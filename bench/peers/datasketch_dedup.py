@@ -4,7 +4,6 @@ import json
 import re
 import sys
 
-import numpy as np
 from datasketch import MinHash, MinHashLSH
 from xxhash import xxh32_intdigest
 
