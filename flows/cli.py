@@ -506,6 +506,33 @@ class _probe_progress:
                 bar.close()
 
 
+def cmd_validate_mix(args) -> int:
+    from flows.errors import RecipeError
+    from tiers.mix_validation import markdown, validate_mix
+    from tiers.probe import write_json_atomic
+    from tiers.proxy_lm import RECIPES
+
+    if args.recipe not in RECIPES:
+        raise RecipeError(f"--recipe must be one of {', '.join(sorted(RECIPES))}, got {args.recipe!r}")
+    try:
+        with open(args.mix, encoding="utf-8") as fh:
+            mix = json.load(fh)
+        budget = args.budget or mix.get("parameters", {}).get("law_budget")
+        if not budget:
+            raise RecipeError("--budget is required for a mix not chosen with --laws (it has no budget in bytes)")
+        result = validate_mix(args.probe_dir, mix, float(budget), args.recipe, tuple(int(x) for x in _numbers(args.seeds)),
+                              args.device, tuple(_numbers(args.multipliers)), args.max_epochs,
+                              progress=(lambda line: None) if args.quiet else print)
+    except FileNotFoundError as exc:
+        raise RecipeError(f"not found: {exc.filename} (PROBE_DIR comes from `tierlake probe`, MIX from `tierlake select --laws`)") from None
+    except (ValueError, KeyError) as exc:
+        raise RecipeError(str(exc)) from None
+    write_json_atomic(args.output, result)
+    if not args.quiet:
+        print(markdown(result))
+    return 0
+
+
 def cmd_train_quality(args) -> int:
     from connectors.targets import load_target_texts
     from curation.quality_model import QualityModelParams, train_quality_model
@@ -733,6 +760,24 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--seed", type=int, help="seed of the mixture draws, the pool order and the held-out split (default 0)")
     pr.add_argument("--prepare-only", action="store_true", help="write the inputs and plan, train nothing")
     pr.set_defaults(func=cmd_probe)
+
+    vm = sub.add_parser(
+        "validate-mix", help="train proxy models on the chosen mix and on baselines at equal tokens; test-split loss",
+        description="Arms at equal bytes and the same seeds: the mix (MIX = mix.json of `tierlake select --laws`), the "
+                    "natural proportions of the curated corpus, a uniform mix over the eligible pools, the best single "
+                    "pool, random eligible documents of the mix's unique size. Reports bits per byte on the benchmarks' "
+                    "test splits (--evaluate of `tierlake probe`), each arm's spread over seeds, and the compute "
+                    "multiplier: how many more bytes the natural mix needs to reach the mix's loss.")
+    vm.add_argument("probe_dir", help="the `tierlake probe` folder (pools, baselines and test splits)")
+    vm.add_argument("mix", help="mix.json of `tierlake select --laws`")
+    vm.add_argument("output", help="result JSON to write")
+    vm.add_argument("--budget", type=float, help="bytes per arm (default: the mix's budget in bytes)")
+    vm.add_argument("--recipe", default="base", help="proxy size (default base; tiny for a CPU check)")
+    vm.add_argument("--seeds", default="0,1,2", help="seeds, the same for every arm (default 0,1,2)")
+    vm.add_argument("--multipliers", default="1.5,2,3,4", help="natural-mix budgets for the compute multiplier")
+    vm.add_argument("--max-epochs", type=float, default=4.0, help="cap of the uniform arm's passes (default 4)")
+    vm.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    vm.set_defaults(func=cmd_validate_mix)
 
     tq = sub.add_parser("train-quality", help="train the quality classifier from positive and negative examples",
                         description="Hashed word 1-2-grams + logistic regression; reports the cross-validated held-out "

@@ -99,6 +99,11 @@ def parse_recipe(data: dict, origin: str = "<recipe>", base_dir: str = ".") -> R
     sc.decontaminate = [_absolute(p, base_dir) for p in sc.decontaminate]
     sel = recipe.stages.select
     sel.targets = [_absolute(p, base_dir) for p in sel.targets]
+    if sel.laws:
+        sel.laws = _absolute(sel.laws, base_dir)
+        if "://" not in sel.laws and not os.path.exists(sel.laws):
+            raise RecipeError(f"recipe {origin} is not valid:\n  - stages.select.laws: {sel.laws} not found "
+                              "(write it with `tierlake probe`)")
     if sel.enabled and not recipe.stages.tier.enabled:
         raise RecipeError(f"recipe {origin} is not valid:\n  - stages.select: selection picks from tiers; enable stages.tier")
     if sel.enabled and sel.alignment_weight > 0 and not sel.targets:
