@@ -110,7 +110,7 @@ def optimize_mix(pools: list[PoolSpec], budget: float, a: float, d: float, dista
             ot_value = float(res["ot"])
             value -= alignment_weight * ot_value / scale
             grad -= alignment_weight * np.asarray(res["grad"]) / scale
-        return value, grad, acc, ot_value
+        return value, grad, (acc, ot_value)
 
     # starts: uniform, size-proportional, and the best top-k union of pools in quality order
     order = np.argsort(bs)  # most negative b first = highest quality
@@ -125,38 +125,23 @@ def optimize_mix(pools: list[PoolSpec], budget: float, a: float, d: float, dista
     topk[order[:best_k]] = 1.0 / best_k
     starts = [uniform, project_capped_simplex(sizes / sizes.sum(), caps), project_capped_simplex(topk, caps)]
 
-    best, history = None, []
-    for start in starts:
-        w = start
-        for t in range(steps):
-            value, grad, acc, ot_value = value_and_grad(w)
-            history.append(value)
-            if best is None or value > best[0] + 1e-12:
-                best = (value, w.copy(), acc, ot_value)
-            g = grad - grad.mean()
-            norm = np.linalg.norm(g)
-            if norm < 1e-12:
-                break
-            w_next = project_capped_simplex(w + lr * decay ** t * g / norm, caps)
-            if np.abs(w_next - w).max() < 1e-9:
-                break
-            w = w_next
-    value, w, acc, ot_value = best
+    (value, w, (acc, ot_value)), history = _ascend(starts, value_and_grad, caps, steps, lr, decay)
     tokens = w * budget
     return MixResult(shares=w, tokens=tokens, epochs=tokens / sizes, predicted_accuracy=acc,
                      alignment_ot=ot_value, uniform_ot=ot_ref, value=value, history=history)
 
 
 def _ascend(starts: list[np.ndarray], value_and_grad, caps: np.ndarray, steps: int, lr: float, decay: float):
-    """Projected gradient ascent on the capped simplex from each start; the best iterate wins."""
+    """Projected gradient ascent on the capped simplex from each start; the best iterate wins.
+    ``value_and_grad(w)`` -> (value, gradient, info); returns ((value, w, info), history)."""
     best, history = None, []
     for start in starts:
         w = start
         for t in range(steps):
-            value, grad = value_and_grad(w)
+            value, grad, info = value_and_grad(w)
             history.append(value)
             if best is None or value > best[0] + 1e-12:
-                best = (value, w.copy())
+                best = (value, w.copy(), info)
             g = grad - grad.mean()
             norm = np.linalg.norm(g)
             if norm < 1e-12:
@@ -185,15 +170,14 @@ def _optimize_fitted(pools: list[PoolSpec], budget: float, laws, law_budget: flo
             e = np.zeros(m)
             e[i] = h
             grad[i] -= (qqt(np.maximum(w + e, 0)) - qqt(np.maximum(w - e, 0))) / (2 * h)
-        return -(qqt(w) + corr), grad
+        return -(qqt(w) + corr), grad, None
 
     # starts: uniform, size-proportional, every single pool (capped), the best two by predicted loss alone
     sizes = np.array([p.size for p in pools], float)
     starts = [project_capped_simplex(np.full(m, 1.0 / m), caps), project_capped_simplex(sizes / sizes.sum(), caps)]
     for i in range(m):
         starts.append(project_capped_simplex(np.eye(m)[i], caps))
-    best, history = _ascend(starts, value_and_grad, caps, steps, lr, decay)
-    value, w = best
+    (value, w, _), history = _ascend(starts, value_and_grad, caps, steps, lr, decay)
     tokens = w * budget
     return MixResult(shares=w, tokens=tokens, epochs=tokens / sizes, predicted_accuracy=None, alignment_ot=None,
                      uniform_ot=None, value=value, history=history, predicted_loss=-value)
