@@ -13,7 +13,8 @@ def print_laws(laws: dict, probes: int, output: str) -> None:
         print(f"  QQT held-out ({label}): R2 {check['r2']:.3f}, MAE {check['mae']:.4f} bpb over {check['points']} points")
     pk = laws.get("projektor")
     if pk:
-        print(f"  projektor ({pk['form']} form, {pk['fit_points']} mixtures fit): held-out R2 {pk['heldout_r2']:.3f} "
+        print(f"  projektor ({pk['form']} form{', ridge' if pk.get('ridge') else ''}, {pk['fit_points']} mixtures fit): "
+              f"held-out R2 {pk['heldout_r2']:.3f} "
               f"on {pk['heldout_points']} mixtures")
     else:
         print(f"  projektor: {laws.get('projektor_note', 'not fitted')}")

@@ -272,35 +272,40 @@ def fit_projektor(pools: list[str], mixtures: list[dict], embeddings: dict[str, 
     n_test = max(2, int(round(holdout_fraction * len(y))))
     test, fit_idx = order[:n_test], order[n_test:]
     forms = [form] if form != "auto" else [f for f in ("log_counts", "code") if f in FORMS]
+    candidates = [(f, ridge) for f in forms for ridge in (False, True)]
     results = {}
-    for f in forms:
+    for f, ridge in candidates:
         try:
-            model = ProjektorPredictor(f).fit(ot_values[fit_idx], p[fit_idx], y[fit_idx], n=n)
+            model = ProjektorPredictor(f, ridge).fit(ot_values[fit_idx], p[fit_idx], y[fit_idx], n=n)
         except ValueError:
             continue
-        results[f] = (model, _r2(y[test], model.predict(ot_values[test], p[test])))
+        results[(f, ridge)] = (model, _r2(y[test], model.predict(ot_values[test], p[test])))
     if not results:
         raise ValueError(f"{len(y)} mixture probes are too few for projektor's predictor with {len(pools)} pools")
-    # choose the form on the fitting probes only (5-fold CV there), then report its held-out R²
-    best_form = max(results, key=lambda f: _cv_r2(f, ot_values[fit_idx], p[fit_idx], y[fit_idx], n, seed))
-    model, heldout = results[best_form]
-    full = ProjektorPredictor(best_form).fit(ot_values, p, y, n=n)
-    return {"form": best_form, "n": n, "heldout_r2": heldout, "heldout_points": int(n_test),
-            "fit_points": int(len(fit_idx)), "coefficients": full.to_dict(), "form_heldout_r2": {f: r for f, (_, r) in results.items()},
+    # choose the design on the fitting probes only (5-fold CV there), then report its held-out R²
+    best = max(results, key=lambda c: _cv_r2(c, ot_values[fit_idx], p[fit_idx], y[fit_idx], n, seed))
+    model, heldout = results[best]
+    best_form, ridge = best
+    full = ProjektorPredictor(best_form, ridge).fit(ot_values, p, y, n=n)
+    return {"form": best_form, "ridge": ridge, "n": n, "heldout_r2": heldout, "heldout_points": int(n_test),
+            "fit_points": int(len(fit_idx)), "coefficients": full.to_dict(),
+            "candidates_heldout_r2": {f"{f}{' ridge' if r else ''}": v for (f, r), (_, v) in results.items()},
             "points": [{"shares": row.tolist(), "ot": float(o), "measured": float(v), "predicted": float(pv), "heldout": bool(i in set(test.tolist()))}
                        for i, (row, o, v, pv) in enumerate(zip(p, ot_values, y, full.predict(ot_values, p)))]}
 
 
-def _cv_r2(form: str, ot_values, p, y, n, seed, folds: int = 5) -> float:
+def _cv_r2(candidate: tuple[str, bool], ot_values, p, y, n, seed, folds: int = 5) -> float:
     from tiers.projektor import ProjektorPredictor
 
+    form, ridge = candidate
     order = np.random.default_rng(seed + 1).permutation(len(y))
     preds = np.empty(len(y))
     for k in range(folds):
         test = order[k::folds]
         train_idx = np.setdiff1d(order, test)
         try:
-            preds[test] = ProjektorPredictor(form).fit(ot_values[train_idx], p[train_idx], y[train_idx], n=n).predict(ot_values[test], p[test])
+            preds[test] = ProjektorPredictor(form, ridge).fit(ot_values[train_idx], p[train_idx], y[train_idx], n=n).predict(
+                ot_values[test], p[test])
         except ValueError:
             return -math.inf
     return _r2(y, preds)

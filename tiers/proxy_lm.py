@@ -49,13 +49,14 @@ class ProxyRecipe(BaseModel):
         return 256 * d + self.context * d + self.layers * (12 * d * d + 13 * d) + 2 * d
 
 
-# Fixed recipes. "tiny" is for tests on 2 CPU cores (~0.1M parameters); "small" and "base" are
-# the probe sizes on a GPU, "large" the validation size.
+# Fixed recipes. "tiny" is for tests on 2 CPU cores (~0.1M parameters); "small" is the probe size
+# on a GPU (2,048 bytes a step, so a 125 kB one-pass probe still takes 61 steps), "base" and
+# "large" the validation sizes.
 RECIPES: dict[str, ProxyRecipe] = {
     "tiny": ProxyRecipe(layers=2, width=64, heads=2, context=64, batch=16, lr=3e-3),
-    "small": ProxyRecipe(layers=4, width=128, heads=4, context=256, batch=64, lr=2e-3),
-    "base": ProxyRecipe(layers=4, width=256, heads=4, context=256, batch=128, lr=1.5e-3),
-    "large": ProxyRecipe(layers=6, width=384, heads=6, context=256, batch=128, lr=1e-3),
+    "small": ProxyRecipe(layers=4, width=128, heads=4, context=128, batch=16, lr=2e-3),
+    "base": ProxyRecipe(layers=4, width=256, heads=4, context=256, batch=32, lr=1.5e-3),
+    "large": ProxyRecipe(layers=6, width=384, heads=6, context=256, batch=64, lr=1e-3),
 }
 
 
@@ -236,7 +237,6 @@ def _compiled(recipe: ProxyRecipe, device: str):
     def loss_fn(params, windows):
         return _token_losses(params, windows, recipe, compute_dtype).mean()
 
-    @jax.jit
     def step_fn(state, windows, steps, warm):
         params, m, v, step = state
         loss, grads = jax.value_and_grad(loss_fn)(params, windows)
@@ -263,8 +263,16 @@ def _compiled(recipe: ProxyRecipe, device: str):
         losses = _token_losses(params, windows, recipe, compute_dtype)
         return jnp.where(jnp.arange(windows.shape[0]) < rows, losses.sum(axis=1), 0.0).sum()
 
-    _COMPILED[key] = (step_fn, sum_loss)
+    @jax.jit
+    def chunk_fn(state, windows, steps, warm):
+        """CHUNK steps in one dispatch (lax.scan): windows [CHUNK, batch, context + 1]."""
+        return jax.lax.scan(lambda st, w: step_fn(st, w, steps, warm), state, windows)
+
+    _COMPILED[key] = (chunk_fn, jax.jit(step_fn), sum_loss)
     return _COMPILED[key]
+
+
+CHUNK = 16  # training steps per dispatch: small models are bound by per-step launch overhead
 
 
 def train(parts: list[StreamSlice], recipe: ProxyRecipe, seed: int = 0, device: str = "auto",
@@ -279,22 +287,28 @@ def train(parts: list[StreamSlice], recipe: ProxyRecipe, seed: int = 0, device: 
     part_ids, offsets = window_plan(parts, recipe.context, seed)
     steps = max(1, len(offsets) // recipe.batch)
     warm = max(1, int(recipe.warmup * steps))
-    step_fn, _ = _compiled(recipe, device)
+    chunk_fn, step_fn, _ = _compiled(recipe, device)
     with jax.default_device(dev):
         params = _init_params(recipe, jax.random.PRNGKey(seed))
         state = (params, jax.tree_util.tree_map(jnp.zeros_like, params),
                  jax.tree_util.tree_map(jnp.zeros_like, params), jnp.asarray(0, jnp.int32))
         steps_arg, warm_arg = jnp.asarray(steps, jnp.float32), jnp.asarray(warm, jnp.float32)
-        tail = []
-        for s in range(steps):
-            rows = slice(s * recipe.batch, (s + 1) * recipe.batch)
-            windows = jnp.asarray(gather_windows(parts, part_ids[rows], offsets[rows], recipe.context))
-            state, loss = step_fn(state, windows, steps_arg, warm_arg)
-            if s >= steps - max(1, steps // 20):
-                tail.append(loss)
-            if progress is not None and (s % 50 == 0 or s == steps - 1):
-                progress(s + 1, steps)
-        final = float(np.mean([float(v) for v in tail]))
+        losses = []
+        s = 0
+        while s < steps:
+            k = CHUNK if steps - s >= CHUNK else 1  # whole chunks, then single steps: two compiled shapes
+            rows = slice(s * recipe.batch, (s + k) * recipe.batch)
+            windows = gather_windows(parts, part_ids[rows], offsets[rows], recipe.context)
+            if k == CHUNK:
+                state, loss = chunk_fn(state, jnp.asarray(windows.reshape(k, recipe.batch, -1)), steps_arg, warm_arg)
+            else:
+                state, loss = step_fn(state, jnp.asarray(windows), steps_arg, warm_arg)
+            losses.append(loss)
+            s += k
+            if progress is not None:
+                progress(s, steps)
+        per_step = np.concatenate([np.atleast_1d(np.asarray(v)) for v in losses])
+        final = float(per_step[-max(1, steps // 20):].mean())
     return TrainedProxy(params=state[0], recipe=recipe, device=device, steps=steps,
                         tokens_seen=steps * recipe.batch * recipe.context, seconds=time.time() - started,
                         train_loss=final / math.log(2))
@@ -324,7 +338,7 @@ def bits_per_byte(model: TrainedProxy, stream: np.ndarray, max_bytes: int | None
         raise ValueError("target text shorter than one context window")
     starts = np.arange(n, dtype=np.int64) * ctx
     windows = stream[starts[:, None] + np.arange(ctx + 1)[None, :]]
-    _, sum_loss = _compiled(recipe, model.device)
+    _, _, sum_loss = _compiled(recipe, model.device)
     batch = max(recipe.batch, 64)
     total = 0.0
     with jax.default_device(jax.devices("gpu" if model.device == "cuda" else "cpu")[0]):
