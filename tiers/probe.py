@@ -11,8 +11,8 @@ Three steps, each resumable and each a plain function (no Spark):
    :mod:`tiers.proxy_lm`, scoring bits per byte on the selection split of every target benchmark.
    Needs only numpy, pydantic and jax, so the same call runs on a GPU machine
    (``python -m tiers.probe run OUT``).
-3. :func:`fit_laws` — per pool QQT (a, b, τ, d) on target loss (:func:`tiers.qqt.fit_pool_points`)
-   with held-out checks (the largest size left out, then the largest repetition level left out),
+3. :func:`fit_laws` — per pool QQT (a, b, τ) with one irreducible loss d shared by all pools, on
+   target loss (:func:`tiers.qqt.fit_pools_shared_d`), with held-out checks (the largest size left out, then the largest repetition level left out),
    and projektor's predictor (OT distance of a mixture's embedding sample to the targets plus the
    shares → loss, :class:`tiers.projektor.ProjektorPredictor`) with its R² on held-out mixtures.
    The result is ``laws.json``, which ``tierlake select --laws`` optimizes (:class:`FittedLaws`).
@@ -204,28 +204,34 @@ def _pool_points(rows: list[dict], pool: str) -> tuple[np.ndarray, np.ndarray, n
 def fit_laws(plan: dict, rows: list[dict], embeddings: dict[str, np.ndarray] | None = None,
              holdout_fraction: float = 0.25, seed: int = 0, form: str = "auto") -> dict:
     """``laws.json``: QQT laws per pool with held-out checks, and projektor's predictor."""
-    from tiers.qqt import fit_pool_points, predict_points
+    from tiers.qqt import fit_pools_shared_d, predict_points
 
     pools = plan["pools"]
-    laws, held = {}, {"size": [], "repetition": []}
+    points = {pool: _pool_points(rows, pool) for pool in pools}
+    points = {pool: v for pool, v in points.items() if len(v[2]) >= 4}
+    held: dict[str, list] = {"size": [], "repetition": []}
     predictions = {}
-    for pool in pools:
-        u, s, y = _pool_points(rows, pool)
-        if len(y) < 4:
-            continue
-        law = fit_pool_points(u, s, y, seed=seed)
+    laws = fit_pools_shared_d(points, seed=seed) if points else {}
+    for pool, law in laws.items():
+        u, s, y = points[pool]
         law["r2_in_sample"] = _r2(y, predict_points(law, u, s))
-        laws[pool] = law
         predictions[pool] = {"unique": u.tolist(), "seen": s.tolist(), "measured": y.tolist(),
                              "predicted": predict_points(law, u, s).tolist()}
-        # held-out: the largest unique size, then the largest repetition level, left out of the fit
-        for axis, mask in (("size", u == u.max()), ("repetition", (s / u) >= (s / u).max() - 1e-9)):
-            if mask.all() or (~mask).sum() < 4:
-                continue
-            part = fit_pool_points(u[~mask], s[~mask], y[~mask], seed=seed)
-            pred = predict_points(part, u[mask], s[mask])
+    # held-out: the largest unique size, then the largest repetition level, left out of the fit (every pool at once)
+    for axis in ("size", "repetition"):
+        masks = {pool: (u == u.max()) if axis == "size" else ((s / u) >= (s / u).max() - 1e-9)
+                 for pool, (u, s, y) in points.items()}
+        train = {pool: tuple(v[~masks[pool]] for v in points[pool]) for pool in points
+                 if (~masks[pool]).sum() >= 3 and masks[pool].any()}
+        if not train:
+            continue
+        part = fit_pools_shared_d(train, seed=seed)
+        for pool, law in part.items():
+            u, s, y = points[pool]
+            m = masks[pool]
+            pred = predict_points(law, u[m], s[m])
             held[axis] += [{"pool": pool, "unique": float(a), "seen": float(b), "measured": float(c), "predicted": float(d)}
-                           for a, b, c, d in zip(u[mask], s[mask], y[mask], pred)]
+                           for a, b, c, d in zip(u[m], s[m], y[m], pred)]
     checks = {}
     for axis, pts in held.items():
         if pts:

@@ -130,10 +130,9 @@ def mixture_error(n: float, shares, sizes, a: float, bs, taus, d: float,
     reference's factor).
 
     ``a`` and ``d`` may be per-pool arrays (laws fitted per pool on proxy-model loss,
-    :func:`fit_pool_points`): the mixture's scale term is then exp(Σ_i w_i b_i log(a_i n / 1e5)),
-    which is (a n / 1e5)^(Σ w_i b_i) when every a_i is equal, and its irreducible term Σ_i w_i d_i.
-    A departure from the reference (one shared a and d), needed because proxy losses on target
-    text have a floor per pool: a pool of code never teaches the model the targets' prose."""
+    :func:`fit_pools_shared_d`): the mixture's scale term is then exp(Σ_i w_i b_i log(a_i n / 1e5)),
+    which is (a n / 1e5)^(Σ w_i b_i) when every a_i is equal (the reference shares one a), and its
+    irreducible term Σ_i w_i d_i (= d when d is shared, as fitted by tierlake probe)."""
     w = np.asarray(shares, float)
     live = w > 0
     w, sizes = w[live] / w[live].sum(), np.asarray(sizes, float)[live]
@@ -184,7 +183,26 @@ def _law_points(unique, seen, a, b, tau, d):
     return np.array(out)
 
 
-def fit_pool_points(unique, seen, loss, min_d: float = 0.0, seed: int = 0) -> dict:
+def fit_pools_shared_d(points: dict[str, tuple], seed: int = 0, grid: int = 24) -> dict[str, dict]:
+    """Fit every pool's (a, b, τ) with one irreducible loss d shared by all pools — the reference's
+    structure (QQT shares d across pools, it is a property of the target and the model, not of a
+    pool) — to probe points ``points[pool] = (unique, seen, loss)``.
+
+    d is chosen on a grid over [0, lowest loss of any pool) by the summed SSE of the per-pool fits
+    at that d (:func:`fit_pool_points` with d fixed); a pool that does not help the target then
+    shows as b near 0 (its loss stays near 1 + d) instead of a floor of its own that would let an
+    extrapolation run anywhere."""
+    floor = min(float(np.min(v[2])) for v in points.values())
+    best = None
+    for d in np.linspace(0.0, floor * 0.995, grid):
+        fits = {name: fit_pool_points(*v, seed=seed, fixed_d=float(d)) for name, v in points.items()}
+        total = sum(f["sse"] for f in fits.values())
+        if best is None or total < best[0]:
+            best = (total, fits)
+    return best[1]
+
+
+def fit_pool_points(unique, seen, loss, min_d: float = 0.0, seed: int = 0, fixed_d: float | None = None) -> dict:
     """Fit all four QQT parameters (a, b, τ, d) of one pool to probe points that each have their
     own pool size: a probe trained on the first ``unique`` tokens of the pool for ``seen`` tokens
     (``seen / unique`` passes) and measured ``loss`` on the targets.
@@ -197,32 +215,36 @@ def fit_pool_points(unique, seen, loss, min_d: float = 0.0, seed: int = 0) -> di
     from scipy.optimize import least_squares
 
     unique, seen, y = (np.asarray(v, float) for v in (unique, seen, loss))
-    if len(y) < 4:
-        raise ValueError(f"{len(y)} probe points are too few to fit 4 parameters")
+    free = 4 if fixed_d is None else 3
+    if len(y) < free:
+        raise ValueError(f"{len(y)} probe points are too few to fit {free} parameters")
     top_d = float(y.min()) * 0.999
     a_grid = np.geomspace(1e-5, 1e2, 24)
     b_grid = -np.geomspace(0.005, 2.0, 24)
     t_grid = np.geomspace(0.25, 20, 10)
-    d_grid = np.linspace(min_d, top_d, 12)
+    d_grid = np.linspace(min_d, top_d, 12) if fixed_d is None else np.array([fixed_d])
     A, B, T, D = (g.ravel() for g in np.meshgrid(a_grid, b_grid, t_grid, d_grid, indexing="ij"))
     keep = np.random.default_rng(seed).permutation(len(A))[:100_000]
     A, B, T, D = A[keep], B[keep], T[keep], D[keep]
     sse_grid = ((_law_points(unique, seen, A, B, T, D) - y[:, None]) ** 2).sum(0)
     lo, hi = [math.log(1e-8), -5.0, math.log(0.05), min_d], [math.log(1e4), -1e-4, math.log(200.0), top_d]
+    if fixed_d is not None:
+        lo, hi = lo[:3], hi[:3]
 
     def residuals(p):
-        return _law_points(unique, seen, math.exp(p[0]), p[1], math.exp(p[2]), p[3]) - y
+        d = p[3] if fixed_d is None else fixed_d
+        return _law_points(unique, seen, math.exp(p[0]), p[1], math.exp(p[2]), d) - y
 
     best = None
-    for i in np.argsort(sse_grid)[:5]:
-        x0 = np.clip([math.log(A[i]), B[i], math.log(T[i]), D[i]], np.array(lo) + 1e-9, np.array(hi) - 1e-9)
+    for i in np.argsort(sse_grid)[:5 if fixed_d is None else 2]:
+        x0 = np.clip([math.log(A[i]), B[i], math.log(T[i]), D[i]][:len(lo)], np.array(lo) + 1e-9, np.array(hi) - 1e-9)
         res = least_squares(residuals, x0=x0, bounds=(lo, hi))
         sse = float((res.fun ** 2).sum())
         if best is None or sse < best[0]:
             best = (sse, res.x)
     sse, p = best
-    return {"a": math.exp(p[0]), "b": float(p[1]), "tau": math.exp(p[2]), "d": float(p[3]), "sse": sse,
-            "points": len(y)}
+    return {"a": math.exp(p[0]), "b": float(p[1]), "tau": math.exp(p[2]),
+            "d": float(p[3]) if fixed_d is None else float(fixed_d), "sse": sse, "points": len(y)}
 
 
 def predict_points(law: dict, unique, seen) -> np.ndarray:

@@ -194,7 +194,8 @@ def materialize(docs, pools: list[PoolSpec], epochs: np.ndarray, seed: int):
     plan = spark.createDataFrame([(p.name, float(e)) for p, e in zip(pools, epochs)], "pool string, epochs double")
     ranked = best_first(docs)
     frac = F.col("epochs") - F.floor("epochs")
-    extra = ((F.col("_before") < frac * F.col("_pool_tokens")) if "betr_score" in docs.columns
+    # best first: a document is in the partial pass when its middle token falls inside the pass's share
+    extra = ((F.col("_before") + 0.5 * F.col("token_count") < frac * F.col("_pool_tokens")) if "betr_score" in docs.columns
              else (F.col("_u") < frac))
     picked = (ranked.join(F.broadcast(plan), "pool")
               .withColumn("_u", _hash_uniform("id", seed))
