@@ -174,6 +174,7 @@ def mix_plot(selection: dict | None):
 def probe_plot(selection: dict | None):
     """Probe points (measured target loss) and the fitted QQT curves per pool, against bytes seen."""
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     evidence = ((selection or {}).get("parameters") or {}).get("evidence")
     if not evidence or not evidence.get("qqt"):
@@ -194,12 +195,15 @@ def probe_plot(selection: dict | None):
             if curve:
                 ax.plot(curve["seen"], curve["predicted"], color=color, lw=1)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in axes.ravel()[len(pools):]:
         ax.axis("off")
     axes[0][0].set_ylabel("target loss (bits/byte)", fontsize=8)
     axes[0][0].legend(fontsize=6)
+    axes[-1][0].set_xlabel("bytes seen", fontsize=8)
+    fig.tight_layout()
     held = evidence.get("qqt_heldout", {}).get("all")
     note = (f"Held-out probes (largest size or repetition left out of the fit): R² {held['r2']:.3f}, "
             f"MAE {held['mae']:.4f} bits/byte." if held else "")

@@ -167,3 +167,21 @@ def test_probe_fit_select_validate_on_cpu(tmp_path):
     assert arms["tierlake"]["mean"] < arms["uniform"]["mean"] and arms["tierlake"]["mean"] < arms["natural"]["mean"]
     assert result["best_pool"] == "mathsite/L2"
     assert set(result["comparisons"]) == {"natural", "uniform", "best_pool", "random_subset"}
+
+
+def test_report_plots_probe_points_and_fitted_curves():
+    from connectors.report import mix_plot, probe_plot
+    from tiers.select_stage import law_evidence
+
+    params = ProbeParams(sizes=[1e5, 2e5, 4e5], repeats=[1, 2, 4], mixtures=0, recipe="tiny")
+    plan, rows = _planted_rows(params)
+    evidence = law_evidence(fit_laws(plan, rows))
+    assert set(evidence["qqt"]) == set(PLANTED) and evidence["qqt"]["good/L3"]["curves"]
+    selection = {"basis": "fitted laws", "predicted_loss": 1.9, "budget_tokens": 1e6, "parameters": {"evidence": evidence},
+                 "pools": [{"pool": n, "share": 1 / 3, "epochs": 1.0} for n in PLANTED]}
+    html_probe = probe_plot(selection)
+    assert "Probes and fitted laws per pool" in html_probe and html_probe.count("<svg") == 1
+    assert "R²" in html_probe
+    assert "Chosen from laws fitted on proxy-model probes" in mix_plot(selection)
+    prior = {**selection, "basis": "priors", "predicted_accuracy": 0.2, "parameters": {}}
+    assert probe_plot(prior) is None and "follows priors" in mix_plot(prior)
