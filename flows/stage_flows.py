@@ -111,19 +111,32 @@ def ingest_flow(input_path: str, output: str, text_column: str = "text", id_colu
     return stats
 
 
+def dedup_argv(input_path: str, output: str, threshold: float, num_perm: int, bands: int | None, rows: int | None,
+               text_column: str) -> list[str]:
+    """The dedup command line; LSH banding only when given, else chosen from the threshold
+    (``NearDedupParams.banding``), so a flow's threshold moves its banding as the CLI's does."""
+    argv = [input_path, output, "--threshold", str(threshold), "--num-perm", str(num_perm), "--text-column", text_column]
+    if (bands is None) != (rows is None):
+        raise ValueError("give both bands and rows, or neither (then they follow the threshold)")
+    if bands is not None:
+        argv += ["--bands", str(bands), "--rows", str(rows)]
+    return argv
+
+
 @flow(name="dedup", log_prints=True)
 def dedup_flow(input_path: str, output: str, index_dir: str | None = None, threshold: float = 0.8,
-               num_perm: int = 112, bands: int = 14, rows: int = 8, text_column: str = "text", id_column: str | None = None,
-               spark_mode: str = "local", master: str | None = None, force: bool = False, engine: str = "spark") -> dict:
+               num_perm: int = 112, bands: int | None = None, rows: int | None = None, text_column: str = "text",
+               id_column: str | None = None, spark_mode: str = "local", master: str | None = None, force: bool = False,
+               engine: str = "spark") -> dict:
     """Ingest + exact + MinHash-LSH near dedup of one input; with ``index_dir`` the batch is checked
     against every earlier batch saved there (the hourly incremental deployment). ``engine="local"``
-    runs the job in one process without Spark (same results; for batches that fit in memory)."""
+    runs the job in one process without Spark (same results; for batches that fit in memory).
+    ``bands``/``rows``: LSH banding; default chosen from ``threshold`` and ``num_perm``."""
     if engine not in ("spark", "local"):
         raise ValueError(f"engine must be 'spark' or 'local', got {engine!r}")
     if engine == "local" and spark_mode == "submit":
         raise ValueError("engine 'local' runs in the worker's process; spark_mode 'submit' needs engine 'spark'")
-    argv = [input_path, output, "--threshold", str(threshold), "--num-perm", str(num_perm), "--bands", str(bands),
-            "--rows", str(rows), "--text-column", text_column]
+    argv = dedup_argv(input_path, output, threshold, num_perm, bands, rows, text_column)
     if engine == "local":
         argv += ["--engine", "local"]
         master = None  # no Spark master for the local engine
@@ -156,13 +169,20 @@ def containment_flow(lake: str, output: str, min_ratio: float = 1.0, force: bool
     return done
 
 
+def score_argv(input_path: str, output: str, targets: list[str], decontaminate: list[str] | None,
+               sample: int | None) -> list[str]:
+    """The score command line; the sample size defaults to the stage's (``ScoreParams``)."""
+    from curation.betr_stage import ScoreParams
+
+    argv = [input_path, output, "--targets", *targets, "--sample", str(sample or ScoreParams().sample)]
+    return argv + (["--decontaminate", *decontaminate] if decontaminate else [])
+
+
 @flow(name="score", log_prints=True)
 def score_flow(input_path: str, output: str, targets: list[str], decontaminate: list[str] | None = None,
-               sample: int = 20000, spark_mode: str = "local", master: str | None = None, force: bool = False) -> dict:
-    """BETR scores and decontamination flags for one input."""
-    argv = [input_path, output, "--targets", *targets, "--sample", str(sample)]
-    if decontaminate:
-        argv += ["--decontaminate", *decontaminate]
+               sample: int | None = None, spark_mode: str = "local", master: str | None = None, force: bool = False) -> dict:
+    """BETR scores and decontamination flags for one input (``sample``: default ScoreParams')."""
+    argv = score_argv(input_path, output, targets, decontaminate, sample)
     key = stage_key("score", {"argv": argv}, [input_path, *targets, *(decontaminate or [])])
     stats = run_stage("score", argv, output, key, spark_mode, master, force)
     _artifact("score", stats)
@@ -182,13 +202,15 @@ def tier_flow(input_path: str, output: str, recipe_path: str | None = None, spar
 
 @flow(name="select", log_prints=True)
 def select_flow(run_dir: str, output: str, budget: float, max_epochs: float = 4.0, alignment_weight: float = 0.0,
-                targets: list[str] | None = None, spark_mode: str = "local", master: str | None = None,
-                force: bool = False) -> dict:
-    """The training mix for a token budget from an earlier run's tiers."""
+                targets: list[str] | None = None, laws: str | None = None, keep_top: float | None = None,
+                spark_mode: str = "local", master: str | None = None, force: bool = False) -> dict:
+    """The training mix for a token budget from an earlier run's tiers; with ``laws`` (laws.json of
+    ``tierlake probe``) the mix minimizes the fitted laws' predicted target loss."""
     argv = [run_dir, output, "--budget", str(budget), "--max-epochs", str(max_epochs),
             "--alignment-weight", str(alignment_weight)] + (["--targets", *targets] if targets else [])
+    argv += (["--laws", laws] if laws else []) + (["--keep-top", str(keep_top)] if keep_top else [])
     key = stage_key("select", {"argv": argv}, [os.path.join(run_dir, "tiers"), os.path.join(run_dir, "documents"),
-                                               *(targets or [])])
+                                               *(targets or []), *([laws] if laws else [])])
     stats = run_stage("select", argv, output, key, spark_mode, master, force)
     _artifact("select", stats)
     return stats
