@@ -121,7 +121,7 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
 
 def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
     tmp = path + ".tmp.npz"
-    np.savez(tmp, **arrays)
+    np.savez_compressed(tmp, **arrays)
     os.replace(tmp, path)
 
 
