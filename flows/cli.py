@@ -249,12 +249,15 @@ def _print_tiers(stats: dict, output: str, seconds: float) -> None:
 
 def cmd_tier(args) -> int:
     from connectors.spark_session import SparkSettings
+    from flows.recipe import load_dedup_params
     from flows.tier_job import run_tier
 
     policy = _policy(args)
+    exact, near = load_dedup_params(args.recipe) if args.recipe else (None, None)  # a recipe's dedup, not the defaults
     started = time.time()
     stats = run_tier(args.input, args.output, policy, text_column=args.text_column, id_column=args.id_column,
-                     dedup=args.dedup, spark_settings=SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory))
+                     dedup=args.dedup, spark_settings=SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory),
+                     exact_params=exact, near_params=near)
     if not args.quiet:
         _print_tiers(stats, args.output, time.time() - started)
     return 0

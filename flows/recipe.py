@@ -144,6 +144,22 @@ def load_tier_policy(path: str) -> TierPolicy:
     return policy
 
 
+def load_dedup_params(path: str) -> tuple[ExactDedupParams, NearDedupParams]:
+    """The exact and near dedup parameters of a full recipe (``stages.exact_dedup``,
+    ``stages.near_dedup``); the defaults for a bare tier policy."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except (FileNotFoundError, yaml.YAMLError):
+        return ExactDedupParams(), NearDedupParams()  # load_tier_policy reports these
+    stages = (data.get("stages") or {}) if isinstance(data, dict) else {}
+    try:
+        return (ExactDedupParams.model_validate(stages.get("exact_dedup") or {}),
+                NearDedupParams.model_validate(stages.get("near_dedup") or {}))
+    except ValidationError as exc:
+        raise RecipeError(_format_errors(path, exc)) from None
+
+
 def load_recipe(path: str, base_dir: str | None = None) -> Recipe:
     try:
         with open(path, encoding="utf-8") as fh:

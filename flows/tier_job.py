@@ -56,7 +56,8 @@ def write_tier_outputs(result: TierResult, root: str, run_id: str, shard_bytes: 
 
 def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, text_column: str = "text",
              id_column: str | None = None, dedup: bool = True, spark_settings: SparkSettings | None = None,
-             shard_bytes: int = 256 << 20) -> dict:
+             shard_bytes: int = 256 << 20, exact_params: ExactDedupParams | None = None,
+             near_params: NearDedupParams | None = None) -> dict:
     started = time.time()
     policy = policy or TierPolicy()
     run_id = begin_job_output(output)
@@ -69,9 +70,9 @@ def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, tex
     duplicates, kept = None, docs
     if dedup:
         after_exact, exact_removed, exact_stats = exact_dedup_stage(
-            docs, ExactDedupParams(), known_in=ingest_stats.output_counts)
+            docs, exact_params or ExactDedupParams(), known_in=ingest_stats.output_counts)
         kept, near_removed, near_stats, _bands = near_dedup_stage(
-            after_exact, NearDedupParams(), known_in=exact_stats.output_counts)
+            after_exact, near_params or NearDedupParams(), known_in=exact_stats.output_counts)
         removed = combine_removed(exact_removed, near_removed)
         duplicates = duplicate_reasons(removed) if removed is not None else None
         stages += [exact_stats, near_stats]

@@ -22,3 +22,26 @@ def test_score_flow_samples_what_the_stage_samples():
     assert argv[argv.index("--sample") + 1] == str(ScoreParams().sample)
     assert "--decontaminate" not in argv
     assert score_argv("in", "out", ["t.jsonl"], ["x.jsonl"], 500)[-2:] == ["--decontaminate", "x.jsonl"]
+
+
+def test_tier_with_a_recipe_dedups_with_the_recipes_parameters(tmp_path, monkeypatch):
+    import flows.tier_job
+    from flows.cli import main
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("stages:\n  exact_dedup: {keep: {rule: longest}}\n  near_dedup: {threshold: 0.9, num_perm: 64}\n"
+                      "  tier: {enabled: true}\n")
+    (tmp_path / "in.jsonl").write_text('{"text": "a b c"}\n')
+    seen = {}
+
+    def fake_run_tier(input_path, output, policy, **kwargs):
+        seen.update(kwargs)
+        return {}
+
+    monkeypatch.setattr(flows.tier_job, "run_tier", fake_run_tier)
+    main(["--quiet", "tier", str(tmp_path / "in.jsonl"), str(tmp_path / "out"), "--recipe", str(recipe)])
+    assert seen["near_params"].threshold == 0.9 and seen["near_params"].num_perm == 64
+    assert seen["exact_params"].keep.rule == "longest"
+    seen.clear()
+    main(["--quiet", "tier", str(tmp_path / "in.jsonl"), str(tmp_path / "out")])
+    assert seen["near_params"] is None  # no recipe: the stage defaults
