@@ -158,6 +158,9 @@ def _optimize_fitted(pools: list[PoolSpec], budget: float, laws, law_budget: flo
     """The mix that minimizes the fitted laws' predicted target loss (:class:`tiers.probe.FittedLaws`)."""
     m = len(pools)
     caps = repetition_caps(pools, budget, max_epochs)
+    trusted = np.minimum(caps, laws.trust_caps())
+    if trusted.sum() >= 1:  # stay where the mixture predictor was fitted when the budget allows it
+        caps = trusted
 
     def qqt(w):
         return laws.qqt_loss(w, law_budget, law_sizes)

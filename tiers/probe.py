@@ -330,7 +330,8 @@ class FittedLaws:
     and the shares) fitted on mixture probes at N_mix bytes. The bracket is the mixture's
     interaction that the per-pool laws miss, measured at the size it was probed at and carried to
     the budget T unchanged; both terms are target loss in bits per byte, so no exchange rate is
-    set by hand. Without a projektor fit the bracket is 0 (QQT alone)."""
+    set by hand. Without a projektor fit the bracket is 0 (QQT alone). The search keeps every
+    share within :meth:`trust_caps`, where the predictor was fitted."""
 
     def __init__(self, laws: dict, embeddings: dict[str, np.ndarray] | None = None, seed: int = 0):
         self.laws = laws
@@ -347,6 +348,15 @@ class FittedLaws:
             self.projektor = ProjektorPredictor.from_dict(laws["projektor"]["coefficients"])
             self.n_mix = float(laws["projektor"]["n"])
             self.distance = mixture_distance(laws["pools"], embeddings, seed)
+
+    def trust_caps(self) -> np.ndarray:
+        """Per pool, the largest share any mixture probe gave it: the predictor was fitted inside
+        these bounds and is not trusted outside them (projektor's own search keeps to the probed
+        range, :func:`tiers.projektor.choose_mixture`'s ``floor``). All ones without a predictor."""
+        if self.projektor is None:
+            return np.ones(len(self.pools))
+        shares = np.array([pt["shares"] for pt in self.laws["projektor"]["points"]], float)
+        return shares.max(axis=0)
 
     def qqt_loss(self, w: np.ndarray, n: float, sizes: np.ndarray) -> float:
         from tiers.qqt import mixture_error

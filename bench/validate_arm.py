@@ -1,0 +1,39 @@
+"""Train one validation arm (a mix.json's shares) with the given seeds: the short GPU run that
+checks a new mix against arms already measured with the same seeds, recipe and budget.
+
+    python bench/validate_arm.py PROBE_DIR MIX_JSON OUT_JSON --budget 8e6 --recipe base --seeds 0,1,2
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from tiers.mix_validation import arm_loss, mix_parts  # noqa: E402
+from tiers.probe import EVAL_FILE, PLAN_FILE, POOLS_FILE, load_npz, plan_array_name  # noqa: E402
+
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument("probe_dir")
+ap.add_argument("mix_json")
+ap.add_argument("out_json")
+ap.add_argument("--budget", type=float, required=True)
+ap.add_argument("--recipe", default="base")
+ap.add_argument("--seeds", default="0,1,2")
+ap.add_argument("--device", default="auto")
+args = ap.parse_args()
+plan = json.load(open(os.path.join(args.probe_dir, PLAN_FILE)))
+pools = load_npz(os.path.join(args.probe_dir, POOLS_FILE))
+streams = {n: pools[plan_array_name(plan, n)] for n in plan["pools"]}
+evaluation = load_npz(os.path.join(args.probe_dir, EVAL_FILE))
+shares = {p["pool"]: p["share"] for p in json.load(open(args.mix_json))["pools"] if p["share"] > 0}
+rows = []
+for seed in (int(s) for s in args.seeds.split(",")):
+    rows.append(arm_loss(mix_parts(streams, shares, args.budget), args.recipe, seed, args.device, evaluation, plan["eval_bytes"]))
+    print(seed, rows[-1]["loss"], flush=True)
+losses = np.array([r["loss"] for r in rows])
+out = {"shares": shares, "budget_bytes": args.budget, "recipe": args.recipe, "runs": rows,
+       "mean": float(losses.mean()), "std": float(losses.std(ddof=1)) if len(losses) > 1 else 0.0}
+json.dump(out, open(args.out_json, "w"), indent=2)
+print(json.dumps({k: out[k] for k in ("mean", "std")}))
