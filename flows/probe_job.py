@@ -56,10 +56,10 @@ def prepare(run_dir: str, out: str, targets: list[str], evaluate: list[str], par
     """Write OUT's inputs and plan (module docstring). Returns the plan."""
     from curation.embedders import get_embedder
 
-    os.makedirs(out, exist_ok=True)
     docs = pool_documents(tiered_path(run_dir), ELIGIBLE, params.seed, scores_path(run_dir))
     if docs.is_empty():
         raise InputError(f"{run_dir}: no documents in tiers {ELIGIBLE}")
+    os.makedirs(out, exist_ok=True)  # only once the run is readable: a mistake leaves nothing behind
     names, streams, samples = [], {}, []
     for (pool,), group in docs.group_by(["pool"], maintain_order=True):
         texts = group["text"].to_list()
