@@ -185,3 +185,11 @@ def test_report_plots_probe_points_and_fitted_curves():
     assert "Chosen from laws fitted on proxy-model probes" in mix_plot(selection)
     prior = {**selection, "basis": "priors", "predicted_accuracy": 0.2, "parameters": {}}
     assert probe_plot(prior) is None and "follows priors" in mix_plot(prior)
+
+
+def test_pool_stream_encoding_separates_documents_and_drops_empty_ones():
+    from connectors.pool_streams import encode
+
+    texts = ["ab\x00c", "", "héllo", None, "x"]
+    assert bytes(encode(texts)) == b"\x00ab c\x00h\xc3\xa9llo\x00x"  # a separator byte inside a text becomes a space
+    assert len(encode([])) == 0 and bytes(encode(["abc"], max_bytes=2)) == b"\x00a"
