@@ -437,7 +437,8 @@ def cmd_probe(args) -> int:
     try:
         params = ProbeParams(**{k: v for k, v in {
             "sizes": _numbers(args.sizes), "repeats": [int(x) for x in _numbers(args.repeats)] if args.repeats else None,
-            "mixtures": args.mixtures, "mixture_tokens": args.mixture_tokens, "recipe": args.recipe,
+            "mixtures": args.mixtures, "mixture_tokens": args.mixture_tokens, "mixture_alpha": args.mixture_alpha,
+            "recipe": args.recipe,
             "seeds": [int(x) for x in _numbers(args.seeds)] if args.seeds else None, "device": args.device,
             "eval_bytes": args.eval_bytes, "seed": args.seed, "min_pool_bytes": args.min_pool_bytes}.items() if v is not None})
     except (ValidationError, ValueError) as exc:
@@ -755,6 +756,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--repeats", help="passes over those bytes, comma-separated (default 1,2,4,8)")
     pr.add_argument("--mixtures", type=int, help="random mixtures for projektor's predictor (default 40)")
     pr.add_argument("--mixture-tokens", type=float, help="bytes per mixture probe (default 2e6)")
+    pr.add_argument("--mixture-alpha", type=float, help="Dirichlet concentration of the mixtures (default 1; below 1 "
+                                                         "covers mixes dominated by one pool, where selection may go)")
     pr.add_argument("--recipe", help="proxy size: tiny (tests, CPU), small, base, large (default small)")
     pr.add_argument("--seeds", help="training seeds per probe, comma-separated (default 0)")
     pr.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto: CUDA when jax sees it)")

@@ -193,3 +193,17 @@ def test_pool_stream_encoding_separates_documents_and_drops_empty_ones():
     texts = ["ab\x00c", "", "héllo", None, "x"]
     assert bytes(encode(texts)) == b"\x00ab c\x00h\xc3\xa9llo\x00x"  # a separator byte inside a text becomes a space
     assert len(encode([])) == 0 and bytes(encode(["abc"], max_bytes=2)) == b"\x00a"
+
+
+def test_mixture_alpha_below_one_probes_the_simplex_corners():
+    names = [f"p{i}/L2" for i in range(6)]
+    spread = make_plan(names, [10_000_000] * 6, ["b"], ProbeParams(mixtures=60, mixture_alpha=1.0, recipe="tiny"))
+    corners = make_plan(names, [10_000_000] * 6, ["b"], ProbeParams(mixtures=60, mixture_alpha=0.2, recipe="tiny"))
+
+    def top_share(plan):
+        return np.mean([max(e["shares"].values()) for e in plan["probes"] if e["kind"] == "mixture"])
+
+    assert top_share(corners) > top_share(spread) + 0.2
+    # the plan is deterministic for its seed, and the keys differ where the mixtures differ
+    again = make_plan(names, [10_000_000] * 6, ["b"], ProbeParams(mixtures=60, mixture_alpha=0.2, recipe="tiny"))
+    assert [e["key"] for e in again["probes"]] == [e["key"] for e in corners["probes"]]

@@ -47,6 +47,9 @@ class ProbeParams(BaseModel):
     repeats: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], description="passes over those bytes (the repetition axis)")
     mixtures: int = Field(40, ge=0, description="random mixtures of all pools for projektor's predictor")
     mixture_tokens: float = Field(2e6, gt=0, description="bytes each mixture probe is trained on (one pass)")
+    mixture_alpha: float = Field(1.0, gt=0, description="Dirichlet concentration of the mixture draws: below 1 puts "
+                                                        "most of a mixture on few pools, so the predictor sees the "
+                                                        "simplex's corners too")
     recipe: str = Field("small", description=f"proxy size: one of {sorted(RECIPES)}")
     seeds: list[int] = Field(default_factory=lambda: [0], description="training seeds per probe")
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
@@ -97,7 +100,7 @@ def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str
     names = [n for n, _ in kept]
     sizes = dict(kept)
     for _ in range(params.mixtures if len(kept) > 1 else 0):
-        shares = rng.dirichlet(np.ones(len(names)))
+        shares = rng.dirichlet(np.full(len(names), params.mixture_alpha))
         seed = params.seeds[0]
         parts = {}
         for n, s in zip(names, shares):
