@@ -11,8 +11,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tiers.mix_validation import arm_loss, mix_parts  # noqa: E402
-from tiers.probe import EVAL_FILE, PLAN_FILE, POOLS_FILE, load_npz, plan_array_name  # noqa: E402
+from tiers.mix_validation import arm_loss, load_inputs, mix_parts  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("probe_dir")
@@ -23,10 +22,7 @@ ap.add_argument("--recipe", default="base")
 ap.add_argument("--seeds", default="0,1,2")
 ap.add_argument("--device", default="auto")
 args = ap.parse_args()
-plan = json.load(open(os.path.join(args.probe_dir, PLAN_FILE)))
-pools = load_npz(os.path.join(args.probe_dir, POOLS_FILE))
-streams = {n: pools[plan_array_name(plan, n)] for n in plan["pools"]}
-evaluation = load_npz(os.path.join(args.probe_dir, EVAL_FILE))
+plan, streams, evaluation = load_inputs(args.probe_dir)
 shares = {p["pool"]: p["share"] for p in json.load(open(args.mix_json))["pools"] if p["share"] > 0}
 rows = []
 for seed in (int(s) for s in args.seeds.split(",")):

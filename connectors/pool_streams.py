@@ -4,8 +4,8 @@ Reads only the columns it needs from the tiered Parquet documents (polars, lazy,
 partitions). Inside a pool documents are ordered best first: by ``betr_score`` (descending, ties
 by id) when the run scored them, else by a seeded hash of the id — the order in which selection
 takes them, so a probe on a pool's first U bytes trains on what a partial pass would keep. A
-stream is the documents' UTF-8 bytes, each preceded by the separator byte 0
-(:data:`tiers.proxy_lm.SEPARATOR`).
+stream is the documents' UTF-8 bytes, each preceded by the separator byte 0 (:data:`SEPARATOR`);
+benchmark examples are encoded the same way for the proxies' target loss.
 """
 from __future__ import annotations
 

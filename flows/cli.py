@@ -512,7 +512,7 @@ class _probe_progress:
 
 def cmd_validate_mix(args) -> int:
     from flows.errors import RecipeError
-    from tiers.mix_validation import markdown, validate_mix
+    from tiers.mix_validation import markdown, mix_budget, validate_mix
     from tiers.probe import write_json_atomic
     from tiers.proxy_lm import RECIPES
 
@@ -521,10 +521,7 @@ def cmd_validate_mix(args) -> int:
     try:
         with open(args.mix, encoding="utf-8") as fh:
             mix = json.load(fh)
-        budget = args.budget or mix.get("parameters", {}).get("law_budget")
-        if not budget:
-            raise RecipeError("--budget is required for a mix not chosen with --laws (it has no budget in bytes)")
-        result = validate_mix(args.probe_dir, mix, float(budget), args.recipe, tuple(int(x) for x in _numbers(args.seeds)),
+        result = validate_mix(args.probe_dir, mix, mix_budget(mix, args.budget), args.recipe, tuple(int(x) for x in _numbers(args.seeds)),
                               args.device, tuple(_numbers(args.multipliers)), args.max_epochs,
                               progress=(lambda line: None) if args.quiet else print)
     except FileNotFoundError as exc:

@@ -29,14 +29,13 @@ from tiers.probe import (
     fit_laws,
     load_npz,
     make_plan,
-    read_results,
     run_plan,
     save_npz,
     write_json_atomic,
 )
-from tiers.proxy_lm import encode_examples
+from tiers.select_stage import SelectParams
 
-ELIGIBLE = ["L1", "L2", "L3", "L4"]
+ELIGIBLE = SelectParams().tiers  # the pools selection can choose from
 
 
 def tiered_path(run_dir: str) -> str:
@@ -45,11 +44,16 @@ def tiered_path(run_dir: str) -> str:
     return tiered_documents_path(run_dir)
 
 
-def benchmark_streams(paths: list[str], role: str, max_bytes: int) -> dict[str, np.ndarray]:
+def examples_by_benchmark(paths: list[str], role: str) -> dict[str, list[str]]:
     by_bench: dict[str, list[str]] = defaultdict(list)
     for ex in load_examples(paths, role=role):
         by_bench[ex.benchmark].append(ex.text)
-    return {name: encode_examples(texts)[:max_bytes] for name, texts in sorted(by_bench.items())}
+    return dict(sorted(by_bench.items()))
+
+
+def benchmark_streams(examples: dict[str, list[str]], max_bytes: int) -> dict[str, np.ndarray]:
+    """One byte stream per benchmark, its examples separated as documents are."""
+    return {name: encode(texts, max_bytes) for name, texts in examples.items()}
 
 
 def prepare(run_dir: str, out: str, targets: list[str], evaluate: list[str], params: ProbeParams) -> dict:
@@ -66,20 +70,21 @@ def prepare(run_dir: str, out: str, targets: list[str], evaluate: list[str], par
         names.append(pool)
         streams[f"pool{len(names) - 1}"] = encode(texts)
         samples.append(texts[: params.embed_sample])
-    target_streams = benchmark_streams(targets, "target", params.eval_bytes)
+    target_examples = examples_by_benchmark(targets, "target")
+    target_streams = benchmark_streams(target_examples, params.eval_bytes)
     plan = make_plan(names, [len(streams[f"pool{i}"]) for i in range(len(names))], sorted(target_streams), params)
     kept_names = plan["pools"]
     # pools left out (too small to probe) are dropped from the arrays; the plan indexes what is kept
     save_npz(os.path.join(out, POOLS_FILE), {f"pool{i}": streams[f"pool{names.index(n)}"] for i, n in enumerate(kept_names)})
     save_npz(os.path.join(out, TARGETS_FILE), target_streams)
     if evaluate:
-        save_npz(os.path.join(out, EVAL_FILE), benchmark_streams(evaluate, "evaluation", params.eval_bytes))
+        save_npz(os.path.join(out, EVAL_FILE), benchmark_streams(examples_by_benchmark(evaluate, "evaluation"), params.eval_bytes))
     # baselines for validation: the whole curated corpus and the eligible tiers, each in seeded hash order
     save_npz(os.path.join(out, "baselines.npz"),
              {"natural": encode(hash_ordered_texts(tiered_path(run_dir), None, params.seed)),
               "eligible": encode(hash_ordered_texts(tiered_path(run_dir), ELIGIBLE, params.seed))})
     embedder = get_embedder("static")
-    target_texts = [t for paths in [targets] for t in _target_texts(paths)]
+    target_texts = [t for texts in target_examples.values() for t in texts]
     rng = np.random.default_rng(params.seed)
     if len(target_texts) > 2000:
         target_texts = [target_texts[i] for i in sorted(rng.choice(len(target_texts), 2000, replace=False))]
@@ -92,10 +97,6 @@ def prepare(run_dir: str, out: str, targets: list[str], evaluate: list[str], par
     plan["order"] = "betr_score" if "betr_score" in docs.columns and docs["betr_score"].null_count() < len(docs) else "hash"
     write_json_atomic(os.path.join(out, PLAN_FILE), plan)
     return plan
-
-
-def _target_texts(paths: list[str]) -> list[str]:
-    return [ex.text for ex in load_examples(paths, role="target")]
 
 
 def write_probes_parquet(out: str, rows: list[dict]) -> str:
@@ -135,6 +136,3 @@ def run_probe(run_dir: str | None, out: str, targets: list[str], evaluate: list[
     write_json_atomic(os.path.join(out, LAWS_FILE), laws)
     return {"plan": plan, "laws": laws, "probes": len(rows)}
 
-
-def probe_rows(out: str) -> list[dict]:
-    return read_results(out)

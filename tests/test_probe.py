@@ -8,9 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from connectors.pool_streams import encode
 from tiers.mix_optimizer import PoolSpec, optimize_mix
 from tiers.probe import FittedLaws, ProbeParams, fit_laws, make_plan
-from tiers.proxy_lm import RECIPES, StreamSlice, bits_per_byte, encode_examples, train, window_plan
+from tiers.proxy_lm import RECIPES, StreamSlice, bits_per_byte, train, window_plan
 from tiers.qqt import fit_pool_points, predict_points
 
 WORDS = {
@@ -34,9 +35,9 @@ def test_window_plan_repeats_every_window_equally():
 
 def test_proxy_training_is_deterministic_on_cpu_and_learns_the_data():
     rng = np.random.default_rng(0)
-    math_stream = encode_examples([_text(rng, "math", 40) for _ in range(300)])
-    story_stream = encode_examples([_text(rng, "story", 40) for _ in range(300)])
-    target = encode_examples([_text(rng, "math", 30) for _ in range(60)])
+    math_stream = encode([_text(rng, "math", 40) for _ in range(300)])
+    story_stream = encode([_text(rng, "story", 40) for _ in range(300)])
+    target = encode([_text(rng, "math", 30) for _ in range(60)])
     recipe = RECIPES["tiny"]
     a = train([StreamSlice(math_stream, 40_000, 60_000)], recipe, seed=3, device="cpu")
     b = train([StreamSlice(math_stream, 40_000, 60_000)], recipe, seed=3, device="cpu")
@@ -188,8 +189,6 @@ def test_report_plots_probe_points_and_fitted_curves():
 
 
 def test_pool_stream_encoding_separates_documents_and_drops_empty_ones():
-    from connectors.pool_streams import encode
-
     texts = ["ab\x00c", "", "héllo", None, "x"]
     assert bytes(encode(texts)) == b"\x00ab c\x00h\xc3\xa9llo\x00x"  # a separator byte inside a text becomes a space
     assert len(encode([])) == 0 and bytes(encode(["abc"], max_bytes=2)) == b"\x00a"

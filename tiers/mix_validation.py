@@ -41,6 +41,28 @@ def capped_uniform(sizes: np.ndarray, budget: float, max_epochs: float) -> np.nd
     return project_capped_simplex(np.full(len(sizes), 1.0 / len(sizes)), caps)
 
 
+def whole(stream: np.ndarray, seen: float) -> list[StreamSlice]:
+    """One stream as a training plan: as many unique bytes as ``seen`` allows, repeated past that."""
+    return [StreamSlice(stream, int(min(len(stream), seen)), int(seen))]
+
+
+def load_inputs(probe_dir: str) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(plan, pool streams by name, test-split streams by benchmark) of a ``tierlake probe`` folder."""
+    with open(os.path.join(probe_dir, PLAN_FILE), encoding="utf-8") as f:
+        plan = json.load(f)
+    pools = load_npz(os.path.join(probe_dir, POOLS_FILE))
+    streams = {name: pools[plan_array_name(plan, name)] for name in plan["pools"]}
+    return plan, streams, load_npz(os.path.join(probe_dir, EVAL_FILE))
+
+
+def mix_budget(mix: dict, budget: float | None) -> float:
+    """Bytes per arm: ``budget`` when given, else the budget a mix chosen with --laws was chosen for."""
+    budget = budget or (mix.get("parameters") or {}).get("law_budget")
+    if not budget:
+        raise ValueError("give --budget (bytes per arm): this mix was not chosen with --laws, so it has no budget in bytes")
+    return float(budget)
+
+
 def mix_parts(streams: dict[str, np.ndarray], shares: dict[str, float], budget: float) -> list[StreamSlice]:
     parts = []
     for name, w in shares.items():
@@ -76,12 +98,8 @@ def validate_mix(probe_dir: str, mix: dict, budget: float, recipe: str = "base",
                  device: str = "auto", multipliers: tuple[float, ...] = (1.5, 2, 3, 4), max_epochs: float = 4.0,
                  eval_bytes: int | None = None, progress=print) -> dict:
     """Train every arm at ``budget`` bytes with each seed; returns the table as a dict."""
-    with open(os.path.join(probe_dir, PLAN_FILE), encoding="utf-8") as f:
-        plan = json.load(f)
-    pools = load_npz(os.path.join(probe_dir, POOLS_FILE))
-    streams = {name: pools[plan_array_name(plan, name)] for name in plan["pools"]}
+    plan, streams, evaluation = load_inputs(probe_dir)
     base = load_npz(os.path.join(probe_dir, "baselines.npz"))
-    evaluation = load_npz(os.path.join(probe_dir, EVAL_FILE))
     eval_bytes = eval_bytes or plan["eval_bytes"]
     shares = {p["pool"]: float(p["share"]) for p in mix["pools"] if p["share"] > 0}
     unknown = sorted(set(shares) - set(streams))
@@ -99,13 +117,12 @@ def validate_mix(probe_dir: str, mix: dict, budget: float, recipe: str = "base",
         return row
 
     # the best single pool: every pool alone at T with the first seed, the lowest loss wins
-    singles = {n: run(f"single {n}", [StreamSlice(s, int(min(len(s), budget)), int(budget))], seeds[0])
-               for n, s in streams.items()}
+    singles = {n: run(f"single {n}", whole(s, budget), seeds[0]) for n, s in streams.items()}
     best_pool = min(singles, key=lambda n: singles[n]["loss"])
     arms = {"tierlake": lambda: mix_parts(streams, shares, budget),
-            "natural": lambda: [StreamSlice(base["natural"], int(min(len(base["natural"]), budget)), int(budget))],
+            "natural": lambda: whole(base["natural"], budget),
             "uniform": lambda: mix_parts(streams, uniform, budget),
-            "best_pool": lambda: [StreamSlice(streams[best_pool], int(min(len(streams[best_pool]), budget)), int(budget))],
+            "best_pool": lambda: whole(streams[best_pool], budget),
             "random_subset": lambda: [StreamSlice(base["eligible"], int(mix_unique), int(budget))]}
     results: dict[str, list[dict]] = {}
     for name, parts in arms.items():
@@ -114,8 +131,7 @@ def validate_mix(probe_dir: str, mix: dict, budget: float, recipe: str = "base",
     natural_curve = {1.0: results["natural"]}
     for k in multipliers:
         t = budget * k
-        natural_curve[k] = [run(f"natural x{k:g}", [StreamSlice(base["natural"], int(min(len(base["natural"]), t)), int(t))], seed)
-                            for seed in seeds]
+        natural_curve[k] = [run(f"natural x{k:g}", whole(base["natural"], t), seed) for seed in seeds]
 
     def summary(rows):
         v = np.array([r["loss"] for r in rows])
@@ -181,9 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     with open(args.mix_json, encoding="utf-8") as f:
         mix = json.load(f)
-    budget = args.budget or mix.get("parameters", {}).get("law_budget")
-    if not budget:
-        ap.error("--budget is required for a mix without law_budget (one not chosen with --laws)")
+    try:
+        budget = mix_budget(mix, args.budget)
+    except ValueError as exc:
+        ap.error(str(exc))
     result = validate_mix(args.probe_dir, mix, budget, args.recipe, tuple(int(s) for s in args.seeds.split(",")),
                           args.device, tuple(float(k) for k in args.multipliers.split(",") if k), args.max_epochs,
                           args.eval_bytes, progress=lambda line: print(line, flush=True))

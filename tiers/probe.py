@@ -296,10 +296,11 @@ def fit_projektor(pools: list[str], mixtures: list[dict], embeddings: dict[str, 
     model, heldout = results[best]
     best_form, ridge = best
     full = ProjektorPredictor(best_form, ridge).fit(ot_values, p, y, n=n)
+    held_out = set(test.tolist())
     return {"form": best_form, "ridge": ridge, "n": n, "heldout_r2": heldout, "heldout_points": int(n_test),
             "fit_points": int(len(fit_idx)), "coefficients": full.to_dict(),
             "candidates_heldout_r2": {f"{f}{' ridge' if r else ''}": v for (f, r), (_, v) in results.items()},
-            "points": [{"shares": row.tolist(), "ot": float(o), "measured": float(v), "predicted": float(pv), "heldout": bool(i in set(test.tolist()))}
+            "points": [{"shares": row.tolist(), "ot": float(o), "measured": float(v), "predicted": float(pv), "heldout": i in held_out}
                        for i, (row, o, v, pv) in enumerate(zip(p, ot_values, y, full.predict(ot_values, p)))]}
 
 

@@ -26,8 +26,6 @@ from pydantic import BaseModel, Field
 
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "Unable to initialize backend 'tpu'"
 
-SEPARATOR = 0  # byte that separates documents and target examples in a stream
-
 
 class ProxyRecipe(BaseModel):
     """One proxy model size and its training schedule (fixed per size; see :data:`RECIPES`)."""
@@ -312,15 +310,6 @@ def train(parts: list[StreamSlice], recipe: ProxyRecipe, seed: int = 0, device: 
     return TrainedProxy(params=state[0], recipe=recipe, device=device, steps=steps,
                         tokens_seen=steps * recipe.batch * recipe.context, seconds=time.time() - started,
                         train_loss=final / math.log(2))
-
-
-def encode_examples(texts: list[str]) -> np.ndarray:
-    """One byte stream: each example preceded by the separator byte."""
-    chunks = []
-    sep = bytes([SEPARATOR])
-    for t in texts:
-        chunks.append(sep + t.encode("utf-8", errors="replace").replace(sep, b" "))
-    return np.frombuffer(b"".join(chunks), dtype=np.uint8)
 
 
 def bits_per_byte(model: TrainedProxy, stream: np.ndarray, max_bytes: int | None = None) -> float:
