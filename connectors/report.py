@@ -5,6 +5,8 @@ Plots, each present when its stage ran: documents per stage (the funnel), tiers 
 and exact-duplicate cluster sizes, the quality-score and BETR-score histograms, the containment
 graph, the chosen mix and its QQT curves. Reads only small columns of the run's outputs (scores,
 ``duplicate_of``) with polars, never the texts. matplotlib draws (Agg backend, SVG output).
+Below the plots, sampled documents (``tiers.samples.run_samples``, passed in by the flow): per
+tier, per removal and quarantine reason, near-duplicate pairs side by side, top and bottom BETR.
 """
 from __future__ import annotations
 
@@ -239,7 +241,66 @@ def qqt_plot(selection: dict | None):
 CSS = """body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222;padding:0 1em}
 h1{font-size:1.5em}table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}figure.plot{margin:1.5em 0;border:1px solid #e4e4e4;padding:.8em}
-figcaption{font-weight:600;margin-bottom:.4em}.note{color:#555;font-size:.85em}svg{max-width:100%;height:auto}"""
+figcaption{font-weight:600;margin-bottom:.4em}.note{color:#555;font-size:.85em}svg{max-width:100%;height:auto}
+.doc{border-left:3px solid #ccc;margin:.6em 0;padding:.2em .7em}.meta{font-size:.8em;color:#444}
+.doc pre,.pair pre{white-space:pre-wrap;word-break:break-word;font-size:.8em;background:#fafafa;margin:.3em 0;padding:.4em;max-height:14em;overflow:auto}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:.8em;margin:.8em 0}details{margin:.4em 0}summary{cursor:pointer;font-weight:600}"""
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else html.escape(str(v)))
+
+
+def _doc_html(d: dict) -> str:
+    color = TIER_COLORS.get(d.get("tier") or "", "#C44E52")
+    meta = (f"<b>{html.escape(str(d['id']))}</b> · {html.escape(str(d.get('source')))} · {html.escape(str(d.get('tier')))}"
+            f" · quality {_fmt(d.get('quality_score'))} · BETR {_fmt(d.get('betr_score'))} · {_fmt(d.get('token_count'))} tokens")
+    return (f'<div class="doc" style="border-color:{color}"><div class="meta">{meta}<br>'
+            f'decided by: <code>{html.escape(d.get("decided") or "")}</code></div><pre>{html.escape(d.get("text") or "")}</pre></div>')
+
+
+def _quarantine_html(q: dict) -> str:
+    return (f'<div class="doc" style="border-color:#C44E52"><div class="meta"><b>{html.escape(str(q["file"]))}, line {q["line"]}</b>'
+            f' · {html.escape(str(q["source"]))}<br>quarantined: <code>{html.escape(q["reason"])}</code> '
+            f'{html.escape(q.get("detail") or "")}</div><pre>{html.escape(q.get("text") or "")}</pre></div>')
+
+
+def samples_section(samples: dict | None) -> str:
+    """The sampled documents of ``tiers.samples.run_samples`` as HTML ("" when there are none)."""
+    if not samples:
+        return ""
+    parts = ['<h2 id="samples">Sampled documents</h2><p class="note">Drawn by a hash of the id with the run\'s seed '
+             f'({samples["seed"]}); texts cut to a readable length; <code>tierlake inspect RUN_DIR</code> shows more.</p>',
+             "<h3>By tier</h3>"]
+    for t in samples["tiers"]:
+        docs = "".join(_doc_html(d) for d in t["samples"])
+        parts.append(f'<details open data-sample-tier="{t["tier"]}"><summary>{t["tier"]} — {t["documents"]:,} documents</summary>{docs}</details>')
+    parts.append("<h3>By reason</h3>")
+    for r in samples["reasons"]:
+        key = html.escape(f'{r["tier"]}/{r["reason"]}', quote=True)
+        docs = "".join(_doc_html(d) for d in r["samples"])
+        parts.append(f'<details data-sample-reason="{key}"><summary>{html.escape(r["tier"])}: {html.escape(r["reason"])} — '
+                     f'{r["documents"]:,} documents</summary>{docs}</details>')
+    by_reason: dict[str, list[dict]] = {}
+    for q in samples.get("quarantine") or []:
+        by_reason.setdefault(q["reason"], []).append(q)
+    for reason, rows in sorted(by_reason.items()):
+        parts.append(f'<details data-sample-quarantine="{html.escape(reason, quote=True)}"><summary>quarantine: '
+                     f'{html.escape(reason)}</summary>{"".join(_quarantine_html(q) for q in rows)}</details>')
+    if samples.get("near_pairs"):
+        parts.append('<h3>Near-duplicate pairs (removed | kept)</h3><p class="note">Jaccard of the word shingles with the '
+                     'document kept for the cluster; a copy joined to the cluster through another member can be below '
+                     'the run\'s threshold.</p>')
+        for p in samples["near_pairs"]:
+            parts.append(f'<div class="pair" data-sample-pair="{html.escape(p["removed_id"], quote=True)}">'
+                         f'<div><div class="meta"><b>{html.escape(p["removed_id"])}</b> removed · shingle Jaccard {p["jaccard"]:.3f}</div>'
+                         f'<pre>{html.escape(p["removed_text"])}</pre></div>'
+                         f'<div><div class="meta"><b>{html.escape(p["kept_id"])}</b> kept</div><pre>{html.escape(p["kept_text"])}</pre></div></div>')
+    for key, title in (("betr_top", "Highest BETR scores"), ("betr_bottom", "Lowest BETR scores")):
+        if samples.get(key):
+            parts.append(f'<details data-sample-betr="{key[5:]}"><summary>{title}</summary>'
+                         + "".join(_doc_html(d) for d in samples[key]) + "</details>")
+    return "\n".join(parts)
 
 
 def _stage_row(s: dict) -> str:
@@ -255,8 +316,9 @@ def _stage_row(s: dict) -> str:
             f"<td>{s['seconds']:.1f}</td></tr>")
 
 
-def build_report(root: str, manifest: dict) -> str:
-    """Render the report of the run in ``root`` (its manifest as a dict); returns the HTML."""
+def build_report(root: str, manifest: dict, samples: dict | None = None) -> str:
+    """Render the report of the run in ``root`` (its manifest as a dict, its sampled documents
+    when given); returns the HTML."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -267,7 +329,7 @@ def build_report(root: str, manifest: dict) -> str:
              histogram_plot(root, "scores/scores", "betr_score", "betr-hist", "BETR score", "similarity to the targets (higher = closer)"),
              containment_plot(root), mix_plot(manifest.get("selection")), qqt_plot(manifest.get("selection")),
              probe_plot(manifest.get("selection"))]
-    body = "\n".join(p for p in plots if p)
+    body = "\n".join(p for p in plots if p) + samples_section(samples)
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>tierlake run {html.escape(manifest['run_id'])}</title><style>{CSS}</style></head><body>
 <h1>tierlake run <code>{html.escape(manifest['run_id'])}</code> — {html.escape(manifest['name'])}</h1>
@@ -279,9 +341,9 @@ Documents in {t['docs_in']:,} = kept {t['docs_out']:,} + removed {t['removed']:,
 """
 
 
-def write_report(root: str, manifest: dict) -> str:
+def write_report(root: str, manifest: dict, samples: dict | None = None) -> str:
     """Write ``root/report.html`` (temporary name, then rename); returns its path."""
-    text = build_report(root, manifest)
+    text = build_report(root, manifest, samples)
     path = os.path.join(root, "report.html")
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:

@@ -19,8 +19,40 @@ processing.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import polars as pl
 from pydantic import BaseModel, Field
+
+
+class FilterRule(NamedTuple):
+    """One heuristic rule: the document fails when ``column`` compares to ``threshold`` by ``op``
+    (``<``, ``>``, ``is`` for a boolean flag, ``language`` for the language rule)."""
+    name: str
+    column: str
+    op: str
+    threshold: float | int | bool
+    languages: tuple[str, ...] = ()
+
+    def fails(self) -> pl.Expr:
+        c = pl.col(self.column)
+        if self.op == "language":
+            return ~pl.col("lang").is_in(list(self.languages)) | (c < self.threshold)
+        if self.op == "is":
+            return c
+        return c < self.threshold if self.op == "<" else c > self.threshold
+
+    def explain(self, value, lang: str | None = None) -> str:
+        """``value`` against the threshold, as a reader wants it: ``alpha_words_frac 0.62 < 0.8``."""
+        def fmt(v):
+            return f"{v:.4g}" if isinstance(v, float) else str(v)
+        if value is None:
+            return f"{self.column} missing"
+        if self.op == "language":
+            return f"lang {lang} (score {fmt(value)}); kept: {', '.join(self.languages)} with score >= {fmt(self.threshold)}"
+        if self.op == "is":
+            return f"{self.column} is {value}"
+        return f"{self.column} {fmt(value)} {self.op} {fmt(self.threshold)}"
 
 
 class GopherQuality(BaseModel):
@@ -82,52 +114,51 @@ class HeuristicFilters(BaseModel):
     c4: C4Quality = Field(default_factory=C4Quality)
     fineweb: FineWebQuality = Field(default_factory=FineWebQuality)
 
-    def rules(self) -> list[tuple[str, pl.Expr]]:
-        """(reason, expression true when the document FAILS) in evaluation order."""
-        c = pl.col
-        out: list[tuple[str, pl.Expr]] = []
+    def rule_specs(self) -> list[FilterRule]:
+        """Every enabled rule as (reason, signal column, comparison, threshold), in evaluation order:
+        the one definition :meth:`rules` compiles and the report and ``tierlake inspect`` explain."""
+        out: list[FilterRule] = []
         if self.language.enabled:
-            out.append(("language", ~c("lang").is_in(self.language.languages) | (c("lang_score") < self.language.min_score)))
+            out.append(FilterRule("language", "lang_score", "language", self.language.min_score, tuple(self.language.languages)))
         g = self.gopher_quality
         if g.enabled:
             out += [
-                ("gopher_short_doc", c("n_non_symbol_words") < g.min_doc_words),
-                ("gopher_long_doc", c("n_non_symbol_words") > g.max_doc_words),
-                ("gopher_below_avg_word_length", c("mean_word_length") < g.min_avg_word_length),
-                ("gopher_above_avg_word_length", c("mean_word_length") > g.max_avg_word_length),
-                ("gopher_too_many_hashes", c("hash_per_word") > g.max_symbol_word_ratio),
-                ("gopher_too_many_ellipsis", c("ellipsis_per_word") > g.max_symbol_word_ratio),
-                ("gopher_too_many_bullets", c("bullet_lines_frac") > g.max_bullet_lines_ratio),
-                ("gopher_too_many_end_ellipsis", c("ellipsis_lines_frac") > g.max_ellipsis_lines_ratio),
-                ("gopher_below_alpha_threshold", c("alpha_words_frac") < g.min_alpha_words_ratio),
-                ("gopher_enough_stop_words", c("stop_words") < g.min_stop_words),
+                FilterRule("gopher_short_doc", "n_non_symbol_words", "<", g.min_doc_words),
+                FilterRule("gopher_long_doc", "n_non_symbol_words", ">", g.max_doc_words),
+                FilterRule("gopher_below_avg_word_length", "mean_word_length", "<", g.min_avg_word_length),
+                FilterRule("gopher_above_avg_word_length", "mean_word_length", ">", g.max_avg_word_length),
+                FilterRule("gopher_too_many_hashes", "hash_per_word", ">", g.max_symbol_word_ratio),
+                FilterRule("gopher_too_many_ellipsis", "ellipsis_per_word", ">", g.max_symbol_word_ratio),
+                FilterRule("gopher_too_many_bullets", "bullet_lines_frac", ">", g.max_bullet_lines_ratio),
+                FilterRule("gopher_too_many_end_ellipsis", "ellipsis_lines_frac", ">", g.max_ellipsis_lines_ratio),
+                FilterRule("gopher_below_alpha_threshold", "alpha_words_frac", "<", g.min_alpha_words_ratio),
+                FilterRule("gopher_enough_stop_words", "stop_words", "<", g.min_stop_words),
             ]
         r = self.gopher_repetition
         if r.enabled:
-            out += [
-                ("dup_para_frac", c("dup_para_frac") > r.dup_para_frac),
-                ("dup_para_char_frac", c("dup_para_char_frac") > r.dup_para_char_frac),
-                ("dup_line_frac", c("dup_line_frac") > r.dup_line_frac),
-                ("dup_line_char_frac", c("dup_line_char_frac") > r.dup_line_char_frac),
-            ]
-            out += [(f"top_{n}_gram", c(f"top_{n}gram_char_frac") > t) for n, t in sorted(r.top_ngram_char_frac.items())]
-            out += [(f"duplicated_{n}_n_grams", c(f"dup_{n}gram_char_frac") > t) for n, t in sorted(r.dup_ngram_char_frac.items())]
+            out += [FilterRule(n, n, ">", getattr(r, n)) for n in ("dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac")]
+            out += [FilterRule(f"top_{n}_gram", f"top_{n}gram_char_frac", ">", t) for n, t in sorted(r.top_ngram_char_frac.items())]
+            out += [FilterRule(f"duplicated_{n}_n_grams", f"dup_{n}gram_char_frac", ">", t) for n, t in sorted(r.dup_ngram_char_frac.items())]
         q = self.c4
         if q.enabled:
             if q.filter_lorem_ipsum:
-                out.append(("c4_lorem_ipsum", c("c4_lorem_ipsum")))
+                out.append(FilterRule("c4_lorem_ipsum", "c4_lorem_ipsum", "is", True))
             if q.filter_curly_bracket:
-                out.append(("c4_curly_bracket", c("c4_curly_bracket")))
-            out.append(("c4_too_few_sentences", c("c4_sentences") < q.min_sentences))
+                out.append(FilterRule("c4_curly_bracket", "c4_curly_bracket", "is", True))
+            out.append(FilterRule("c4_too_few_sentences", "c4_sentences", "<", q.min_sentences))
         f = self.fineweb
         if f.enabled:
             out += [
-                ("fineweb_line_punct_ratio", c("fw_line_punct_frac") < f.line_punct_thr),
-                ("fineweb_short_line_ratio", c("fw_short_lines_frac") > f.short_line_thr),
-                ("fineweb_char_dup_ratio", c("fw_dup_line_char_frac") > f.char_duplicates_ratio),
-                ("fineweb_list_ratio", c("fw_newlines_per_word") > f.new_line_ratio),
+                FilterRule("fineweb_line_punct_ratio", "fw_line_punct_frac", "<", f.line_punct_thr),
+                FilterRule("fineweb_short_line_ratio", "fw_short_lines_frac", ">", f.short_line_thr),
+                FilterRule("fineweb_char_dup_ratio", "fw_dup_line_char_frac", ">", f.char_duplicates_ratio),
+                FilterRule("fineweb_list_ratio", "fw_newlines_per_word", ">", f.new_line_ratio),
             ]
         return out
+
+    def rules(self) -> list[tuple[str, pl.Expr]]:
+        """(reason, expression true when the document FAILS) in evaluation order."""
+        return [(spec.name, spec.fails()) for spec in self.rule_specs()]
 
     def family(self, reason: str) -> str:
         if reason == "language":

@@ -24,10 +24,9 @@ import time
 
 import numpy as np
 from pydantic import BaseModel, Field
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+
+# scikit-learn is imported where it is used: the policy models import this module, and reading a
+# run (`tierlake inspect`) must not pay scikit-learn's import (about 1 s)
 
 FORMAT = "tierlake-quality-linear/1"
 
@@ -42,7 +41,9 @@ class QualityModelParams(BaseModel):
     max_chars: int = Field(100_000, ge=100, description="characters of each document the model reads")
 
 
-def _vectorizer(p: QualityModelParams) -> HashingVectorizer:
+def _vectorizer(p: QualityModelParams):
+    from sklearn.feature_extraction.text import HashingVectorizer
+
     return HashingVectorizer(n_features=p.n_features, ngram_range=(1, p.ngram_max), alternate_sign=False,
                              lowercase=True, norm=None, token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
 
@@ -60,12 +61,17 @@ def probability(z) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64).ravel()))
 
 
-def _classifier(p: QualityModelParams) -> LogisticRegression:
+def _classifier(p: QualityModelParams):
+    from sklearn.linear_model import LogisticRegression
+
     return LogisticRegression(C=p.C, max_iter=2000, solver="liblinear", random_state=p.seed)
 
 
 def cross_validated_auc(texts: list[str], labels: np.ndarray, p: QualityModelParams) -> dict:
     """Mean and per-fold ROC-AUC on held-out folds, plus the pooled out-of-fold AUC."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
     x, y = _features(texts, p), np.asarray(labels, int)
     oof = np.zeros(len(y))
     aucs = []

@@ -130,9 +130,44 @@ def cmd_report(args) -> int:
         raise InputError(f"{args.run_dir}: no manifest.json (a finished `tierlake run` output folder is needed)")
     with open(path, encoding="utf-8") as fh:
         manifest = json.load(fh)
-    out = write_report(args.run_dir, manifest)
+    from tiers.samples import run_samples
+
+    out = write_report(args.run_dir, manifest, run_samples(args.run_dir, manifest))
     if not args.quiet:
         print(f"report: {out}")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from pydantic import ValidationError
+
+    from connectors.filesystem import InputError
+    from flows.console import page, render_documents, render_reasons
+    from tiers.samples import InspectQuery, RunNotInspectable, query, reasons
+
+    try:
+        if args.list_reasons:
+            listed = reasons(args.run_dir)
+            if args.json:
+                print(json.dumps(listed, indent=2))
+            else:
+                page(render_reasons(listed), args.no_pager)
+            return 0
+        q = InspectQuery(tier=args.tier, reason=args.reason, source=args.source, sort=args.sort, ascending=args.ascending,
+                         n=args.n, seed=args.seed, text_chars=None if args.full else args.chars)
+        docs = query(args.run_dir, q)
+    except ValidationError as exc:
+        raise _bad_options(exc) from None
+    except RunNotInspectable as exc:
+        raise InputError(str(exc)) from None
+    if args.json:
+        for d in docs:
+            print(json.dumps(d, ensure_ascii=False))
+        return 0
+    if not docs:
+        print("inspect: no document matches (`tierlake inspect RUN_DIR --list-reasons` lists the tiers and reasons present)")
+        return 0
+    page(render_documents(docs), args.no_pager)
     return 0
 
 
@@ -808,6 +843,32 @@ def build_parser() -> argparse.ArgumentParser:
                                     "No scripts, no CDN: open it anywhere. Every `tierlake run` writes it too.")
     rp.add_argument("run_dir", help="output folder of a `tierlake run`")
     rp.set_defaults(func=cmd_report)
+    ins = sub.add_parser(
+        "inspect", help="print documents of a finished run: by tier, reason or source, sampled or sorted by a score",
+        description="Reads RUN_DIR's tiered documents (only the columns and Parquet row groups it needs) and prints "
+                    "the documents matching every filter given, each with the signals that decided its tier: quality "
+                    "score, BETR score and the heuristic rule that failed with its value against its threshold. "
+                    "Without --sort the documents are a sample drawn with the run's seed (the same every time).",
+        epilog="examples:\n  tierlake inspect out --list-reasons\n  tierlake inspect out --tier L2 --n 5\n"
+               "  tierlake inspect out --reason near_duplicate\n  tierlake inspect out --reason gopher_short_doc --source webcrawl\n"
+               "  tierlake inspect out --sort betr_score --n 20 --json | jq .id",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ins.add_argument("run_dir", help="output folder of a `tierlake run` (or `tierlake tier`)")
+    ins.add_argument("--tier", help="only this tier (L0..L4)")
+    ins.add_argument("--reason", help="only documents with this reason: a filter rule (gopher_short_doc), exact_duplicate, "
+                                      "near_duplicate, contaminated, a tier reason (quality_score, l4: qa no_agreement) or a "
+                                      "quarantine reason (malformed_json); --list-reasons shows those present")
+    ins.add_argument("--source", help="only this source")
+    ins.add_argument("--sort", choices=["betr_score", "quality_score", "token_count"], help="highest first instead of a sample")
+    ins.add_argument("--ascending", action="store_true", help="with --sort: lowest first")
+    ins.add_argument("--n", type=int, default=10, help="how many documents (default 10)")
+    ins.add_argument("--seed", type=int, help="sampling seed (default: the run's seed)")
+    ins.add_argument("--chars", type=int, default=600, help="cut texts to this many characters (default 600)")
+    ins.add_argument("--full", action="store_true", help="whole texts")
+    ins.add_argument("--json", action="store_true", help="one JSON object per document (for scripts)")
+    ins.add_argument("--list-reasons", action="store_true", help="list the tiers and reasons present, with counts")
+    ins.add_argument("--no-pager", action="store_true", help="print without paging (paging is used only on a terminal)")
+    ins.set_defaults(func=cmd_inspect)
     pk = sub.add_parser("package", help="zip tierlake's code for spark-submit --py-files",
                         description="Writes a reproducible zip of connectors/, curation/, tiers/ and flows/. Native "
                                     "dependencies must be installed on the cluster's Python or shipped as a packed "

@@ -51,6 +51,7 @@ from flows.recipe import Recipe, load_recipe
 from flows.score_job import write_score_outputs
 from flows.select_job import mix_document, write_select_outputs
 from flows.tier_job import duplicate_reasons, write_tier_outputs
+from tiers.samples import run_samples
 from tiers.select_stage import select_stage
 from tiers.stage import TierResult, prepare_quality_model, tier_stage
 
@@ -337,7 +338,8 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     )
     if manifest.totals.docs_in != manifest.totals.docs_out + manifest.totals.removed + manifest.totals.quarantined:
         raise RuntimeError(f"accounting does not add up: {manifest.totals}")
-    write_report(root, manifest.model_dump())  # beside the manifest, before it: the manifest comes last
+    samples = run_samples(root, manifest.model_dump())
+    write_report(root, manifest.model_dump(), samples)  # beside the manifest, before it: the manifest comes last
     path = write_manifest(manifest, root)
     if upload_to:
         upload_tree(root, upload_to)
@@ -352,6 +354,9 @@ def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
     try:
         create_markdown_artifact(key="run-summary", markdown=summary_markdown(manifest, path, time.time() - started),
                                  description="tierlake run summary")
+        if samples:
+            create_markdown_artifact(key="run-samples", markdown=samples_markdown(samples),
+                                     description="sampled documents per tier and reason")
     except Exception:
         pass
     return path, manifest
@@ -367,6 +372,33 @@ def summary_markdown(manifest: Manifest, path: str, seconds: float) -> str:
     t = manifest.totals
     lines += ["", f"Documents in {t.docs_in} = kept {t.docs_out} + removed {t.removed} + quarantined {t.quarantined}; "
               f"~{t.tokens_out:,} tokens kept."]
+    return "\n".join(lines)
+
+
+def samples_markdown(samples: dict, text_chars: int = 300) -> str:
+    """The sampled documents of the report as a Prefect markdown artifact (shorter texts)."""
+    def quote(text: str) -> str:
+        t = " ".join((text or "").split())
+        return (t[:text_chars] + "…") if len(t) > text_chars else t
+
+    def doc(d: dict) -> str:
+        return (f"- `{d['id']}` ({d['source']}, {d['tier']}; quality {d['quality_score'] if d['quality_score'] is None else round(d['quality_score'], 3)}, "
+                f"BETR {d['betr_score'] if d['betr_score'] is None else round(d['betr_score'], 3)}) — decided by `{d['decided']}`\n  > {quote(d['text'])}")
+
+    lines = [f"# Sampled documents (seed {samples['seed']})", "", "## By tier"]
+    for t in samples["tiers"]:
+        lines += [f"### {t['tier']} — {t['documents']:,} documents", *[doc(d) for d in t["samples"]]]
+    lines.append("## By reason")
+    for r in samples["reasons"]:
+        lines += [f"### {r['tier']}: {r['reason']} — {r['documents']:,} documents", *[doc(d) for d in r["samples"][:2]]]
+    for q in samples.get("quarantine") or []:
+        lines.append(f"- quarantine `{q['reason']}`: {q['file']} line {q['line']} — {quote(q['text'])}")
+    if samples.get("near_pairs"):
+        lines += ["## Near-duplicate pairs", "| removed | kept | Jaccard |", "|---|---|---|"]
+        lines += [f"| `{p['removed_id']}`: {quote(p['removed_text'])[:120]} | `{p['kept_id']}`: {quote(p['kept_text'])[:120]} | {p['jaccard']:.3f} |"
+                  for p in samples["near_pairs"]]
+    if samples.get("betr_top"):
+        lines += ["## Highest BETR scores", *[doc(d) for d in samples["betr_top"]]]
     return "\n".join(lines)
 
 

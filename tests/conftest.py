@@ -47,3 +47,32 @@ def demo_lake(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("demo") / "lake")
     summary = generate_demo_lake(root, seed=11, n_docs=1500)
     return root, summary
+
+
+SELECT_BUDGET = 300_000  # the test lake is smaller than the demo's: a budget its pools hold
+
+
+def demo_recipe(workdir: str) -> str:
+    """examples/demo.yaml with the selection budget sized for the test lake."""
+    import yaml
+
+    with open(os.path.join(ROOT, "examples", "demo.yaml")) as fh:
+        data = yaml.safe_load(fh)
+    data["stages"]["select"]["budget_tokens"] = SELECT_BUDGET
+    path = os.path.join(workdir, "demo-test.yaml")
+    with open(path, "w") as fh:
+        yaml.safe_dump(data, fh)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_run(spark, prefect_harness, demo_lake):
+    """(recipe, output folder) of one `tierlake run` of the demo recipe on the test lake, shared by
+    the end-to-end checks and the `tierlake inspect` tests."""
+    from flows.cli import main
+
+    lake, _ = demo_lake
+    workdir = os.path.dirname(lake)
+    recipe = demo_recipe(workdir)
+    assert main(["run", recipe, "--base-dir", workdir, "--overwrite"]) == 0
+    return recipe, os.path.join(workdir, "output")

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors.manifest import SCHEMA_PATH
-from tests.conftest import ROOT, shared_path
+from tests.conftest import SELECT_BUDGET, shared_path
 
 pytestmark = [pytest.mark.spark, pytest.mark.prefect]
 
@@ -29,30 +29,12 @@ def _validate(manifest_path):
     return manifest
 
 
-SELECT_BUDGET = 300_000  # the test lake is smaller than the demo's: a budget its pools hold
-
-
-def _demo_recipe(workdir: str) -> str:
-    """examples/demo.yaml with the selection budget sized for the test lake."""
-    import yaml
-
-    with open(os.path.join(ROOT, "examples", "demo.yaml")) as fh:
-        data = yaml.safe_load(fh)
-    data["stages"]["select"]["budget_tokens"] = SELECT_BUDGET
-    path = os.path.join(workdir, "demo-test.yaml")
-    with open(path, "w") as fh:
-        yaml.safe_dump(data, fh)
-    return path
-
-
-def test_demo_recipe_through_the_flow(spark, prefect_harness, demo_lake, tmp_path):
+def test_demo_recipe_through_the_flow(demo_run, demo_lake, tmp_path):
     from flows.cli import main
 
     lake, summary = demo_lake
     workdir = os.path.dirname(lake)
-    recipe = _demo_recipe(workdir)
-    assert main(["run", recipe, "--base-dir", workdir, "--overwrite"]) == 0
-    out = os.path.join(workdir, "output")
+    recipe, out = demo_run
     manifest = _validate(os.path.join(out, "manifest.json"))
     assert manifest["totals"]["docs_in"] == summary["records_written"]
     assert manifest["stages"][0]["quarantined"] == {"malformed_json": 3, "invalid_utf8": 1, "missing_text": 1}
@@ -118,6 +100,36 @@ def test_demo_recipe_through_the_flow(spark, prefect_harness, demo_lake, tmp_pat
     dom = render("file://" + report, os.path.join(str(tmp_path), "report.png"))
     for kind in ("funnel", "tiers", "dedup-clusters", "quality-hist", "betr-hist", "containment", "mix", "qqt"):
         assert f'data-plot="{kind}"' in dom and dom.count("<svg") >= 8, kind
+    # Sampled documents: one for every tier and every reason present in the run, rendered
+    from tiers.samples import reasons
+
+    present = reasons(out)
+    assert any(k.startswith("L0: ") for k in present) and any(k.startswith("quarantine: ") for k in present)
+    for key in present:
+        where, reason = key.split(": ", 1)
+        attr = (f'data-sample-quarantine="{reason}"' if where == "quarantine"
+                else f'data-sample-reason="{where}/{reason}"')
+        block = dom.split(attr, 1)
+        assert len(block) == 2, f"no sample block for {key}"
+        assert 'class="doc"' in block[1].split("</details>", 1)[0], f"no sampled document for {key}"
+    for tier in {k.split(":")[0] for k in present if not k.startswith("quarantine")}:
+        assert 'class="doc"' in dom.split(f'data-sample-tier="{tier}"', 1)[1].split("</details>", 1)[0], tier
+    jaccards = [float(j) for j in re.findall(r"shingle Jaccard ([0-9.]+)", dom)]
+    # near duplicates are joined into clusters, so a removed copy's Jaccard with the kept one can be
+    # below the threshold (joined through another member), never unrelated text
+    assert jaccards and all(0.3 < j <= 1 for j in jaccards)
+    assert 'data-sample-betr="top"' in dom and 'data-sample-betr="bottom"' in dom
+    # the same samples as a markdown artifact of the flow run, in the Prefect UI
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(manifest["prefect"]["flow_run_id"])])))
+    samples_md = next(a.data for a in artifacts if a.key == "run-samples")
+    assert "## By tier" in samples_md and "decided by" in samples_md and "## Near-duplicate pairs" in samples_md
     ink, colours = ink_fraction(os.path.join(str(tmp_path), "report.png"))
     assert ink > 0.03 and colours > 20, (ink, colours)  # not blank: plots drew pixels in several colours
     # Same input, same config -> same shards.
