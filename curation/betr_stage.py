@@ -51,7 +51,11 @@ class ScoreParams(BaseModel):
     max_ngram_doc_frequency: int = Field(10_000, ge=1, description="test n-grams found in more corpus documents are "
                                                                     "templates/boilerplate and exempt (BETR App. B.2)")
     seed: int = 0
-    classifier: QualityModelParams = Field(default_factory=QualityModelParams)
+    classifier: QualityModelParams = Field(
+        default_factory=QualityModelParams,
+        description="the sample-mode classifier (hashed n-grams by default). For targets of one subject, "
+                    "`features: ngrams+embedding` with `max_chars: 1000` keeps the topic instead of the test "
+                    "format (docs/scoring.md, 'BETR on topic'); its embedder follows `embedder`")
 
 
 @dataclass
@@ -167,7 +171,8 @@ def score_stage(docs, params: ScoreParams) -> ScoreResult:
         score = rank_score(direct["best_rank"])
         labels = top_labels(score, params.top_p, tiebreak=direct["max_sim"])
         model, metrics, crossfit = train_betr_classifier(texts, labels, params.top_p,
-                                                         params.classifier.model_copy(update={"seed": params.seed}),
+                                                         params.classifier.model_copy(update={"seed": params.seed,
+                                                                                              "embedder": params.embedder}),
                                                          params.holdout, params.folds)
         evaluation.update(metrics, embed_docs_per_s=round(len(texts) / max(embed_s, 1e-9), 1), rank_seconds=round(rank_s, 3))
         sample_table = pa.table({"id": ids, "best_rank": direct["best_rank"], "direct_score": score,

@@ -20,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -39,6 +41,32 @@ class QualityModelParams(BaseModel):
     folds: int = Field(5, ge=2, le=20)
     seed: int = 0
     max_chars: int = Field(100_000, ge=100, description="characters of each document the model reads")
+    features: Literal["ngrams", "ngrams_stripped", "embedding", "ngrams+embedding"] = Field(
+        "ngrams", description="ngrams: hashed word 1-2-grams; ngrams_stripped: the same after removing multiple-choice "
+                              "markers (option letters, 'Answer:'); embedding: the static text embedding; "
+                              "ngrams+embedding: both, side by side (docs/scoring.md, 'BETR on topic')")
+    embedder: Literal["static", "minilm"] = "static"
+    embedding_weight: float = Field(1.0, gt=0, description="scale of the embedding block beside the n-grams "
+                                                           "(both blocks have unit L2 norm per document)")
+
+    def uses_ngrams(self) -> bool:
+        return self.features != "embedding"
+
+    def uses_embedding(self) -> bool:
+        return "embedding" in self.features
+
+
+# multiple-choice markers: option letters at a line start ("A. ", "(b) ", "C) "), answer and question
+# labels; stripped so that a classifier cannot separate documents by the test format alone
+_OPTION = re.compile(r"(?m)^[ \t]*(?:\(?[A-Ea-e][.):]|\([A-Ea-e]\))[ \t]+")
+_ANSWER_LINE = re.compile(r"(?mi)^[ \t]*(?:the )?(?:correct )?answer(?: is)?[ \t]*[:.]?[ \t]*\(?[A-E]?\)?[.]?[ \t]*$")
+_LABEL = re.compile(r"(?mi)^[ \t]*(?:question|answer|q|a|solution|explanation)[ \t]*[:.][ \t]*")
+
+
+def strip_format(text: str) -> str:
+    """``text`` without multiple-choice markers: option letters at line starts, a bare
+    "Answer: C" line, and "Question:"/"Answer:" labels (their content is kept)."""
+    return _LABEL.sub("", _OPTION.sub("", _ANSWER_LINE.sub("", text or "")))
 
 
 def _vectorizer(p: QualityModelParams):
@@ -48,12 +76,32 @@ def _vectorizer(p: QualityModelParams):
                              lowercase=True, norm=None, token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
 
 
-def _features(texts, p: QualityModelParams):
-    x = _vectorizer(p).transform([(t or "")[: p.max_chars] for t in texts])
+def _ngram_features(texts, p: QualityModelParams):
+    cut = [(t or "")[: p.max_chars] for t in texts]
+    if p.features == "ngrams_stripped":
+        cut = [strip_format(t) for t in cut]
+    x = _vectorizer(p).transform(cut)
     x.data = np.log1p(x.data)  # sublinear term frequency
     norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
     norms[norms == 0] = 1
     return x.multiply(1 / norms[:, None]).tocsr()
+
+
+def _features(texts, p: QualityModelParams, embeddings: np.ndarray | None = None):
+    """The model's input rows: hashed n-grams, the L2-normalized text embedding (computed here
+    unless given), or both side by side as one sparse matrix."""
+    if not p.uses_embedding():
+        return _ngram_features(texts, p)
+    if embeddings is None:
+        from curation.embedders import get_embedder
+
+        embeddings = get_embedder(p.embedder).embed([(t or "")[: p.max_chars] for t in texts])
+    dense = np.asarray(embeddings, np.float32) * np.float32(p.embedding_weight)
+    if not p.uses_ngrams():
+        return dense
+    from scipy import sparse
+
+    return sparse.hstack([_ngram_features(texts, p), sparse.csr_matrix(dense)], format="csr")
 
 
 def probability(z) -> np.ndarray:
@@ -89,8 +137,9 @@ class QualityModel:
     def __init__(self, params: QualityModelParams, coef: np.ndarray, intercept: float, meta: dict | None = None):
         self.params, self.coef, self.intercept, self.meta = params, coef.astype(np.float32), float(intercept), meta or {}
 
-    def score(self, texts) -> np.ndarray:
-        return probability(_features(texts, self.params) @ self.coef + self.intercept)
+    def score(self, texts, embeddings: np.ndarray | None = None) -> np.ndarray:
+        """P(positive) per text; ``embeddings``: the texts' embeddings when already computed."""
+        return probability(_features(texts, self.params, embeddings) @ self.coef + self.intercept)
 
     def save(self, folder: str) -> None:
         os.makedirs(folder, exist_ok=True)
@@ -99,7 +148,8 @@ class QualityModel:
         with open(tmp, "wb") as fh:
             np.savez(fh, index=nz.astype(np.int64), value=self.coef[nz])
         os.replace(tmp, os.path.join(folder, "weights.npz"))
-        doc = {"format": FORMAT, "params": self.params.model_dump(), "intercept": self.intercept, **self.meta}
+        doc = {"format": FORMAT, "params": self.params.model_dump(), "intercept": self.intercept,
+               "n_weights": int(len(self.coef)), **self.meta}
         with open(os.path.join(folder, ".model.json.tmp"), "w") as fh:
             json.dump(doc, fh, indent=2, sort_keys=True)
         os.replace(os.path.join(folder, ".model.json.tmp"), os.path.join(folder, "model.json"))
@@ -116,9 +166,9 @@ class QualityModel:
             raise ValueError(f"{path}: not a tierlake quality model (format {doc.get('format')!r}, expected {FORMAT!r})")
         params = QualityModelParams.model_validate(doc["params"])
         with np.load(os.path.join(folder, "weights.npz"), allow_pickle=False) as z:
-            coef = np.zeros(params.n_features, np.float32)
+            coef = np.zeros(int(doc.get("n_weights", params.n_features)), np.float32)
             coef[z["index"]] = z["value"]
-        meta = {k: v for k, v in doc.items() if k not in ("format", "params", "intercept")}
+        meta = {k: v for k, v in doc.items() if k not in ("format", "params", "intercept", "n_weights")}
         return cls(params, coef, doc["intercept"], meta)
 
 

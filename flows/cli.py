@@ -322,6 +322,10 @@ def cmd_score(args) -> int:
                              decontaminate=[os.path.abspath(t) if "://" not in t else t for t in (args.decontaminate or [])],
                              sample=args.sample, top_p=args.top_p, embedder=args.embedder, mode=args.mode, seed=args.seed,
                              ngram=args.ngram)
+        if args.classifier_features:
+            chars = args.classifier_chars or (1000 if "embedding" in args.classifier_features else params.classifier.max_chars)
+            params.classifier = type(params.classifier).model_validate(
+                {**params.classifier.model_dump(), "features": args.classifier_features, "max_chars": chars})
     except ValidationError as exc:
         raise _bad_options(exc) from None
     started = time.time()
@@ -700,6 +704,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--top-p", type=float, default=0.1, help="fraction of the sample labelled positive (default 0.1)")
     sc.add_argument("--embedder", choices=["static", "minilm"], default="static", help="static (WordLlama, default) or minilm (extra)")
     sc.add_argument("--mode", choices=["sample", "direct"], default="sample", help="sample + classifier (default) or embed every document")
+    sc.add_argument("--classifier-features", choices=["ngrams", "ngrams_stripped", "embedding", "ngrams+embedding"],
+                    help="sample mode's classifier: ngrams (default); ngrams+embedding keeps the topic of one-subject "
+                         "targets instead of their test format (docs/scoring.md, 'BETR on topic')")
+    sc.add_argument("--classifier-chars", type=int, help="characters of each document the classifier reads "
+                                                         "(default: 1000 with an embedding, else the whole text)")
     sc.add_argument("--ngram", type=int, default=13, help="words in a decontamination n-gram (default 13)")
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("--text-column", default="text")

@@ -138,6 +138,61 @@ def test_static_embedder_offline_and_normalized():
     assert v[0] @ v[1] > v[0] @ v[2]
 
 
+def test_static_embedder_equals_wordllama_pooling():
+    """The sparse token-count product gives WordLlama's own average-pooled, normalized embedding."""
+    from curation.embedders import get_embedder
+
+    e = get_embedder("static")
+    texts = ["a cat sat on a mat", "The 3 quick foxes — naïve café!", "x", "word " * 500]
+    np.testing.assert_allclose(e.embed(texts), e.model.embed(texts, norm=True, batch_size=2), rtol=0, atol=1e-6)
+    assert not e.embed([""]).any()  # an empty text is the zero vector, never NaN
+
+
+def test_strip_format_removes_multiple_choice_markers_only():
+    from curation.quality_model import strip_format
+
+    question = "Which organ pumps blood?\nA. Liver\nB. Heart\n(C) Lung\nD) Kidney\nAnswer: B"
+    assert strip_format(question) == "Which organ pumps blood?\nLiver\nHeart\nLung\nKidney\n"
+    assert strip_format("Question: Why is the sky blue?\nAnswer: Rayleigh scattering.") == \
+        "Why is the sky blue?\nRayleigh scattering."
+    assert strip_format("Plain prose mentions A. Smith mid-line.") == "Plain prose mentions A. Smith mid-line."
+
+
+@pytest.mark.parametrize("features", ["ngrams", "ngrams_stripped", "embedding", "ngrams+embedding"])
+def test_betr_classifier_features_topic_over_format(features, tmp_path):
+    """Positives: questions about the heart in the test format; hard negatives: questions about
+    tax law in the same format; and prose. The embedding and format-stripped features must rank
+    prose about the heart above same-format questions about law."""
+    from curation.quality_model import QualityModel
+
+    rng = np.random.default_rng(0)
+    heart = ["heart", "blood", "artery", "ventricle", "cardiac", "pulse", "valve", "vein"]
+    law = ["statute", "court", "contract", "plaintiff", "tax", "appeal", "verdict", "clause"]
+
+    def mc(words):
+        w = rng.choice(words, 6)
+        return f"Which {w[0]} affects the {w[1]}?\nA. {w[2]}\nB. {w[3]}\nC. {w[4]}\nD. {w[5]}\nAnswer: {rng.choice(list('ABCD'))}"
+
+    def prose(words):
+        return " ".join(rng.choice(words + ["the", "of", "and", "is", "in"], 30)) + "."
+
+    pos = [mc(heart) for _ in range(40)]
+    neg = [mc(law) for _ in range(40)] + [prose(["river", "music", "garden", "winter", "market"]) for _ in range(320)]
+    labels = np.r_[np.ones(40, int), np.zeros(360, int)]
+    p = QualityModelParams(n_features=1 << 14, features=features, max_chars=2000)
+    model, metrics, _ = train_betr_classifier(pos + neg, labels, 0.1, p)
+    assert metrics["features"] == features and metrics["crossfit_auc"] > 0.9
+    heart_prose = [prose(heart) for _ in range(20)]
+    law_mc = [mc(law) for _ in range(20)]
+    if features != "ngrams":  # plain n-grams may learn the format; the others must carry the topic
+        assert np.median(model.score(heart_prose)) > np.median(model.score(law_mc))
+    # save / load round trip keeps the feature kind and every weight (n-grams + embedding block)
+    model.save(str(tmp_path / "m"))
+    again = QualityModel.load(str(tmp_path / "m"))
+    assert again.params.features == features and len(again.coef) == len(model.coef)
+    np.testing.assert_allclose(again.score(heart_prose[:5]), model.score(heart_prose[:5]), rtol=1e-5)
+
+
 def test_minilm_embedder_when_the_extra_is_installed():
     pytest.importorskip("sentence_transformers", reason="optional extra tierlake[minilm] not installed "
                         "(bench/.peers/minilm has it; see docs/scoring.md)")

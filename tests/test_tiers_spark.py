@@ -157,6 +157,17 @@ def test_score_cli_every_document_scored_and_leaks_flagged(spark, demo_lake, tmp
     j = scores.join(truth, left_on="id", right_on="key")
     means = dict(j.group_by("kind").agg(pl.col("betr_rank_pct").mean()).iter_rows())
     assert means["qa"] > means["list"]
+    # the n-grams + embedding classifier through the same Spark pass (embeddings computed in the workers)
+    emb_out = tmp_path / "score-emb"
+    assert main(["score", src, str(emb_out), "--targets", os.path.join(lake, "targets", "qa_dev.jsonl"),
+                 "--sample", "200", "--id-column", "id", "--classifier-features", "ngrams+embedding"]) == 0
+    capsys.readouterr()
+    emb_scores = pl.read_parquet(str(emb_out / "scores" / "*.parquet")).join(truth, left_on="id", right_on="key")
+    assert emb_scores.height == scores.height and emb_scores["betr_score"].null_count() == 0
+    emb_means = dict(emb_scores.group_by("kind").agg(pl.col("betr_rank_pct").mean()).iter_rows())
+    assert emb_means["qa"] > emb_means["list"]
+    model = json.loads((emb_out / "model" / "model.json").read_text())
+    assert model["params"]["features"] == "ngrams+embedding" and model["params"]["max_chars"] == 1000
     # a test split is never accepted as a target
     assert main(["score", src, str(tmp_path / "bad"), "--targets", os.path.join(lake, "targets", "math_test.jsonl")]) == 2
     assert "test split" in capsys.readouterr().err
