@@ -479,6 +479,7 @@ def cmd_probe(args) -> int:
             "mixtures": args.mixtures, "mixture_tokens": args.mixture_tokens, "mixture_alpha": args.mixture_alpha,
             "recipe": args.recipe,
             "seeds": [int(x) for x in _numbers(args.seeds)] if args.seeds else None, "device": args.device,
+            "mixture_seeds": [int(x) for x in _numbers(args.mixture_seeds)] if args.mixture_seeds else None,
             "eval_bytes": args.eval_bytes, "seed": args.seed, "min_pool_bytes": args.min_pool_bytes}.items() if v is not None})
     except (ValidationError, ValueError) as exc:
         raise _bad_options(exc) from None
@@ -797,6 +798,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--repeats", help="passes over those bytes, comma-separated (default 1,2,4,8)")
     pr.add_argument("--mixtures", type=int, help="random mixtures for projektor's predictor (default 40)")
     pr.add_argument("--mixture-tokens", type=float, help="bytes per mixture probe (default 2e6)")
+    pr.add_argument("--mixture-seeds", help="training seeds per mixture probe, comma-separated (default: the first of "
+                                            "--seeds); the predictor is fitted on each mixture's mean loss")
     pr.add_argument("--mixture-alpha", type=float, help="Dirichlet concentration of the mixtures (default 1; below 1 "
                                                          "covers mixes dominated by one pool, where selection may go)")
     pr.add_argument("--recipe", help="proxy size: tiny (tests, CPU), small, base, large (default small)")

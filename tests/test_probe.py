@@ -206,3 +206,14 @@ def test_mixture_alpha_below_one_probes_the_simplex_corners():
     # the plan is deterministic for its seed, and the keys differ where the mixtures differ
     again = make_plan(names, [10_000_000] * 6, ["b"], ProbeParams(mixtures=60, mixture_alpha=0.2, recipe="tiny"))
     assert [e["key"] for e in again["probes"]] == [e["key"] for e in corners["probes"]]
+
+
+def test_mixture_seeds_repeat_each_mixture_and_keep_the_first_seeds_keys():
+    names = [f"p{i}/L2" for i in range(4)]
+    one = make_plan(names, [10_000_000] * 4, ["b"], ProbeParams(mixtures=5, recipe="tiny", seeds=[0]))
+    two = make_plan(names, [10_000_000] * 4, ["b"], ProbeParams(mixtures=5, recipe="tiny", seeds=[0], mixture_seeds=[0, 1]))
+    mix1 = [e for e in one["probes"] if e["kind"] == "mixture"]
+    mix2 = [e for e in two["probes"] if e["kind"] == "mixture"]
+    assert len(mix2) == 2 * len(mix1) and [e["seed"] for e in mix2[:2]] == [0, 1]
+    assert {e["key"] for e in mix1} <= {e["key"] for e in mix2}  # probes already run with seed 0 are reused
+    assert mix2[0]["shares"] == mix2[1]["shares"] and mix2[0]["key"] != mix2[1]["key"]

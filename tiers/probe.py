@@ -50,6 +50,8 @@ class ProbeParams(BaseModel):
     mixture_alpha: float = Field(1.0, gt=0, description="Dirichlet concentration of the mixture draws: below 1 puts "
                                                         "most of a mixture on few pools, so the predictor sees the "
                                                         "simplex's corners too")
+    mixture_seeds: list[int] | None = Field(None, description="training seeds per mixture probe (default: the first of "
+                                                              "`seeds`); the predictor is fitted on each mixture's mean")
     recipe: str = Field("small", description=f"proxy size: one of {sorted(RECIPES)}")
     seeds: list[int] = Field(default_factory=lambda: [0], description="training seeds per probe")
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
@@ -101,14 +103,14 @@ def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str
     sizes = dict(kept)
     for _ in range(params.mixtures if len(kept) > 1 else 0):
         shares = rng.dirichlet(np.full(len(names), params.mixture_alpha))
-        seed = params.seeds[0]
         parts = {}
         for n, s in zip(names, shares):
             seen = int(round(s * params.mixture_tokens))
             if seen > 0:
                 parts[n] = [int(min(seen, sizes[n])), seen]
-        entries.append({"kind": "mixture", "pool": "mixture", "repeats": 1, "seed": seed, "parts": parts,
-                        "shares": {n: float(s) for n, s in zip(names, shares)}})
+        for seed in params.mixture_seeds or params.seeds[:1]:
+            entries.append({"kind": "mixture", "pool": "mixture", "repeats": 1, "seed": seed, "parts": parts,
+                            "shares": {n: float(s) for n, s in zip(names, shares)}})
     for e in entries:
         e["key"] = probe_key(e, recipe)
     return {"recipe_name": params.recipe, "recipe": recipe.model_dump(), "unit": "bytes", "pools": names,
@@ -274,6 +276,10 @@ def fit_projektor(pools: list[str], mixtures: list[dict], embeddings: dict[str, 
     from tiers.projektor import FORMS, ProjektorPredictor
 
     distance = mixture_distance(pools, embeddings, seed)
+    by_mix: dict[tuple, list[dict]] = {}
+    for m in mixtures:  # a mixture probed with several seeds is one point: its mean loss
+        by_mix.setdefault(tuple(round(m["shares"].get(name, 0.0), 12) for name in pools), []).append(m)
+    mixtures = [{**group[0], "loss": float(np.mean([g["loss"] for g in group])), "seeds": len(group)} for group in by_mix.values()]
     p = np.array([[m["shares"].get(name, 0.0) for name in pools] for m in mixtures])
     ot_values = np.array([distance(row)["ot"] for row in p])
     y = np.array([m["loss"] for m in mixtures])
