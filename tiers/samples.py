@@ -28,7 +28,6 @@ SCORES = "scores/scores"
 REMOVED = "removed"
 QUARANTINE = "quarantine"
 SMALL_COLUMNS = ["id", "source", "tier", "tier_reasons", "filter_reason", "quality_score", "token_count"]
-SORT_COLUMNS = ("betr_score", "quality_score", "token_count")
 L0_REASONS = ("exact_duplicate", "near_duplicate", "contaminated")
 TEXT_CHARS = 600
 
