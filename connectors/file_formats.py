@@ -3,7 +3,7 @@
 Each reader yields record batches in the *target schema* plus four provenance columns:
 ``_file`` (URI), ``_line`` (1-based line for JSONL/CSV, row number for Parquet), ``_error``
 (null for a good record, else ``"<reason>: <detail>"``; reasons: malformed_json, invalid_utf8,
-line_too_large, bad_csv_row, unreadable_file) and ``_raw`` (the first bytes of a
+line_too_large, bad_csv_row, unreadable_file, truncated) and ``_raw`` (the first bytes of a
 bad record, for the quarantine report). Nothing is dropped: a malformed line, a line with bad
 UTF-8, a row of the wrong width or an unreadable file all come out as a row with ``_error`` set.
 
@@ -115,8 +115,13 @@ def sample_schema(uri: str, fmt: str, compression: str | None, csv_delimiter: st
             fs, path = resolve(uri)
             with fs.open_input_file(path) as fh:
                 return pq.read_schema(fh)
-        with open_stream(uri, compression) as stream:
-            head = stream.read(4 << 20)
+        try:
+            with open_stream(uri, compression) as stream:
+                head = stream.read(4 << 20)
+        except OSError as exc:
+            if not (compression and _is_truncation(exc)):
+                raise
+            head = _salvage(uri, compression, 0, 4 << 20)  # a cut file: its schema from what precedes the cut
         if fmt == "jsonl":
             cut = head.rfind(b"\n")
             head = head if cut < 0 else head[: cut + 1]
@@ -224,13 +229,56 @@ def _parse_lines_one_by_one(block, starts, ends, keep, schema, opts, uri, first_
     return good_tables, good_lines, (bad_lines, bad_errors, bad_raw)
 
 
+SALVAGE_BYTES = 64 << 10
+
+
+def _is_truncation(exc: OSError) -> bool:
+    """Arrow's message for a compressed stream cut off before its end marker."""
+    return "truncated" in str(exc).lower()
+
+
+def _salvage(uri: str, compression: str | None, skip: int, limit: int | None = None) -> bytes:
+    """The decompressed bytes after the first ``skip`` (at most ``limit`` of them) that a truncated
+    stream still yields, read in small pieces so that only the last piece before the cut is lost."""
+    out, seen, kept = [], 0, 0
+    with open_stream(uri, compression) as stream:
+        while True:
+            try:
+                piece = stream.read(SALVAGE_BYTES)
+            except OSError:
+                break
+            if not piece:
+                break
+            if seen + len(piece) > skip:
+                out.append(piece[max(0, skip - seen):])
+                kept += len(out[-1])
+            seen += len(piece)
+            if limit is not None and kept >= limit:
+                break
+    return b"".join(out)[:limit]
+
+
 def read_jsonl(uri: str, compression: str | None, schema: pa.Schema, constants: dict, max_line_bytes: int) -> Iterator[pa.Table]:
+    """Records of one JSONL file, bad lines quarantined. A compressed file cut off before its end
+    (an interrupted upload) keeps every record decoded before the cut; the cut itself is one
+    quarantine row ``truncated`` at the first line lost, so the loss is on record."""
     opts = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     line_no = 1  # line number of the first line of the current block
     carry = b""
+    consumed = 0  # decompressed bytes read so far
+    truncated = False
     with open_stream(uri, compression) as stream:
         while True:
-            chunk = stream.read(BLOCK_BYTES)
+            if truncated:
+                chunk = b""
+            else:
+                try:
+                    chunk = stream.read(BLOCK_BYTES)
+                except OSError as exc:
+                    if not (compression and _is_truncation(exc)):
+                        raise
+                    chunk, truncated = _salvage(uri, compression, consumed), True
+            consumed += len(chunk)
             data = carry + chunk
             if not data:
                 break
@@ -253,13 +301,19 @@ def read_jsonl(uri: str, compression: str | None, schema: pa.Schema, constants: 
                     carry = data
                     continue
                 block, carry = data[: cut + 1], data[cut + 1 :]
+            elif truncated:  # the partial line at the cut is part of what was lost
+                block, carry = b"", b""
             else:
                 block, carry = data, b""
-            starts, ends, keep = _line_bounds(block)
-            yield from _parse_block(block, starts, ends, keep, schema, opts, uri, line_no, constants, max_line_bytes)
-            line_no += len(starts)
+            if block:
+                starts, ends, keep = _line_bounds(block)
+                yield from _parse_block(block, starts, ends, keep, schema, opts, uri, line_no, constants, max_line_bytes)
+                line_no += len(starts)
             if not chunk:
                 break
+    if truncated:
+        yield quarantine_rows(schema, uri, [line_no], [f"truncated: the {compression} stream ends before its end marker; "
+                                                       f"lines from {line_no} on are lost"], [None])
 
 
 def _parse_block(block, starts, ends, keep, schema, opts, uri, first_line, constants, max_line_bytes):

@@ -8,7 +8,7 @@ becomes ``input_source``), so nothing is lost.
 
 Every row read ends up in exactly one of two DataFrames: documents, or quarantine (source, file,
 line, reason, detail, raw preview). Quarantine reasons: ``malformed_json``, ``invalid_utf8``,
-``line_too_large``, ``bad_csv_row``, ``unreadable_file``, ``missing_text``, ``too_large``,
+``line_too_large``, ``bad_csv_row``, ``unreadable_file``, ``truncated``, ``missing_text``, ``too_large``,
 ``missing_id``, ``duplicate_id``.
 
 Token counts are an estimate, ceil(characters / 4) (the usual ~4 characters per token of BPE

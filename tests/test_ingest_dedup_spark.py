@@ -43,6 +43,25 @@ def test_ingest_accounts_for_every_record(spark, tmp_path):
     assert {i["source"] for i in inputs} == {"a", "b"}
 
 
+def test_truncated_gzip_among_good_files_on_spark(spark, tmp_path):
+    """The Spark engine reads a cut .jsonl.gz as the local one does: records before the cut kept,
+    one `truncated` quarantine row at the first line lost, the good file whole."""
+    import gzip
+    import json
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text("".join(json.dumps({"text": f"good {i}"}) + "\n" for i in range(20)))
+    whole = gzip.compress("".join(json.dumps({"text": f"cut {i} " + "z" * 300}) + "\n" for i in range(3000)).encode())
+    (tmp_path / "in" / "b.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    docs, quarantine, _, stats = ingest(spark, [SourceSpec(name="s", path=str(tmp_path / "in"))], IngestParams())
+    q = quarantine.collect()
+    assert [r["reason"] for r in q] == ["truncated"] and q[0]["source_file"] == "b.jsonl.gz"
+    texts = [r["text"] for r in docs.collect()]
+    cut_kept = sum(t.startswith("cut ") for t in texts)
+    assert cut_kept > 500 and q[0]["source_line"] == cut_kept + 1 and len(texts) == 20 + cut_kept
+    assert stats.docs_in == stats.docs_out + 1
+
+
 def test_ingest_caches_one_frame_and_release_frees_it(spark, tmp_path):
     _jsonl(tmp_path / "c" / "x.jsonl", [{"text": f"document {i}"} for i in range(20)], extra=b"{broken\n")
     from pyspark import StorageLevel
