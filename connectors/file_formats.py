@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import posixpath
+import sys
 from typing import Iterator
 
 import numpy as np
@@ -144,7 +145,7 @@ def sample_schema(uri: str, fmt: str, compression: str | None, csv_delimiter: st
 def _json_object_ok(line: bytes) -> bool:
     try:
         return isinstance(json.loads(line), dict)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return False
 
 
@@ -219,6 +220,11 @@ def _parse_lines_one_by_one(block, starts, ends, keep, schema, opts, uri, first_
             if not isinstance(parsed, dict):
                 raise ValueError(f"expected a JSON object, got {type(parsed).__name__}")
             table = pajson.read_json(io.BytesIO(line), parse_options=opts)
+        except RecursionError:  # nesting deeper than Python's parser goes: its own reason, never a traceback
+            bad_lines.append(lineno)
+            bad_errors.append(f"too_deep: JSON nested deeper than {sys.getrecursionlimit()} levels")
+            bad_raw.append(_preview(line))
+            continue
         except (ValueError, pa.ArrowInvalid) as exc:
             bad_lines.append(lineno)
             bad_errors.append(f"malformed_json: {str(exc).splitlines()[0][:200]}")

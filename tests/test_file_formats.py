@@ -2,8 +2,10 @@
 import gzip
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 import pytest
 import zstandard
@@ -199,3 +201,23 @@ def test_truncated_file_among_good_ones_costs_only_its_lost_lines_in_the_local_e
     cut_kept = sum(1 for t in docs.column("text").to_pylist() if t.startswith("cut document"))
     assert cut_kept > 1000 and q[0]["source_line"] == cut_kept + 1
     assert docs.num_rows == 100 + cut_kept and stats.docs_in == docs.num_rows + quarantine.num_rows
+
+
+def test_deeply_nested_line_is_no_traceback(tmp_path):
+    """A record whose metadata nests thousands of levels deep: no RecursionError; schema inference
+    skips it, the reader reads its text (or quarantines it as too_deep when it must parse it alone)."""
+    lines = [json.dumps({"id": str(i), "text": f"document {i}"}) for i in range(10)]
+    lines.insert(4, '{"id": "deep", "text": "deep text", "m": ' + "[" * 5000 + "]" * 5000 + "}")
+    path = tmp_path / "deep.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    schema = ff.sample_schema(str(path), "jsonl", None)
+    assert set(schema.names) == {"id", "text"}
+    table = _read_all(path, "jsonl", None, schema)
+    assert table.num_rows == 11
+    errors = [e for e in table.column("_error").to_pylist() if e]
+    assert all(e.startswith("too_deep") for e in errors)
+    # the one-by-one path (taken when a block fails) gives the line its own reason
+    block = (lines[4] + "\n").encode()
+    _, _, (bad, why, _) = ff._parse_lines_one_by_one(block, np.array([0]), np.array([len(block) - 1]), np.array([True]),
+                                                     SCHEMA, pajson.ParseOptions(explicit_schema=SCHEMA), "x", 5)
+    assert bad == [5] and why[0].startswith("too_deep")
