@@ -3,13 +3,18 @@
 Each reader yields record batches in the *target schema* plus four provenance columns:
 ``_file`` (URI), ``_line`` (1-based line for JSONL/CSV, row number for Parquet), ``_error``
 (null for a good record, else ``"<reason>: <detail>"``; reasons: malformed_json, invalid_utf8,
-line_too_large, bad_csv_row, unreadable_file, truncated) and ``_raw`` (the first bytes of a
+line_too_large, bad_csv_row, unreadable_file, truncated, too_deep, invalid_unicode,
+type_mismatch) and ``_raw`` (the first bytes of a
 bad record, for the quarantine report). Nothing is dropped: a malformed line, a line with bad
 UTF-8, a row of the wrong width or an unreadable file all come out as a row with ``_error`` set.
 
 JSONL is parsed by pyarrow's C++ JSON reader one block (16 MiB) at a time; only a block that
 fails is re-parsed line by line to find and quarantine the bad lines, so the common path has no
-per-line Python.
+per-line Python. Lines that disagree on a field's type do not stop a file: the schema is the
+unified schema of the sampled lines (scalar conflicts become string), and in a failing block a
+line Arrow refuses is converted value by value where that is faithful (a number in a string
+column becomes its JSON text) and quarantined only where it is not. A compressed file cut off
+before its end keeps what precedes the cut and adds one ``truncated`` row.
 """
 from __future__ import annotations
 
@@ -129,8 +134,11 @@ def sample_schema(uri: str, fmt: str, compression: str | None, csv_delimiter: st
             good = [ln for ln in head.splitlines() if ln.strip() and _json_object_ok(ln)]
             if not good:
                 return pa.schema([])
-            table = pajson.read_json(io.BytesIO(b"\n".join(good)))
-            return _null_to_string(table.schema)
+            try:
+                table = pajson.read_json(io.BytesIO(b"\n".join(good)))
+                return _null_to_string(table.schema)
+            except pa.ArrowInvalid:  # lines disagree on a field's type: unify the lines' own schemas
+                return _null_to_string(_unify_lines(good))
         cut = head.rfind(b"\n")
         head = head if cut < 0 else head[: cut + 1]
         table = pacsv.read_csv(
@@ -140,6 +148,71 @@ def sample_schema(uri: str, fmt: str, compression: str | None, csv_delimiter: st
         return _null_to_string(table.schema)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"cannot read the schema of {uri}: {exc}") from None
+
+
+def _unify_lines(lines: list[bytes]) -> pa.Schema:
+    """One schema for JSON lines whose fields change type from line to line: each line's own
+    schema, unified (numbers widen, other scalar conflicts become string); a field that is nested
+    on one line and scalar or differently nested on another becomes string (its JSON text)."""
+    schemas = []
+    for ln in lines:
+        try:
+            schemas.append(pajson.read_json(io.BytesIO(ln)).schema)
+        except pa.ArrowInvalid:
+            continue
+    try:
+        return unify(schemas)
+    except pa.ArrowInvalid:
+        merged: dict[str, pa.DataType] = {}
+        for schema in schemas:
+            for f in schema:
+                old = merged.get(f.name)
+                if old is None or old == f.type or pa.types.is_null(f.type):
+                    merged.setdefault(f.name, f.type)
+                    continue
+                try:
+                    merged[f.name] = unify([pa.schema([pa.field("x", old)]), pa.schema([pa.field("x", f.type)])]).field("x").type
+                except pa.ArrowInvalid:
+                    merged[f.name] = pa.string()
+        return pa.schema([pa.field(n, t) for n, t in merged.items()])
+
+
+def _coerce(value, t: pa.DataType):
+    """``value`` (parsed JSON) as a value of ``t``; ValueError when it cannot be one faithfully."""
+    if value is None:
+        return None
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        if isinstance(value, str):
+            value.encode("utf-8")  # a lone surrogate escape (\\ud800) raises UnicodeEncodeError here
+            return value
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")) if isinstance(value, (dict, list, bool)) else str(value)
+    if pa.types.is_boolean(t):
+        if isinstance(value, bool):
+            return value
+    elif pa.types.is_integer(t):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif pa.types.is_floating(t):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    else:
+        return value  # nested: Arrow checks it when the row is built
+    raise ValueError(f"{type(value).__name__} where the schema has {t}")
+
+
+def _coerced_row(parsed: dict, schema: pa.Schema) -> pa.Table:
+    """One parsed JSON object as a one-row table of ``schema``, scalars converted where faithful."""
+    row = {}
+    for f in schema:
+        try:
+            row[f.name] = _coerce(parsed.get(f.name), f.type)
+        except UnicodeEncodeError:
+            raise
+        except ValueError as exc:
+            raise ValueError(f"field {f.name!r}: {exc}") from None
+    return pa.Table.from_pylist([row], schema=schema)
 
 
 def _json_object_ok(line: bytes) -> bool:
@@ -219,7 +292,21 @@ def _parse_lines_one_by_one(block, starts, ends, keep, schema, opts, uri, first_
             parsed = json.loads(line)
             if not isinstance(parsed, dict):
                 raise ValueError(f"expected a JSON object, got {type(parsed).__name__}")
-            table = pajson.read_json(io.BytesIO(line), parse_options=opts)
+            try:
+                table = pajson.read_json(io.BytesIO(line), parse_options=opts)
+            except pa.ArrowInvalid as exc:  # a field's type differs from the schema's: convert where faithful
+                try:
+                    table = _coerced_row(parsed, schema)
+                except UnicodeEncodeError:
+                    bad_lines.append(lineno)
+                    bad_errors.append("invalid_unicode: a string holds an unpaired surrogate escape (\\ud800-\\udfff)")
+                    bad_raw.append(_preview(line))
+                    continue
+                except (ValueError, pa.ArrowInvalid, pa.ArrowTypeError) as inner:
+                    bad_lines.append(lineno)
+                    bad_errors.append(f"type_mismatch: {str(inner).splitlines()[0][:200]} ({str(exc).splitlines()[0][:120]})")
+                    bad_raw.append(_preview(line))
+                    continue
         except RecursionError:  # nesting deeper than Python's parser goes: its own reason, never a traceback
             bad_lines.append(lineno)
             bad_errors.append(f"too_deep: JSON nested deeper than {sys.getrecursionlimit()} levels")

@@ -8,7 +8,7 @@ becomes ``input_source``), so nothing is lost.
 
 Every row read ends up in exactly one of two DataFrames: documents, or quarantine (source, file,
 line, reason, detail, raw preview). Quarantine reasons: ``malformed_json``, ``invalid_utf8``,
-``line_too_large``, ``bad_csv_row``, ``unreadable_file``, ``truncated``, ``missing_text``, ``too_large``,
+``line_too_large``, ``bad_csv_row``, ``unreadable_file``, ``truncated``, ``too_deep``, ``invalid_unicode``, ``type_mismatch``, ``missing_text``, ``too_large``,
 ``missing_id``, ``duplicate_id``.
 
 Token counts are an estimate, ceil(characters / 4) (the usual ~4 characters per token of BPE
@@ -110,6 +110,11 @@ def settle_schema(spec: SourceSpec, plan) -> pa.Schema:
     for key in partition_keys:
         if key not in schema.names:
             schema = schema.append(pa.field(key, pa.string()))
+    if not schema.names:  # say what is wrong with the input instead of "column not found"
+        empty = all((info.size or 0) == 0 for *_, info in sample)
+        what = "no records: every file is empty" if empty else (
+            "not JSON: no line of the first 4 MB is a JSON object" if fmt == "jsonl" else f"no {fmt} records could be read")
+        raise InputError(f"source {spec.name!r}: {what} ({plan[0][0]}{' and others' if len(sample) > 1 else ''})")
     if spec.text_column not in schema.names:
         raise InputError(
             f"source {spec.name!r}: text column {spec.text_column!r} not found in {plan[0][0]} "

@@ -221,3 +221,47 @@ def test_deeply_nested_line_is_no_traceback(tmp_path):
     _, _, (bad, why, _) = ff._parse_lines_one_by_one(block, np.array([0]), np.array([len(block) - 1]), np.array([True]),
                                                      SCHEMA, pajson.ParseOptions(explicit_schema=SCHEMA), "x", 5)
     assert bad == [5] and why[0].startswith("too_deep")
+
+
+def test_lines_that_disagree_on_types_cost_only_themselves(tmp_path):
+    """Ids that are numbers on some lines and strings on others, metadata null on one line and a
+    float or a string on the next, a lone surrogate escape, nesting thousands deep: the schema is
+    inferred anyway, scalars become the schema's type where faithful (numbers -> their text), and
+    only the lines that cannot be read are quarantined, each with its own reason."""
+    lines = []
+    for i in range(30):
+        lines.append(json.dumps({"id": i if i % 2 else str(i), "text": f"document {i}",
+                                 "meta": None if i % 3 else (1.5 if i % 2 else "high"), "flag": bool(i % 2)}))
+    lines.insert(5, '{"id": "u", "text": "bad \\ud800 escape"}')
+    lines.insert(8, '{"id": "n", "text": "ok", "flag": "maybe"}')  # not a boolean
+    lines.insert(12, '{"id": "deep", "text": "t", "meta": ' + "[" * 3000 + "]" * 3000 + "}")
+    path = tmp_path / "messy.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    schema = ff.sample_schema(str(path), "jsonl", None)
+    assert schema.field("id").type == pa.string() and schema.field("meta").type == pa.string()
+    table = _read_all(path, "jsonl", None, schema)
+    errors = {line: e.split(":")[0] for line, e in zip(table.column("_line").to_pylist(), table.column("_error").to_pylist()) if e}
+    assert errors == {6: "invalid_unicode", 13: "too_deep"}  # "maybe" made `flag` a string column
+    good = table.filter(pa.compute.is_null(table.column("_error")))
+    assert good.num_rows == 31
+    ids = good.column("id").to_pylist()
+    assert sorted(i for i in ids if i != "n") == sorted(str(i) for i in range(30))  # numeric ids as strings
+    metas = dict(zip(ids, good.column("meta").to_pylist()))
+    assert metas["0"] == "high" and metas["3"] == "1.5" and metas["1"] is None
+    # a value the schema's type cannot hold faithfully (found past the sampled head) is that line's loss alone
+    strict = schema.set(schema.get_field_index("flag"), pa.field("flag", pa.bool_()))
+    table = _read_all(path, "jsonl", None, strict)
+    errors = {line: e.split(":")[0] for line, e in zip(table.column("_line").to_pylist(), table.column("_error").to_pylist()) if e}
+    assert errors == {6: "invalid_unicode", 9: "type_mismatch", 13: "too_deep"} and table.num_rows == 33
+
+
+@pytest.mark.parametrize("content,message", [(b"", "no records: every file is empty"),
+                                             (bytes(range(256)) * 8, "not JSON: no line of the first 4 MB is a JSON object")])
+def test_unusable_input_says_what_is_wrong(tmp_path, content, message):
+    from connectors.sources import SourceSpec, _plan_files, settle_schema
+
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(content)
+    spec = SourceSpec(name="s", path=str(path))
+    with pytest.raises(InputError, match=message):
+        settle_schema(spec, _plan_files(spec))

@@ -62,6 +62,22 @@ def test_truncated_gzip_among_good_files_on_spark(spark, tmp_path):
     assert stats.docs_in == stats.docs_out + 1
 
 
+def test_lines_that_disagree_on_types_on_spark(spark, tmp_path):
+    """Ids that are numbers on some lines, metadata that changes type, one lone surrogate escape:
+    Spark ingests every readable record (ids as strings) and quarantines only the bad line."""
+    import json
+
+    lines = [json.dumps({"id": i if i % 2 else str(i), "text": f"document {i}", "meta": None if i % 3 else (1.5 if i % 2 else "x")})
+             for i in range(40)]
+    lines.insert(7, '{"id": "u", "text": "bad \\ud800 escape"}')
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "m.jsonl").write_text("\n".join(lines) + "\n")
+    docs, quarantine, _, stats = ingest(spark, [SourceSpec(name="s", path=str(tmp_path / "in"), id_column="id")], IngestParams())
+    assert [(r["reason"], r["source_line"]) for r in quarantine.collect()] == [("invalid_unicode", 8)]
+    assert sorted(r["id"] for r in docs.collect()) == sorted(str(i) for i in range(40))
+    assert stats.docs_in == 41 and stats.docs_out == 40
+
+
 def test_ingest_caches_one_frame_and_release_frees_it(spark, tmp_path):
     _jsonl(tmp_path / "c" / "x.jsonl", [{"text": f"document {i}"} for i in range(20)], extra=b"{broken\n")
     from pyspark import StorageLevel
