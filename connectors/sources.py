@@ -99,10 +99,17 @@ def settle_schema(spec: SourceSpec, plan) -> pa.Schema:
     sample = plan if fmt == "parquet" else plan[:16]
     schemas = []
     partition_keys: dict[str, None] = {}
+    unreadable = []
     for uri, fmt_, comp, rel, _info in sample:
-        schemas.append(ff.sample_schema(uri, fmt_, comp, spec.csv_delimiter))
+        try:
+            schemas.append(ff.sample_schema(uri, fmt_, comp, spec.csv_delimiter))
+        except InputError as exc:  # one broken file costs only itself: the reader quarantines it as unreadable_file
+            unreadable.append(str(exc))
+            continue
         for key in ff.hive_partitions(rel):
             partition_keys[key] = None
+    if not schemas:
+        raise InputError(f"source {spec.name!r}: no file could be read; first: {unreadable[0]}")
     try:
         schema = ff.unify(schemas)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:

@@ -265,3 +265,20 @@ def test_unusable_input_says_what_is_wrong(tmp_path, content, message):
     spec = SourceSpec(name="s", path=str(path))
     with pytest.raises(InputError, match=message):
         settle_schema(spec, _plan_files(spec))
+
+
+def test_one_broken_gzip_among_good_files_costs_only_itself(tmp_path):
+    from connectors.local_ingest import ingest_local
+    from connectors.sources import IngestParams, SourceSpec
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("".join(json.dumps({"text": f"good {i}"}) + "\n" for i in range(30)))
+    (folder / "b.jsonl.gz").write_bytes(b"this is not gzip at all")
+    docs, quarantine, _, stats = ingest_local([SourceSpec(name="s", path=str(folder))], IngestParams(), threads=1)
+    q = quarantine.to_pylist()
+    assert docs.num_rows == 30 and [r["reason"] for r in q] == ["unreadable_file"] and q[0]["source_file"] == "b.jsonl.gz"
+    assert stats.docs_in == 31
+    (folder / "a.jsonl").unlink()  # nothing readable at all: one line saying so
+    with pytest.raises(InputError, match="no file could be read"):
+        ingest_local([SourceSpec(name="s", path=str(folder))], IngestParams(), threads=1)
