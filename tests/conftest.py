@@ -22,6 +22,17 @@ def shared_path(*parts: str) -> str:
     return path
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test is marked by what it uses, not by its module: one that takes the ``spark`` fixture
+    (directly or through another, like ``demo_run``) is ``spark``, one that takes
+    ``prefect_harness`` is ``prefect`` — so ``make test-fast`` runs every test that needs neither."""
+    for item in items:
+        if "spark" in item.fixturenames and item.get_closest_marker("spark") is None:
+            item.add_marker(pytest.mark.spark)
+        if "prefect_harness" in item.fixturenames and item.get_closest_marker("prefect") is None:
+            item.add_marker(pytest.mark.prefect)
+
+
 @pytest.fixture(scope="session")
 def spark():
     from connectors.spark_session import SparkSettings, get_spark

@@ -5,8 +5,6 @@ import pytest
 
 from curation.components import connected_components
 
-pytestmark = pytest.mark.spark
-
 
 def _union_find(pairs):
     parent = {}

@@ -7,8 +7,6 @@ import pytest
 
 from flows.cli import main
 
-pytestmark = pytest.mark.spark
-
 VOCAB = [f"{a}{b}{c}" for a in "bcdfgklmnp" for b in "aeiou" for c in "rstnl"]
 
 

@@ -10,8 +10,6 @@ import pytest
 
 from flows.cli import main
 
-pytestmark = pytest.mark.spark
-
 VOCAB = [f"{a}{b}{c}" for a in "bcdfgklmnp" for b in "aeiou" for c in "rstnl"]
 GREEK = [f"{a}{b}" for a in "αβγδεζηθ" for b in "ικλμνξοπ"]
 
