@@ -282,3 +282,16 @@ def test_one_broken_gzip_among_good_files_costs_only_itself(tmp_path):
     (folder / "a.jsonl").unlink()  # nothing readable at all: one line saying so
     with pytest.raises(InputError, match="no file could be read"):
         ingest_local([SourceSpec(name="s", path=str(folder))], IngestParams(), threads=1)
+
+
+def test_one_corrupt_parquet_among_good_ones_costs_only_itself(tmp_path):
+    from connectors.local_ingest import ingest_local
+    from connectors.sources import IngestParams, SourceSpec
+
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"text": [f"good {i}" for i in range(10)]}), tmp_path / "in" / "a.parquet")
+    (tmp_path / "in" / "b.parquet").write_bytes(b"PAR1 not really parquet PAR1")
+    docs, quarantine, _, stats = ingest_local([SourceSpec(name="s", path=str(tmp_path / "in"))], IngestParams(), threads=1)
+    q = quarantine.to_pylist()
+    assert docs.num_rows == 10 and [(r["source_file"], r["reason"]) for r in q] == [("b.parquet", "unreadable_file")]
+    assert stats.docs_in == 11
