@@ -88,9 +88,10 @@ def _null_to_string(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, _json_type(f.type)) for f in schema])
 
 
-def unify(schemas: list[pa.Schema]) -> pa.Schema:
+def unify(schemas: list[pa.Schema], nested_as_string: bool = False) -> pa.Schema:
     """Union of columns in first-seen order; numeric types widen, other scalar conflicts become
-    string (every JSON/CSV scalar has a faithful string form). Nested conflicts raise."""
+    string (every JSON/CSV scalar has a faithful string form). Nested conflicts raise, or with
+    ``nested_as_string`` become string too (the value's JSON text; for lines of one file)."""
     try:
         return pa.unify_schemas(schemas, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -108,7 +109,7 @@ def unify(schemas: list[pa.Schema]) -> pa.Schema:
                 merged[f.name] = pa.unify_schemas([pa.schema([pa.field("x", old)]), pa.schema([pa.field("x", f.type)])], promote_options="permissive").field("x").type
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 nested = any(pa.types.is_nested(t) for t in (old, f.type))
-                if nested:
+                if nested and not nested_as_string:
                     raise pa.ArrowInvalid(f"column {f.name!r} is {old} in one file and {f.type} in another")
                 merged[f.name] = pa.string()
     return pa.schema([pa.field(n, t) for n, t in merged.items()])
@@ -152,29 +153,14 @@ def sample_schema(uri: str, fmt: str, compression: str | None, csv_delimiter: st
 
 def _unify_lines(lines: list[bytes]) -> pa.Schema:
     """One schema for JSON lines whose fields change type from line to line: each line's own
-    schema, unified (numbers widen, other scalar conflicts become string); a field that is nested
-    on one line and scalar or differently nested on another becomes string (its JSON text)."""
+    schema, unified (:func:`unify`; numbers widen, any other conflict becomes string)."""
     schemas = []
     for ln in lines:
         try:
             schemas.append(pajson.read_json(io.BytesIO(ln)).schema)
         except pa.ArrowInvalid:
             continue
-    try:
-        return unify(schemas)
-    except pa.ArrowInvalid:
-        merged: dict[str, pa.DataType] = {}
-        for schema in schemas:
-            for f in schema:
-                old = merged.get(f.name)
-                if old is None or old == f.type or pa.types.is_null(f.type):
-                    merged.setdefault(f.name, f.type)
-                    continue
-                try:
-                    merged[f.name] = unify([pa.schema([pa.field("x", old)]), pa.schema([pa.field("x", f.type)])]).field("x").type
-                except pa.ArrowInvalid:
-                    merged[f.name] = pa.string()
-        return pa.schema([pa.field(n, t) for n, t in merged.items()])
+    return unify(schemas, nested_as_string=True)
 
 
 def _coerce(value, t: pa.DataType):

@@ -303,6 +303,33 @@ def samples_section(samples: dict | None) -> str:
     return "\n".join(parts)
 
 
+def samples_markdown(samples: dict, text_chars: int = 300) -> str:
+    """The same samples as markdown, for the run's Prefect artifact (shorter texts)."""
+    def quote(text: str) -> str:
+        t = " ".join((text or "").split())
+        return (t[:text_chars] + "…") if len(t) > text_chars else t
+
+    def doc(d: dict) -> str:
+        return (f"- `{d['id']}` ({d['source']}, {d['tier']}; quality {d['quality_score'] if d['quality_score'] is None else round(d['quality_score'], 3)}, "
+                f"BETR {d['betr_score'] if d['betr_score'] is None else round(d['betr_score'], 3)}) — decided by `{d['decided']}`\n  > {quote(d['text'])}")
+
+    lines = [f"# Sampled documents (seed {samples['seed']})", "", "## By tier"]
+    for t in samples["tiers"]:
+        lines += [f"### {t['tier']} — {t['documents']:,} documents", *[doc(d) for d in t["samples"]]]
+    lines.append("## By reason")
+    for r in samples["reasons"]:
+        lines += [f"### {r['tier']}: {r['reason']} — {r['documents']:,} documents", *[doc(d) for d in r["samples"][:2]]]
+    for q in samples.get("quarantine") or []:
+        lines.append(f"- quarantine `{q['reason']}`: {q['file']} line {q['line']} — {quote(q['text'])}")
+    if samples.get("near_pairs"):
+        lines += ["## Near-duplicate pairs", "| removed | kept | Jaccard |", "|---|---|---|"]
+        lines += [f"| `{p['removed_id']}`: {quote(p['removed_text'])[:120]} | `{p['kept_id']}`: {quote(p['kept_text'])[:120]} | {p['jaccard']:.3f} |"
+                  for p in samples["near_pairs"]]
+    if samples.get("betr_top"):
+        lines += ["## Highest BETR scores", *[doc(d) for d in samples["betr_top"]]]
+    return "\n".join(lines)
+
+
 def _stage_row(s: dict) -> str:
     """One row of the stage table; the containment scan counts tables, not documents."""
     if s["name"] == "containment":

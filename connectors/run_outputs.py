@@ -22,9 +22,8 @@ import xxhash
 def stable_hash(values, seed: int = 0) -> np.ndarray:
     """A seeded 64-bit hash per string (nulls hash as the empty string), the same on every machine
     and library version: XXH3-64 of the UTF-8 bytes (a published, fixed algorithm; polars' own
-    ``hash`` is documented as unstable across versions). One C call per id, ~0.2 s per million —
-    measured faster here than a vectorized numpy polynomial hash or a cached numba kernel, whose
-    first call in a fresh process costs ~0.45 s (docs/inspect.md)."""
+    ``hash`` is documented as unstable across versions). One C call per id (as
+    :func:`curation.minhash.token_hashes` hashes tokens), ~0.2 s per million ids (docs/inspect.md)."""
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         values = values.to_pylist()
     digest = xxhash.xxh3_64_intdigest
@@ -54,11 +53,6 @@ class Dataset:
     def _partitions(self, path: str) -> dict[str, str]:
         rel = os.path.relpath(os.path.dirname(path), os.path.join(self.root, self.rel))
         return dict(p.split("=", 1) for p in rel.split(os.sep) if "=" in p)
-
-    def schema_names(self) -> list[str]:
-        if not self.files:
-            return []
-        return list(pq.read_schema(self.files[0]).names) + list(self._partitions(self.files[0]))
 
     def scan(self, columns: list[str], **partition: list[str] | None) -> pl.DataFrame:
         """``columns`` of every row (those the files have), plus ``_file`` and ``_row`` (its

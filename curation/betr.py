@@ -119,7 +119,7 @@ def train_betr_classifier(texts: list[str], labels: np.ndarray, top_p: float, pa
     y = np.asarray(labels, np.int64)
     rng = np.random.default_rng(params.seed)
     idx = np.arange(len(y))
-    x = _features(texts, params, embeddings)  # the sample's embeddings are reused when the features need them
+    x = _features(texts, params, embeddings)  # embeddings: of the texts cut at params.max_chars, when the caller has them
     metrics: dict = {"sample": int(len(y)), "positives": int(y.sum()), "top_p": top_p, "features": params.features}
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
     if min(n_pos, n_neg) >= 4 and holdout > 0:

@@ -27,8 +27,8 @@ class StaticEmbedder:
     token counts (documents x vocabulary, CSR) times the embedding matrix, divided by the token
     count and L2-normalized. This is exactly WordLlama's ``embed(norm=True)`` (same tokenizer, same
     mean over the unpadded tokens; equal to the last bit on the bench texts) without building the
-    padded (batch x longest x 256) array its ``embed`` gathers, which made it 3.7x slower
-    (docs/scoring.md). Texts are cut at ``max_chars`` (BETR embeds at most 8,192 tokens, ~32k
+    padded (batch x longest x 256) array its ``embed`` gathers: 2.5x faster on one core
+    (bench/embedder_speed.py, docs/benchmarks.md "Static embedder"). Texts are cut at ``max_chars`` (BETR embeds at most 8,192 tokens, ~32k
     characters)."""
     name = "static"
 

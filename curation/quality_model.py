@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 # run (`tierlake inspect`) must not pay scikit-learn's import (about 1 s)
 
 FORMAT = "tierlake-quality-linear/1"
+EMBEDDING_CHARS = 1000  # characters an embedding-feature classifier reads (docs/scoring.md, "BETR on topic")
 
 
 class QualityModelParams(BaseModel):
@@ -48,6 +49,13 @@ class QualityModelParams(BaseModel):
     embedder: Literal["static", "minilm"] = "static"
     embedding_weight: float = Field(1.0, gt=0, description="scale of the embedding block beside the n-grams "
                                                            "(both blocks have unit L2 norm per document)")
+
+    def with_features(self, features: str, max_chars: int | None = None) -> QualityModelParams:
+        """A validated copy with other features; an embedding reads the first
+        :data:`EMBEDDING_CHARS` characters unless ``max_chars`` says otherwise (docs/scoring.md)."""
+        if max_chars is None:
+            max_chars = EMBEDDING_CHARS if "embedding" in features else self.max_chars
+        return QualityModelParams.model_validate({**self.model_dump(), "features": features, "max_chars": max_chars})
 
     def uses_ngrams(self) -> bool:
         return self.features != "embedding"

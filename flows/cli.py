@@ -141,25 +141,25 @@ def cmd_report(args) -> int:
 def cmd_inspect(args) -> int:
     from pydantic import ValidationError
 
-    from connectors.filesystem import InputError
     from flows.console import page, render_documents, render_reasons
-    from tiers.samples import InspectQuery, RunNotInspectable, query, reasons
+    from tiers.samples import InspectQuery, query, reasons
 
+    if args.list_reasons:  # a folder that is not a run is an InputError: one line, exit 2
+        listed = reasons(args.run_dir)
+        if args.json:
+            print(json.dumps(listed, indent=2))
+        else:
+            page(render_reasons(listed), args.no_pager)
+        return 0
     try:
-        if args.list_reasons:
-            listed = reasons(args.run_dir)
-            if args.json:
-                print(json.dumps(listed, indent=2))
-            else:
-                page(render_reasons(listed), args.no_pager)
-            return 0
-        q = InspectQuery(tier=args.tier, reason=args.reason, source=args.source, sort=args.sort, ascending=args.ascending,
-                         n=args.n, seed=args.seed, text_chars=None if args.full else args.chars)
-        docs = query(args.run_dir, q)
+        given = {"tier": args.tier, "reason": args.reason, "source": args.source, "sort": args.sort,
+                 "ascending": args.ascending, "n": args.n, "seed": args.seed, "text_chars": args.chars}
+        q = InspectQuery(**{k: v for k, v in given.items() if v is not None})
+        if args.full:
+            q.text_chars = None
     except ValidationError as exc:
         raise _bad_options(exc) from None
-    except RunNotInspectable as exc:
-        raise InputError(str(exc)) from None
+    docs = query(args.run_dir, q)
     if args.json:
         for d in docs:
             print(json.dumps(d, ensure_ascii=False))
@@ -323,9 +323,7 @@ def cmd_score(args) -> int:
                              sample=args.sample, top_p=args.top_p, embedder=args.embedder, mode=args.mode, seed=args.seed,
                              ngram=args.ngram)
         if args.classifier_features:
-            chars = args.classifier_chars or (1000 if "embedding" in args.classifier_features else params.classifier.max_chars)
-            params.classifier = type(params.classifier).model_validate(
-                {**params.classifier.model_dump(), "features": args.classifier_features, "max_chars": chars})
+            params.classifier = params.classifier.with_features(args.classifier_features, args.classifier_chars)
     except ValidationError as exc:
         raise _bad_options(exc) from None
     started = time.time()
@@ -873,9 +871,9 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--source", help="only this source")
     ins.add_argument("--sort", choices=["betr_score", "quality_score", "token_count"], help="highest first instead of a sample")
     ins.add_argument("--ascending", action="store_true", help="with --sort: lowest first")
-    ins.add_argument("--n", type=int, default=10, help="how many documents (default 10)")
+    ins.add_argument("--n", type=int, help="how many documents (default 10)")
     ins.add_argument("--seed", type=int, help="sampling seed (default: the run's seed)")
-    ins.add_argument("--chars", type=int, default=600, help="cut texts to this many characters (default 600)")
+    ins.add_argument("--chars", type=int, help="cut texts to this many characters (default 600)")
     ins.add_argument("--full", action="store_true", help="whole texts")
     ins.add_argument("--json", action="store_true", help="one JSON object per document (for scripts)")
     ins.add_argument("--list-reasons", action="store_true", help="list the tiers and reasons present, with counts")

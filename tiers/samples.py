@@ -17,6 +17,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, Field, field_validator
 
+from connectors.filesystem import InputError
 from connectors.run_outputs import Dataset, hash_sample
 from curation.heuristic_filters import FilterRule
 from curation.minhash import pair_jaccard
@@ -53,8 +54,18 @@ class InspectQuery(BaseModel):
         return v
 
 
-class RunNotInspectable(ValueError):
+class RunNotInspectable(InputError):
     """The folder is not a finished run with tiered outputs (a user error, said in one line)."""
+
+
+def _cut(text: str | None, chars: int | None) -> str:
+    """``text`` cut to ``chars`` characters (None: whole); a missing text is ""."""
+    return (text or "")[:chars] if chars else (text or "")
+
+
+def _recipe_stage(manifest: dict, stage: str) -> dict:
+    """The run's recipe section ``stages.<stage>`` ({} when the run had none)."""
+    return ((manifest.get("recipe") or {}).get("stages") or {}).get(stage) or {}
 
 
 def reason_key() -> pl.Expr:
@@ -77,9 +88,8 @@ def _manifest(root: str) -> dict:
 
 def run_policy(manifest: dict) -> TierPolicy:
     """The tier policy the run used (its recipe's ``stages.tier``; defaults when it had none)."""
-    data = ((manifest.get("recipe") or {}).get("stages") or {}).get("tier") or {}
     try:
-        return TierPolicy.model_validate(data)
+        return TierPolicy.model_validate(_recipe_stage(manifest, "tier"))
     except ValueError:
         return TierPolicy()
 
@@ -111,24 +121,28 @@ class RunDocuments:
             self._index = self.with_betr(self.tiered.scan(SMALL_COLUMNS)).with_columns(reason_key())
         return self._index
 
-    def scores(self) -> pl.DataFrame:
-        if self._scores is None:
-            ds = Dataset.open(self.root, SCORES)
-            self._scores = ds.scan(["id", "betr_score"]).select("id", "betr_score") if ds else \
-                pl.DataFrame(schema={"id": pl.String, "betr_score": pl.Float64})
-        return self._scores
-
-    def with_betr(self, rows: pl.DataFrame) -> pl.DataFrame:
-        return rows.join(self.scores(), on="id", how="left", maintain_order="left")
+    def with_betr(self, rows: pl.DataFrame, all_rows: bool = True) -> pl.DataFrame:
+        """``rows`` with their ``betr_score`` (null when unscored). ``all_rows``: read every score
+        once and keep it (for the whole index); else look up only these rows' ids."""
+        scores = pl.DataFrame(schema={"id": pl.String, "betr_score": pl.Float64})
+        if self._scores is not None:
+            scores = self._scores
+        elif (ds := Dataset.open(self.root, SCORES)):
+            found = ds.scan(["id", "betr_score"]) if all_rows else ds.lookup("id", rows["id"].to_list(), ["betr_score"])
+            if found.height:
+                scores = found.select("id", "betr_score")
+            if all_rows:
+                self._scores = scores
+        return rows.join(scores, on="id", how="left", maintain_order="left")
 
     def is_filter_rule(self, reason: str) -> bool:
         return any(reason in {r.name for r in f.rule_specs()} for f in [self.policy.filters, *self.policy.source_filters.values()])
 
     # --- reading -----------------------------------------------------------------------------
-    def texts(self, rows: pl.DataFrame, text_chars: int | None = TEXT_CHARS) -> list[str]:
+    def texts(self, rows: pl.DataFrame) -> list[str]:
+        """The whole texts of rows located by ``_file`` and ``_row``."""
         fetched = self.tiered.fetch(rows.select("_file", "_row"), ["text"])
-        texts = fetched["text"].to_list() if fetched.height else []
-        return [(t or "")[:text_chars] if text_chars else (t or "") for t in texts]
+        return [t or "" for t in fetched["text"].to_list()] if fetched.height else []
 
     def _signal_values(self, ids: list[str], columns: list[str]) -> dict[str, dict]:
         values = Dataset.open(self.root, SIGNALS).lookup("id", ids, [*columns, "lang"])
@@ -157,15 +171,10 @@ class RunDocuments:
         if rows.is_empty():
             return []
         full = self.tiered.fetch(rows.select("_file", "_row"), [*SMALL_COLUMNS, "text"])
-        betr = Dataset.open(self.root, SCORES).lookup("id", full["id"].to_list(), ["betr_score"]) if self._scores is None \
-            else self._scores.filter(pl.col("id").is_in(full["id"].to_list()))
-        full = full.join(betr.select("id", "betr_score") if betr.height else
-                         pl.DataFrame(schema={"id": pl.String, "betr_score": pl.Float64}), on="id", how="left", maintain_order="left")
-        full = full.with_columns(reason_key())
+        full = self.with_betr(full, all_rows=False).with_columns(reason_key())
         decided = self._decisions(full)
         keep = ["id", "source", "tier", "reason", "quality_score", "betr_score", "token_count"]
-        cut = (lambda t: (t or "")[:text_chars]) if text_chars else (lambda t: t or "")
-        return [{**{k: r.get(k) for k in keep}, "decided": d, "text": cut(r["text"])}
+        return [{**{k: r.get(k) for k in keep}, "decided": d, "text": _cut(r["text"], text_chars)}
                 for r, d in zip(full.iter_rows(named=True), decided)]
 
     # --- queries -----------------------------------------------------------------------------
@@ -207,13 +216,12 @@ class RunDocuments:
         both = left.join(right, on="duplicate_of", how="inner").sort("id")
         if both.is_empty():
             return []
-        a = self.texts(both.select("_file", "_row"), None)
-        b = self.texts(both.select(pl.col("_f2").alias("_file"), pl.col("_r2").alias("_row")), None)
-        near = ((self.manifest.get("recipe") or {}).get("stages") or {}).get("near_dedup") or {}
+        a = self.texts(both.select("_file", "_row"))
+        b = self.texts(both.select(pl.col("_f2").alias("_file"), pl.col("_r2").alias("_row")))
+        near = _recipe_stage(self.manifest, "near_dedup")
         jac = pair_jaccard(pl.Series(a).to_arrow(), pl.Series(b).to_arrow(), int(near.get("ngram", 5)), near.get("unit", "word"))
-        cut = (lambda t: t[:text_chars]) if text_chars else (lambda t: t)
         return [{"removed_id": r["id"], "removed_source": r["source"], "kept_id": r["duplicate_of"], "kept_source": r["kept_source"],
-                 "jaccard": float(j), "removed_text": cut(x), "kept_text": cut(y)}
+                 "jaccard": float(j), "removed_text": _cut(x, text_chars), "kept_text": _cut(y, text_chars)}
                 for r, x, y, j in zip(both.iter_rows(named=True), a, b, jac)]
 
     def quarantine_reasons(self) -> dict[str, int]:
@@ -235,9 +243,8 @@ class RunDocuments:
         df = df.with_columns(_key=pl.format("{}:{}", pl.col("source_file"), pl.col("source_line")))
         df = hash_sample(df, ["reason"], n, seed, id_column="_key")
         raw = ds.fetch(df.select("_file", "_row"), ["raw"])["raw"].to_list() if df.height else []
-        cut = (lambda t: (t or "")[:text_chars]) if text_chars else (lambda t: t or "")
         return [{"file": r["source_file"], "line": r["source_line"], "source": r["source"], "reason": r["reason"],
-                 "detail": r["detail"], "text": cut(x)} for r, x in zip(df.iter_rows(named=True), raw)]
+                 "detail": r["detail"], "text": _cut(x, text_chars)} for r, x in zip(df.iter_rows(named=True), raw)]
 
 
 def query(root: str, q: InspectQuery) -> list[dict]:
