@@ -1,6 +1,7 @@
-"""Stage checkpoints of a curate run, so a re-run skips completed stages and resumes after a crash.
+"""Stage checkpoints of a run (the curate flow and each per-stage command), so a re-run skips completed stages and resumes after a crash.
 
-Each stage's result is stored under ``OUTPUT/_checkpoints/<stage>/``: its DataFrames as Parquet,
+Each stage's result is stored under ``OUTPUT/_checkpoints/<stage>/``: its frames (Spark DataFrames
+or Arrow tables) as Parquet,
 its small results as JSON (``meta.json``), and ``done.json`` with the stage key — written last,
 after the folder was filled under a temporary name and renamed, so a crash mid-stage leaves no
 checkpoint. The key is a sha256 of the stage, its parameters, the upstream stage's key and the
@@ -45,7 +46,7 @@ class Checkpoints:
     """Checkpoints under ``root/_checkpoints`` (local output roots; disabled for s3:// outputs,
     which are written to a temporary local folder first)."""
 
-    def __init__(self, root: str, spark, enabled: bool = True):
+    def __init__(self, root: str, spark=None, enabled: bool = True):
         self.base = os.path.join(root, DIRNAME)
         self.spark = spark
         self.enabled = enabled
@@ -67,9 +68,25 @@ class Checkpoints:
             return None
         if done.get("key") != key:
             return None
-        frames = {name: (self.spark.read.parquet(os.path.join(folder, name)) if present else None)
-                  for name, present in done["frames"].items()}
+        frames = {name: self._read(os.path.join(folder, name), kind) for name, kind in done["frames"].items()}
         return frames, meta
+
+    def _read(self, path: str, kind):
+        if not kind:
+            return None
+        if kind == "arrow":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(path)
+        return self.spark.read.parquet(path)
+
+    @staticmethod
+    def _kind(frame) -> str | None:
+        if frame is None:
+            return None
+        import pyarrow as pa
+
+        return "arrow" if isinstance(frame, pa.Table) else "spark"
 
     def save(self, stage: str, key: str, frames: dict, meta: dict, files: dict[str, str] | None = None) -> dict:
         """Store ``frames`` (name -> DataFrame or None) and ``meta``; ``files``: name -> local folder
@@ -80,19 +97,25 @@ class Checkpoints:
         tmp = final + ".tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(tmp)
+        kinds = {name: self._kind(df) for name, df in frames.items()}
         for name, df in frames.items():
-            if df is not None:
+            if kinds[name] == "arrow":
+                import pyarrow.parquet as pq
+
+                pq.write_table(df, os.path.join(tmp, name), compression="zstd")
+            elif kinds[name] == "spark":
                 df.write.mode("error").parquet(os.path.join(tmp, name))
         for name, src in (files or {}).items():
             (shutil.copytree if os.path.isdir(src) else shutil.copy2)(src, os.path.join(tmp, name))
         with open(os.path.join(tmp, "meta.json"), "w") as fh:
             json.dump(meta, fh, default=str)
         with open(os.path.join(tmp, "done.json"), "w") as fh:
-            json.dump({"stage": stage, "key": key, "frames": {n: df is not None for n, df in frames.items()}}, fh)
+            json.dump({"stage": stage, "key": key, "frames": kinds}, fh)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        return {name: (self.spark.read.parquet(os.path.join(final, name)) if df is not None else None)
-                for name, df in frames.items()}
+        # Spark frames are read back (lineage cut at the checkpoint); Arrow tables are already in memory
+        return {name: (self._read(os.path.join(final, name), kind) if kind == "spark" else frames[name])
+                for name, kind in kinds.items()}
 
     def invalidate_from(self, stage: str) -> None:
         """Forget one stage's checkpoint (the later ones are keyed on it and miss anyway)."""

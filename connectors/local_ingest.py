@@ -30,6 +30,7 @@ from connectors.sources import (
     _plan_files,
     input_records,
     read_splits,
+    resolve_id_column,
     settle_schema,
 )
 
@@ -196,16 +197,19 @@ def ingest_local(specs: list[SourceSpec], params: IngestParams, threads: int):
     if len(set(names)) != len(names):
         raise InputError(f"source names must be unique, got {names}")
     staged, inputs = [], []
+    resolved = []
     for spec in specs:
         raw, files = read_source_table(spec, params, threads)
         inputs.extend(files)
+        spec = resolve_id_column(spec, raw.column_names)
+        resolved.append(spec)
         staged.append(canonical_table(raw, spec, params))
     try:
         staged_all = pa.concat_tables(staged, promote_options="default")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InputError(f"sources disagree on a column's type: {exc}") from None
     docs, quarantine = split_staged_table(staged_all)
-    docs, dup_ids = dedupe_ids_table(docs, [s.name for s in specs if s.id_column is None])
+    docs, dup_ids = dedupe_ids_table(docs, [s.name for s in resolved if s.id_column is None])
     quarantine = pa.concat_tables([quarantine, dup_ids])
     quarantined = dict(sorted(zip(*(c.to_pylist() for c in pc.value_counts(quarantine.column("reason")).flatten()))))
     by_source = dict(sorted(zip(*(c.to_pylist() for c in pc.value_counts(docs.column("source")).flatten()))))

@@ -33,6 +33,7 @@ from connectors.filesystem import (
 from connectors.spark_session import task_slots
 
 RESERVED = ("id", "text", "source", "token_count", "source_file", "source_line")
+DEFAULT_ID_COLUMN = "id"  # used as the document id when the input has it (datatrove's id_key)
 CHARS_PER_TOKEN = 4
 
 
@@ -45,7 +46,9 @@ class SourceSpec(BaseModel):
     path: str = Field(..., min_length=1, description="file, folder or s3:// URI")
     format: Literal["auto", "jsonl", "parquet", "csv"] = "auto"
     text_column: str = "text"
-    id_column: str | None = Field(None, description="column holding a unique id; default: hash of source + text")
+    id_column: str | None = Field(
+        "id", description="column holding each document's unique id. The default `id` is used when the input has "
+        "that column, else ids are a hash of source + text; any other name must exist; null: always hash ids")
     license: str | None = None
     csv_delimiter: str = Field(",", min_length=1, max_length=1)
 
@@ -55,6 +58,14 @@ class SourceSpec(BaseModel):
         if "://" in value and "@" in value.split("://", 1)[1].split("/", 1)[0]:
             raise ValueError("credentials must come from the environment, not the URI")
         return value
+
+
+def resolve_id_column(spec: SourceSpec, columns: list[str]) -> SourceSpec:
+    """``spec`` with ``id_column`` settled against the input's columns: the default ``id`` falls
+    back to hash ids (None) when the input has no such column."""
+    if spec.id_column == DEFAULT_ID_COLUMN and DEFAULT_ID_COLUMN not in columns:
+        return spec.model_copy(update={"id_column": None})
+    return spec
 
 
 class IngestParams(BaseModel):
@@ -130,7 +141,7 @@ def settle_schema(spec: SourceSpec, plan) -> pa.Schema:
     ttype = schema.field(spec.text_column).type
     if not (pa.types.is_string(ttype) or pa.types.is_large_string(ttype)):
         raise InputError(f"source {spec.name!r}: text column {spec.text_column!r} has type {ttype}, expected a string")
-    if spec.id_column and spec.id_column not in schema.names:
+    if spec.id_column and spec.id_column != DEFAULT_ID_COLUMN and spec.id_column not in schema.names:
         raise InputError(f"source {spec.name!r}: id column {spec.id_column!r} not found in {plan[0][0]}")
     # Spark has no large_string or null type: narrow them.
     fields = []
@@ -317,9 +328,12 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise InputError(f"source names must be unique, got {names}")
+    resolved = []
     for spec in specs:
         raw, files = read_source_raw(spark, spec, params)
         inputs.extend(files)
+        spec = resolve_id_column(spec, raw.columns)
+        resolved.append(spec)
         staged = canonicalize(raw, spec, params)
         try:
             staged_all = staged if staged_all is None else staged_all.unionByName(staged, allowMissingColumns=True)
@@ -334,7 +348,7 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
         staged_all = staged_all.repartition(4 * slots)
     staged_all = staged_all.persist(StorageLevel.MEMORY_AND_DISK)
     docs_all, quarantine_all = split_staged(staged_all)
-    docs_all, dup_ids = dedupe_ids(docs_all, [s.name for s in specs if s.id_column is None])
+    docs_all, dup_ids = dedupe_ids(docs_all, [s.name for s in resolved if s.id_column is None])
     quarantine_all = quarantine_all.unionByName(dup_ids)
     cached = []
     if not dup_ids.isEmpty():

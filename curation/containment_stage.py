@@ -12,12 +12,17 @@ Spark (:mod:`curation.containment_spark`: distinct row hashes, left-anti join).
 """
 from __future__ import annotations
 
+import json
+import os
 import time
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
-from connectors.lake_catalog import TableInfo, read_table
+from connectors.lake_catalog import TableInfo, build_catalog, read_table
+from connectors.manifest import write_file_atomic
 from curation.containment import (
     content_keep,
     exact_ratio,
@@ -127,3 +132,39 @@ def find_containment(tables: list[TableInfo], params: ContainmentParams, spark=N
     funnel["minmax_drop_reasons"] = dropped
     funnel["pruned_before_verification_pct"] = round(100 * (1 - (len(survivors) + len(on_spark)) / max(funnel["ordered_pairs"], 1)), 4)
     return sorted(edges, key=lambda e: (e["child"], e["parent"])), funnel
+
+
+# ---------------------------------------------------------------- the stage's outputs
+
+EDGE_SCHEMA = pa.schema([("child", pa.string()), ("parent", pa.string()), ("ratio", pa.float64()),
+                         ("child_rows", pa.int64()), ("verified", pa.bool_())])
+
+
+def report_markdown(lake: str, edges: list[dict], funnel: dict, tables, params: ContainmentParams) -> str:
+    lines = [f"# Containment in `{lake}`", "",
+             f"{funnel['tables']} tables, {funnel['ordered_pairs']:,} ordered pairs; minimum ratio {params.min_ratio}.", "",
+             "| stage | pairs left | seconds |", "|---|---|---|"]
+    lines += [f"| {s['stage']} | {s['pairs_left']:,} | {s['seconds']} |" for s in funnel["stages"]]
+    lines += ["", f"Pruned before exact verification: {funnel['pruned_before_verification_pct']}% of ordered pairs.", ""]
+    broken = [t for t in tables if t.error]
+    if broken:
+        lines += ["Tables that could not be read (skipped):", ""] + [f"- `{t.path}`: {t.error}" for t in broken] + [""]
+    lines += ["| child | parent | ratio | child distinct rows |", "|---|---|---|---|"]
+    lines += [f"| `{e['child']}` | `{e['parent']}` | {e['ratio']:.4f} | {e['child_rows']:,} |" for e in edges]
+    return "\n".join(lines) + "\n"
+
+
+def run_containment(lake: str, output: str, params: ContainmentParams) -> dict:
+    started = time.time()
+    os.makedirs(output, exist_ok=True)
+    t = time.time()
+    tables, cache = build_catalog(lake, os.path.join(output, "catalog.json"))
+    catalog_s = time.time() - t
+    edges, funnel = find_containment(tables, params)
+    funnel["catalog"] = {"seconds": round(catalog_s, 4), **cache, "unreadable": sum(1 for x in tables if x.error)}
+    funnel["seconds"] = round(time.time() - started, 3)
+    table = pa.Table.from_pylist(edges, schema=EDGE_SCHEMA)
+    write_file_atomic(os.path.join(output, "edges.parquet"), lambda p: pq.write_table(table, p))
+    write_file_atomic(os.path.join(output, "report.md"), lambda p: open(p, "w").write(report_markdown(lake, edges, funnel, tables, params)))
+    write_file_atomic(os.path.join(output, "funnel.json"), lambda p: open(p, "w").write(json.dumps(funnel, indent=2)))
+    return {"edges": edges, "funnel": funnel}

@@ -8,8 +8,6 @@ import os
 import sys
 import time
 
-from flows.console import mix_basis
-
 EXAMPLES = """\
 quick start:
   tierlake demo                      generate the demo lake in work/demo and run examples/demo.yaml
@@ -21,6 +19,14 @@ and why), OUTPUT/quarantine/ (records that could not be read, with file, line an
 OUTPUT/manifest.json, written last (see docs/manifest.md).
 """
 
+
+def _id_column(value: str) -> str | None:
+    return None if value.lower() in ("none", "") else value
+
+
+ID_COLUMN_OPTION = {"type": _id_column, "default": "id", "metavar": "COLUMN",
+                    "help": "column holding each document's unique id (default id: used when the input has it, "
+                            "else a hash of source + text); none: always hash ids"}
 
 def _quiet_third_parties(quiet: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -53,6 +59,8 @@ def _print_summary(manifest, path: str, seconds: float) -> None:
         print("  tiers (every ingested document): " + ", ".join(f"{k} {v}" for k, v in sorted(by_tier.items()))
               + f"; L4 units verified {details.get('l4_units_verified')}, rejected {details.get('l4_units_rejected')}")
     if manifest.selection:
+        from tiers.select_stage import mix_basis
+
         sel = manifest.selection
         print(f"  selection: {sel['budget_tokens']:,.0f}-token mix from {sum(1 for p in sel['pools'] if p['share'] > 0)} pools, "
               + mix_basis(sel) + "; "
@@ -428,7 +436,7 @@ def cmd_select(args) -> int:
     from connectors.spark_session import SparkSettings
     from flows.errors import RecipeError
     from flows.select_job import run_select
-    from tiers.select_stage import QQTSettings, SelectParams
+    from tiers.select_stage import QQTSettings, SelectParams, mix_basis
 
     qqt = {"tau_convention": args.tau_convention}
     if args.qqt_params:
@@ -634,7 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "missed duplicates 0.95 when --verify is on (14x8 for 0.8 and 112), 0.5 with --no-verify (9x12)")
     dd.add_argument("--rows", type=int, help="rows per band (with --bands)")
     dd.add_argument("--text-column", default="text", help="column holding the text (default text)")
-    dd.add_argument("--id-column", help="column holding a unique id (default: a hash of the text)")
+    dd.add_argument("--id-column", **ID_COLUMN_OPTION)
     dd.add_argument("--keep", default="smallest-id",
                     help="which document of a cluster stays: smallest-id (default), longest, or score:COLUMN (highest value)")
     dd.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
@@ -668,7 +676,7 @@ def build_parser() -> argparse.ArgumentParser:
     tier.add_argument("--quality-model", help="folder of a model from `tierlake train-quality` (overrides the recipe)")
     tier.add_argument("--targets", nargs="+", help="JSONL target examples for target similarity (overrides the recipe)")
     tier.add_argument("--text-column", default="text", help="column holding the text (default text)")
-    tier.add_argument("--id-column", help="column holding a unique id (default: a hash of the text)")
+    tier.add_argument("--id-column", **ID_COLUMN_OPTION)
     tier.add_argument("--dedup", action=argparse.BooleanOptionalAction, default=True, help="exact and near dedup first (default on)")
     tier.add_argument("--master", help="Spark master URL (default local[*])")
     tier.add_argument("--driver-memory", default="4g", help="Spark driver heap (default 4g)")
@@ -711,7 +719,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--ngram", type=int, default=13, help="words in a decontamination n-gram (default 13)")
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("--text-column", default="text")
-    sc.add_argument("--id-column")
+    sc.add_argument("--id-column", **ID_COLUMN_OPTION)
     sc.add_argument("--master", help="Spark master URL (default local[*])")
     sc.add_argument("--driver-memory", default="4g")
     sc.set_defaults(func=cmd_score)
@@ -844,7 +852,7 @@ def build_parser() -> argparse.ArgumentParser:
     ig.add_argument("input", help="file or folder")
     ig.add_argument("output", help="output folder")
     ig.add_argument("--text-column", default="text")
-    ig.add_argument("--id-column", help="column holding a unique id (default: a hash of source + text)")
+    ig.add_argument("--id-column", **ID_COLUMN_OPTION)
     ig.add_argument("--master", help="Spark master URL (default local[*])")
     ig.set_defaults(func=cmd_ingest)
     rp = sub.add_parser("report", help="write RUN_DIR/report.html: a self-contained HTML report with plots",

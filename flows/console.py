@@ -55,12 +55,3 @@ def print_laws(laws: dict, probes: int, output: str) -> None:
     else:
         print(f"  projektor: {laws.get('projektor_note', 'not fitted')}")
     print(f"  {output}/laws.json  {output}/probes.parquet")
-
-
-def mix_basis(mix: dict) -> str:
-    """Whether a mix follows fitted laws or priors, with its prediction, in one phrase."""
-    if mix.get("basis") == "fitted laws":
-        return f"from fitted laws: predicted target loss {mix['predicted_loss']:.4f} bits/byte"
-    acc = mix.get("predicted_accuracy")
-    return ("mix follows priors (T-MARS fit per tier, not fitted on this corpus; `tierlake probe` fits laws)"
-            + (f": relative predicted accuracy {acc:.4f}" if acc is not None else ""))

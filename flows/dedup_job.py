@@ -13,6 +13,7 @@ import threading
 import time
 
 from connectors.accounting import StageStats
+from connectors.checkpoints import Checkpoints
 from connectors.dedup_index import DedupIndex
 from connectors.manifest import (
     begin_job_output,
@@ -20,16 +21,14 @@ from connectors.manifest import (
     source_name,
     write_stats,
 )
+from connectors.pipeline import Stage, StageContext
 from connectors.shards import write_shards
-from connectors.sources import RESERVED, IngestParams, SourceSpec, ingest, release, shard_size_hint
+from connectors.sources import DEFAULT_ID_COLUMN, RESERVED, IngestParams, SourceSpec, release, shard_size_hint
 from connectors.spark_session import SparkSettings, get_spark
-from curation.exact_dedup import ExactDedupParams, exact_dedup_stage, exact_keys
-from curation.near_dedup import (
-    NearDedupIndex,
-    NearDedupParams,
-    combine_removed,
-    near_dedup_stage,
-)
+from curation.exact_dedup import ExactDedupParams, exact_keys
+from curation.near_dedup import NearDedupParams, combine_removed
+from curation.stages import ExactDedupStage, IngestStage, NearDedupStage
+from flows.runner import completed_job, pipeline_key, run_stages
 
 
 def output_columns(columns: list[str], spec: SourceSpec) -> list[tuple[str, str]]:
@@ -84,105 +83,88 @@ def _index_for(index_dir: str | None, near: NearDedupParams) -> DedupIndex | Non
 
 
 def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearDedupParams,
-              text_column: str = "text", id_column: str | None = None, index_dir: str | None = None,
+              text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN, index_dir: str | None = None,
               spark_settings: SparkSettings | None = None, shard_bytes: int = 256 << 20,
-              engine: str = "spark", threads: int | None = None) -> dict:
-    """Run the dedup job on Spark (``engine="spark"``) or in one process (``"local"``,
-    :mod:`curation.dedup_local`: same results, for inputs that fit one machine's memory)."""
-    if engine == "local":
-        return run_dedup_local(input_path, output, exact, near, text_column, id_column, index_dir, shard_bytes, threads)
-    if engine != "spark":
+              engine: str = "spark", threads: int | None = None, resume: bool = False) -> dict:
+    """Ingest -> exact -> near dedup of one input through the runner, on Spark (``engine="spark"``)
+    or in one process (``"local"``: the same stages on Arrow tables, :mod:`curation.dedup_local`,
+    for inputs that fit one machine's memory). ``resume``: keep stage checkpoints in
+    ``OUTPUT/_checkpoints`` so a re-run after a crash redoes only the unfinished stages (not with
+    ``index_dir``: appending to the index is not repeatable)."""
+    if engine not in ("spark", "local"):
         raise ValueError(f"engine must be 'spark' or 'local', got {engine!r}")
     started = time.time()
-    run_id = begin_job_output(output)
-    spark = get_spark(spark_settings)
-    name = source_name(input_path)
-    spec = SourceSpec(name=name, path=input_path, text_column=text_column, id_column=id_column)
+    spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
+    if engine == "local":
+        from connectors.local_ingest import check_fits_in_memory
+        from curation.dedup_local import default_threads
+
+        check_fits_in_memory([spec])  # before any work: a clear refusal, not an out-of-memory kill
     index = _index_for(index_dir, near)
-    frames = index.frames(spark) if index else None
-    docs, quarantine, _inputs, ingest_stats = ingest(spark, [spec], IngestParams())
-    after_exact, exact_removed, exact_stats = exact_dedup_stage(docs, exact, frames[0] if frames else None,
-                                                                known_in=ingest_stats.output_counts)
-    near_index = NearDedupIndex(frames[1], frames[2]) if frames else None
-    kept, near_removed, near_stats, band_rows = near_dedup_stage(after_exact, near, near_index,
-                                                                 known_in=exact_stats.output_counts)
-    removed = combine_removed(exact_removed, near_removed)
-    outputs = {"kept": write_shards(_restore_input_columns(kept, spec), output, "kept", run_id, shard_bytes,
-                                    sort_by=id_column or "id", size_column=text_column,
-                                    size_hint=shard_size_hint(near_stats))}
-    if removed is not None:
-        outputs["removed"] = write_shards(removed, output, "removed", run_id, shard_bytes, size_column=None)
-    if sum(ingest_stats.quarantined.values()):
-        outputs["quarantine"] = write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by="source_file", size_column="raw")
+    stages: list[Stage] = [IngestStage(IngestParams(), [spec]), ExactDedupStage(exact), NearDedupStage(near, keep_band_rows=index is not None)]
+    key = pipeline_key(stages, {"index": index_dir, "shard_bytes": shard_bytes}, engine)
+    if resume and (done := completed_job(output, key)):
+        return {**done, "skipped": True}
+    run_id = begin_job_output(output)
+    spark = get_spark(spark_settings) if engine == "spark" else None
+    ctx = StageContext(root=output, run_id=run_id, spark=spark, threads=threads or (default_threads() if engine == "local" else 1))
+    if engine == "local" and near.enabled:
+        from curation.minhash import load_kernels
+
+        # the compiled kernels load while the input is read (Arrow's readers release the GIL)
+        threading.Thread(target=load_kernels, args=(near.ngram, near.unit, near.verify), daemon=True).start()
+    start = {}
+    parts = (index.frames(spark) if spark is not None else index.tables()) if index is not None else None
+    if parts:  # None for an empty index
+        start = dict(zip(("index_exact_keys", "index_bands", "index_texts"), parts))
+    ck = Checkpoints(output, spark, enabled=resume and index is None)
+    run = run_stages(stages, ctx, ck, start)
+    f = run.frames
+    kept, quarantine = f["kept"], f["quarantine"]
+    near_stats = run.outputs["near_dedup"].stats
+    if spark is not None:
+        removed = combine_removed(f["exact_removed"], f["near_removed"])
+        outputs = {"kept": write_shards(_restore_input_columns(kept, spec), output, "kept", run_id, shard_bytes,
+                                        sort_by=id_column or "id", size_column=text_column,
+                                        size_hint=shard_size_hint(near_stats))}
+        if removed is not None:
+            outputs["removed"] = write_shards(removed, output, "removed", run_id, shard_bytes, size_column=None)
+        if sum(run.outputs["ingest"].stats.quarantined.values()):
+            outputs["quarantine"] = write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by="source_file",
+                                                 size_column="raw")
+    else:
+        from connectors.shards import write_table_shards
+        from curation.dedup_local import combine_removed_local
+
+        removed = combine_removed_local(f["exact_removed"], f["near_removed"])
+        names = output_columns(kept.column_names, spec)
+        restored = kept.select([c for c, _ in names]).rename_columns([n for _, n in names])
+        outputs = {"kept": write_table_shards(restored, output, "kept", run_id, shard_bytes, sort_by=id_column or "id",
+                                              size_column=text_column, threads=ctx.threads)}
+        if removed is not None:
+            outputs["removed"] = write_table_shards(removed, output, "removed", run_id, shard_bytes, size_column=None,
+                                                    threads=ctx.threads)
+        if quarantine.num_rows:
+            outputs["quarantine"] = write_table_shards(quarantine, output, "quarantine", run_id, shard_bytes,
+                                                       sort_by="source_file", size_column="raw", threads=ctx.threads)
     index_record = None
     if index is not None:
-        kept_ids = kept.select("id")
-        kept_bands = band_rows.where(~band_rows["_old"]).select("id", "band", "key").join(kept_ids, "id") if band_rows is not None else spark.createDataFrame([], "id string, band int, key long")
-        index_record = index.append(run_id, exact_keys(kept), kept_bands, kept.select("id", "text"))
-    stats = _job_stats(run_id, input_path, started, "spark", [ingest_stats, exact_stats, near_stats], outputs,
-                       exact, near, index, index_record)
+        index_record = index.append(run_id, *_index_parts(spark, kept, f["exact_keys"], f["band_rows"]))
+    stats = _job_stats(run_id, input_path, started, engine, run.stats, outputs, exact, near, index, index_record)
+    stats["key"] = key
     write_stats(stats, output, run_id)
-    release(docs, quarantine, exact_removed, near_removed, band_rows, after_exact, kept)
+    if spark is not None:
+        release(f["documents"], quarantine, f["exact_removed"], f["near_removed"], f["band_rows"], f["exact_kept"], kept)
     return stats
 
 
-def run_dedup_local(input_path: str, output: str, exact: ExactDedupParams, near: NearDedupParams,
-                    text_column: str = "text", id_column: str | None = None, index_dir: str | None = None,
-                    shard_bytes: int = 256 << 20, threads: int | None = None) -> dict:
-    """The dedup job in one process on Arrow tables (no JVM): same stages, outputs and stats.json."""
-    from connectors.local_ingest import check_fits_in_memory, ingest_local
-    from connectors.shards import write_table_shards
-    from curation.dedup_local import (
-        combine_removed_local,
-        default_threads,
-        exact_dedup_stage_local,
-        index_parts_local,
-        near_dedup_stage_local,
-    )
-    from curation.minhash import load_kernels
+def _index_parts(spark, kept, keys, band_rows):
+    """(exact keys, band rows, texts) of the kept documents for :meth:`DedupIndex.append`."""
+    if spark is None:
+        from curation.dedup_local import index_parts_local
 
-    started = time.time()
-    spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
-    check_fits_in_memory([spec])  # before any work: a clear refusal, not an out-of-memory kill
-    threads = threads or default_threads()
-    run_id = begin_job_output(output)
-    # the compiled kernels load while the input is read (Arrow's readers release the GIL)
-    kernels = threading.Thread(target=load_kernels, args=(near.ngram, near.unit, near.verify), daemon=True)
-    if near.enabled:
-        kernels.start()
-    index = _index_for(index_dir, near)
-    tables = index.tables() if index else None
-    docs, quarantine, _inputs, ingest_stats = ingest_local([spec], IngestParams(), threads)
-    after_exact, exact_removed, exact_stats, keys = exact_dedup_stage_local(
-        docs, exact, tables[0] if tables else None, ingest_stats.output_counts, threads)
-    if near.enabled:
-        kernels.join()
-    kept, near_removed, near_stats, band_rows = near_dedup_stage_local(
-        after_exact, near, tables[1] if tables else None, tables[2] if tables else None, exact_stats.output_counts, threads)
-    removed = combine_removed_local(exact_removed, near_removed)
-    names = output_columns(kept.column_names, spec)
-    restored = kept.select([c for c, _ in names]).rename_columns([n for _, n in names])
-    outputs = {"kept": write_table_shards(restored, output, "kept", run_id, shard_bytes, sort_by=id_column or "id",
-                                          size_column=text_column, threads=threads)}
-    if removed is not None:
-        outputs["removed"] = write_table_shards(removed, output, "removed", run_id, shard_bytes, size_column=None, threads=threads)
-    if quarantine.num_rows:
-        outputs["quarantine"] = write_table_shards(quarantine, output, "quarantine", run_id, shard_bytes,
-                                                   sort_by="source_file", size_column="raw", threads=threads)
-    index_record = index.append(run_id, *index_parts_local(kept, keys, band_rows)) if index is not None else None
-    stats = _job_stats(run_id, input_path, started, "local", [ingest_stats, exact_stats, near_stats], outputs,
-                       exact, near, index, index_record)
-    write_stats(stats, output, run_id)
-    return stats
-
-
-def main(argv: list[str] | None = None) -> int:
-    from flows.cli import main as cli_main
-
-    return cli_main(["dedup", *(argv or [])])
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main(sys.argv[1:]))
+        return index_parts_local(kept, keys, band_rows)
+    kept_ids = kept.select("id")
+    kept_bands = (band_rows.where(~band_rows["_old"]).select("id", "band", "key").join(kept_ids, "id") if band_rows is not None
+                  else spark.createDataFrame([], "id string, band int, key long"))
+    return exact_keys(kept), kept_bands, kept.select("id", "text")

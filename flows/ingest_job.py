@@ -15,26 +15,35 @@ from connectors.manifest import (
     source_name,
     write_stats,
 )
+from connectors.pipeline import Stage, StageContext
 from connectors.shards import write_shards
-from connectors.sources import IngestParams, SourceSpec, ingest, release
+from connectors.sources import DEFAULT_ID_COLUMN, IngestParams, SourceSpec, release
 from connectors.spark_session import SparkSettings, get_spark
+from curation.stages import IngestStage
+from flows.runner import completed_job, pipeline_key, run_stages
 
 
-def run_ingest(input_path: str, output: str, text_column: str = "text", id_column: str | None = None,
+def run_ingest(input_path: str, output: str, text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN,
                params: IngestParams | None = None, spark_settings: SparkSettings | None = None,
-               shard_bytes: int = 256 << 20) -> dict:
+               shard_bytes: int = 256 << 20, resume: bool = False) -> dict:
+    """Ingest one input through the runner; ``resume``: a finished run of the same key is kept."""
     started = time.time()
+    spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
+    stages: list[Stage] = [IngestStage(params or IngestParams(), [spec])]
+    key = pipeline_key(stages, {"shard_bytes": shard_bytes})
+    if resume and (done := completed_job(output, key)):
+        return {**done, "skipped": True}
     run_id = begin_job_output(output)
     spark = get_spark(spark_settings)
-    name = source_name(input_path)
-    spec = SourceSpec(name=name, path=input_path, text_column=text_column, id_column=id_column)
-    docs, quarantine, inputs, stats = ingest(spark, [spec], params or IngestParams())
+    run = run_stages(stages, StageContext(root=output, run_id=run_id, spark=spark))
+    docs, quarantine = run.frames["documents"], run.frames["quarantine"]
+    inputs, stats = run.outputs["ingest"].meta["inputs"], run.outputs["ingest"].stats
     outputs = {"documents": write_shards(docs, output, "documents", run_id, shard_bytes),
                "quarantine": write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by="source_file",
                                           size_column="raw")}
     result = {"run_id": run_id, "created_at": now_iso(), "input": input_path, "seconds": round(time.time() - started, 3),
               "documents_in": stats.docs_in, "documents": outputs["documents"].rows, "quarantined": stats.quarantined,
-              "inputs": inputs, "stages": [stats.model_dump()], "outputs": {k: v.model_dump() for k, v in outputs.items()}}
+              "inputs": inputs, "stages": [stats.model_dump()], "outputs": {k: v.model_dump() for k, v in outputs.items()}, "key": key}
     if result["documents"] + sum(stats.quarantined.values()) != stats.docs_in:
         raise RuntimeError(f"accounting does not add up: {result}")
     write_stats(result, output, run_id)

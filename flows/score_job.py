@@ -14,16 +14,20 @@ import time
 
 import pyarrow.parquet as pq
 
+from connectors.checkpoints import Checkpoints
 from connectors.manifest import (
     begin_job_output,
     now_iso,
     source_name,
     write_stats,
 )
+from connectors.pipeline import Stage, StageContext
 from connectors.shards import write_shards
-from connectors.sources import IngestParams, SourceSpec, ingest, release
+from connectors.sources import DEFAULT_ID_COLUMN, IngestParams, SourceSpec, release
 from connectors.spark_session import SparkSettings, get_spark
-from curation.betr_stage import ScoreParams, score_stage
+from curation.betr_stage import ScoreParams
+from curation.stages import IngestStage, ScoreStage
+from flows.runner import completed_job, pipeline_key, run_stages
 
 
 def write_score_outputs(result, root: str, run_id: str, shard_bytes: int, prefix: str = "") -> dict:
@@ -38,37 +42,33 @@ def write_score_outputs(result, root: str, run_id: str, shard_bytes: int, prefix
     return outputs
 
 
-def run_score(input_path: str, output: str, params: ScoreParams, text_column: str = "text", id_column: str | None = None,
-              spark_settings: SparkSettings | None = None, shard_bytes: int = 256 << 20) -> dict:
+def run_score(input_path: str, output: str, params: ScoreParams, text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN,
+              spark_settings: SparkSettings | None = None, shard_bytes: int = 256 << 20, resume: bool = False) -> dict:
+    """Ingest -> score of one input through the runner (``resume``: stage checkpoints in OUTPUT)."""
     started = time.time()
+    spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
+    stages: list[Stage] = [IngestStage(IngestParams(), [spec]), ScoreStage(params, reads="documents")]
+    key = pipeline_key(stages, {"shard_bytes": shard_bytes})
+    if resume and (done := completed_job(output, key)):
+        return {**done, "skipped": True}
     run_id = begin_job_output(output)
     spark = get_spark(spark_settings)
-    name = source_name(input_path)
-    docs, quarantine, _inputs, ingest_stats = ingest(spark, [SourceSpec(name=name, path=input_path, text_column=text_column,
-                                                                          id_column=id_column)], IngestParams())
-    result = score_stage(docs, params)
+    ctx = StageContext(root=output, run_id=run_id, seed=params.seed, spark=spark)
+    run = run_stages(stages, ctx, Checkpoints(output, spark, enabled=resume))
+    ingest_stats = run.outputs["ingest"].stats
+    result = run.outputs["score"].objects["result"]
+    result.scores = run.frames["scores"]
     outputs = write_score_outputs(result, output, run_id, shard_bytes)
     if sum(ingest_stats.quarantined.values()):
-        outputs["quarantine"] = write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by="source_file", size_column="raw")
+        outputs["quarantine"] = write_shards(run.frames["quarantine"], output, "quarantine", run_id, shard_bytes,
+                                             sort_by="source_file", size_column="raw")
     if outputs["scores"].rows != ingest_stats.docs_out:
         raise RuntimeError(f"{outputs['scores'].rows} scores for {ingest_stats.docs_out} documents")
     stats = {"run_id": run_id, "created_at": now_iso(), "input": input_path, "seconds": round(time.time() - started, 3),
              "documents_in": ingest_stats.docs_in, "scored": outputs["scores"].rows, "quarantined": ingest_stats.quarantined,
              "evaluation": result.evaluation, "params": params.model_dump(),
-             "stages": [ingest_stats.model_dump(), result.stats.model_dump()],
-             "outputs": {k: v.model_dump() for k, v in outputs.items()}}
+             "stages": [s.model_dump() for s in run.stats],
+             "outputs": {k: v.model_dump() for k, v in outputs.items()}, "key": key}
     write_stats(stats, output, run_id)
-    release(docs, quarantine)
+    release(run.frames["documents"], run.frames["quarantine"])
     return stats
-
-
-def main(argv: list[str] | None = None) -> int:
-    from flows.cli import main as cli_main
-
-    return cli_main(["score", *(argv or [])])
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main(sys.argv[1:]))

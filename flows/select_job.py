@@ -12,6 +12,7 @@ import json
 import os
 import time
 
+from connectors.checkpoints import stage_key
 from connectors.filesystem import InputError
 from connectors.manifest import (
     begin_job_output,
@@ -19,9 +20,12 @@ from connectors.manifest import (
     write_file_atomic,
     write_stats,
 )
+from connectors.pipeline import StageContext
 from connectors.shards import write_shards
 from connectors.spark_session import SparkSettings, get_spark
-from tiers.select_stage import SelectParams, SelectResult, select_stage
+from flows.runner import completed_job, run_stages
+from tiers.select_stage import SelectParams, SelectResult
+from tiers.stages import SelectStage
 
 
 def tiered_documents_path(run_dir: str) -> str:
@@ -52,35 +56,31 @@ def write_select_outputs(result: SelectResult, root: str, run_id: str, shard_byt
 
 
 def run_select(run_dir: str, output: str, params: SelectParams, spark_settings: SparkSettings | None = None,
-               shard_bytes: int = 256 << 20) -> dict:
-    started = time.time()
-    source = tiered_documents_path(run_dir)
-    run_id = begin_job_output(output)
-    spark = get_spark(spark_settings)
-    docs = spark.read.parquet(source)
+               shard_bytes: int = 256 << 20, resume: bool = False) -> dict:
+    """The select stage through the runner over an earlier run's tiers; ``resume``: a finished run
+    of the same key (parameters, the tiers' and scores' files) is kept."""
     from connectors.pool_streams import scores_path
 
+    started = time.time()
+    source = tiered_documents_path(run_dir)
     scores = scores_path(run_dir)  # BETR scores of a curate run: pools are then taken best first
+    stage = SelectStage(params)
+    key = stage_key("job", {"shard_bytes": shard_bytes, "select": stage.key_params()}, None,
+                    [source, *([scores] if scores else []), *stage.key_files()])
+    if resume and (done := completed_job(output, key)):
+        return {**done, "skipped": True}
+    run_id = begin_job_output(output)
+    spark = get_spark(spark_settings)
+    start = {"tiered": spark.read.parquet(source), "scores": spark.read.parquet(scores) if scores else None}
     try:
-        result = select_stage(docs, params, scores=spark.read.parquet(scores) if scores else None)
+        run = run_stages([stage], StageContext(root=output, run_id=run_id, seed=params.seed, spark=spark), frames=start)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    result = run.outputs["select"].objects["result"]
     outputs = write_select_outputs(result, output, run_id, shard_bytes)
     result.documents.unpersist()
     stats = {"run_id": run_id, "created_at": now_iso(), "input": source, "seconds": round(time.time() - started, 3),
              "mix": mix_document(result), "stages": [result.stats.model_dump()], "params": params.model_dump(),
-             "outputs": {k: v.model_dump() for k, v in outputs.items()}}
+             "outputs": {k: v.model_dump() for k, v in outputs.items()}, "key": key}
     write_stats(stats, output, run_id)
     return stats
-
-
-def main(argv: list[str] | None = None) -> int:
-    from flows.cli import main as cli_main
-
-    return cli_main(["select", *(argv or [])])
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main(sys.argv[1:]))

@@ -22,6 +22,42 @@ class SubmitError(RuntimeError):
     pass
 
 
+JOBS = {"ingest": "flows.ingest_job:run_ingest", "dedup": "flows.dedup_job:run_dedup", "score": "flows.score_job:run_score",
+        "tier": "flows.tier_job:run_tier", "select": "flows.select_job:run_select"}
+
+
+def job_function(job: str):
+    """``run_<job>`` of ``flows/<job>_job.py``, validating its arguments against its annotations
+    (pydantic: a JSON dict becomes the stage's parameters model)."""
+    import importlib
+
+    from pydantic import ConfigDict, validate_call
+
+    module, name = JOBS[job].split(":")
+    return validate_call(config=ConfigDict(arbitrary_types_allowed=True))(getattr(importlib.import_module(module), name))
+
+
+def submit_job(job: str, kwargs: dict, master: str = "local[*]", **submit_options) -> dict:
+    """Run ``run_<job>(**kwargs)`` as a Spark application (``flows/spark_entry.py job``): the
+    parameters travel as JSON (pydantic models dumped, validated back on the driver), not as a
+    command line; returns the job's stats.json."""
+    import json
+    import tempfile
+
+    from pydantic import BaseModel
+
+    payload = {k: (v.model_dump(mode="json") if isinstance(v, BaseModel) else v) for k, v in kwargs.items()}
+    payload["spark_settings"] = {"master": master}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix=f"tierlake-{job}-", delete=False) as fh:
+        json.dump(payload, fh)
+    try:
+        submit("job", [job, fh.name], master=master, **submit_options)
+    finally:
+        os.remove(fh.name)
+    with open(os.path.join(kwargs.get("output") or "", "stats.json")) as stats:
+        return json.load(stats)
+
+
 def package(dest: str | None = None) -> str:
     """Zip tierlake's Python packages (and their data files) for ``--py-files``; returns the path.
     The archive is reproducible: sorted entries, fixed timestamps."""
@@ -64,7 +100,10 @@ def submit_command(stage: str, argv: list[str], master: str, py_files: str, pyth
     for key, value in sorted((conf or {}).items()):
         cmd += ["--conf", f"{key}={value}"]
     cmd += list(submit_args or [])
-    cmd += [os.path.join(ROOT, "flows", "spark_entry.py"), "--quiet", stage, *argv, "--master", master]
+    if stage == "job":  # flows/spark_entry.py job NAME PARAMS.json: a job function, no command line
+        cmd += [os.path.join(ROOT, "flows", "spark_entry.py"), "job", *argv]
+    else:
+        cmd += [os.path.join(ROOT, "flows", "spark_entry.py"), "--quiet", stage, *argv, "--master", master]
     return cmd
 
 

@@ -1,216 +1,148 @@
 """One Prefect flow per stage — ingest, dedup (ingest + exact + near, optionally against a saved
-index), containment, score, tier, select — each a thin wrapper over the stage's job (``flows/*_job.py``).
+index), containment, score, tier, select — each a thin wrapper over the stage's job
+(``flows/*_job.py``), which runs its stages through the one runner (:mod:`flows.runner`).
 
-Orchestration only. Each flow:
+Orchestration only. Parameters are the stages' pydantic models (``ExactDedupParams``,
+``NearDedupParams``, ``ScoreParams``, ``TierPolicy``, ``SelectParams``): Prefect validates them and
+the UI shows their fields, and a default lives in one place. Each flow:
 
-* keys its result by a hash of the stage, its parameters and the fingerprints (path, size, mtime)
-  of its input files (:func:`stage_key`); when ``OUTPUT/_stage.json`` holds the same key and
-  ``OUTPUT/stats.json`` exists, the stage is complete and a re-run returns its stats without
-  running (``force=True`` runs anyway). The marker is written after stats.json, so a crash
-  mid-stage leaves no marker and the re-run redoes that stage only;
-* runs the job in-process (``spark_mode="local"``: Spark local[*] or ``master``) or as a Spark
-  application through ``spark-submit`` (``spark_mode="submit"``, :mod:`flows.spark_submit`);
-* publishes the stage's stats as a Prefect table artifact, and retries once on failure.
+* resumes (unless ``force``): a finished run of the same key in ``output`` — the stages'
+  parameters, the input files' fingerprints and what shapes the outputs; ``stats.json`` is
+  written last and holds the key — is returned without running (``skipped``); a crash mid-run
+  leaves stage checkpoints in ``output/_checkpoints`` and the re-run redoes only the unfinished
+  stages (:mod:`connectors.checkpoints`, the one resume mechanism);
+* runs the job in the worker's process (``spark_mode="local"``: Spark local[*] or ``master``) or
+  as a Spark application through ``spark-submit`` (``spark_mode="submit"``: the same job function
+  with the same parameters as JSON, :func:`flows.spark_submit.submit_job`);
+* publishes the job's stats as a Prefect table artifact; each stage inside retries transient
+  failures once (never a user error).
 """
 from __future__ import annotations
 
-import json
-import os
+from typing import Literal
 
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
-from prefect.cache_policies import NO_CACHE
+from prefect import flow
 
-from connectors.checkpoints import stage_key as _stage_key
-from connectors.manifest import now_iso, write_file_atomic
+from connectors.sources import DEFAULT_ID_COLUMN
+from connectors.spark_session import SparkSettings
+from curation.betr_stage import ScoreParams
+from curation.containment_stage import ContainmentParams
+from curation.exact_dedup import ExactDedupParams
+from curation.near_dedup import NearDedupParams
+from flows.runner import Artifact, publish
+from tiers.policy import TierPolicy
+from tiers.select_stage import SelectParams
 
-MARKER = "_stage.json"
-
-
-def stage_key(stage: str, params: dict, inputs: list[str]) -> str:
-    """The stage's result key: its name, parameters and input files' fingerprints
-    (:func:`connectors.checkpoints.stage_key`, the same key the curate flow's checkpoints use)."""
-    return _stage_key(stage, params, None, inputs)
-
-
-def completed(output: str, key: str) -> dict | None:
-    """The stored stats when ``output`` holds a finished run of exactly this stage key."""
-    marker, stats = os.path.join(output, MARKER), os.path.join(output, "stats.json")
-    if not (os.path.exists(marker) and os.path.exists(stats)):
-        return None
-    with open(marker) as fh:
-        if json.load(fh).get("key") != key:
-            return None
-    with open(stats) as fh:
-        return json.load(fh)
-
-
-def mark_completed(output: str, stage: str, key: str) -> None:
-    text = json.dumps({"stage": stage, "key": key, "finished_at": now_iso()}, indent=2)
-    write_file_atomic(os.path.join(output, MARKER), lambda tmp: open(tmp, "w").write(text))
+SparkMode = Literal["local", "submit"]
 
 
 def _artifact(stage: str, stats: dict) -> None:
-    rows = [{"metric": k, "value": v} for k, v in stats.items() if isinstance(v, (int, float, str)) and k != "run_id"]
+    rows = [{"metric": k, "value": v} for k, v in stats.items() if isinstance(v, (int, float, str)) and k not in ("run_id", "key")]
     for s in stats.get("stages", []):
         rows += [{"metric": f"{s['name']}: documents in", "value": s["docs_in"]},
                  {"metric": f"{s['name']}: documents out", "value": s["docs_out"]}]
         rows += [{"metric": f"{s['name']}: removed {k}", "value": v} for k, v in sorted(s["removed"].items())]
         rows += [{"metric": f"{s['name']}: quarantined {k}", "value": v} for k, v in sorted(s["quarantined"].items())]
-    try:
-        create_table_artifact(key=f"{stage}-stats", table=rows, description=f"tierlake {stage} stage")
-    except Exception:  # artifacts are a convenience; never fail a run over them
-        pass
+    publish([Artifact(f"{stage}-stats", rows, f"tierlake {stage} stage")])
 
 
-@task(name="run-stage", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def run_stage(stage: str, argv: list[str], output: str, key: str, spark_mode: str = "local",
-              master: str | None = None, force: bool = False) -> dict:
-    """Run ``tierlake <stage> argv`` unless ``output`` already holds this key's result."""
-    log = get_run_logger()
-    done = None if force else completed(output, key)
-    if done is not None:
-        log.info("%s: already complete for key %s… in %s — skipped", stage, key[:12], output)
-        return {**done, "skipped": True}
-    if os.path.exists(os.path.join(output, MARKER)):
-        os.remove(os.path.join(output, MARKER))
+def _run_job(job: str, kwargs: dict, spark_mode: SparkMode, master: str | None) -> dict:
+    """Call ``flows/<job>_job.run_<job>(**kwargs)`` here, or inside a spark-submit application."""
     if spark_mode == "submit":
-        from flows.spark_submit import submit
+        from flows.spark_submit import submit_job
 
-        submit(stage, argv, master=master or "local[*]")
-    else:
-        from flows.cli import main
+        return submit_job(job, kwargs, master=master or "local[*]")
+    from flows.spark_submit import job_function
 
-        code = main(["--quiet", stage, *argv, *(["--master", master] if master else [])])
-        if code != 0:
-            raise RuntimeError(f"tierlake {stage} failed with exit code {code} (see the log above)")
-    with open(os.path.join(output, "stats.json")) as fh:
-        stats = json.load(fh)
-    mark_completed(output, stage, key)
-    log.info("%s: done in %s s -> %s", stage, stats.get("seconds"), output)
-    return stats
-
-
-def _dedup_params(recipe_path: str | None) -> dict:
-    from flows.recipe import load_recipe
-
-    if not recipe_path:
-        return {}
-    stages = load_recipe(recipe_path).stages
-    return {"exact": stages.exact_dedup.model_dump(), "near": stages.near_dedup.model_dump()}
+    if master:
+        kwargs = {**kwargs, "spark_settings": SparkSettings(master=master)}
+    return job_function(job)(**kwargs)
 
 
 @flow(name="ingest", log_prints=True)
-def ingest_flow(input_path: str, output: str, text_column: str = "text", id_column: str | None = None,
-                spark_mode: str = "local", master: str | None = None, force: bool = False) -> dict:
+def ingest_flow(input_path: str, output: str, text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN,
+                spark_mode: SparkMode = "local", master: str | None = None, force: bool = False) -> dict:
     """Read one input into documents + quarantine."""
-    argv = [input_path, output, "--text-column", text_column] + (["--id-column", id_column] if id_column else [])
-    key = stage_key("ingest", {"argv": argv}, [input_path])
-    stats = run_stage("ingest", argv, output, key, spark_mode, master, force)
+    stats = _run_job("ingest", {"input_path": input_path, "output": output, "text_column": text_column,
+                                "id_column": id_column, "resume": not force}, spark_mode, master)
     _artifact("ingest", stats)
     return stats
 
 
-def dedup_argv(input_path: str, output: str, threshold: float, num_perm: int, bands: int | None, rows: int | None,
-               text_column: str) -> list[str]:
-    """The dedup command line; LSH banding only when given, else chosen from the threshold
-    (``NearDedupParams.banding``), so a flow's threshold moves its banding as the CLI's does."""
-    argv = [input_path, output, "--threshold", str(threshold), "--num-perm", str(num_perm), "--text-column", text_column]
-    if (bands is None) != (rows is None):
-        raise ValueError("give both bands and rows, or neither (then they follow the threshold)")
-    if bands is not None:
-        argv += ["--bands", str(bands), "--rows", str(rows)]
-    return argv
-
-
 @flow(name="dedup", log_prints=True)
-def dedup_flow(input_path: str, output: str, index_dir: str | None = None, threshold: float = 0.8,
-               num_perm: int = 112, bands: int | None = None, rows: int | None = None, text_column: str = "text",
-               id_column: str | None = None, spark_mode: str = "local", master: str | None = None, force: bool = False,
-               engine: str = "spark") -> dict:
+def dedup_flow(input_path: str, output: str, index_dir: str | None = None,
+               exact: ExactDedupParams = ExactDedupParams(), near: NearDedupParams = NearDedupParams(),  # noqa: B008
+               text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN, engine: Literal["spark", "local"] = "spark",
+               spark_mode: SparkMode = "local", master: str | None = None, force: bool = False) -> dict:
     """Ingest + exact + MinHash-LSH near dedup of one input; with ``index_dir`` the batch is checked
     against every earlier batch saved there (the hourly incremental deployment). ``engine="local"``
     runs the job in one process without Spark (same results; for batches that fit in memory).
-    ``bands``/``rows``: LSH banding; default chosen from ``threshold`` and ``num_perm``."""
-    if engine not in ("spark", "local"):
-        raise ValueError(f"engine must be 'spark' or 'local', got {engine!r}")
+    LSH banding follows ``near.threshold`` unless ``near.bands``/``near.rows`` are given."""
     if engine == "local" and spark_mode == "submit":
         raise ValueError("engine 'local' runs in the worker's process; spark_mode 'submit' needs engine 'spark'")
-    argv = dedup_argv(input_path, output, threshold, num_perm, bands, rows, text_column)
-    if engine == "local":
-        argv += ["--engine", "local"]
-        master = None  # no Spark master for the local engine
-    if id_column:
-        argv += ["--id-column", id_column]
-    if index_dir:
-        argv += ["--index", index_dir]
-    key = stage_key("dedup", {"argv": argv}, [input_path])
-    stats = run_stage("dedup", argv, output, key, spark_mode, master, force)
+    stats = _run_job("dedup", {"input_path": input_path, "output": output, "exact": exact, "near": near,
+                               "text_column": text_column, "id_column": id_column, "index_dir": index_dir,
+                               "engine": engine, "resume": not force}, spark_mode, None if engine == "local" else master)
     _artifact("dedup", stats)
     return stats
 
 
 @flow(name="containment", log_prints=True)
 def containment_flow(lake: str, output: str, min_ratio: float = 1.0, force: bool = False) -> dict:
-    """R2D2 containment scan of a table lake (on demand)."""
-    from curation.containment_stage import ContainmentParams
-    from flows.containment_job import run_containment
+    """R2D2 containment scan of a table lake (on demand), through the runner."""
+    import json
+    import os
 
-    key = stage_key("containment", {"min_ratio": min_ratio}, [lake])
-    done = None if force else completed(output, key)
-    if done is None:
-        res = run_containment(lake, output, ContainmentParams(min_ratio=min_ratio))
-        f = res["funnel"]
-        done = {"tables": f["tables"], "edges": len(res["edges"]), "seconds": f["seconds"],
-                "pruned_before_verification_pct": f["pruned_before_verification_pct"]}
-        write_file_atomic(os.path.join(output, "stats.json"), lambda tmp: open(tmp, "w").write(json.dumps(done, indent=2)))
-        mark_completed(output, "containment", key)
+    from connectors.manifest import write_file_atomic
+    from connectors.pipeline import StageContext
+    from curation.stages import ContainmentStage
+    from flows.runner import completed_job, pipeline_key, run_stages
+
+    stage = ContainmentStage(ContainmentParams(min_ratio=min_ratio), lake, output=output)
+    key = pipeline_key([stage])
+    done = None if force else completed_job(output, key)
+    if done is not None:
+        return {**done, "skipped": True}
+    res = run_stages([stage], StageContext(root=output)).outputs["containment"].objects["result"]
+    f = res["funnel"]
+    done = {"tables": f["tables"], "edges": len(res["edges"]), "seconds": f["seconds"],
+            "pruned_before_verification_pct": f["pruned_before_verification_pct"], "key": key}
+    write_file_atomic(os.path.join(output, "stats.json"), lambda tmp: open(tmp, "w").write(json.dumps(done, indent=2)))
     _artifact("containment", done)
     return done
 
 
-def score_argv(input_path: str, output: str, targets: list[str], decontaminate: list[str] | None,
-               sample: int | None) -> list[str]:
-    """The score command line; the sample size defaults to the stage's (``ScoreParams``)."""
-    from curation.betr_stage import ScoreParams
-
-    argv = [input_path, output, "--targets", *targets, "--sample", str(sample or ScoreParams().sample)]
-    return argv + (["--decontaminate", *decontaminate] if decontaminate else [])
-
-
 @flow(name="score", log_prints=True)
-def score_flow(input_path: str, output: str, targets: list[str], decontaminate: list[str] | None = None,
-               sample: int | None = None, spark_mode: str = "local", master: str | None = None, force: bool = False) -> dict:
-    """BETR scores and decontamination flags for one input (``sample``: default ScoreParams')."""
-    argv = score_argv(input_path, output, targets, decontaminate, sample)
-    key = stage_key("score", {"argv": argv}, [input_path, *targets, *(decontaminate or [])])
-    stats = run_stage("score", argv, output, key, spark_mode, master, force)
+def score_flow(input_path: str, output: str, params: ScoreParams, text_column: str = "text",
+               id_column: str | None = DEFAULT_ID_COLUMN, spark_mode: SparkMode = "local", master: str | None = None,
+               force: bool = False) -> dict:
+    """BETR scores and decontamination flags for one input (``params.targets``: the benchmark files)."""
+    stats = _run_job("score", {"input_path": input_path, "output": output, "params": params, "text_column": text_column,
+                               "id_column": id_column, "resume": not force}, spark_mode, master)
     _artifact("score", stats)
     return stats
 
 
 @flow(name="tier", log_prints=True)
-def tier_flow(input_path: str, output: str, recipe_path: str | None = None, spark_mode: str = "local",
-              master: str | None = None, force: bool = False) -> dict:
-    """Signals and tiers L0–L4 for one input (policy from a recipe or the defaults)."""
-    argv = [input_path, output] + (["--recipe", recipe_path] if recipe_path else [])
-    key = stage_key("tier", {"argv": argv}, [input_path] + ([recipe_path] if recipe_path else []))
-    stats = run_stage("tier", argv, output, key, spark_mode, master, force)
+def tier_flow(input_path: str, output: str, policy: TierPolicy = TierPolicy(),  # noqa: B008
+              exact: ExactDedupParams = ExactDedupParams(), near: NearDedupParams = NearDedupParams(),  # noqa: B008
+              dedup: bool = True, text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN,
+              spark_mode: SparkMode = "local", master: str | None = None, force: bool = False) -> dict:
+    """Signals and tiers L0–L4 for one input, after exact and near dedup with ``exact``/``near``."""
+    stats = _run_job("tier", {"input_path": input_path, "output": output, "policy": policy, "dedup": dedup,
+                              "exact_params": exact, "near_params": near, "text_column": text_column,
+                              "id_column": id_column, "resume": not force}, spark_mode, master)
     _artifact("tier", stats)
     return stats
 
 
 @flow(name="select", log_prints=True)
-def select_flow(run_dir: str, output: str, budget: float, max_epochs: float = 4.0, alignment_weight: float = 0.0,
-                targets: list[str] | None = None, laws: str | None = None, keep_top: float | None = None,
-                spark_mode: str = "local", master: str | None = None, force: bool = False) -> dict:
-    """The training mix for a token budget from an earlier run's tiers; with ``laws`` (laws.json of
-    ``tierlake probe``) the mix minimizes the fitted laws' predicted target loss."""
-    argv = [run_dir, output, "--budget", str(budget), "--max-epochs", str(max_epochs),
-            "--alignment-weight", str(alignment_weight)] + (["--targets", *targets] if targets else [])
-    argv += (["--laws", laws] if laws else []) + (["--keep-top", str(keep_top)] if keep_top else [])
-    key = stage_key("select", {"argv": argv}, [os.path.join(run_dir, "tiers"), os.path.join(run_dir, "documents"),
-                                               *(targets or []), *([laws] if laws else [])])
-    stats = run_stage("select", argv, output, key, spark_mode, master, force)
+def select_flow(run_dir: str, output: str, params: SelectParams, spark_mode: SparkMode = "local",
+                master: str | None = None, force: bool = False) -> dict:
+    """The training mix for ``params.budget_tokens`` from an earlier run's tiers; with
+    ``params.laws`` (laws.json of ``tierlake probe``) the mix minimizes the fitted laws' predicted
+    target loss."""
+    stats = _run_job("select", {"run_dir": run_dir, "output": output, "params": params, "resume": not force},
+                     spark_mode, master)
     _artifact("select", stats)
     return stats

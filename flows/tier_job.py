@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 
+from connectors.checkpoints import Checkpoints
 from connectors.manifest import (
     begin_job_output,
     new_run_id,
@@ -21,20 +22,17 @@ from connectors.manifest import (
     source_name,
     write_stats,
 )
+from connectors.pipeline import Stage, StageContext
 from connectors.shards import write_shards
-from connectors.sources import IngestParams, SourceSpec, ingest, release
+from connectors.sources import DEFAULT_ID_COLUMN, IngestParams, SourceSpec, release
 from connectors.spark_session import SparkSettings, get_spark
-from curation.exact_dedup import ExactDedupParams, exact_dedup_stage
-from curation.near_dedup import NearDedupParams, combine_removed, near_dedup_stage
+from curation.exact_dedup import ExactDedupParams
+from curation.near_dedup import NearDedupParams
+from curation.stages import ExactDedupStage, IngestStage, NearDedupStage
+from flows.runner import completed_job, pipeline_key, run_stages
 from tiers.policy import TIERS, TierPolicy
-from tiers.stage import TierResult, prepare_quality_model, tier_stage
-
-
-def duplicate_reasons(removed):
-    """(id, duplicate_reason) from dedup's removed rows: ``exact_duplicate of ID``."""
-    from pyspark.sql import functions as F
-
-    return removed.select("id", F.concat(F.col("kind"), F.lit("_duplicate of "), F.col("duplicate_of")).alias("duplicate_reason"))
+from tiers.stage import TierResult, tier_stage
+from tiers.stages import TierStage, tier_result
 
 
 def write_tier_outputs(result: TierResult, root: str, run_id: str, shard_bytes: int, prefix: str = "") -> dict:
@@ -55,31 +53,30 @@ def write_tier_outputs(result: TierResult, root: str, run_id: str, shard_bytes: 
 
 
 def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, text_column: str = "text",
-             id_column: str | None = None, dedup: bool = True, spark_settings: SparkSettings | None = None,
+             id_column: str | None = DEFAULT_ID_COLUMN, dedup: bool = True, spark_settings: SparkSettings | None = None,
              shard_bytes: int = 256 << 20, exact_params: ExactDedupParams | None = None,
-             near_params: NearDedupParams | None = None) -> dict:
+             near_params: NearDedupParams | None = None, resume: bool = False) -> dict:
+    """Ingest -> (exact -> near dedup) -> tier of one input through the runner (``resume``: stage
+    checkpoints in OUTPUT)."""
     started = time.time()
     policy = policy or TierPolicy()
-    run_id = begin_job_output(output)
-    cv = prepare_quality_model(policy, os.path.join(output, "quality_model"))
-    spark = get_spark(spark_settings)
-    name = source_name(input_path)
-    spec = SourceSpec(name=name, path=input_path, text_column=text_column, id_column=id_column)
-    docs, quarantine, _inputs, ingest_stats = ingest(spark, [spec], IngestParams())
-    stages = [ingest_stats]
-    duplicates, kept = None, docs
+    spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
+    stages: list[Stage] = [IngestStage(IngestParams(), [spec])]
     if dedup:
-        after_exact, exact_removed, exact_stats = exact_dedup_stage(
-            docs, exact_params or ExactDedupParams(), known_in=ingest_stats.output_counts)
-        kept, near_removed, near_stats, _bands = near_dedup_stage(
-            after_exact, near_params or NearDedupParams(), known_in=exact_stats.output_counts)
-        removed = combine_removed(exact_removed, near_removed)
-        duplicates = duplicate_reasons(removed) if removed is not None else None
-        stages += [exact_stats, near_stats]
-    result = tier_stage(kept, duplicates, policy, all_docs=docs)
+        stages += [ExactDedupStage(exact_params or ExactDedupParams()), NearDedupStage(near_params or NearDedupParams())]
+    stages.append(TierStage(policy, reads="kept" if dedup else "documents", model_dir="quality_model"))
+    key = pipeline_key(stages, {"shard_bytes": shard_bytes})
+    if resume and (done := completed_job(output, key)):
+        return {**done, "skipped": True}
+    run_id = begin_job_output(output)
+    spark = get_spark(spark_settings)
+    run = run_stages(stages, StageContext(root=output, run_id=run_id, spark=spark), Checkpoints(output, spark, enabled=resume))
+    ingest_stats = run.outputs["ingest"].stats
+    result = tier_result(run.outputs["tier"])
     outputs = write_tier_outputs(result, output, run_id, shard_bytes)
     if sum(ingest_stats.quarantined.values()):
-        outputs["quarantine"] = write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by="source_file", size_column="raw")
+        outputs["quarantine"] = write_shards(run.frames["quarantine"], output, "quarantine", run_id, shard_bytes,
+                                             sort_by="source_file", size_column="raw")
     documents_out = sum(outputs[f"documents/tier={t}"].rows for t in TIERS)
     quarantined = sum(ingest_stats.quarantined.values())
     if documents_out + quarantined != ingest_stats.docs_in:
@@ -88,16 +85,16 @@ def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, tex
         "run_id": run_id, "created_at": now_iso(), "input": input_path, "seconds": round(time.time() - started, 3),
         "documents_in": ingest_stats.docs_in, "documents_out": documents_out, "quarantined": ingest_stats.quarantined,
         "tiers": result.stats.details["tiers"], "by_tier_and_source": result.counts,
-        "thresholds": result.thresholds, "quality_model_cv": cv,
+        "thresholds": result.thresholds, "quality_model_cv": result.stats.details.get("quality_model_cv"),
         "l4_units_verified": result.stats.details["l4_units_verified"],
         "l4_units_rejected": result.stats.details["l4_units_rejected"],
         "filter_failures": result.stats.details["filter_failures"],
-        "stages": [s.model_dump() for s in stages + [result.stats]],
+        "stages": [s.model_dump() for s in run.stats],
         "outputs": {k: v.model_dump() for k, v in outputs.items()},
-        "policy": policy.model_dump(),
+        "policy": policy.model_dump(), "key": key,
     }
     write_stats(stats, output, run_id)
-    release(docs, quarantine)
+    release(run.frames["documents"], run.frames["quarantine"])
     return stats
 
 
@@ -142,15 +139,3 @@ def run_retier(run_dir: str, output: str, policy: TierPolicy, spark_settings: Sp
         raise RuntimeError(f"accounting does not add up: {documents_out} != {stats['documents_in']}")
     write_stats(stats, output, run_id)
     return stats
-
-
-def main(argv: list[str] | None = None) -> int:
-    from flows.cli import main as cli_main
-
-    return cli_main(["tier", *(argv or [])])
-
-
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main(sys.argv[1:]))

@@ -1,27 +1,55 @@
 """Flow parameters follow the stage models' defaults (the drifts issue 19 found, each caught here)."""
-import inspect
+import pytest
 
 from curation.betr_stage import ScoreParams
 from curation.near_dedup import NearDedupParams
-from flows.stage_flows import dedup_argv, dedup_flow, score_argv, score_flow
+from curation.stages import NearDedupStage
+from flows.stage_flows import dedup_flow, score_flow, tier_flow
 
 
-def test_dedup_flow_banding_follows_the_threshold():
-    # no banding given: the CLI picks it from the threshold, as NearDedupParams.banding() does
-    assert inspect.signature(dedup_flow.fn).parameters["bands"].default is None
-    argv = dedup_argv("in", "out", 0.7, 112, None, None, "text")
-    assert "--bands" not in argv and "--rows" not in argv
+@pytest.fixture
+def captured_jobs(monkeypatch):
+    """The (job, kwargs) each flow hands to its job function, without running it."""
+    import flows.spark_submit
+
+    seen = []
+
+    def fake_job_function(job):
+        def run(**kwargs):
+            seen.append((job, kwargs))
+            return {"stages": []}
+        return run
+
+    monkeypatch.setattr(flows.spark_submit, "job_function", fake_job_function)
+    return seen
+
+
+def test_dedup_flow_banding_follows_the_threshold(captured_jobs):
+    # the flow takes the stage's model: its banding follows the threshold as the CLI's does
+    dedup_flow.fn("in", "out", near=NearDedupParams(threshold=0.7))
+    job, kwargs = captured_jobs[-1]
+    assert job == "dedup" and kwargs["near"].banding() == NearDedupParams(threshold=0.7).banding()
     assert NearDedupParams(threshold=0.7).banding() != NearDedupParams(threshold=0.8).banding()
-    given = dedup_argv("in", "out", 0.7, 112, 14, 8, "text")
-    assert given[given.index("--bands") + 1] == "14" and given[given.index("--rows") + 1] == "8"
+    # and the stage key hashes the model (banding included), so a new threshold reruns the stage
+    assert NearDedupStage(NearDedupParams(threshold=0.7)).key_params() != NearDedupStage(NearDedupParams()).key_params()
+    given = NearDedupParams(threshold=0.7, bands=14, rows=8)
+    assert given.banding() == (14, 8)
 
 
-def test_score_flow_samples_what_the_stage_samples():
-    assert inspect.signature(score_flow.fn).parameters["sample"].default is None
-    argv = score_argv("in", "out", ["t.jsonl"], None, None)
-    assert argv[argv.index("--sample") + 1] == str(ScoreParams().sample)
-    assert "--decontaminate" not in argv
-    assert score_argv("in", "out", ["t.jsonl"], ["x.jsonl"], 500)[-2:] == ["--decontaminate", "x.jsonl"]
+def test_score_flow_samples_what_the_stage_samples(captured_jobs):
+    score_flow.fn("in", "out", ScoreParams(targets=["t.jsonl"]))
+    assert captured_jobs[-1][1]["params"].sample == ScoreParams().sample
+
+
+def test_flow_parameters_are_the_stage_models():
+    """Prefect validates the models and shows their fields in the UI: the schema of each flow's
+    parameters holds the models' fields with their defaults."""
+    from prefect.utilities.callables import parameter_schema
+
+    schema = parameter_schema(dedup_flow.fn).model_dump()
+    near = schema["definitions"]["NearDedupParams"]["properties"]
+    assert near["threshold"]["default"] == NearDedupParams().threshold
+    assert "TierPolicy" in parameter_schema(tier_flow.fn).model_dump()["definitions"]
 
 
 def test_tier_with_a_recipe_dedups_with_the_recipes_parameters(tmp_path, monkeypatch):

@@ -113,7 +113,7 @@ def test_dedup_submitted_to_a_standalone_cluster_equals_the_local_run(spark, sta
 
 @pytest.mark.prefect
 def test_stage_flow_skips_a_completed_stage_and_redoes_a_changed_one(spark, prefect_harness, tmp_path):
-    from flows.stage_flows import MARKER, dedup_flow
+    from flows.stage_flows import dedup_flow
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
@@ -122,17 +122,19 @@ def test_stage_flow_skips_a_completed_stage_and_redoes_a_changed_one(spark, pref
     out = tmp_path / "out"
     first = dedup_flow(str(inbox), str(out))
     assert not first.get("skipped") and first["kept"] == 5
-    assert (out / MARKER).exists()
+    assert first["key"] and (out / "_checkpoints" / "near_dedup" / "done.json").exists()
     second = dedup_flow(str(inbox), str(out))
     assert second["skipped"] and second["run_id"] == first["run_id"]
     time.sleep(0.01)
     (inbox / "b.jsonl").write_text(json.dumps({"id": "b0", "text": "a brand new document about something else " * 5}) + "\n")
     third = dedup_flow(str(inbox), str(out))
     assert not third.get("skipped") and third["kept"] == 6 and third["run_id"] != first["run_id"]
-    # a crash after the job but before the marker: the re-run redoes the stage
-    (out / MARKER).unlink()
+    # a crash after the stages but before stats.json (written last): the re-run restores every
+    # stage from its checkpoint and writes the outputs again
+    (out / "stats.json").unlink()
     fourth = dedup_flow(str(inbox), str(out))
-    assert not fourth.get("skipped")
+    assert not fourth.get("skipped") and fourth["kept"] == third["kept"]
+    assert all(s["details"].get("restored_from_checkpoint") for s in fourth["stages"])
     # the same flow with the local engine: same counts, its own key (not skipped as the Spark run's)
     local = dedup_flow(str(inbox), str(out), engine="local")
     assert not local.get("skipped") and local["engine"] == "local"

@@ -24,6 +24,8 @@ Top fractions are turned into thresholds on the exact quantile of the eligible d
 """
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 from pydantic import BaseModel, Field, model_validator
 
@@ -113,9 +115,9 @@ class TierPolicy(BaseModel):
             raise ValueError("give quality_model or quality_training, not both")
         return self
 
-    def paths(self) -> list[tuple[object, str, int | None]]:
+    def paths(self) -> list[tuple[Any, str, int | None]]:
         """(owner, attribute, index) of every file path in the policy, for resolving relative paths."""
-        out: list[tuple[object, str, int | None]] = [(self, "quality_model", None)] if self.quality_model else []
+        out: list[tuple[Any, str, int | None]] = [(self, "quality_model", None)] if self.quality_model else []
         out += [(self.targets, "", i) for i in range(len(self.targets))]
         if self.quality_training:
             out += [(self.quality_training.positive, "", i) for i in range(len(self.quality_training.positive))]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
@@ -101,7 +102,7 @@ class SelectParams(BaseModel):
 
 @dataclass
 class SelectResult:
-    documents: object        # selected rows (a document repeated per its pool's epochs) + pool, repeat
+    documents: Any           # selected rows (a document repeated per its pool's epochs) + pool, repeat
     mix: list[dict]          # per pool: share, planned tokens, epochs, selected documents and tokens
     result: MixResult
     pools: list[PoolSpec]
@@ -366,3 +367,12 @@ def law_evidence(laws: dict) -> dict:
     if pk:
         out["projektor"] = {"form": pk["form"], "heldout_r2": pk["heldout_r2"], "points": pk["points"]}
     return out
+
+
+def mix_basis(mix: dict) -> str:
+    """Whether a mix follows fitted laws or priors, with its prediction, in one phrase."""
+    if mix.get("basis") == "fitted laws":
+        return f"from fitted laws: predicted target loss {mix['predicted_loss']:.4f} bits/byte"
+    acc = mix.get("predicted_accuracy")
+    return ("mix follows priors (T-MARS fit per tier, not fitted on this corpus; `tierlake probe` fits laws)"
+            + (f": relative predicted accuracy {acc:.4f}" if acc is not None else ""))

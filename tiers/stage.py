@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -31,11 +32,11 @@ UNIT_SCHEMA = pa.schema([
 
 @dataclass
 class TierResult:
-    documents: object        # every document: input columns + tier, tier_reasons
-    signals: object          # id, signal columns, filter_reason, duplicate_reason, tier, tier_reasons
-    units: object            # verified L4 units
-    rejected_units: object   # extracted units that failed verification
-    refined: object | None   # L3 rewrites (id, refined_text, ...) when a refiner is on
+    documents: Any           # every document: input columns + tier, tier_reasons
+    signals: Any             # id, signal columns, filter_reason, duplicate_reason, tier, tier_reasons
+    units: Any               # verified L4 units
+    rejected_units: Any      # extracted units that failed verification
+    refined: Any | None      # L3 rewrites (id, refined_text, ...) when a refiner is on
     stats: StageStats
     thresholds: dict
     counts: list[dict]       # per tier and source: documents and tokens
@@ -132,6 +133,13 @@ def knowledge_units(l3_docs, policy: TierPolicy):
         .otherwise(F.col("verification")))
     cols = ["unit_id", "id", "source", "kind", "start", "end", "question", "answer", "verification"]
     return units.filter("verified").select(*cols), units.filter(~F.col("verified")).select(*cols)
+
+
+def duplicate_reasons(removed):
+    """(id, duplicate_reason) from dedup's removed rows: ``exact_duplicate of ID``."""
+    from pyspark.sql import functions as F
+
+    return removed.select("id", F.concat(F.col("kind"), F.lit("_duplicate of "), F.col("duplicate_of")).alias("duplicate_reason"))
 
 
 def prepare_quality_model(policy: TierPolicy, model_dir: str) -> dict | None:

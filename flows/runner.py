@@ -1,0 +1,176 @@
+"""The one runner every tierlake pipeline goes through: the curate flow, each per-stage flow and
+each ``tierlake <stage>`` command.
+
+For each :class:`connectors.pipeline.Stage` in order it keys the stage (parameters model, upstream
+key, input files' fingerprints), restores it from its checkpoint when a completed earlier run has
+the same key, else runs it — inside a flow run as a Prefect task that retries transient failures
+once and never a user error — checks its accounting (documents in = kept + removed +
+quarantined), saves the checkpoint (:mod:`connectors.checkpoints`, the one resume mechanism),
+logs one line and publishes its stats as a Prefect table artifact. See docs/engine.md.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from connectors.accounting import StageStats
+from connectors.checkpoints import Checkpoints, stage_key
+from connectors.filesystem import InputError
+from connectors.pipeline import Artifact, Stage, StageContext, StageOutput
+
+log = logging.getLogger("tierlake")
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """A mistake in the input or the recipe: retrying would only fail again."""
+    from flows.errors import RecipeError
+
+    return isinstance(exc, (InputError, RecipeError))
+
+
+def retry_unless_user_error(task, task_run, state) -> bool:
+    """Prefect retry condition: retry a failed stage once for transient failures (a lost executor,
+    a flaky object store), never for a user mistake."""
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 — classify, do not handle
+        return not is_user_error(exc)
+    return True
+
+
+def in_flow_run() -> bool:
+    try:
+        from prefect.context import FlowRunContext
+
+        return FlowRunContext.get() is not None
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _logger():
+    if in_flow_run():
+        from prefect import get_run_logger
+
+        return get_run_logger()
+    return log
+
+
+def stats_rows(stats: StageStats) -> list[dict]:
+    rows = [{"metric": "documents in", "value": stats.docs_in}, {"metric": "documents out", "value": stats.docs_out},
+            {"metric": "tokens out", "value": stats.tokens_out}, {"metric": "seconds", "value": stats.seconds}]
+    rows += [{"metric": f"removed: {k}", "value": v} for k, v in sorted(stats.removed.items())]
+    rows += [{"metric": f"quarantined: {k}", "value": v} for k, v in sorted(stats.quarantined.items())]
+    return rows
+
+
+def publish(artifacts: list[Artifact]) -> None:
+    """Prefect table artifacts, inside a flow run only; never fail a run over them."""
+    if not in_flow_run():
+        return
+    from prefect.artifacts import create_table_artifact
+
+    for a in artifacts:
+        try:
+            create_table_artifact(key=a.key, table=a.rows, description=a.description)
+        except Exception:  # noqa: BLE001 — artifacts are a convenience
+            pass
+
+
+def check_accounting(out: StageOutput, stage: Stage) -> None:
+    """Re-validate the stats (documents in = kept + removed + quarantined) and the declared frames."""
+    StageStats.model_validate(out.stats.model_dump())
+    missing = [n for n in stage.outputs if n not in out.frames]
+    if missing:
+        raise RuntimeError(f"stage {stage.name} did not return its declared outputs {missing}")
+
+
+@dataclass
+class PipelineResult:
+    frames: dict[str, Any]
+    outputs: dict[str, StageOutput] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def stats(self) -> list[StageStats]:
+        return [o.stats for o in self.outputs.values()]
+
+
+def stage_key_of(stage: Stage, upstream: str | None, engine: str) -> str:
+    """A stage's checkpoint key: its name, parameters, the engine (Spark frames and Arrow tables
+    are not interchangeable), the upstream stage's key and its files' fingerprints."""
+    return stage_key(stage.name, {"params": stage.key_params(), "engine": engine}, upstream, stage.key_files())
+
+
+def _execute(stage: Stage, ctx: StageContext, inputs: dict, ck: Checkpoints, key: str) -> StageOutput:
+    out = stage.run(ctx, inputs)
+    check_accounting(out, stage)
+    if stage.checkpoint and ck.enabled:
+        meta = {"stats": out.stats.model_dump(), **out.meta}
+        kept = {n: f for n, f in out.frames.items() if n not in stage.transient_outputs}
+        with tempfile.TemporaryDirectory(prefix=f"tierlake-{stage.name}-") as tmp:
+            saved = ck.save(stage.name, key, kept, meta, stage.checkpoint_files(out, tmp))
+        out.frames.update(saved)
+    return out
+
+
+def run_stages(stages: Sequence[Stage], ctx: StageContext, checkpoints: Checkpoints | None = None,
+               frames: dict[str, Any] | None = None, upstream: str | None = None) -> PipelineResult:
+    """Run ``stages`` in order over ``frames`` (the pipeline's starting frames, e.g. a dedup
+    index); each stage reads its declared inputs from what earlier stages produced."""
+    ck = checkpoints or Checkpoints(ctx.root, ctx.spark, enabled=False)
+    result = PipelineResult(frames=dict(frames or {}))
+    flow = in_flow_run()
+    for stage in stages:
+        key = stage_key_of(stage, upstream, "spark" if ctx.spark is not None else "local")
+        missing = [n for n in stage.inputs if n not in result.frames]
+        if missing:
+            raise RuntimeError(f"stage {stage.name} needs {missing}, which no earlier stage produced")
+        inputs = {n: result.frames[n] for n in stage.inputs} | {n: result.frames.get(n) for n in stage.optional_inputs}
+        hit = ck.load(stage.name, key) if stage.checkpoint else None
+        if hit is not None:
+            out = stage.restore(ctx, hit[0], hit[1], ck.folder(stage.name))
+            check_accounting(out, stage)
+            _logger().info("%s: restored from the checkpoint of an earlier run (key %s…); not recomputed", stage.name, key[:12])
+        elif flow:
+            from prefect import task
+            from prefect.cache_policies import NO_CACHE
+
+            run = task(name=stage.name.replace("_", "-"), cache_policy=NO_CACHE, retries=1,
+                       retry_delay_seconds=5, retry_condition_fn=retry_unless_user_error)(_execute)
+            out = run(stage, ctx, inputs, ck, key)
+        else:
+            out = _execute(stage, ctx, inputs, ck, key)
+        _logger().info("%s: %s (%.1f s)", stage.name, stage.summary(out), out.stats.seconds)
+        publish([Artifact(f"stage-{stage.name.replace('_', '-')}", stats_rows(out.stats), f"tierlake stage {stage.name}"),
+                 *stage.artifacts(out)])
+        ctx.stats[stage.name] = out.stats
+        result.frames.update(out.frames)
+        result.outputs[stage.name] = out
+        result.keys[stage.name] = key
+        upstream = key
+    return result
+
+
+def pipeline_key(stages: Sequence[Stage], extra: dict | None = None, engine: str = "spark") -> str:
+    """The key of a whole job: its stages' chained keys plus what shapes its outputs (``extra``)."""
+    upstream = None
+    for stage in stages:
+        upstream = stage_key_of(stage, upstream, engine)
+    return stage_key("job", extra or {}, upstream)
+
+
+def completed_job(output: str, key: str) -> dict | None:
+    """The stats of a finished job in ``output`` with exactly this key (``stats.json`` is written
+    last, so its presence means every output is there), else None."""
+    import json
+    import os
+
+    try:
+        with open(os.path.join(output, "stats.json")) as fh:
+            stats = json.load(fh)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return stats if stats.get("key") == key else None
