@@ -1,10 +1,12 @@
 """Parquet shards of bounded size, written under a temporary name and renamed when complete.
 
 Rows are hash-partitioned on ``id`` (an explicit partition count, so neither sampling nor AQE
-changes the split) and sorted by ``id`` inside each shard: the same rows and config give the same
-shards byte for byte, however the input was partitioned. Shard count = ceil(uncompressed text bytes / target), and
-``maxRecordsPerFile`` caps any shard a skewed range would inflate. Shards are renamed
-``part-00000.parquet`` ... in order, hashed (sha256) and described for the manifest.
+changes the split) and sorted by ``id`` inside each shard, and pyarrow writes the files inside the
+Spark tasks: the same rows and config give the same shards byte for byte, however the input was
+partitioned and in whichever JVM (Spark's own Parquet writer lists encodings in a varying order).
+Shard count = ceil(uncompressed text bytes / target), and a row cap splits any shard a skewed
+range would inflate. Shards are renamed ``part-00000.parquet`` ... in order, hashed (sha256) and
+described for the manifest.
 
 Output roots may be ``s3://``: Spark writes to a local staging folder (Spark's own S3 connector
 needs hadoop-aws JARs that pip does not ship) and the finished folder is copied up with pyarrow.
@@ -20,6 +22,8 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 DEFAULT_SHARD_BYTES = 256 << 20
+QUARANTINE_ORDER = ["source", "source_file", "source_line", "reason", "detail", "raw"]  # a total order of quarantine rows
+PARQUET_OPTIONS = {"compression": "zstd"}  # one writer (pyarrow) and one setting for every shard, both engines
 
 
 class ShardInfo(BaseModel):
@@ -57,14 +61,44 @@ def commit_dir(tmp: str, final: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _nullable_type(t):
+    import pyarrow as pa
+
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _nullable_type(f.type), True) for f in t])
+    if pa.types.is_large_list(t):
+        return pa.large_list(pa.field(t.value_field.name, _nullable_type(t.value_type), True))
+    if pa.types.is_list(t):
+        return pa.list_(pa.field(t.value_field.name, _nullable_type(t.value_type), True))
+    if pa.types.is_map(t):
+        return pa.map_(t.key_type, _nullable_type(t.item_type))
+    return t
+
+
+def nullable_schema(schema):
+    """``schema`` with every field nullable, as Spark reads any Parquet back: whether a column was
+    declared non-null depends on the plan that made it (computed, or read from a checkpoint), so
+    leaving it in would make the same rows give different bytes."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f.name, _nullable_type(f.type), True) for f in schema])
+
+
 def write_shards(df, root: str, name: str, run_id: str, target_bytes: int = DEFAULT_SHARD_BYTES,
-                 sort_by: str = "id", size_column: str | None = "text",
+                 sort_by: str | list[str] = "id", size_column: str | None = "text",
                  size_hint: tuple[int, int] | None = None) -> DatasetInfo:
     """Write ``df`` to ``root/name/part-NNNNN.parquet`` atomically; return its description.
     ``size_hint`` = (rows, text characters) when the caller already knows them (saves a pass
-    over the data); otherwise they are counted."""
-    from pyspark.sql import functions as F
+    over the data); otherwise they are counted. ``sort_by``: the column(s) ordering rows inside a
+    shard; they must identify a row, or rows that tie could come in any order.
 
+    The shards are written by pyarrow inside the Spark tasks (``mapInArrow``), not by Spark's
+    Parquet writer, whose footers list a column chunk's encodings in an order that varies
+    between identical runs: the same rows and config give the same bytes."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    keys = [sort_by] if isinstance(sort_by, str) else list(sort_by)
     tmp, final = _temporary_dir(root, name, run_id)
     if size_hint is not None:
         rows, text_bytes = size_hint
@@ -77,18 +111,41 @@ def write_shards(df, root: str, name: str, run_id: str, target_bytes: int = DEFA
         text_bytes = int(stats["bytes"] or 0) if size_column else rows * 64
     parts = max(1, math.ceil(text_bytes / target_bytes))
     max_rows = max(1, math.ceil(rows / parts * 1.5)) if rows else 1
-    (
-        df.repartition(parts, sort_by)  # hash partitioning: a function of the data alone
-        .sortWithinPartitions(sort_by)
-        .write.option("compression", "zstd")
-        .option("maxRecordsPerFile", max_rows)
-        .mode("error")
-        .parquet(tmp)
-    )
-    produced = sorted(f for f in os.listdir(tmp) if f.startswith("part-") and f.endswith(".parquet"))
-    for junk in os.listdir(tmp):
-        if junk not in produced:
-            os.remove(os.path.join(tmp, junk))  # _SUCCESS and .crc files
+    os.makedirs(tmp)
+    folder = os.path.abspath(tmp)
+
+    def write_partition(batches):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+        from pyspark import TaskContext
+
+        part = TaskContext.get().partitionId()
+        files, counts, writer, in_file = [], [], None, 0
+        for batch in batches:
+            start = 0
+            while start < batch.num_rows:
+                if writer is None:
+                    files.append(f"part-{part:05d}-{len(files):04d}.parquet")
+                    counts.append(0)
+                    schema = nullable_schema(batch.schema)
+                    writer = pq.ParquetWriter(os.path.join(folder, files[-1]), schema, **PARQUET_OPTIONS)
+                take = min(batch.num_rows - start, max_rows - in_file)
+                writer.write_batch(pa.RecordBatch.from_arrays(batch.slice(start, take).columns, schema=schema))
+                start, in_file, counts[-1] = start + take, in_file + take, counts[-1] + take
+                if in_file == max_rows:
+                    writer.close()
+                    writer, in_file = None, 0
+        if writer is not None:
+            writer.close()
+        yield pa.RecordBatch.from_pydict({"file": files, "rows": counts}, schema=pa.schema([("file", pa.string()), ("rows", pa.int64())]))
+
+    written = (df.repartition(parts, *keys).sortWithinPartitions(*keys)
+               .mapInArrow(write_partition, "file string, rows long").collect())
+    produced = sorted(r["file"] for r in written)
+    if not produced:  # an empty dataset is one empty shard with the schema, so readers find its columns
+        schema = nullable_schema(to_arrow_schema(df.schema))
+        pq.write_table(schema.empty_table(), os.path.join(tmp, "part-00000.parquet"), **PARQUET_OPTIONS)
+        produced = ["part-00000.parquet"]
     return _describe_and_commit(tmp, final, name, produced)
 
 
@@ -125,7 +182,7 @@ def _temporary_dir(root: str, name: str, run_id: str) -> tuple[str, str]:
 
 
 def write_table_shards(table, root: str, name: str, run_id: str, target_bytes: int = DEFAULT_SHARD_BYTES,
-                       sort_by: str = "id", size_column: str | None = "text", threads: int = 2) -> DatasetInfo:
+                       sort_by: str | list[str] = "id", size_column: str | None = "text", threads: int = 2) -> DatasetInfo:
     """:func:`write_shards` for an Arrow table in one process (the local dedup engine): rows sorted
     by ``sort_by`` and cut into ceil(text bytes / target) contiguous shards of equal row counts,
     written zstd on a thread pool. The same table gives the same files; the split differs from
@@ -139,12 +196,14 @@ def write_table_shards(table, root: str, name: str, run_id: str, target_bytes: i
     rows = table.num_rows
     text_bytes = int(pc.sum(pc.utf8_length(table.column(size_column))).as_py() or 0) if size_column and rows else rows * 64
     parts = max(1, math.ceil(text_bytes / target_bytes))
-    ordered = table.take(pc.sort_indices(table, sort_keys=[(sort_by, "ascending")])) if rows else table
+    keys = [sort_by] if isinstance(sort_by, str) else list(sort_by)
+    ordered = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])) if rows else table
+    ordered = ordered.cast(nullable_schema(ordered.schema))
     bounds = [round(i * rows / parts) for i in range(parts + 1)]
     names = [f"part-{i:05d}.parquet" for i in range(parts)]
 
     def write(i: int) -> None:
-        pq.write_table(ordered.slice(bounds[i], bounds[i + 1] - bounds[i]), os.path.join(tmp, names[i]), compression="zstd")
+        pq.write_table(ordered.slice(bounds[i], bounds[i + 1] - bounds[i]), os.path.join(tmp, names[i]), **PARQUET_OPTIONS)
 
     with ThreadPoolExecutor(max(1, min(threads, parts))) as pool:
         list(pool.map(write, range(parts)))

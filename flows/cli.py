@@ -24,6 +24,9 @@ def _id_column(value: str) -> str | None:
     return None if value.lower() in ("none", "") else value
 
 
+RESUME_OPTION = {"action": "store_true",
+                 "help": "keep stage checkpoints in OUTPUT/_checkpoints: a re-run after a crash redoes only the unfinished "
+                         "stages, and a finished run with the same input and options is kept as it is"}
 ID_COLUMN_OPTION = {"type": _id_column, "default": "id", "metavar": "COLUMN",
                     "help": "column holding each document's unique id (default id: used when the input has it, "
                             "else a hash of source + text); none: always hash ids"}
@@ -33,6 +36,15 @@ def _quiet_third_parties(quiet: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if quiet:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    else:  # the runner's one line per stage (started, restored, done) on stderr, as a flow run logs them
+        import logging
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s | %(message)s", "%H:%M:%S"))
+        logger = logging.getLogger("tierlake")
+        if not logger.handlers:
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
 
 
 def _repo_root() -> str:
@@ -121,7 +133,7 @@ def cmd_ingest(args) -> int:
 
     started = time.time()
     stats = run_ingest(args.input, args.output, args.text_column, args.id_column,
-                       spark_settings=SparkSettings(master=args.master or "local[*]"))
+                       spark_settings=SparkSettings(master=args.master or "local[*]"), resume=args.resume)
     if not args.quiet:
         print(f"ingest: {stats['documents_in']} records -> {stats['documents']} documents, quarantined "
               f"{stats['quarantined'] or 0} ({time.time() - started:.1f} s)")
@@ -253,7 +265,7 @@ def cmd_dedup(args) -> int:
     settings = SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory)
     started = time.time()
     stats = run_dedup(args.input, args.output, exact, near, text_column=args.text_column, id_column=args.id_column,
-                      index_dir=args.index, spark_settings=settings, engine=args.engine, threads=args.threads)
+                      index_dir=args.index, spark_settings=settings, engine=args.engine, threads=args.threads, resume=args.resume)
     if not args.quiet:
         near_d = stats["stages"][2]["details"]
         print(f"dedup: {stats['documents_in']} documents in, {stats['kept']} kept, removed {stats['removed']}, "
@@ -300,7 +312,7 @@ def cmd_tier(args) -> int:
     started = time.time()
     stats = run_tier(args.input, args.output, policy, text_column=args.text_column, id_column=args.id_column,
                      dedup=args.dedup, spark_settings=SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory),
-                     exact_params=exact, near_params=near)
+                     exact_params=exact, near_params=near, resume=args.resume)
     if not args.quiet:
         _print_tiers(stats, args.output, time.time() - started)
     return 0
@@ -336,7 +348,8 @@ def cmd_score(args) -> int:
         raise _bad_options(exc) from None
     started = time.time()
     stats = run_score(args.input, args.output, params, text_column=args.text_column, id_column=args.id_column,
-                      spark_settings=SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory))
+                      spark_settings=SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory),
+                      resume=args.resume)
     if not args.quiet:
         ev = stats["evaluation"]
         print(f"score: {stats['scored']} documents scored ({time.time() - started:.1f} s), mode {ev['mode']}, embedder "
@@ -657,6 +670,7 @@ def build_parser() -> argparse.ArgumentParser:
     dd.add_argument("--master", help="Spark master URL (default local[*])")
     dd.add_argument("--driver-memory", default="4g",
                     help="Spark driver heap, e.g. 8g (in local mode it also holds the executors' work; default 4g)")
+    dd.add_argument("--resume", **RESUME_OPTION)
     dd.set_defaults(func=cmd_dedup)
 
     tier = sub.add_parser(
@@ -680,6 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     tier.add_argument("--dedup", action=argparse.BooleanOptionalAction, default=True, help="exact and near dedup first (default on)")
     tier.add_argument("--master", help="Spark master URL (default local[*])")
     tier.add_argument("--driver-memory", default="4g", help="Spark driver heap (default 4g)")
+    tier.add_argument("--resume", **RESUME_OPTION)
     tier.set_defaults(func=cmd_tier)
 
     rt = sub.add_parser("retier", help="re-assign tiers of an earlier `tierlake tier` run with a new policy, reusing its signals",
@@ -722,6 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--id-column", **ID_COLUMN_OPTION)
     sc.add_argument("--master", help="Spark master URL (default local[*])")
     sc.add_argument("--driver-memory", default="4g")
+    sc.add_argument("--resume", **RESUME_OPTION)
     sc.set_defaults(func=cmd_score)
 
     ct = sub.add_parser(
@@ -854,6 +870,7 @@ def build_parser() -> argparse.ArgumentParser:
     ig.add_argument("--text-column", default="text")
     ig.add_argument("--id-column", **ID_COLUMN_OPTION)
     ig.add_argument("--master", help="Spark master URL (default local[*])")
+    ig.add_argument("--resume", **RESUME_OPTION)
     ig.set_defaults(func=cmd_ingest)
     rp = sub.add_parser("report", help="write RUN_DIR/report.html: a self-contained HTML report with plots",
                         description="Funnel of documents per stage, tiers by source, duplicate cluster sizes, quality and "

@@ -36,7 +36,7 @@ from connectors.manifest import (
 )
 from connectors.pipeline import Stage, StageContext
 from connectors.report import samples_markdown, write_report
-from connectors.shards import upload_tree, write_shards
+from connectors.shards import QUARANTINE_ORDER, upload_tree, write_shards
 from connectors.sources import release
 from connectors.spark_session import get_spark
 from curation.containment_stage import ContainmentParams
@@ -74,7 +74,7 @@ def write_task(root: str, run_id: str, recipe: Recipe, kept, removed, quarantine
     if removed is not None:
         outputs["removed"] = write_shards(removed, root, "removed", run_id, recipe.output.shard_bytes, size_column=None)
     outputs["quarantine"] = write_shards(quarantine, root, "quarantine", run_id, recipe.output.shard_bytes,
-                                         sort_by="source_file", size_column="raw")
+                                         sort_by=QUARANTINE_ORDER, size_column="raw")
     return outputs
 
 

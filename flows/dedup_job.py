@@ -22,7 +22,7 @@ from connectors.manifest import (
     write_stats,
 )
 from connectors.pipeline import Stage, StageContext
-from connectors.shards import write_shards
+from connectors.shards import QUARANTINE_ORDER, write_shards
 from connectors.sources import DEFAULT_ID_COLUMN, RESERVED, IngestParams, SourceSpec, release, shard_size_hint
 from connectors.spark_session import SparkSettings, get_spark
 from curation.exact_dedup import ExactDedupParams, exact_keys
@@ -130,7 +130,7 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
         if removed is not None:
             outputs["removed"] = write_shards(removed, output, "removed", run_id, shard_bytes, size_column=None)
         if sum(run.outputs["ingest"].stats.quarantined.values()):
-            outputs["quarantine"] = write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by="source_file",
+            outputs["quarantine"] = write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by=QUARANTINE_ORDER,
                                                  size_column="raw")
     else:
         from connectors.shards import write_table_shards
@@ -146,7 +146,7 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
                                                     threads=ctx.threads)
         if quarantine.num_rows:
             outputs["quarantine"] = write_table_shards(quarantine, output, "quarantine", run_id, shard_bytes,
-                                                       sort_by="source_file", size_column="raw", threads=ctx.threads)
+                                                       sort_by=QUARANTINE_ORDER, size_column="raw", threads=ctx.threads)
     index_record = None
     if index is not None:
         index_record = index.append(run_id, *_index_parts(spark, kept, f["exact_keys"], f["band_rows"]))

@@ -16,7 +16,7 @@ from connectors.manifest import (
     write_stats,
 )
 from connectors.pipeline import Stage, StageContext
-from connectors.shards import write_shards
+from connectors.shards import QUARANTINE_ORDER, write_shards
 from connectors.sources import DEFAULT_ID_COLUMN, IngestParams, SourceSpec, release
 from connectors.spark_session import SparkSettings, get_spark
 from curation.stages import IngestStage
@@ -39,7 +39,7 @@ def run_ingest(input_path: str, output: str, text_column: str = "text", id_colum
     docs, quarantine = run.frames["documents"], run.frames["quarantine"]
     inputs, stats = run.outputs["ingest"].meta["inputs"], run.outputs["ingest"].stats
     outputs = {"documents": write_shards(docs, output, "documents", run_id, shard_bytes),
-               "quarantine": write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by="source_file",
+               "quarantine": write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by=QUARANTINE_ORDER,
                                           size_column="raw")}
     result = {"run_id": run_id, "created_at": now_iso(), "input": input_path, "seconds": round(time.time() - started, 3),
               "documents_in": stats.docs_in, "documents": outputs["documents"].rows, "quarantined": stats.quarantined,

@@ -134,15 +134,17 @@ def run_stages(stages: Sequence[Stage], ctx: StageContext, checkpoints: Checkpoi
             out = stage.restore(ctx, hit[0], hit[1], ck.folder(stage.name))
             check_accounting(out, stage)
             _logger().info("%s: restored from the checkpoint of an earlier run (key %s…); not recomputed", stage.name, key[:12])
-        elif flow:
-            from prefect import task
-            from prefect.cache_policies import NO_CACHE
-
-            run = task(name=stage.name.replace("_", "-"), cache_policy=NO_CACHE, retries=1,
-                       retry_delay_seconds=5, retry_condition_fn=retry_unless_user_error)(_execute)
-            out = run(stage, ctx, inputs, ck, key)
         else:
-            out = _execute(stage, ctx, inputs, ck, key)
+            _logger().info("%s: started", stage.name)
+            if flow:
+                from prefect import task
+                from prefect.cache_policies import NO_CACHE
+
+                run = task(name=stage.name.replace("_", "-"), cache_policy=NO_CACHE, retries=1,
+                           retry_delay_seconds=5, retry_condition_fn=retry_unless_user_error)(_execute)
+                out = run(stage, ctx, inputs, ck, key)
+            else:
+                out = _execute(stage, ctx, inputs, ck, key)
         _logger().info("%s: %s (%.1f s)", stage.name, stage.summary(out), out.stats.seconds)
         publish([Artifact(f"stage-{stage.name.replace('_', '-')}", stats_rows(out.stats), f"tierlake stage {stage.name}"),
                  *stage.artifacts(out)])

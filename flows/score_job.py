@@ -22,7 +22,7 @@ from connectors.manifest import (
     write_stats,
 )
 from connectors.pipeline import Stage, StageContext
-from connectors.shards import write_shards
+from connectors.shards import QUARANTINE_ORDER, write_shards
 from connectors.sources import DEFAULT_ID_COLUMN, IngestParams, SourceSpec, release
 from connectors.spark_session import SparkSettings, get_spark
 from curation.betr_stage import ScoreParams
@@ -61,7 +61,7 @@ def run_score(input_path: str, output: str, params: ScoreParams, text_column: st
     outputs = write_score_outputs(result, output, run_id, shard_bytes)
     if sum(ingest_stats.quarantined.values()):
         outputs["quarantine"] = write_shards(run.frames["quarantine"], output, "quarantine", run_id, shard_bytes,
-                                             sort_by="source_file", size_column="raw")
+                                             sort_by=QUARANTINE_ORDER, size_column="raw")
     if outputs["scores"].rows != ingest_stats.docs_out:
         raise RuntimeError(f"{outputs['scores'].rows} scores for {ingest_stats.docs_out} documents")
     stats = {"run_id": run_id, "created_at": now_iso(), "input": input_path, "seconds": round(time.time() - started, 3),

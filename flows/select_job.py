@@ -48,7 +48,7 @@ def mix_document(result: SelectResult) -> dict:
 
 def write_select_outputs(result: SelectResult, root: str, run_id: str, shard_bytes: int, prefix: str = "selection/") -> dict:
     outputs = {f"{prefix}documents": write_shards(result.documents, root, f"{prefix}documents", run_id, shard_bytes,
-                                                  sort_by="id")}
+                                                  sort_by=["id", "repeat"])}
     mix_path = os.path.join(root, prefix, "mix.json")
     text = json.dumps(mix_document(result), indent=2, default=str)
     write_file_atomic(mix_path, lambda tmp: open(tmp, "w", encoding="utf-8").write(text))

@@ -23,7 +23,7 @@ from connectors.manifest import (
     write_stats,
 )
 from connectors.pipeline import Stage, StageContext
-from connectors.shards import write_shards
+from connectors.shards import QUARANTINE_ORDER, write_shards
 from connectors.sources import DEFAULT_ID_COLUMN, IngestParams, SourceSpec, release
 from connectors.spark_session import SparkSettings, get_spark
 from curation.exact_dedup import ExactDedupParams
@@ -76,7 +76,7 @@ def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, tex
     outputs = write_tier_outputs(result, output, run_id, shard_bytes)
     if sum(ingest_stats.quarantined.values()):
         outputs["quarantine"] = write_shards(run.frames["quarantine"], output, "quarantine", run_id, shard_bytes,
-                                             sort_by="source_file", size_column="raw")
+                                             sort_by=QUARANTINE_ORDER, size_column="raw")
     documents_out = sum(outputs[f"documents/tier={t}"].rows for t in TIERS)
     quarantined = sum(ingest_stats.quarantined.values())
     if documents_out + quarantined != ingest_stats.docs_in:
