@@ -23,10 +23,11 @@ browser-check:
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-# Every install resolves the same: constraints.txt pins the whole tree.
-$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+# Every install resolves the same: constraints.txt pins the runtime tree, constraints-dev.txt the
+# test, lint and type-check tools on top of it.
+$(VENV)/.installed: pyproject.toml constraints.txt constraints-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -c constraints-dev.txt -e ".[dev]"
 	touch $@
 
 install: java-check $(VENV)/.installed
@@ -37,17 +38,26 @@ demo: install
 test: install browser-check
 	$(BIN)/python -m pytest -q -ra --durations=12
 
-# Lint (ruff, configured in pyproject.toml); .ci/run runs it before the tests.
+# Lint (ruff) and type check (mypy), both configured in pyproject.toml; .ci/run runs them before the tests.
 lint: $(VENV)/.installed
 	$(BIN)/python -m ruff check .
+	$(BIN)/python -m mypy
 
 # Unit tests only (no Spark, no Prefect server).
 test-fast: install
 	$(BIN)/python -m pytest -q -ra -m "not spark and not prefect and not s3"
 
-# Re-resolve the pins (run on purpose, commit the result).
+# Re-resolve the pins (run on purpose, commit the result): the runtime tree is what pip resolves
+# for the package alone; the dev pins are the rest of the venv.
 lock:
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^tierlake' > constraints.txt
+	$(BIN)/python -m pip install -q --dry-run --ignore-installed --report .lock-report.json .
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^tierlake' | $(BIN)/python -c "import json, sys; \
+	  names = {i['metadata']['name'].lower().replace('_', '-') for i in json.load(open('.lock-report.json'))['install']}; \
+	  pins = [l for l in sys.stdin.read().split() if '==' in l]; \
+	  rt = [p for p in pins if p.split('==')[0].lower().replace('_', '-') in names]; \
+	  open('constraints.txt', 'w').write('# Runtime pins: regenerate with make lock.\n' + '\n'.join(rt) + '\n'); \
+	  open('constraints-dev.txt', 'w').write('# Test, lint and type-check pins on top of constraints.txt: regenerate with make lock.\n' + '\n'.join(p for p in pins if p not in rt) + '\n')"
+	rm -f .lock-report.json
 
 clean:
 	rm -rf $(VENV) work build *.egg-info

@@ -39,7 +39,18 @@ def _quiet_third_parties(quiet: bool) -> None:
     else:  # the runner's one line per stage (started, restored, done) on stderr, as a flow run logs them
         import logging
 
-        handler = logging.StreamHandler(sys.stderr)
+        class StderrHandler(logging.StreamHandler):
+            """Writes to whatever sys.stderr is at the time (a caller may have replaced it since)."""
+
+            @property  # type: ignore[override]
+            def stream(self):
+                return sys.stderr
+
+            @stream.setter
+            def stream(self, _value):
+                pass
+
+        handler = StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s | %(message)s", "%H:%M:%S"))
         logger = logging.getLogger("tierlake")
         if not logger.handlers:
