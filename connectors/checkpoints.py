@@ -25,7 +25,7 @@ DIRNAME = "_checkpoints"
 
 def fingerprints(paths: list[str]) -> list[list]:
     """(uri, bytes, mtime_ns) of every file under ``paths``; a missing path is recorded as such."""
-    out = []
+    out: list[list] = []
     for path in paths:
         if path and (is_s3(path) or os.path.exists(path)):
             out.extend([f.uri, f.size, f.mtime_ns] for f in list_files(path))

@@ -97,7 +97,7 @@ def generate_containment_lake(root: str, n_tables: int = 300, seed: int = 0) -> 
                 table = table.set_column(table.schema.get_field_index("qty"), "qty", pa.array(qty, pa.int32()))
                 own, idx = 1, idx[1:]
             elif kind == "extra_row":
-                extra = {c: [None] for c in table.column_names}
+                extra: dict[str, list] = {c: [None] for c in table.column_names}
                 extra.update(id=[b * 1_000_000 + 999_999], qty=[b * 1000 + 1], price=[b * 100 + 1.0], label=[f"b{b}-extra"],
                              zone=["north"])
                 for c in table.column_names:

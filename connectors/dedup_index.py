@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from typing import Any
 
 from connectors.filesystem import InputError, is_s3
 
@@ -26,7 +27,7 @@ class DedupIndex:
         self.root = os.path.abspath(root)
         self.params = params
         self.meta_path = os.path.join(self.root, "index.json")
-        self.meta = {"params": params, "runs": []}
+        self.meta: dict[str, Any] = {"params": params, "runs": []}
         if os.path.exists(self.meta_path):
             with open(self.meta_path) as fh:
                 self.meta = json.load(fh)

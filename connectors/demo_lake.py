@@ -147,7 +147,7 @@ def _edit_to_jaccard(text: str, target: float, rng: random.Random) -> str:
     return " ".join(tokens)
 
 
-def _write_jsonl(path: str, records: list, compression: str | None, extra_lines: list[bytes] = ()) -> None:
+def _write_jsonl(path: str, records: list, compression: str | None, extra_lines: tuple[bytes, ...] | list[bytes] = ()) -> None:
     body = b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records) + b"".join(extra_lines)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if compression == "gzip":
@@ -220,7 +220,7 @@ def generate_demo_lake(root: str, seed: int = 7, n_docs: int = 20_000, overwrite
         truth.append({"source": "mathcourse", "key": math[-1]["lesson_id"], "kind": "worked_solution", "arith_correct": not wrong})
 
     # --- planted exact duplicates (case/whitespace variants count as exact) and near-duplicates
-    pools = {"encyclopedia": (enc, "doc_id"), "forum": (forum, "id"), "webcrawl": (web, "url")}
+    pools: dict[str, tuple[list[dict], str]] = {"encyclopedia": (enc, "doc_id"), "forum": (forum, "id"), "webcrawl": (web, "url")}
     long_enough = [(s, i) for s, (docs, _) in pools.items() for i, d in enumerate(docs) if len(d["text"].split()) >= 60]
     rng.shuffle(long_enough)
     n_exact, n_near = int(n_docs * 0.04), int(n_docs * 0.08)

@@ -105,7 +105,10 @@ def _parquet_stats(uri: str, cols: dict[str, ColumnStats]) -> tuple[int, pa.Sche
                 has = True  # an all-null column chunk: no min/max, but its nulls are known
                 _merge(cols, fld.name, typ, None, None, st.null_count, True)
                 continue
-            _merge(cols, fld.name, typ, st.min if has else None, st.max if has else None, st.null_count if has else None, has)
+            if st is None or not has:
+                _merge(cols, fld.name, typ, None, None, None, False)
+            else:
+                _merge(cols, fld.name, typ, st.min, st.max, st.null_count, True)
     return meta.num_rows, schema
 
 

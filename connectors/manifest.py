@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from connectors.accounting import StageStats
 from connectors.shards import DatasetInfo
 
-MANIFEST_VERSION = "1.0"
+MANIFEST_VERSION: Literal["1.0"] = "1.0"
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "schemas", "manifest.schema.json")
 
 

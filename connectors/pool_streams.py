@@ -55,11 +55,11 @@ def pool_documents(path: str, tiers: list[str], seed: int = 0, scores: str | Non
 
 def encode(texts: list[str], max_bytes: int | None = None) -> np.ndarray:
     """Documents as one uint8 stream, each preceded by the separator (cut at ``max_bytes``)."""
-    texts = pl.Series(texts, dtype=pl.Utf8)
-    texts = texts.filter(texts.is_not_null() & (texts.str.len_bytes() > 0)).str.replace_all("\x00", " ", literal=True)
-    if texts.is_empty():
+    series = pl.Series(texts, dtype=pl.Utf8)
+    series = series.filter(series.is_not_null() & (series.str.len_bytes() > 0)).str.replace_all("\x00", " ", literal=True)
+    if series.is_empty():
         return np.zeros(0, dtype=np.uint8)
-    data = (SEPARATOR.decode() + texts.str.join(SEPARATOR.decode()).item()).encode("utf-8")  # one join in polars
+    data = (SEPARATOR.decode() + series.str.join(SEPARATOR.decode()).item()).encode("utf-8")  # one join in polars
     if max_bytes is not None:
         data = data[:max_bytes]
     return np.frombuffer(data, dtype=np.uint8).copy()

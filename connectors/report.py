@@ -16,6 +16,7 @@ import io
 import math
 import os
 
+import numpy as np
 import polars as pl
 
 PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
@@ -94,7 +95,7 @@ def duplicate_clusters_plot(root: str):
         return None
     sizes = dup_of.drop_nulls().value_counts(name="n")["n"] + 1  # the kept document plus its removed copies
     fig, ax = plt.subplots(figsize=(7, 3))
-    top = int(sizes.max())
+    top = int(sizes.to_numpy().max())
     bins = range(2, top + 2) if top <= 40 else 40
     ax.hist(sizes.to_numpy(), bins=bins, color=PALETTE[1], log=True)
     ax.set_xlabel("cluster size (kept document + its duplicates)")
@@ -116,7 +117,8 @@ def histogram_plot(root: str, rel: str, column: str, kind: str, title: str, xlab
     ax.hist(values.to_numpy(), bins=50, color=PALETTE[2])
     ax.set_xlabel(xlabel)
     ax.set_ylabel("documents")
-    return _figure(kind, title, _svg(fig), f"{values.len():,} documents; median {values.median():.3g}.")
+    median = float(np.median(values.to_numpy()))
+    return _figure(kind, title, _svg(fig), f"{values.len():,} documents; median {median:.3g}.")
 
 
 def containment_plot(root: str):
@@ -221,7 +223,7 @@ def qqt_plot(selection: dict | None):
     import matplotlib.pyplot as plt
 
     curves = (selection or {}).get("curves")
-    if not curves:
+    if not curves or selection is None:
         return None
     fig, ax = plt.subplots(figsize=(7, 3.5))
     budgets = curves["budgets"]

@@ -31,6 +31,13 @@ def stable_hash(values, seed: int = 0) -> np.ndarray:
     return np.fromiter((digest((v or "").encode("utf-8"), seed) for v in values), np.uint64, len(values))
 
 
+def _frame(table: pa.Table) -> pl.DataFrame:
+    """A polars DataFrame of an Arrow table (``pl.from_arrow`` is typed to return a Series too)."""
+    df = pl.from_arrow(table)
+    assert isinstance(df, pl.DataFrame)
+    return df
+
+
 @dataclass(frozen=True)
 class Dataset:
     """The Parquet files of one output (``root/rel``), sorted; hive ``key=value`` folders become columns."""
@@ -69,7 +76,7 @@ class Dataset:
         counts = np.array([f.metadata.num_rows for f in fragments], np.int64)
         names = set(dataset.schema.names)
         table = dataset.to_table(columns=[c for c in columns if c in names], use_threads=True)  # in file order
-        df = pl.from_arrow(table) if table.num_columns else pl.DataFrame()
+        df = _frame(table) if table.num_columns else pl.DataFrame()
         file_index = np.repeat(np.array(chosen, dtype=np.int32), counts)
         starts = np.repeat(np.cumsum(counts) - counts, counts)
         extra = [pl.Series("_file", file_index), pl.Series("_row", np.arange(int(counts.sum()), dtype=np.int64) - starts)]
@@ -100,7 +107,7 @@ class Dataset:
         table = meta.read_row_groups(groups.tolist(), columns=[c for c in columns if c in names])
         base = np.concatenate([np.arange(starts[g], starts[g + 1]) for g in groups])
         local = np.searchsorted(base, want)
-        part = pl.from_arrow(table.take(pa.array(local))) if table.num_columns else pl.DataFrame({"_n": local}).drop("_n")
+        part = _frame(table.take(pa.array(local))) if table.num_columns else pl.DataFrame({"_n": local}).drop("_n")
         parts = self._partitions(path)
         part = part.with_columns(*[pl.lit(v).alias(k) for k, v in parts.items() if k in columns])
         return part.with_columns(rows["_order"].alias("_order"))
@@ -116,7 +123,7 @@ class Dataset:
         names = set(dataset.schema.names)
         table = dataset.to_table(columns=[c for c in dict.fromkeys([key, *columns]) if c in names],
                                  filter=pc.field(key).isin(pa.array(values, pa.string())), use_threads=True)
-        return pl.from_arrow(table)
+        return _frame(table)
 
 
 def hash_sample(df: pl.DataFrame, by: list[str], n: int, seed: int, id_column: str = "id") -> pl.DataFrame:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from connectors import file_formats as ff
 from connectors.filesystem import (
+    FileInfo,
     InputError,
     apply_storage_env,
     is_s3,
@@ -82,7 +83,7 @@ def shard_size_hint(stats) -> tuple[int, int]:
     return stats.docs_out, stats.tokens_out * CHARS_PER_TOKEN
 
 
-def _plan_files(spec: SourceSpec) -> list[tuple[str, str, str | None, str, "object"]]:
+def _plan_files(spec: SourceSpec) -> list[tuple[str, str, str | None, str, FileInfo]]:
     """(uri, format, compression, relative path, FileInfo) for each readable file of a source."""
     files = list_files(spec.path)
     root = spec.path.rstrip("/")
@@ -161,7 +162,7 @@ SPLIT_ROWS = 50_000  # Parquet rows per read task, so one big file still uses ev
 def read_splits(plan, parallelism: int) -> list[tuple[str, str, str, str, int, int]]:
     """One read task per (file, row range): Parquet files are cut at row groups (a huge row group
     into at most ``parallelism`` ranges), other files are read whole (end = -1)."""
-    rows = []
+    rows: list[tuple[str, str, str, str, int, int]] = []
     for uri, fmt, comp, rel, _info in plan:
         if fmt == "parquet":
             try:
@@ -344,6 +345,7 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
     # whole machine. One cache of the staged rows; documents and quarantine are filters of it,
     # so every file is read once.
     slots = task_slots(spark)
+    assert staged_all is not None  # specs is not empty
     if staged_all.rdd.getNumPartitions() < slots:
         staged_all = staged_all.repartition(4 * slots)
     staged_all = staged_all.persist(StorageLevel.MEMORY_AND_DISK)

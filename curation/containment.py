@@ -102,7 +102,7 @@ def schema_candidates(tables) -> list[tuple[int, int]]:
 
 
 def _stats_by_norm(table) -> dict:
-    out = {}
+    out: dict = {}
     for name, st in table.columns.items():
         out.setdefault(normalize_name(name), st)
     return out

@@ -47,7 +47,9 @@ class _Hashes:
     """Projected row hashes per (table, normalized column tuple), each table read once."""
 
     def __init__(self, tables: list[TableInfo]):
-        self.tables, self.data, self.cache = tables, {}, {}
+        self.tables = tables
+        self.data: dict[int, pa.Table] = {}
+        self.cache: dict[tuple[int, tuple[str, ...]], np.ndarray] = {}
 
     def get(self, i: int, cols: tuple[str, ...]) -> np.ndarray:
         key = (i, cols)
@@ -55,7 +57,7 @@ class _Hashes:
             if i not in self.data:
                 self.data[i] = read_table(self.tables[i])
             table = self.data[i]
-            by_norm = {}
+            by_norm: dict[str, str] = {}
             for name in table.column_names:
                 by_norm.setdefault(normalize_name(name), name)
             self.cache[key] = row_hashes(table, [by_norm[c] for c in cols])
@@ -87,7 +89,8 @@ def find_containment(tables: list[TableInfo], params: ContainmentParams, spark=N
             if ok:
                 kept.append((i, j))
             else:
-                dropped[why] = dropped.get(why, 0) + 1
+                reason = why or "unknown"
+                dropped[reason] = dropped.get(reason, 0) + 1
         pairs = kept
     record("minmax", pairs, t, skipped=params.min_ratio < 1.0)
     t = time.time()

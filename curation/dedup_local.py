@@ -81,6 +81,7 @@ def slice_of(column, start: int, stop: int) -> pa.Array:
 def keep_sort_keys(policy: KeepPolicy) -> list[tuple[str, str, str]]:
     """Arrow sort keys of :func:`curation.exact_dedup.keep_order`: the first row is kept."""
     if policy.rule == "highest_score":
+        assert policy.score_column is not None  # KeepPolicy requires it for this rule
         return [(policy.score_column, "descending", "at_end"), ("id", "ascending", "at_end")]  # as desc_nulls_last
     if policy.rule == "longest":
         return [("_text_len", "descending", "at_end"), ("id", "ascending", "at_end")]
@@ -184,10 +185,11 @@ def near_dedup_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Ta
                    "MinHash"),
         schema=BAND_SCHEMA)
     all_rows, old = new_rows, None
-    indexed = index_texts is not None and index_texts.num_rows > 0
+    indexed = index_texts is not None and index_bands is not None and index_texts.num_rows > 0
     if indexed:
+        assert index_bands is not None and index_texts is not None
         all_rows = pa.concat_tables([new_rows, index_bands.select(["id", "band", "key"]).cast(BAND_SCHEMA)])
-        old = np.r_[np.zeros(new_rows.num_rows, bool), np.ones(index_bands.num_rows, bool)]
+        old = np.concatenate([np.zeros(new_rows.num_rows, dtype=bool), np.ones(index_bands.num_rows, dtype=bool)])
     src, dst = bucket_star_edges(all_rows.column("band").to_numpy(), all_rows.column("key").to_numpy(),
                                  all_rows.column("id").combine_chunks(), old)
     candidates = pa.table({"src": src, "dst": dst}).group_by(["src", "dst"]).aggregate([])  # distinct
@@ -195,7 +197,7 @@ def near_dedup_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Ta
     edges = candidates
     if params.verify and n_candidates:
         pool = pa.table({"id": ids, "text": texts})
-        if indexed:
+        if indexed and index_texts is not None:
             pool = pa.concat_tables([pool, index_texts.select(["id", "text"]).cast(pool.schema)])
         ends = pc.unique(pa.chunked_array([candidates.column("src"), candidates.column("dst")]).combine_chunks())
         pool = pool.filter(pc.is_in(pool.column("id"), value_set=ends))  # only texts on an edge are shingled again
@@ -217,7 +219,7 @@ def near_dedup_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Ta
     members = members.append_column("_component", pa.array(component[mpos].tolist(), pa.string()))
     rank, kept, _ = rank_in_groups(members, "_component", params.keep)
     duplicate_of = _strings(members.column("id"))[kept] if members.num_rows else np.empty(0, str)
-    if indexed:
+    if indexed and index_texts is not None:
         is_old = pc.is_in(node_arr, value_set=index_texts.column("id")).to_numpy(zero_copy_only=False)
         # smallest indexed id per component: nodes are sorted, so the first old node of each component
         roots_of, first = np.unique(component[is_old], return_index=True)

@@ -55,6 +55,7 @@ def keep_order(policy: KeepPolicy):
     from pyspark.sql import functions as F
 
     if policy.rule == "highest_score":
+        assert policy.score_column is not None  # KeepPolicy requires it for this rule
         return [F.col(policy.score_column).desc_nulls_last(), F.col("id").asc()]
     if policy.rule == "longest":
         return [F.col("_text_len").desc(), F.col("id").asc()]  # _text_len: characters of the text
@@ -64,6 +65,7 @@ def keep_order(policy: KeepPolicy):
 def keep_columns(policy: KeepPolicy) -> list[str]:
     """Columns :func:`keep_order` reads besides ``id``: the narrow frame a keep decision needs."""
     if policy.rule == "highest_score":
+        assert policy.score_column is not None
         return [policy.score_column]
     if policy.rule == "longest":
         return ["_text_len"]
@@ -114,7 +116,7 @@ def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
 
     # Rank on a narrow frame (ids, keys, keep-rule columns): the text itself is never shuffled.
     narrow_cols = ["id", "source", "token_count"]
-    if params.keep.rule == "highest_score":
+    if params.keep.rule == "highest_score" and params.keep.score_column:
         narrow_cols.append(params.keep.score_column)
     keyed_docs = keyed(docs, narrow_cols).persist(StorageLevel.MEMORY_AND_DISK)
     keyed_docs.count()  # materialize now: the branches below would otherwise each hash the texts, concurrently

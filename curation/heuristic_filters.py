@@ -19,7 +19,7 @@ processing.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import polars as pl
 from pydantic import BaseModel, Field
@@ -174,7 +174,7 @@ def first_failure(rules: list[tuple[str, pl.Expr]]) -> pl.Expr:
     """The first failed rule's name, or null when the document passes every rule."""
     if not rules:
         return pl.lit(None, dtype=pl.String)
-    expr = pl.when(rules[0][1]).then(pl.lit(rules[0][0]))
+    expr: Any = pl.when(rules[0][1]).then(pl.lit(rules[0][0]))  # Then, then ChainedThen
     for name, cond in rules[1:]:
         expr = expr.when(cond).then(pl.lit(name))
     return expr.otherwise(pl.lit(None, dtype=pl.String))

@@ -78,7 +78,7 @@ class NearDedupParams(BaseModel):
         and 112 permutations that is datatrove's 14 x 8, P(candidate | J = 0.85) = 0.988; without
         verification, datasketch's equal weights (9 x 12, P = 0.75), since a false positive then
         removes a document."""
-        if self.bands:
+        if self.bands and self.rows:
             return self.bands, self.rows
         weights = VERIFIED_WEIGHTS if self.verify else UNVERIFIED_WEIGHTS
         return band_edges(self.threshold, self.num_perm, *weights)

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 EXAMPLES = """\
 quick start:
@@ -24,10 +25,10 @@ def _id_column(value: str) -> str | None:
     return None if value.lower() in ("none", "") else value
 
 
-RESUME_OPTION = {"action": "store_true",
+RESUME_OPTION: dict[str, Any] = {"action": "store_true",
                  "help": "keep stage checkpoints in OUTPUT/_checkpoints: a re-run after a crash redoes only the unfinished "
                          "stages, and a finished run with the same input and options is kept as it is"}
-ID_COLUMN_OPTION = {"type": _id_column, "default": "id", "metavar": "COLUMN",
+ID_COLUMN_OPTION: dict[str, Any] = {"type": _id_column, "default": "id", "metavar": "COLUMN",
                     "help": "column holding each document's unique id (default id: used when the input has it, "
                             "else a hash of source + text); none: always hash ids"}
 
@@ -42,7 +43,7 @@ def _quiet_third_parties(quiet: bool) -> None:
         class StderrHandler(logging.StreamHandler):
             """Writes to whatever sys.stderr is at the time (a caller may have replaced it since)."""
 
-            @property  # type: ignore[override]
+            @property
             def stream(self):
                 return sys.stderr
 
@@ -78,7 +79,7 @@ def _print_summary(manifest, path: str, seconds: float) -> None:
         by_tier: dict[str, int] = {}
         for c in manifest.tiers:
             by_tier[c.tier] = by_tier.get(c.tier, 0) + c.documents
-        details = next((s.details for s in manifest.stages if s.name == "tier"), {})
+        details: dict = next((s.details for s in manifest.stages if s.name == "tier"), {})
         print("  tiers (every ingested document): " + ", ".join(f"{k} {v}" for k, v in sorted(by_tier.items()))
               + f"; L4 units verified {details.get('l4_units_verified')}, rejected {details.get('l4_units_rejected')}")
     if manifest.selection:
@@ -505,11 +506,11 @@ def cmd_probe(args) -> int:
 
     try:
         params = ProbeParams(**{k: v for k, v in {
-            "sizes": _numbers(args.sizes), "repeats": [int(x) for x in _numbers(args.repeats)] if args.repeats else None,
+            "sizes": _numbers(args.sizes), "repeats": _ints(args.repeats),
             "mixtures": args.mixtures, "mixture_tokens": args.mixture_tokens, "mixture_alpha": args.mixture_alpha,
             "recipe": args.recipe,
-            "seeds": [int(x) for x in _numbers(args.seeds)] if args.seeds else None, "device": args.device,
-            "mixture_seeds": [int(x) for x in _numbers(args.mixture_seeds)] if args.mixture_seeds else None,
+            "seeds": _ints(args.seeds), "device": args.device,
+            "mixture_seeds": _ints(args.mixture_seeds),
             "eval_bytes": args.eval_bytes, "seed": args.seed, "min_pool_bytes": args.min_pool_bytes}.items() if v is not None})
     except (ValidationError, ValueError) as exc:
         raise _bad_options(exc) from None
@@ -535,6 +536,11 @@ def cmd_probe(args) -> int:
 
     print_laws(summary["laws"], summary["probes"], args.output)
     return 0
+
+
+def _ints(text: str | None) -> list[int] | None:
+    numbers = _numbers(text)
+    return [int(x) for x in numbers] if numbers is not None else None
 
 
 def _numbers(text: str | None) -> list[float] | None:
@@ -591,8 +597,8 @@ def cmd_validate_mix(args) -> int:
     try:
         with open(args.mix, encoding="utf-8") as fh:
             mix = json.load(fh)
-        result = validate_mix(args.probe_dir, mix, mix_budget(mix, args.budget), args.recipe, tuple(int(x) for x in _numbers(args.seeds)),
-                              args.device, tuple(_numbers(args.multipliers)), args.max_epochs,
+        result = validate_mix(args.probe_dir, mix, mix_budget(mix, args.budget), args.recipe, tuple(_ints(args.seeds) or ()),
+                              args.device, tuple(_numbers(args.multipliers) or ()), args.max_epochs,
                               progress=(lambda line: None) if args.quiet else print)
     except FileNotFoundError as exc:
         raise RecipeError(f"not found: {exc.filename} (PROBE_DIR comes from `tierlake probe`, MIX from `tierlake select --laws`)") from None

@@ -77,6 +77,7 @@ def optimize_mix(pools: list[PoolSpec], budget: float, a: float, d: float, dista
     sizes ``law_sizes`` (both in the laws' unit, bytes); ``a``, ``d``, ``distance`` and
     ``alignment_weight`` are then unused (the fit sets the OT term's weight)."""
     if laws is not None:
+        assert law_budget is not None and law_sizes is not None, "fitted laws need law_budget and law_sizes"
         return _optimize_fitted(pools, budget, laws, float(law_budget), np.asarray(law_sizes, float), max_epochs, steps,
                                 lr, decay)
     if alignment_weight < 0:

@@ -172,7 +172,7 @@ class MixtureOT:
             self.weights.append(w)
         self.target, self.target_weights = (quantize(target, quantize_target, seed) if quantize_target
                                             else (np.asarray(target, float), np.full(len(target), 1 / len(target))))
-        xl = np.concatenate(pool_labels) if label_costs is not None else None
+        xl = np.concatenate(pool_labels) if label_costs is not None and pool_labels is not None else None
         self.cost = cost_matrix(np.vstack(self.points), self.target, xl, target_labels, label_costs, label_weight)
 
     def __call__(self, p: np.ndarray) -> dict:
@@ -199,4 +199,6 @@ def minimize_ot(pools, target, p0=None, steps: int = 100, lr: float = 1.0, decay
         if norm == 0:
             break
         p = project_simplex(p - lr * decay ** t * g / norm * (1.0 / np.sqrt(k)))
+    if best is None:  # no step asked for: the start point
+        best = (dist(p)["objective"], p)
     return {"p": best[1], "ot": best[0], "history": history}

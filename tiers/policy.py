@@ -156,10 +156,11 @@ def tier_expressions(policy: TierPolicy, thresholds: dict[str, float | None]) ->
                    .otherwise(pl.lit("quality_score ") + q.round(4).cast(pl.String) + pl.lit(f" < {_fmt(l2)}" if l2 is not None else "")))
     passes_l2 = q.is_not_null() & (q >= l2) if l2 is not None else pl.lit(False)
     l3_fail_q = pl.when(q < l3q).then(pl.lit("l3 quality_score ") + q.round(4).cast(pl.String) + pl.lit(f" < {_fmt(l3q)}")) if l3q is not None else pl.lit(None, pl.String)
+    l3_fail_a: pl.Expr
     if acol:
         a = c(acol)
         l3_fail_a = (pl.when(a.is_null()).then(pl.lit(f"{acol}: missing"))
-                     .when(a < l3a).then(pl.lit(f"{acol} ") + a.round(4).cast(pl.String) + pl.lit(f" < {_fmt(l3a)}")))
+                     .when(a < l3a).then(pl.lit(f"{acol} ") + a.round(4).cast(pl.String) + pl.lit(f" < {_fmt(l3a) if l3a is not None else l3a}")))
     else:
         l3_fail_a = pl.lit(None, pl.String)
     l3_reasons = pl.concat_list([l3_fail_q, l3_fail_a]).list.drop_nulls()
@@ -186,7 +187,7 @@ def filter_reason(policy: TierPolicy) -> pl.Expr:
     the policy has per-source filters)."""
     expr = first_failure(policy.filters.rules())
     if policy.source_filters:
-        chained = None
+        chained: Any = None  # Then, then ChainedThen
         for source, filters in sorted(policy.source_filters.items()):
             cond = pl.col("source") == source
             chained = pl.when(cond).then(first_failure(filters.rules())) if chained is None \

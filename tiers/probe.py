@@ -126,7 +126,7 @@ def load_npz(path: str) -> dict[str, np.ndarray]:
 
 def save_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
     tmp = path + ".tmp.npz"
-    np.savez_compressed(tmp, **arrays)
+    np.savez_compressed(tmp, allow_pickle=False, **arrays)
     os.replace(tmp, path)
 
 

@@ -144,6 +144,7 @@ class ProjektorPredictor:
         if self.form == "paper":
             d_p[:k] += 2 * extra * q
         elif self.form == "log_counts":
+            assert self.n_ is not None  # fit requires n for this form
             d_p += extra / (np.clip(p, 0.0, None) + 1.0 / self.n_)
         return float(d_ot), d_p
 
@@ -192,4 +193,5 @@ def choose_mixture(predictors: dict[float, ProjektorPredictor], distance, n: flo
             if norm < 1e-12:
                 break
             p = project_floor_simplex(p + lr * decay ** t * g / norm, floor)
+    assert best is not None, "steps must be at least 1"
     return best

@@ -20,6 +20,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -115,7 +116,7 @@ def _init_params(recipe: ProxyRecipe, key):
     d, std = recipe.width, 0.02
     keys = jax.random.split(key, 2 + 4 * recipe.layers)
     proj_std = std / math.sqrt(2 * recipe.layers)
-    params = {"tok": jax.random.normal(keys[0], (256, d)) * std,
+    params: dict[str, Any] = {"tok": jax.random.normal(keys[0], (256, d)) * std,
               "pos": jax.random.normal(keys[1], (recipe.context, d)) * std,
               "ln_f": {"g": jnp.ones(d), "b": jnp.zeros(d)}, "blocks": []}
     for layer in range(recipe.layers):

@@ -110,13 +110,13 @@ def fit_pool(samples_seen, errors, size: float, d: float = 0.1, a: float | None 
     hi = [10.0 if a is None else a * (1 + 1e-9) + 1e-12, -1e-6, 100.0]
     res = least_squares(lambda p: [error(ni, size, p[0], [p[1]], [p[2]], d, "plain") - yi for ni, yi in zip(n, y)],
                         x0=np.clip(best, lo, hi), bounds=(lo, hi))
-    refined = tuple(float(v) for v in res.x)
+    refined = (float(res.x[0]), float(res.x[1]), float(res.x[2]))
     if sse(refined) < best_sse:
         best, best_sse = refined, sse(refined)
     return {"a": float(best[0]), "b": float(best[1]), "tau": float(best[2]), "d": d, "sse": best_sse}
 
 
-def mixture_error(n: float, shares, sizes, a: float, bs, taus, d: float,
+def mixture_error(n: float, shares, sizes, a: float | np.ndarray, bs, taus, d: float | np.ndarray,  # per pool or shared
                   tau_convention: Literal["scaled", "plain"] = "scaled") -> float:
     """Predicted error after ``n`` samples of a *weighted* mixture: pool i supplies a share w_i of
     the stream and has S_i unique samples, so it enters its j-th repeat at n = j·S_i / w_i.
@@ -195,10 +195,11 @@ def fit_pools_shared_d(points: dict[str, tuple], seed: int = 0, grid: int = 24) 
     floor = min(float(np.min(v[2])) for v in points.values())
     best = None
     for d in np.linspace(0.0, floor * 0.995, grid):
-        fits = {name: fit_pool_points(*v, seed=seed, fixed_d=float(d)) for name, v in points.items()}
+        fits = {name: fit_pool_points(v[0], v[1], v[2], seed=seed, fixed_d=float(d)) for name, v in points.items()}
         total = sum(f["sse"] for f in fits.values())
         if best is None or total < best[0]:
             best = (total, fits)
+    assert best is not None  # the grid has at least one point
     return best[1]
 
 
@@ -242,6 +243,7 @@ def fit_pool_points(unique, seen, loss, min_d: float = 0.0, seed: int = 0, fixed
         sse = float((res.fun ** 2).sum())
         if best is None or sse < best[0]:
             best = (sse, res.x)
+    assert best is not None  # at least one start point
     sse, p = best
     return {"a": math.exp(p[0]), "b": float(p[1]), "tau": math.exp(p[2]),
             "d": float(p[3]) if fixed_d is None else float(fixed_d), "sse": sse, "points": len(y)}

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
@@ -58,7 +58,7 @@ class QQTSettings(BaseModel):
     model_config = {"extra": "forbid"}
     a: float | None = Field(None, gt=0, description="fitted scale; default places the law at the budget")
     d: float = Field(0.1, ge=0, description="irreducible error")
-    tau_convention: str = Field("scaled", pattern="^(scaled|plain)$")
+    tau_convention: Literal["scaled", "plain"] = "scaled"
     tier_prior: dict[str, PoolLaw] = Field(default_factory=lambda: {t: PoolLaw(b=b, tau=tau) for t, (b, tau) in TMARS_PRIOR.items()})
     pools: dict[str, PoolLaw] = Field(default_factory=dict, description="fitted laws by pool name 'source/tier'")
 
@@ -207,7 +207,7 @@ def materialize(docs, pools: list[PoolSpec], epochs: np.ndarray, seed: int):
     return picked
 
 
-def qqt_curves(pools: list[PoolSpec], shares: np.ndarray, budget: float, a: float, d: float, tau_convention: str,
+def qqt_curves(pools: list[PoolSpec], shares: np.ndarray, budget: float, a: float, d: float, tau_convention: Literal["scaled", "plain"],
                points: int = 40) -> dict:
     """Predicted accuracy against training tokens for the chosen shares and for each pool alone
     (the report's QQT plot): budgets from budget/30 to 30·budget."""
