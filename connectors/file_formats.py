@@ -146,7 +146,10 @@ def sample_schema(uri: str, fmt: str, compression: str | None, csv_delimiter: st
             io.BytesIO(head),
             parse_options=pacsv.ParseOptions(delimiter=csv_delimiter, invalid_row_handler=lambda r: "skip"),
         )
-        return _null_to_string(table.schema)
+        # a column typed binary holds invalid UTF-8 in some row: it is text, and those rows are
+        # quarantined by the reader (invalid_utf8), not the whole input refused
+        return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_binary(f.type) else f
+                          for f in _null_to_string(table.schema)])
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"cannot read the schema of {uri}: {exc}") from None
 
@@ -493,6 +496,30 @@ def read_parquet(uri: str, schema: pa.Schema, constants: dict, batch_rows: int =
             group_start = group_end
 
 
+def _utf8_columns(table: pa.Table, columns: list[str]) -> tuple[pa.Table, np.ndarray | None]:
+    """``table`` with its binary ``columns`` as strings; rows with invalid UTF-8 in any of them are
+    dropped and flagged (a mask over the input rows, None when every row is valid)."""
+    try:
+        return _cast_columns(table, columns), None
+    except pa.ArrowInvalid:
+        pass
+    invalid = np.zeros(table.num_rows, dtype=bool)
+    for name in (c for c in columns if c in table.column_names):  # the rare failing batch: find the rows
+        for i, value in enumerate(table.column(name).to_pylist()):
+            if value is not None and not invalid[i]:
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    invalid[i] = True
+    return _cast_columns(table.filter(pa.array(~invalid)), columns), invalid
+
+
+def _cast_columns(table: pa.Table, columns: list[str]) -> pa.Table:
+    for name in (c for c in columns if c in table.column_names):
+        table = table.set_column(table.column_names.index(name), name, table.column(name).cast(pa.string()))
+    return table
+
+
 def read_csv(uri: str, compression: str | None, schema: pa.Schema, constants: dict, delimiter: str) -> Iterator[pa.Table]:
     bad: list[tuple[int, str, str]] = []
 
@@ -500,18 +527,29 @@ def read_csv(uri: str, compression: str | None, schema: pa.Schema, constants: di
         bad.append((row.number or 0, f"bad_csv_row: {row.actual_columns} fields, header has {row.expected_columns}", (row.text or "")[:RAW_PREVIEW]))
         return "skip"
 
+    # string columns are read as bytes and checked for UTF-8 per batch, so one row of invalid
+    # UTF-8 costs only itself (pyarrow would otherwise fail the whole file)
+    text_columns = [f.name for f in schema if f.name not in constants and pa.types.is_string(f.type)]
+    types = {f.name: (pa.binary() if f.name in text_columns else f.type) for f in schema if f.name not in constants}
     with open_stream(uri, compression) as stream:
         reader = pacsv.open_csv(
             stream,
             parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types={f.name: f.type for f in schema if f.name not in constants}),
+            convert_options=pacsv.ConvertOptions(column_types=types),
         )
         row = 1
         for batch in reader:
-            table = _conform(pa.Table.from_batches([batch]), schema, constants)
+            lines = np.arange(row, row + batch.num_rows)
+            row += batch.num_rows
+            table, invalid = _utf8_columns(pa.Table.from_batches([batch]), text_columns)
+            if invalid is not None:
+                bad_rows = pa.Table.from_batches([batch]).filter(pa.array(invalid))
+                raws = [" | ".join(_preview(v or b"") for v in r.values()) for r in bad_rows.select(text_columns).to_pylist()]
+                bad.extend((int(n), "invalid_utf8: a value is not valid UTF-8", raw) for n, raw in zip(lines[invalid], raws))
+                lines = lines[~invalid]
+            table = _conform(table, schema, constants)
             # Line numbers for CSV are data-row numbers (header = row 0); exact only without skipped rows.
-            yield _with_provenance(table, uri, list(range(row, row + table.num_rows)))
-            row += table.num_rows
+            yield _with_provenance(table, uri, lines.tolist())
     if bad:
         yield quarantine_rows(schema, uri, [b[0] for b in bad], [b[1] for b in bad], [b[2] for b in bad])
 

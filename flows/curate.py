@@ -34,6 +34,7 @@ from connectors.manifest import (
     software,
     write_manifest,
 )
+from connectors.output_lock import OutputLock
 from connectors.pipeline import Stage, StageContext
 from connectors.report import samples_markdown, write_report
 from connectors.shards import QUARANTINE_ORDER, upload_tree, write_shards
@@ -90,10 +91,18 @@ def _prepare_root(recipe: Recipe) -> tuple[str, str | None]:
 
 
 def run_recipe(recipe: Recipe, recipe_dict: dict) -> tuple[str, Manifest]:
-    """Run every stage of ``recipe``; return (manifest path, manifest)."""
+    """Run every stage of ``recipe``; return (manifest path, manifest). One run at a time per
+    output folder (:class:`connectors.output_lock.OutputLock`)."""
     started = time.time()
-    run_id = new_run_id()
     root, upload_to = _prepare_root(recipe)
+    if upload_to:  # a private local staging folder: nothing else writes there
+        return _run_recipe_in(recipe, recipe_dict, root, upload_to, started)
+    with OutputLock(root, f"tierlake run {recipe.name}"):
+        return _run_recipe_in(recipe, recipe_dict, root, upload_to, started)
+
+
+def _run_recipe_in(recipe: Recipe, recipe_dict: dict, root: str, upload_to: str | None, started: float) -> tuple[str, Manifest]:
+    run_id = new_run_id()
     old_manifest = os.path.join(root, "manifest.json")
     if os.path.exists(old_manifest):
         os.remove(old_manifest)  # a half-replaced output must never look complete

@@ -21,6 +21,7 @@ from connectors.manifest import (
     source_name,
     write_stats,
 )
+from connectors.output_lock import holds_output_lock
 from connectors.pipeline import Stage, StageContext
 from connectors.shards import QUARANTINE_ORDER, write_shards
 from connectors.sources import DEFAULT_ID_COLUMN, RESERVED, IngestParams, SourceSpec, release, shard_size_hint
@@ -82,6 +83,7 @@ def _index_for(index_dir: str | None, near: NearDedupParams) -> DedupIndex | Non
                                   "ngram": near.ngram, "unit": near.unit}) if index_dir else None
 
 
+@holds_output_lock("output", "tierlake dedup")
 def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearDedupParams,
               text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN, index_dir: str | None = None,
               spark_settings: SparkSettings | None = None, shard_bytes: int = 256 << 20,

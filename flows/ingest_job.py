@@ -15,6 +15,7 @@ from connectors.manifest import (
     source_name,
     write_stats,
 )
+from connectors.output_lock import holds_output_lock
 from connectors.pipeline import Stage, StageContext
 from connectors.shards import QUARANTINE_ORDER, write_shards
 from connectors.sources import DEFAULT_ID_COLUMN, IngestParams, SourceSpec, release
@@ -23,6 +24,7 @@ from curation.stages import IngestStage
 from flows.runner import completed_job, pipeline_key, run_stages
 
 
+@holds_output_lock("output", "tierlake ingest")
 def run_ingest(input_path: str, output: str, text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN,
                params: IngestParams | None = None, spark_settings: SparkSettings | None = None,
                shard_bytes: int = 256 << 20, resume: bool = False) -> dict:

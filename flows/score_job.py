@@ -21,6 +21,7 @@ from connectors.manifest import (
     source_name,
     write_stats,
 )
+from connectors.output_lock import holds_output_lock
 from connectors.pipeline import Stage, StageContext
 from connectors.shards import QUARANTINE_ORDER, write_shards
 from connectors.sources import DEFAULT_ID_COLUMN, IngestParams, SourceSpec, release
@@ -42,6 +43,7 @@ def write_score_outputs(result, root: str, run_id: str, shard_bytes: int, prefix
     return outputs
 
 
+@holds_output_lock("output", "tierlake score")
 def run_score(input_path: str, output: str, params: ScoreParams, text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN,
               spark_settings: SparkSettings | None = None, shard_bytes: int = 256 << 20, resume: bool = False) -> dict:
     """Ingest -> score of one input through the runner (``resume``: stage checkpoints in OUTPUT)."""

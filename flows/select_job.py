@@ -20,6 +20,7 @@ from connectors.manifest import (
     write_file_atomic,
     write_stats,
 )
+from connectors.output_lock import holds_output_lock
 from connectors.pipeline import StageContext
 from connectors.shards import write_shards
 from connectors.spark_session import SparkSettings, get_spark
@@ -55,6 +56,7 @@ def write_select_outputs(result: SelectResult, root: str, run_id: str, shard_byt
     return outputs
 
 
+@holds_output_lock("output", "tierlake select")
 def run_select(run_dir: str, output: str, params: SelectParams, spark_settings: SparkSettings | None = None,
                shard_bytes: int = 256 << 20, resume: bool = False) -> dict:
     """The select stage through the runner over an earlier run's tiers; ``resume``: a finished run

@@ -22,6 +22,7 @@ from connectors.manifest import (
     source_name,
     write_stats,
 )
+from connectors.output_lock import holds_output_lock
 from connectors.pipeline import Stage, StageContext
 from connectors.shards import QUARANTINE_ORDER, write_shards
 from connectors.sources import DEFAULT_ID_COLUMN, IngestParams, SourceSpec, release
@@ -52,6 +53,7 @@ def write_tier_outputs(result: TierResult, root: str, run_id: str, shard_bytes: 
     return outputs
 
 
+@holds_output_lock("output", "tierlake tier")
 def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, text_column: str = "text",
              id_column: str | None = DEFAULT_ID_COLUMN, dedup: bool = True, spark_settings: SparkSettings | None = None,
              shard_bytes: int = 256 << 20, exact_params: ExactDedupParams | None = None,
@@ -98,6 +100,7 @@ def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, tex
     return stats
 
 
+@holds_output_lock("output", "tierlake retier")
 def run_retier(run_dir: str, output: str, policy: TierPolicy, spark_settings: SparkSettings | None = None,
                shard_bytes: int = 256 << 20) -> dict:
     """Re-tier an earlier run from its stored signals: no signal is recomputed."""
