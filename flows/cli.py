@@ -94,6 +94,17 @@ def _print_summary(manifest, path: str, seconds: float) -> None:
     print(f"manifest: {path}")
 
 
+def _no_space_left(exc: BaseException) -> bool:
+    """ENOSPC, raised here or inside a Spark task (then only its text says so)."""
+    import errno
+
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "No space left on device" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
 def _bad_options(exc) -> Exception:
     """A pydantic ValidationError of command-line options as a one-line user error."""
     from flows.errors import RecipeError
@@ -981,6 +992,12 @@ def main(argv: list[str] | None = None) -> int:
         print("tierlake: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # Spark failures arrive as Py4J/Spark exceptions with JVM stack traces
+        if _no_space_left(exc):
+            where = getattr(args, "output", None) or "the output"
+            print(f"tierlake: no space left on the device holding {where}. Nothing that looks finished was written "
+                  "(stats.json and manifest.json come last); free space and run the same command again "
+                  "(`tierlake run` and the per-stage commands with --resume keep the stages already done).", file=sys.stderr)
+            return 4
         if "OutOfMemoryError" in str(exc):
             print("tierlake: Spark ran out of memory (java.lang.OutOfMemoryError). Give it more: "
                   "--driver-memory 8g for `tierlake dedup`, or spark.driver_memory / spark.conf in the recipe "
