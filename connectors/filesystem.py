@@ -62,6 +62,9 @@ def s3_filesystem() -> pafs.S3FileSystem:
         kwargs["secret_key"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
         if os.environ.get("AWS_SESSION_TOKEN"):
             kwargs["session_token"] = os.environ["AWS_SESSION_TOKEN"]
+    # connection failures and 5xx answers are retried with backoff (TIERLAKE_S3_MAX_ATTEMPTS, default 5)
+    kwargs["retry_strategy"] = pafs.AwsStandardS3RetryStrategy(max_attempts=int(os.environ.get("TIERLAKE_S3_MAX_ATTEMPTS", "5")))
+    kwargs["connect_timeout"] = float(os.environ.get("TIERLAKE_S3_CONNECT_TIMEOUT", "10"))
     return pafs.S3FileSystem(**kwargs)
 
 

@@ -210,22 +210,29 @@ def write_table_shards(table, root: str, name: str, run_id: str, target_bytes: i
     return _describe_and_commit(tmp, final, name, names)
 
 
+class UploadError(OSError):
+    """Copying a finished run to its s3:// root failed after the S3 client's retries."""
+
+
 def upload_tree(local_root: str, uri: str) -> None:
-    """Copy a finished local output folder to an s3:// root (manifest last)."""
+    """Copy a finished local output folder to an s3:// root, the manifest last: a remote run
+    without ``manifest.json`` is incomplete. The S3 client retries each request
+    (:func:`connectors.filesystem.s3_filesystem`); a file that still fails raises
+    :class:`UploadError` naming it, and a re-run copies everything again."""
     import pyarrow.fs as pafs
 
     from connectors.filesystem import resolve
 
     fs, base = resolve(uri)
     local = pafs.LocalFileSystem()
-    manifest = None
-    for info in local.get_file_info(pafs.FileSelector(local_root, recursive=True)):
-        if info.type != pafs.FileType.File:
-            continue
-        rel = os.path.relpath(info.path, local_root).replace(os.sep, "/")
-        if rel == "manifest.json":
-            manifest = info.path
-            continue
-        pafs.copy_files(info.path, f"{base}/{rel}", source_filesystem=local, destination_filesystem=fs)
-    if manifest:
-        pafs.copy_files(manifest, f"{base}/manifest.json", source_filesystem=local, destination_filesystem=fs)
+    files = sorted(info.path for info in local.get_file_info(pafs.FileSelector(local_root, recursive=True))
+                   if info.type == pafs.FileType.File)
+    rels = [os.path.relpath(p, local_root).replace(os.sep, "/") for p in files]
+    order = [i for i, r in enumerate(rels) if r != "manifest.json"] + [i for i, r in enumerate(rels) if r == "manifest.json"]
+    for done, i in enumerate(order):
+        try:
+            pafs.copy_files(files[i], f"{base}/{rels[i]}", source_filesystem=local, destination_filesystem=fs)
+        except OSError as exc:
+            raise UploadError(f"upload to {uri} failed at {rels[i]} after retries ({done} of {len(order)} files copied; "
+                              f"the manifest was not uploaded, so the remote run does not look complete; run the same "
+                              f"command again): {str(exc).splitlines()[0]}") from None

@@ -992,6 +992,11 @@ def main(argv: list[str] | None = None) -> int:
         print("tierlake: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # Spark failures arrive as Py4J/Spark exceptions with JVM stack traces
+        from connectors.shards import UploadError
+
+        if isinstance(exc, UploadError):
+            print(f"tierlake: {exc}", file=sys.stderr)
+            return 5
         if _no_space_left(exc):
             where = getattr(args, "output", None) or "the output"
             print(f"tierlake: no space left on the device holding {where}. Nothing that looks finished was written "
