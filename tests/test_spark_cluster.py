@@ -111,6 +111,63 @@ def test_dedup_submitted_to_a_standalone_cluster_equals_the_local_run(spark, sta
     assert [a["name"] for a in apps] == ["tierlake"] and apps[0]["cores"] >= 1, apps
 
 
+def _executor_pids() -> list[int]:
+    out = subprocess.run(["pgrep", "-f", "CoarseGrainedExecutorBackend"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _file_hashes(root) -> dict[str, str]:
+    import hashlib
+
+    return {os.path.relpath(os.path.join(d, f), root): hashlib.sha256(open(os.path.join(d, f), "rb").read()).hexdigest()
+            for d, _, files in os.walk(root) for f in files if f.endswith(".parquet")}
+
+
+def test_an_executor_killed_mid_job_is_replaced_and_the_outputs_are_identical(spark, standalone_cluster, demo_lake, tmp_path):
+    """SIGKILL of an executor JVM while the dedup application runs: the worker starts a new one,
+    Spark reruns the lost tasks (and recomputes lost cached blocks), and the files are the same
+    bytes as an uninterrupted local run's (issue 20)."""
+    import signal
+    import threading
+
+    from flows.cli import main
+    from flows.spark_submit import package, submit
+
+    master, _ui = standalone_cluster
+    lake, _ = demo_lake
+    source = os.path.join(lake, "corpus", "forum")
+    local_out, cluster_out = tmp_path / "local", tmp_path / "cluster"
+    assert main(["--quiet", "dedup", source, str(local_out)]) == 0
+    before = set(_executor_pids())
+    result: dict = {}
+
+    def run():
+        try:
+            submit("dedup", [source, str(cluster_out)], master=master, py_files=package(str(tmp_path / "code.zip")),
+                   conf={"spark.executor.memory": "1g", "spark.cores.max": "2", "spark.driver.memory": "1g"}, timeout=900)
+            result["ok"] = True
+        except Exception as exc:  # noqa: BLE001 — reported below
+            result["error"] = exc
+
+    job = threading.Thread(target=run)
+    job.start()
+    killed = None
+    deadline = time.time() + 300
+    while job.is_alive() and time.time() < deadline and killed is None:
+        fresh = [p for p in _executor_pids() if p not in before]
+        if len(fresh) == 2:  # both executors up: let the job get going, then kill one mid-job
+            time.sleep(6)
+            if job.is_alive():
+                os.kill(fresh[0], signal.SIGKILL)
+                killed = fresh[0]
+        time.sleep(0.2)
+    job.join(900)
+    assert killed is not None, "the application finished before an executor could be killed"
+    assert result.get("ok"), result.get("error")
+    assert json.loads((cluster_out / "stats.json").read_text())["kept"] == json.loads((local_out / "stats.json").read_text())["kept"]
+    assert _file_hashes(cluster_out) == _file_hashes(local_out)
+
+
 @pytest.mark.prefect
 def test_stage_flow_skips_a_completed_stage_and_redoes_a_changed_one(spark, prefect_harness, tmp_path):
     from flows.stage_flows import dedup_flow
