@@ -55,9 +55,11 @@ class Case:
     unusable: str | None = None          # a usable input: None; else a phrase of the one-line error
 
 
-def jsonl_cases(compression: str) -> list[Case]:
+def jsonl_cases(compression: str, tag: str = "") -> list[Case]:
+    """``tag``: a prefix for every id, so cases can share one run (`tierlake run` below)."""
+    t = tag.encode()
     ext = {"": "jsonl", "gz": "jsonl.gz", "zst": "jsonl.zst"}[compression]
-    recs = good_records(6)
+    recs = good_records(6, f"{tag}g")
     ids = [r["id"] for r in recs]
 
     def one(name: str, bad: bytes, reasons: set[str], extra_good: list[dict] | None = None) -> Case:
@@ -66,27 +68,27 @@ def jsonl_cases(compression: str) -> list[Case]:
                     ids + [r["id"] for r in extra_good or []], reasons)
 
     cases = [
-        one("malformed-line", b'{"id": "b1", "text": "broken\n', {"malformed_json"}),
-        one("invalid-utf8", b'{"id": "b1", "text": "caf\xe9 \xff"}\n', {"invalid_utf8"}),
-        one("null-text", b'{"id": "b1", "text": null}\n', {"missing_text"}),
-        one("missing-text-key", b'{"id": "b1", "body": "no text field"}\n', {"missing_text"}),
+        one("malformed-line", b'{"id": "' + t + b'b1", "text": "broken\n', {"malformed_json"}),
+        one("invalid-utf8", b'{"id": "' + t + b'b1", "text": "caf\xe9 \xff"}\n', {"invalid_utf8"}),
+        one("null-text", b'{"id": "' + t + b'b1", "text": null}\n', {"missing_text"}),
+        one("missing-text-key", b'{"id": "' + t + b'b1", "body": "no text field"}\n', {"missing_text"}),
         one("non-object-line", b'[1, 2, 3]\n', {"malformed_json"}),
         one("binary-garbage-line", bytes(range(1, 9)) + b"\x00\x01garbage\n", {"malformed_json"}),
-        one("unpaired-surrogate", b'{"id": "b1", "text": "half \\ud800 a pair"}\n', {"invalid_unicode"}),
-        one("nested-too-deep", b'{"id": "b1", "text": "deep", "meta": ' + b"[" * 5000 + b"]" * 5000 + b"}\n", set()),
+        one("unpaired-surrogate", b'{"id": "' + t + b'b1", "text": "half \\ud800 a pair"}\n', {"invalid_unicode"}),
+        one("nested-too-deep", b'{"id": "' + t + b'b1", "text": "deep", "meta": ' + b"[" * 5000 + b"]" * 5000 + b"}\n", set()),
         one("duplicate-id", json.dumps({"id": recs[0]["id"], "text": "another text with the same id"}).encode() + b"\n",
             {"duplicate_id"}),
-        one("numeric-text", b'{"id": "b1", "text": 12345}\n', set(), extra_good=None),
+        one("numeric-text", b'{"id": "' + t + b'b1", "text": 12345}\n', set(), extra_good=None),
         one("blank-lines-and-crlf", b"\r\n\n   \n", set()),
-        one("numeric-ids", b"", set(), extra_good=[{"id": 777, "text": "a record whose id is a number " * 3}]),
-        one("metadata-types-disagree", b"", set(), extra_good=[{"id": "m1", "text": "metadata is a string here " * 3, "lang": 3.5},
-                                                             {"id": "m2", "text": "metadata is null here " * 3, "lang": None}]),
+        one("numeric-ids", b"", set(), extra_good=[{"id": 777 if not tag else f"{tag}777", "text": "a record whose id is a number " * 3}]),
+        one("metadata-types-disagree", b"", set(), extra_good=[{"id": f"{tag}m1", "text": "metadata is a string here " * 3, "lang": 3.5},
+                                                             {"id": f"{tag}m2", "text": "metadata is null here " * 3, "lang": None}]),
     ]
     # the deep line's text is read (its metadata is not a column), so it is kept; the numeric-text
     # line is kept with its text as the JSON number's text (a faithful conversion)
-    cases[7].good = ids + ["b1"]
-    cases[9].good = ids + ["b1"]
-    cases[11].good = ids + ["777"]
+    cases[7].good = ids + [f"{tag}b1"]
+    cases[9].good = ids + [f"{tag}b1"]
+    cases[11].good = ids + [f"{tag}777"]
     if compression:
         full = _compress(_lines(recs), compression)
         cut = full[: len(full) * 2 // 3]
@@ -95,7 +97,7 @@ def jsonl_cases(compression: str) -> list[Case]:
         cases.append(Case(f"jsonl{compression}-not-compressed-data", {f"part-0.{ext}": _compress(_lines(recs), compression),
                                                                       f"part-1.{ext}": os.urandom(64)}, ids, {"unreadable_file"}))
     else:
-        cases.append(Case("jsonl-truncated-last-line", {"part-0.jsonl": _lines(recs) + b'{"id": "b1", "text": "cut off'}, ids,
+        cases.append(Case("jsonl-truncated-last-line", {"part-0.jsonl": _lines(recs) + b'{"id": "' + t + b'b1", "text": "cut off'}, ids,
                           {"malformed_json"}))
         cases.append(Case("jsonl-empty-file-among-good", {"part-0.jsonl": _lines(recs), "part-1.jsonl": b""}, ids))
         cases.append(Case("jsonl-random-bytes-file-among-good", {"part-0.jsonl": _lines(recs),
@@ -110,16 +112,16 @@ def _parquet(records: list[dict], schema: pa.Schema | None = None) -> bytes:
     return sink.getvalue()
 
 
-def parquet_cases() -> list[Case]:
-    recs = good_records(6, "p")
+def parquet_cases(tag: str = "") -> list[Case]:
+    recs = good_records(6, f"{tag}p")
     ids = [r["id"] for r in recs]
     good = _parquet(recs)
     return [
         Case("parquet-corrupt-file-among-good", {"a.parquet": good, "b.parquet": b"PAR1" + os.urandom(200) + b"PAR1"}, ids,
              {"unreadable_file"}),
-        Case("parquet-truncated-file-among-good", {"a.parquet": good, "b.parquet": _parquet(good_records(4, "q"))[:-40]}, ids,
+        Case("parquet-truncated-file-among-good", {"a.parquet": good, "b.parquet": _parquet(good_records(4, f"{tag}q"))[:-40]}, ids,
              {"unreadable_file"}),
-        Case("parquet-null-texts", {"a.parquet": _parquet(recs + [{"id": "p-null", "text": None, "lang": "en"}])}, ids,
+        Case("parquet-null-texts", {"a.parquet": _parquet(recs + [{"id": f"{tag}p-null", "text": None, "lang": "en"}])}, ids,
              {"missing_text"}),
         Case("parquet-zero-row-file-among-good", {"a.parquet": good, "b.parquet": _parquet([], pa.schema(
             [("id", pa.string()), ("text", pa.string()), ("lang", pa.string())]))}, ids),
@@ -128,15 +130,15 @@ def parquet_cases() -> list[Case]:
     ]
 
 
-def csv_cases() -> list[Case]:
-    recs = good_records(6, "c")
+def csv_cases(tag: str = "") -> list[Case]:
+    recs = good_records(6, f"{tag}c")
     ids = [r["id"] for r in recs]
     rows = "".join(f'{r["id"]},"{r["text"]}",en\n' for r in recs)
     header = "id,text,lang\n"
     return [
         Case("csv-wrong-width-row", {"a.csv": (header + rows + "c-bad,too,many,fields,here\n").encode()}, ids, {"bad_csv_row"}),
         # an empty CSV cell is an empty text, not a missing one: dedup removes it as empty_text
-        Case("csv-empty-text-cell", {"a.csv": (header + rows + "c-empty,,en\n").encode()}, ids + ["c-empty"]),
+        Case("csv-empty-text-cell", {"a.csv": (header + rows + f"{tag}c-empty,,en\n").encode()}, ids + [f"{tag}c-empty"]),
         Case("csv-crlf-line-ends", {"a.csv": (header + rows).replace("\n", "\r\n").encode()}, ids),
         Case("csv-invalid-utf8-row", {"a.csv": (header + rows).encode() + b'c-bin,"caf\xe9 \xff",en\n'}, ids, {"invalid_utf8"}),
         Case("csv-unclosed-quote-at-end", {"a.csv": (header + rows + 'c-open,"never closed,en\n').encode()}, ids, {"bad_csv_row"}),
@@ -208,6 +210,50 @@ def test_fault_local_engine(case, tmp_path, capsys):
 @pytest.mark.parametrize("case", SPARK, ids=lambda c: c.name)
 def test_fault_spark_engine(case, tmp_path, capsys, spark):
     check(case, tmp_path, [], capsys)
+
+
+def run_cases() -> list[Case]:
+    """The Spark cases that leave a usable input, each with ids of its own, for one `tierlake run`
+    with a source per case."""
+    families = [lambda t: jsonl_cases("", t), lambda t: jsonl_cases("gz", t), lambda t: jsonl_cases("zst", t), parquet_cases, csv_cases]
+    wanted = {c.name for c in SPARK if not c.unusable}
+    out: list[Case] = []
+    for family in families:
+        for name in [c.name for c in family("")]:
+            if name in wanted:
+                out.append(next(c for c in family(f"r{len(out)}-") if c.name == name))
+    return out
+
+
+def test_fault_cases_through_tierlake_run(tmp_path, capsys, spark, prefect_harness):
+    """The usable cases again, as the sources of one recipe through the curate flow: the run
+    completes, every good record of every source is kept or removed, each source's damage is
+    quarantined with its reason, and the manifest's totals add up to the rows on disk."""
+    import yaml
+
+    cases = run_cases()
+    sources = []
+    for case in cases:
+        folder = tmp_path / "lake" / case.name
+        folder.mkdir(parents=True)
+        for rel, data in case.files.items():
+            (folder / rel).write_bytes(data)
+        sources.append({"name": case.name, "path": str(folder)})
+    out = tmp_path / "out"
+    recipe = tmp_path / "faults.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "faults", "sources": sources, "output": {"path": str(out)}}))
+    assert main(["--quiet", "run", str(recipe)]) == 0, capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    kept, removed, quarantine = _rows(out / "documents"), _rows(out / "removed"), _rows(out / "quarantine")
+    t = manifest["totals"]
+    assert (len(kept), len(removed), len(quarantine)) == (t["docs_out"], t["removed"], t["quarantined"])
+    assert t["docs_in"] == t["docs_out"] + t["removed"] + t["quarantined"]
+    survived = {str(r["id"]) for r in kept} | {str(r["id"]) for r in removed}
+    for case in cases:
+        assert set(case.good) <= survived, (case.name, set(case.good) - survived)
+        reasons = {q["reason"] for q in quarantine if q["source"] == case.name}
+        assert case.reasons <= reasons, (case.name, case.reasons, reasons)
+    assert len(cases) >= 25
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
