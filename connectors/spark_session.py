@@ -59,6 +59,9 @@ def task_slots(spark) -> int:
         return spark.sparkContext.defaultParallelism
 
 
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def session_conf(settings: SparkSettings) -> dict[str, str]:
     """The effective Spark configuration for ``settings`` (pure; tested without a JVM)."""
     cores = local_cores(settings.master)
@@ -78,6 +81,9 @@ def session_conf(settings: SparkSettings) -> dict[str, str]:
         "spark.ui.enabled": "false",
         # errors only from the JVM this process starts (read when the driver JVM launches here)
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J2_CONFIG}",
+        # one BLAS thread in every Python worker: OpenBLAS splits a product by its thread count, which
+        # is the machine's core count by default, and a split changes float rounding (docs/engine.md)
+        **{f"spark.executorEnv.{name}": "1" for name in BLAS_THREAD_VARIABLES},
     }
     conf.update(settings.conf)
     return conf
@@ -90,6 +96,8 @@ def get_spark(settings: SparkSettings | None = None, extra_conf: Mapping[str, st
     settings = settings or SparkSettings()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    for name in BLAS_THREAD_VARIABLES:  # local mode's Python workers inherit the JVM's environment
+        os.environ[name] = "1"
     active = SparkSession.getActiveSession()
     if active is not None:
         return active

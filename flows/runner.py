@@ -105,7 +105,12 @@ def stage_key_of(stage: Stage, upstream: str | None, engine: str) -> str:
 
 
 def _execute(stage: Stage, ctx: StageContext, inputs: dict, ck: Checkpoints, key: str) -> StageOutput:
-    out = stage.run(ctx, inputs)
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread: the same products round the same way on any core count (Spark's Python
+    # workers get the same through their environment, connectors/spark_session.py)
+    with threadpool_limits(limits=1, user_api="blas"):
+        out = stage.run(ctx, inputs)
     check_accounting(out, stage)
     if stage.checkpoint and ck.enabled:
         meta = {"stats": out.stats.model_dump(), **out.meta}
