@@ -42,6 +42,10 @@ def retry_unless_user_error(task, task_run, state) -> bool:
 
 
 def in_flow_run() -> bool:
+    import sys
+
+    if "prefect" not in sys.modules:  # a command outside Prefect: no need to import it (about 2 s)
+        return False
     try:
         from prefect.context import FlowRunContext
 
