@@ -156,6 +156,13 @@ def settle_schema(spec: SourceSpec, plan) -> pa.Schema:
     return pa.schema(fields)
 
 
+def check_source(spec: SourceSpec) -> None:
+    """Settle the source's schema now (Parquet footers, the first blocks of text files): raises the
+    InputError a run would otherwise meet inside its flow (no records, not JSON, no text column,
+    mixed formats), so a command can report it in one line before Prefect or Spark start."""
+    settle_schema(spec, _plan_files(spec))
+
+
 SPLIT_ROWS = 50_000  # Parquet rows per read task, so one big file still uses every core
 
 

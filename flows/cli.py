@@ -114,12 +114,14 @@ def _bad_options(exc) -> Exception:
 
 def cmd_run(args) -> int:
     from connectors.filesystem import list_files
+    from connectors.sources import check_source
     from flows.curate import curate
     from flows.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.base_dir)  # fail fast, before Prefect or Spark start
     for src in recipe.sources:
         list_files(src.path)  # a missing or unreadable input is an InputError naming it, not a flow failure
+        check_source(src)  # an unusable input (no records, not JSON, no text column): one line, no flow-run traceback
     started = time.time()
     path = curate(recipe_path=os.path.abspath(args.recipe), base_dir=args.base_dir, overwrite=args.overwrite, master=args.master)
     if not args.quiet:

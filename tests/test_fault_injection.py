@@ -256,6 +256,21 @@ def test_fault_cases_through_tierlake_run(tmp_path, capsys, spark, prefect_harne
     assert len(cases) >= 25
 
 
+@pytest.mark.parametrize("case", [c for c in ALL if c.unusable], ids=lambda c: c.name)
+def test_unusable_input_through_tierlake_run_is_one_line(case, tmp_path, capsys):
+    """`tierlake run` settles every source's schema before Prefect or Spark start: an unusable
+    source is exit 2 and one line, with no flow-run traceback."""
+    import yaml
+
+    source = _materialize(case, tmp_path)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "u", "sources": [{"name": "s", "path": source}], "output": {"path": str(tmp_path / "out")}}))
+    assert main(["--quiet", "run", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and case.unusable in lines[0] and "Traceback" not in err, err
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), compression=st.sampled_from(["", "gz"]))
 def test_mutated_files_never_lose_a_readable_record(tmp_path_factory, data, compression):
