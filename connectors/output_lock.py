@@ -34,10 +34,12 @@ class OutputLock:
     def __init__(self, root: str, command: str = ""):
         self.root, self.command = root, command or " ".join(os.path.basename(a) for a in sys.argv[:2])
         self.fd: int | None = None
+        self.created = False
 
     def __enter__(self) -> OutputLock:
         if is_s3(self.root):
             return self
+        self.created = not os.path.exists(self.root)
         os.makedirs(self.root, exist_ok=True)
         path = os.path.join(self.root, LOCK_NAME)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -61,6 +63,12 @@ class OutputLock:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
+            if self.created and os.listdir(self.root) == [LOCK_NAME]:  # a run that wrote nothing leaves nothing
+                try:
+                    os.remove(os.path.join(self.root, LOCK_NAME))
+                    os.rmdir(self.root)
+                except OSError:
+                    pass
 
 
 def _read_holder(fd: int) -> str:

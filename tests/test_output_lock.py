@@ -60,3 +60,14 @@ def test_the_command_line_refuses_a_locked_output_in_one_line(tmp_path):
     assert "Traceback" not in run.stderr and f"pid {holder.pid}" in run.stderr
     assert len([line for line in run.stderr.splitlines() if line.startswith("tierlake:")]) == 1
     assert not (out / "kept").exists() and time.time() - started < 120
+
+
+def test_a_run_that_wrote_nothing_leaves_no_folder(tmp_path):
+    out = tmp_path / "new"
+    with OutputLock(str(out)):
+        assert (out / LOCK_NAME).exists()
+    assert not out.exists()
+    kept = tmp_path / "kept"
+    with OutputLock(str(kept)):
+        (kept / "stats.json").write_text("{}")
+    assert (kept / "stats.json").exists()
