@@ -35,11 +35,13 @@ ID_COLUMN_OPTION: dict[str, Any] = {"type": _id_column, "default": "id", "metava
 def _quiet_third_parties(quiet: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    import logging
+
+    logger = logging.getLogger("tierlake")
     if quiet:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        logger.setLevel(logging.WARNING)  # this command is quiet, whatever an earlier one in this process was
     else:  # the runner's one line per stage (started, restored, done) on stderr, as a flow run logs them
-        import logging
-
         class StderrHandler(logging.StreamHandler):
             """Writes to whatever sys.stderr is at the time (a caller may have replaced it since)."""
 
@@ -51,12 +53,11 @@ def _quiet_third_parties(quiet: bool) -> None:
             def stream(self, _value):
                 pass
 
-        handler = StderrHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s | %(message)s", "%H:%M:%S"))
-        logger = logging.getLogger("tierlake")
         if not logger.handlers:
+            handler = StderrHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s | %(message)s", "%H:%M:%S"))
             logger.addHandler(handler)
-            logger.setLevel(logging.INFO)
+        logger.setLevel(logging.INFO)
 
 
 def _repo_root() -> str:
