@@ -39,7 +39,7 @@ def _ingest(engine, spec):
     return [r.asDict() for r in docs.collect()]
 
 
-@pytest.fixture(params=["local", "spark"])
+@pytest.fixture(params=["local", pytest.param("spark", marks=pytest.mark.spark)])
 def engine(request):
     return "local" if request.param == "local" else request.getfixturevalue("spark")
 

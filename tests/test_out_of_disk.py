@@ -37,7 +37,7 @@ def _input(tmp_path) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("engine", ["local", "spark"])
+@pytest.mark.parametrize("engine", ["local", pytest.param("spark", marks=pytest.mark.spark)])
 def test_out_of_disk_fails_clearly_and_the_rerun_completes(small_disk, tmp_path, capsys, engine, request):
     if engine == "spark":
         request.getfixturevalue("spark")
