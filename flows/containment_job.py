@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from curation.containment_stage import EDGE_SCHEMA, ContainmentParams, report_markdown, run_containment  # noqa: F401
+from curation.containment_stage import run_containment  # noqa: F401  (the CLI's containment command calls it from here)
 
 # ---------------------------------------------------------------- deletion plan costs (YAML)
 

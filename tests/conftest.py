@@ -33,6 +33,27 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.prefect)
 
 
+def start_moto_server():
+    """(process, port) of a local S3-API server (moto) on 127.0.0.1, once it accepts connections."""
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    return proc, port
+
+
 @pytest.fixture(scope="session")
 def spark():
     from connectors.spark_session import SparkSettings, get_spark

@@ -2,17 +2,13 @@
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 
 import jsonschema
 import pyarrow.parquet as pq
 import pytest
 
 from connectors.manifest import SCHEMA_PATH
-from tests.conftest import SELECT_BUDGET, shared_path
+from tests.conftest import SELECT_BUDGET, shared_path, start_moto_server
 
 pytestmark = [pytest.mark.spark, pytest.mark.prefect]
 
@@ -159,24 +155,9 @@ def test_dolma_sample_recipe(spark, prefect_harness, tmp_path):
     assert main(["run", str(recipe)]) == 2  # refuses to overwrite a finished run silently
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_server(monkeypatch_module=None):
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
+    proc, port = start_moto_server()
     env = {"AWS_ACCESS_KEY_ID": "testing-key", "AWS_SECRET_ACCESS_KEY": "testing-secret-do-not-log",
            "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
     old = {k: os.environ.get(k) for k in env}

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
+
+from tests.conftest import start_moto_server
 
 pytestmark = pytest.mark.s3
 
@@ -71,18 +71,7 @@ class StoppableProxy:
 
 @pytest.fixture
 def s3_behind_proxy(monkeypatch):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
+    server, port = start_moto_server()
     proxy = StoppableProxy(port)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing-key", "AWS_SECRET_ACCESS_KEY": "testing-secret", "AWS_REGION": "us-east-1",
                        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}", "TIERLAKE_S3_MAX_ATTEMPTS": "3",
