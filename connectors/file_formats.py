@@ -1,7 +1,7 @@
 """Format detection and per-file readers that yield Arrow batches (run inside Spark tasks).
 
 Each reader yields record batches in the *target schema* plus four provenance columns:
-``_file`` (URI), ``_line`` (1-based line for JSONL/CSV, row number for Parquet), ``_error``
+``_file`` (URI), ``_line`` (1-based line for JSONL, data row for CSV, row number for Parquet), ``_error``
 (null for a good record, else ``"<reason>: <detail>"``; reasons: malformed_json, invalid_utf8,
 line_too_large, bad_csv_row, unreadable_file, truncated, too_deep, invalid_unicode,
 type_mismatch) and ``_raw`` (the first bytes of a
@@ -521,37 +521,112 @@ def _cast_columns(table: pa.Table, columns: list[str]) -> pa.Table:
 
 
 def read_csv(uri: str, compression: str | None, schema: pa.Schema, constants: dict, delimiter: str) -> Iterator[pa.Table]:
+    """Rows of one CSV file; ``_line`` is the data-row number (the header is row 0; a row whose
+    values hold newlines is one row). Arrow's reader parses the file; when it refuses a row (the
+    wrong number of fields), it cannot say which row that was, so the rest of the file from the
+    first block with a refused row is read by :func:`_csv_rows_from`, which numbers every row."""
+    refused: list[int] = []
     bad: list[tuple[int, str, str]] = []
 
-    def on_invalid(row):
-        bad.append((row.number or 0, f"bad_csv_row: {row.actual_columns} fields, header has {row.expected_columns}", (row.text or "")[:RAW_PREVIEW]))
+    def on_invalid(_row):
+        refused.append(1)
         return "skip"
 
     # string columns are read as bytes and checked for UTF-8 per batch, so one row of invalid
     # UTF-8 costs only itself (pyarrow would otherwise fail the whole file)
     text_columns = [f.name for f in schema if f.name not in constants and pa.types.is_string(f.type)]
     types = {f.name: (pa.binary() if f.name in text_columns else f.type) for f in schema if f.name not in constants}
+    convert = pacsv.ConvertOptions(column_types=types)
+    row = 1
     with open_stream(uri, compression) as stream:
         reader = pacsv.open_csv(
             stream,
+            read_options=pacsv.ReadOptions(use_threads=False),  # a block's refused rows are seen before its batch
             parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types=types),
+            convert_options=convert,
         )
-        row = 1
         for batch in reader:
-            lines = np.arange(row, row + batch.num_rows)
+            if refused:  # this block or a later one lost rows: every batch before it was whole
+                break
+            yield _csv_table(pa.Table.from_batches([batch]), np.arange(row, row + batch.num_rows), uri, schema,
+                             constants, text_columns, bad)
             row += batch.num_rows
-            table, invalid = _utf8_columns(pa.Table.from_batches([batch]), text_columns)
-            if invalid is not None:
-                bad_rows = pa.Table.from_batches([batch]).filter(pa.array(invalid))
-                raws = [" | ".join(_preview(v or b"") for v in r.values()) for r in bad_rows.select(text_columns).to_pylist()]
-                bad.extend((int(n), "invalid_utf8: a value is not valid UTF-8", raw) for n, raw in zip(lines[invalid], raws))
-                lines = lines[~invalid]
-            table = _conform(table, schema, constants)
-            # Line numbers for CSV are data-row numbers (header = row 0); exact only without skipped rows.
-            yield _with_provenance(table, uri, lines.tolist())
+    if refused:
+        for table, lines in _csv_rows_from(uri, compression, delimiter, convert, first_row=row, bad=bad):
+            yield _csv_table(table, lines, uri, schema, constants, text_columns, bad)
     if bad:
         yield quarantine_rows(schema, uri, [b[0] for b in bad], [b[1] for b in bad], [b[2] for b in bad])
+
+
+def _csv_table(table: pa.Table, lines: np.ndarray, uri: str, schema: pa.Schema, constants: dict,
+               text_columns: list[str], bad: list) -> pa.Table:
+    """One parsed CSV batch in the target schema; rows with invalid UTF-8 go to ``bad``."""
+    checked, invalid = _utf8_columns(table, text_columns)
+    if invalid is not None:
+        bad_rows = table.filter(pa.array(invalid))
+        raws = [" | ".join(_preview(v or b"") for v in r.values()) for r in bad_rows.select(text_columns).to_pylist()]
+        bad.extend((int(n), "invalid_utf8: a value is not valid UTF-8", raw) for n, raw in zip(lines[invalid], raws))
+        lines = lines[~invalid]
+    return _with_provenance(_conform(checked, schema, constants), uri, lines.tolist())
+
+
+def _csv_rows_from(uri: str, compression: str | None, delimiter: str, convert, first_row: int, bad: list,
+                   chunk: int = 10_000) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """The slow path for a file with rows of the wrong width, from data row ``first_row`` on:
+    Python's csv module splits the rows (and numbers them, with the file line each starts on);
+    rows of the header's width are written back as CSV and parsed by Arrow with the same
+    conversion in chunks, so the values are typed exactly as on the fast path; the others go to
+    ``bad``. Per-row Python, but only for files that have such a row, and only after the first."""
+    import csv
+
+    csv.field_size_limit(sys.maxsize)
+    with open_stream(uri, compression) as stream:
+        text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
+        reader = csv.reader(text, delimiter=delimiter)
+        header = next(reader, [])
+        row, file_line = 0, reader.line_num
+        good: list[list[str]] = []
+        lines: list[int] = []
+
+        def flush() -> tuple[pa.Table, np.ndarray]:
+            out = io.StringIO(newline="")
+            csv.writer(out, delimiter=delimiter, lineterminator="\n").writerows([header, *good])
+            data = out.getvalue().encode("utf-8", errors="surrogateescape")
+            table = pacsv.read_csv(io.BytesIO(data), parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+                                   convert_options=convert)
+            result = (table, np.asarray(lines, np.int64))
+            good.clear()
+            lines.clear()
+            return result
+
+        while True:
+            start_line = file_line + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # e.g. a NUL byte: this row only
+                row += 1
+                file_line = reader.line_num
+                if row >= first_row:
+                    bad.append((row, f"bad_csv_row: {exc} (file line {start_line})", ""))
+                continue
+            file_line = reader.line_num
+            if not fields:  # a blank line is not a row (as in Arrow)
+                continue
+            row += 1
+            if row < first_row:
+                continue
+            if len(fields) != len(header):
+                raw = delimiter.join(fields)[:RAW_PREVIEW].encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+                bad.append((row, f"bad_csv_row: {len(fields)} fields, header has {len(header)} (file line {start_line})", raw))
+                continue
+            good.append(fields)
+            lines.append(row)
+            if len(good) >= chunk:
+                yield flush()
+        if good:
+            yield flush()
 
 
 def read_file(uri: str, fmt: str, compression: str | None, schema: pa.Schema, constants: dict,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -24,7 +25,7 @@ import yaml
 
 from tests.conftest import ROOT, demo_recipe
 
-pytestmark = [pytest.mark.spark, pytest.mark.integration]
+pytestmark = pytest.mark.integration
 TIERLAKE = [sys.executable, "-m", "flows.cli"]
 VARYING = ("manifest.json", "report.html", "stats.json", "models/quality/model.json")  # run id, timings
 
@@ -64,6 +65,12 @@ def after_stage(stage: str):
     return lambda out, _lines: os.path.exists(os.path.join(out, "_checkpoints", stage, "done.json"))
 
 
+def finished(stage: str):
+    """The runner logged ``<stage>``'s result (for a stage that keeps no checkpoint)."""
+    done = re.compile(rf"(^|\| ){stage}: (?!started)")
+    return lambda _out, lines: any(done.search(line) for line in list(lines))
+
+
 def mid_stage(stage: str, delay: float = 0.3):
     """A moment after the runner logged ``<stage>: started`` (in a run that computes it)."""
     seen: dict[str, float] = {}
@@ -93,7 +100,8 @@ def _outputs(root: str) -> dict[str, str]:
     return out
 
 
-def test_curate_killed_at_every_stage_resumes_to_identical_outputs(demo_lake, tmp_path):
+@pytest.mark.spark
+def test_curate_killed_in_and_after_every_stage_resumes_to_identical_outputs(demo_lake, tmp_path):
     lake, _ = demo_lake
     workdir = os.path.dirname(lake)
     with open(demo_recipe(workdir)) as fh:
@@ -110,16 +118,21 @@ def test_curate_killed_at_every_stage_resumes_to_identical_outputs(demo_lake, tm
     assert not _run(["--quiet", "run", recipe_for(baseline), "--base-dir", workdir, "--overwrite"], env, baseline)
     crashed = str(tmp_path / "crashed")
     args = ["run", recipe_for(crashed), "--base-dir", workdir, "--overwrite"]  # not quiet: the runner's lines are the triggers
-    kills = [after_stage("ingest"), mid_stage("exact_dedup"), after_stage("near_dedup"), mid_stage("score", 2.0),
-             mid_stage("tier", 2.0), mid_stage("select", 1.0), while_writing("documents")]
+    # mid-stage and after it, for every stage in order, then while the outputs are written: each
+    # run is killed at the next point and the one after it resumes from what the killed one left
+    kills = [mid_stage("ingest", 1.0), after_stage("ingest"), mid_stage("exact_dedup"), after_stage("exact_dedup"),
+             mid_stage("near_dedup"), after_stage("near_dedup"), mid_stage("score", 2.0), after_stage("score"),
+             mid_stage("tier", 2.0), after_stage("tier"), mid_stage("select", 1.0), finished("select"),
+             while_writing("documents")]
     killed = [_run(args, env, crashed, trigger) for trigger in kills]
-    assert sum(killed) >= len(kills) - 2, killed  # a trigger can miss a stage that finished between polls
+    assert sum(killed) >= len(kills) - 3, killed  # a trigger can miss a stage that finished between polls
     assert not os.path.exists(os.path.join(crashed, "manifest.json"))  # nothing looks complete before the end
     assert not _run(args, env, crashed)
     want, got = _outputs(baseline), _outputs(crashed)
     assert len(want) >= 15 and got == want
 
 
+@pytest.mark.spark
 def test_dedup_command_killed_mid_run_resumes_to_identical_outputs(demo_lake, tmp_path):
     lake, _ = demo_lake
     source = os.path.join(lake, "corpus", "webcrawl")
@@ -134,8 +147,53 @@ def test_dedup_command_killed_mid_run_resumes_to_identical_outputs(demo_lake, tm
     assert not os.path.exists(os.path.join(crashed, "stats.json"))
     assert not _run(args, env, crashed)
     assert _outputs(crashed) == _outputs(baseline) and len(_outputs(baseline)) >= 2
+    _assert_finished_run_is_kept(args, env, crashed)
+
+
+def _assert_finished_run_is_kept(args: list[str], env: dict, crashed: str) -> None:
     # finished: the same command again keeps the run (stats.json holds its key) and writes nothing
     before = os.path.getmtime(os.path.join(crashed, "stats.json"))
     assert not _run(args, env, crashed)
     assert os.path.getmtime(os.path.join(crashed, "stats.json")) == before
     shutil.rmtree(crashed)
+
+
+def _synthetic_corpus(path, n: int = 60_000, seed: int = 3) -> None:
+    """``n`` documents of 60-140 words, every 10th a near copy of an earlier one: enough work for
+    the one-process engine's stages to last long enough to be killed inside."""
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    vocab = np.array([f"w{i}" for i in range(5000)])
+    docs = []
+    with open(path, "w") as fh:
+        for i in range(n):
+            if i % 10 == 9:
+                words = docs[int(rng.integers(0, len(docs)))].split()
+                words[int(rng.integers(0, len(words)))] = "changed"
+                text = " ".join(words)
+            else:
+                text = " ".join(vocab[rng.integers(0, len(vocab), int(rng.integers(60, 140)))])
+            docs.append(text)
+            fh.write(json.dumps({"id": f"doc-{i}", "text": text}) + "\n")
+
+
+def test_local_engine_dedup_killed_mid_run_resumes_to_identical_outputs(tmp_path):
+    """The same for the one-process engine (no JVM)."""
+    source = tmp_path / "corpus.jsonl"
+    _synthetic_corpus(source)
+    env = _env(tmp_path)
+    baseline = str(tmp_path / "baseline")
+    assert not _run(["--quiet", "dedup", str(source), baseline, "--engine", "local"], env, baseline)
+    crashed = str(tmp_path / "crashed")
+    args = ["dedup", str(source), crashed, "--engine", "local", "--resume"]
+    kills = (mid_stage("ingest", 0.3), after_stage("ingest"), mid_stage("exact_dedup", 0.1), after_stage("exact_dedup"),
+             mid_stage("near_dedup", 0.3), while_writing("kept"))
+    killed = [_run(args, env, crashed, trigger) for trigger in kills]
+    assert sum(killed) >= 4, killed
+    assert not os.path.exists(os.path.join(crashed, "stats.json"))
+    assert not _run(args, env, crashed)
+    assert _outputs(crashed) == _outputs(baseline) and len(_outputs(baseline)) >= 2
+    _assert_finished_run_is_kept(args, env, crashed)
