@@ -1,8 +1,8 @@
-"""Dedup benchmark: tierlake against datasketch, text-dedup 0.4.x and datatrove, same data, same
+"""Dedup benchmark: tierlake against rensa 0.5, datasketch, text-dedup 0.4.x and datatrove, same data, same
 parameters, one invocation.
 
     .venv/bin/python bench/dedup.py [--sizes 20000,100000,400000] [--repeat 3]
-        [--peers tierlake,tierlake-local,datasketch,textdedup,datatrove]
+        [--peers tierlake,tierlake-local,rensa,datasketch,textdedup,datatrove]
 
 tierlake runs twice: ``tierlake`` is ``tierlake dedup`` on Spark (local[2]), ``tierlake-local``
 is ``tierlake dedup --engine local`` (one process, no JVM; same kept and removed ids). With
@@ -46,6 +46,7 @@ PEER_INSTALL = {
     "datasketch": ["datasketch==2.0.0", "xxhash", "numpy"],
     "textdedup": ["text-dedup==0.4.0"],
     "datatrove": ["datatrove[processing]==0.10.1", "orjson", "spacy"],
+    "rensa": ["rensa==0.5.0"],
 }
 
 
@@ -137,6 +138,15 @@ def peer_datasketch(corpus: str, work: str, timeout: float) -> tuple[dict, set[s
     return res, removed
 
 
+def peer_rensa(corpus: str, work: str, timeout: float) -> tuple[dict, set[str]]:
+    py = ensure_peer("rensa")
+    out = os.path.join(work, "rensa_removed.txt")
+    res = run_measured([py, os.path.join(HERE, "peers", "rensa_dedup.py"), os.path.join(corpus, "docs.jsonl"), out,
+                        str(NUM_PERM), str(BANDS), str(ROWS), str(NGRAM), str(THRESHOLD)], timeout)
+    removed = set(open(out).read().split()) if res["status"] == "ok" else set()
+    return res, removed
+
+
 def peer_textdedup(corpus: str, work: str, timeout: float) -> tuple[dict, set[str]]:
     py = ensure_peer("textdedup")
     hf = os.path.join(corpus, "hf_dataset")
@@ -182,7 +192,7 @@ def peer_tierlake_local(corpus: str, work: str, timeout: float) -> tuple[dict, s
     return peer_tierlake(corpus, work, timeout, engine="local")
 
 
-PEERS = {"tierlake": peer_tierlake, "tierlake-local": peer_tierlake_local, "datasketch": peer_datasketch, "textdedup": peer_textdedup, "datatrove": peer_datatrove}
+PEERS = {"tierlake": peer_tierlake, "tierlake-local": peer_tierlake_local, "rensa": peer_rensa, "datasketch": peer_datasketch, "textdedup": peer_textdedup, "datatrove": peer_datatrove}
 
 
 # ------------------------------------------------------------------ accuracy
@@ -225,7 +235,7 @@ def machine() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="20000,100000,400000")
-    ap.add_argument("--peers", default="tierlake,tierlake-local,datasketch,textdedup,datatrove")
+    ap.add_argument("--peers", default="tierlake,tierlake-local,rensa,datasketch,textdedup,datatrove")
     ap.add_argument("--repeat", type=int, default=1, help="runs per peer and size; the median wall time is reported")
     ap.add_argument("--timeout", type=float, default=1800.0, help="per peer and size, seconds")
     ap.add_argument("--skip", default="", help="PEER@SIZE pairs not to run, comma-separated (recorded as skipped)")
@@ -274,16 +284,27 @@ def main() -> None:
             rows[peer] = res
         rows = {p: rows[p] for p in peers if p in rows}
         all_results[size] = {"corpus": summary, "peers": rows}
-        with open(os.path.join(RESULTS, f"dedup-{size}.json"), "w") as fh:
+        with open(os.path.join(RESULTS, f"dedup-{size}{results_suffix(peers)}.json"), "w") as fh:
             json.dump(all_results[size], fh, indent=2)
     write_markdown(all_results, args)
 
 
 TIERLAKE = {"tierlake": "tierlake (Spark engine)", "tierlake-local": "tierlake (local engine)"}
+PEER_NAMES = {"textdedup": "text-dedup"}
+
+
+def other_peers(peers: list[str]) -> list[str]:
+    return [PEER_NAMES.get(p, p) for p in peers if p not in TIERLAKE]
+
+
+def results_suffix(peers: list[str]) -> str:
+    """A run of a subset of the peers keeps its own results file (and docs section), so it does
+    not overwrite the figures of a run of other peers."""
+    return "" if set(peers) == set(PEERS) else "-" + "-".join(p for p in peers if p not in TIERLAKE)
 
 
 def write_markdown(results: dict, args) -> None:
-    lines = ["# Benchmarks", "", "## Dedup: tierlake vs datasketch, text-dedup, datatrove", "",
+    lines = ["# Benchmarks", "", f"## Dedup: tierlake vs {', '.join(other_peers(args.peers.split(',')))}", "",
              f"Command: `.venv/bin/python bench/dedup.py --sizes {args.sizes} --peers {args.peers} --repeat {args.repeat}"
              + (f" --skip {args.skip}" if args.skip else "") + "`  ",
              f"Machine: {machine()}  ",

@@ -18,6 +18,8 @@ import math
 import os
 import shutil
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
@@ -197,13 +199,18 @@ def write_table_shards(table, root: str, name: str, run_id: str, target_bytes: i
     text_bytes = int(pc.sum(pc.utf8_length(table.column(size_column))).as_py() or 0) if size_column and rows else rows * 64
     parts = max(1, math.ceil(text_bytes / target_bytes))
     keys = [sort_by] if isinstance(sort_by, str) else list(sort_by)
-    ordered = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys])) if rows else table
-    ordered = ordered.cast(nullable_schema(ordered.schema))
+    order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]) if rows else None
+    if order is not None and pc.all(pc.equal(order, pa.array(np.arange(rows, dtype=np.uint64)))).as_py():
+        order = None  # already in order: shards are slices, no copy
+    schema = nullable_schema(table.schema)
     bounds = [round(i * rows / parts) for i in range(parts + 1)]
     names = [f"part-{i:05d}.parquet" for i in range(parts)]
 
     def write(i: int) -> None:
-        pq.write_table(ordered.slice(bounds[i], bounds[i + 1] - bounds[i]), os.path.join(tmp, names[i]), **PARQUET_OPTIONS)
+        # each shard gathers its own rows, so the copy of the texts runs on the pool's threads
+        n = bounds[i + 1] - bounds[i]
+        shard = table.slice(bounds[i], n) if order is None else table.take(order.slice(bounds[i], n))
+        pq.write_table(shard.cast(schema), os.path.join(tmp, names[i]), **PARQUET_OPTIONS)
 
     with ThreadPoolExecutor(max(1, min(threads, parts))) as pool:
         list(pool.map(write, range(parts)))
