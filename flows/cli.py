@@ -58,6 +58,7 @@ def _quiet_third_parties(quiet: bool) -> None:
             handler.setFormatter(logging.Formatter("%(asctime)s | %(message)s", "%H:%M:%S"))
             logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+        logger.propagate = False  # once, on our handler: not again through a root handler (Prefect's console)
 
 
 def _repo_root() -> str:

@@ -36,11 +36,11 @@ def _env(tmp_path) -> dict:
     return env
 
 
-def _run(args: list[str], env: dict, output: str, trigger=None, timeout: float = 600) -> bool:
-    """Run ``tierlake args``; with ``trigger(output, log_lines)`` kill its process group with
-    SIGKILL as soon as the trigger is true. Returns True when it was killed, False when it finished
-    (then it must have succeeded)."""
-    proc = subprocess.Popen([*TIERLAKE, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+def _run(args: list[str], env: dict, output: str, trigger=None, timeout: float = 600, command=TIERLAKE) -> bool:
+    """Run ``tierlake args`` (or ``command args``); with ``trigger(output, log_lines)`` kill its
+    process group with SIGKILL as soon as the trigger is true. Returns True when it was killed,
+    False when it finished (then it must have succeeded)."""
+    proc = subprocess.Popen([*command, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
@@ -180,15 +180,20 @@ def _synthetic_corpus(path, n: int = 60_000, seed: int = 3) -> None:
             fh.write(json.dumps({"id": f"doc-{i}", "text": text}) + "\n")
 
 
-def test_local_engine_dedup_killed_mid_run_resumes_to_identical_outputs(tmp_path):
+@pytest.fixture(scope="module")
+def synthetic_source(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("corpus") / "corpus.jsonl"
+    _synthetic_corpus(path)
+    return str(path)
+
+
+def test_local_engine_dedup_killed_mid_run_resumes_to_identical_outputs(synthetic_source, tmp_path):
     """The same for the one-process engine (no JVM)."""
-    source = tmp_path / "corpus.jsonl"
-    _synthetic_corpus(source)
     env = _env(tmp_path)
     baseline = str(tmp_path / "baseline")
-    assert not _run(["--quiet", "dedup", str(source), baseline, "--engine", "local"], env, baseline)
+    assert not _run(["--quiet", "dedup", synthetic_source, baseline, "--engine", "local"], env, baseline)
     crashed = str(tmp_path / "crashed")
-    args = ["dedup", str(source), crashed, "--engine", "local", "--resume"]
+    args = ["dedup", synthetic_source, crashed, "--engine", "local", "--resume"]
     kills = (mid_stage("ingest", 0.3), after_stage("ingest"), mid_stage("exact_dedup", 0.1), after_stage("exact_dedup"),
              mid_stage("near_dedup", 0.3), while_writing("kept"))
     killed = [_run(args, env, crashed, trigger) for trigger in kills]
@@ -197,3 +202,24 @@ def test_local_engine_dedup_killed_mid_run_resumes_to_identical_outputs(tmp_path
     assert not _run(args, env, crashed)
     assert _outputs(crashed) == _outputs(baseline) and len(_outputs(baseline)) >= 2
     _assert_finished_run_is_kept(args, env, crashed)
+
+
+FLOW = [sys.executable, "-c", "import sys; from flows.stage_flows import dedup_flow; "
+                              "dedup_flow(sys.argv[1], sys.argv[2], engine='local')"]
+
+
+def test_dedup_flow_killed_in_and_after_stages_resumes_to_identical_outputs(synthetic_source, tmp_path):
+    """The per-stage Prefect flow (``dedup_flow``, as a deployment runs it; its own temporary
+    Prefect server) killed inside and after its stages: the next flow run resumes, and its outputs
+    equal an uninterrupted `tierlake dedup` of the same input, byte for byte (one runner, one
+    set of defaults)."""
+    env = _env(tmp_path)
+    baseline = str(tmp_path / "baseline")
+    assert not _run(["--quiet", "dedup", synthetic_source, baseline, "--engine", "local"], env, baseline)
+    crashed = str(tmp_path / "crashed")
+    kills = (after_stage("ingest"), mid_stage("near_dedup", 0.3), while_writing("kept"))
+    killed = [_run([synthetic_source, crashed], env, crashed, trigger, command=FLOW) for trigger in kills]
+    assert sum(killed) >= 2, killed
+    assert not os.path.exists(os.path.join(crashed, "stats.json"))
+    assert not _run([synthetic_source, crashed], env, crashed, command=FLOW)
+    assert _outputs(crashed) == _outputs(baseline) and len(_outputs(baseline)) >= 2
