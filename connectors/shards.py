@@ -208,6 +208,7 @@ def write_table_shards(table, root: str, name: str, run_id: str, target_bytes: i
     names = [f"part-{i:05d}.parquet" for i in range(parts)]
 
     def gather(lo: int, hi: int) -> pa.Table:
+        assert order is not None
         return table.take(order.slice(lo, hi - lo))
 
     def write(i: int, pool: ThreadPoolExecutor | None) -> None:
