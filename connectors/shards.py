@@ -24,7 +24,6 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 DEFAULT_SHARD_BYTES = 256 << 20
-GATHER_ROWS = 1 << 16  # rows copied at a time when a table is put in order for writing
 QUARANTINE_ORDER = ["source", "source_file", "source_line", "reason", "detail", "raw"]  # a total order of quarantine rows
 PARQUET_OPTIONS = {"compression": "zstd"}  # one writer (pyarrow) and one setting for every shard, both engines
 
@@ -207,27 +206,14 @@ def write_table_shards(table, root: str, name: str, run_id: str, target_bytes: i
     bounds = [round(i * rows / parts) for i in range(parts + 1)]
     names = [f"part-{i:05d}.parquet" for i in range(parts)]
 
-    def gather(lo: int, hi: int) -> pa.Table:
-        assert order is not None
-        return table.take(order.slice(lo, hi - lo))
-
-    def write(i: int, pool: ThreadPoolExecutor | None) -> None:
-        # the rows are gathered in pieces of GATHER_ROWS whatever the thread count (so the files'
-        # bytes do not depend on it); one shard gathers its pieces on the pool's threads
-        lo, hi = bounds[i], bounds[i + 1]
-        if order is None:
-            shard = table.slice(lo, hi - lo)
-        else:
-            pieces = [(a, min(a + GATHER_ROWS, hi)) for a in range(lo, hi, GATHER_ROWS)]
-            tables = list(pool.map(lambda p: gather(*p), pieces)) if pool else [gather(*p) for p in pieces]
-            shard = pa.concat_tables(tables) if tables else table.slice(0, 0)
+    def write(i: int) -> None:
+        # each shard gathers its own rows, so the copy of the texts runs on the pool's threads
+        n = bounds[i + 1] - bounds[i]
+        shard = table.slice(bounds[i], n) if order is None else table.take(order.slice(bounds[i], n))
         pq.write_table(shard.cast(schema), os.path.join(tmp, names[i]), **PARQUET_OPTIONS)
 
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        if parts == 1:
-            write(0, pool)
-        else:
-            list(pool.map(lambda i: write(i, None), range(parts)))
+    with ThreadPoolExecutor(max(1, min(threads, parts))) as pool:
+        list(pool.map(write, range(parts)))
     return _describe_and_commit(tmp, final, name, names)
 
 
