@@ -62,12 +62,13 @@ def _logger():
     return log
 
 
-def stats_rows(stats: StageStats) -> list[dict]:
-    rows = [{"metric": "documents in", "value": stats.docs_in}, {"metric": "documents out", "value": stats.docs_out},
-            {"metric": "tokens out", "value": stats.tokens_out}, {"metric": "seconds", "value": stats.seconds}]
-    rows += [{"metric": f"removed: {k}", "value": v} for k, v in sorted(stats.removed.items())]
-    rows += [{"metric": f"quarantined: {k}", "value": v} for k, v in sorted(stats.quarantined.items())]
-    return rows
+def stats_rows(stats: StageStats, prefix: str = "") -> list[dict]:
+    """A stage's stats as the rows of a Prefect table artifact (metric, value)."""
+    pairs: list[tuple[str, float]] = [("documents in", stats.docs_in), ("documents out", stats.docs_out),
+                                      ("tokens out", stats.tokens_out), ("seconds", stats.seconds)]
+    pairs += [(f"removed: {k}", v) for k, v in sorted(stats.removed.items())]
+    pairs += [(f"quarantined: {k}", v) for k, v in sorted(stats.quarantined.items())]
+    return [{"metric": prefix + metric, "value": value} for metric, value in pairs]
 
 
 def publish(artifacts: list[Artifact]) -> None:

@@ -23,13 +23,14 @@ from typing import Literal
 
 from prefect import flow
 
+from connectors.accounting import StageStats
 from connectors.sources import DEFAULT_ID_COLUMN
 from connectors.spark_session import SparkSettings
 from curation.betr_stage import ScoreParams
 from curation.containment_stage import ContainmentParams
 from curation.exact_dedup import ExactDedupParams
 from curation.near_dedup import NearDedupParams
-from flows.runner import Artifact, publish
+from flows.runner import Artifact, publish, stats_rows
 from tiers.policy import TierPolicy
 from tiers.select_stage import SelectParams
 
@@ -37,12 +38,12 @@ SparkMode = Literal["local", "submit"]
 
 
 def _artifact(stage: str, stats: dict) -> None:
+    """One table artifact for a job: its scalar totals, then each stage's rows (the runner's
+    :func:`~flows.runner.stats_rows`, prefixed with the stage). ``stats`` is the job's stats.json
+    content, which may come back from a spark-submit application as JSON."""
     rows = [{"metric": k, "value": v} for k, v in stats.items() if isinstance(v, (int, float, str)) and k not in ("run_id", "key")]
     for s in stats.get("stages", []):
-        rows += [{"metric": f"{s['name']}: documents in", "value": s["docs_in"]},
-                 {"metric": f"{s['name']}: documents out", "value": s["docs_out"]}]
-        rows += [{"metric": f"{s['name']}: removed {k}", "value": v} for k, v in sorted(s["removed"].items())]
-        rows += [{"metric": f"{s['name']}: quarantined {k}", "value": v} for k, v in sorted(s["quarantined"].items())]
+        rows += stats_rows(StageStats.model_validate(s), prefix=f"{s['name']}: ")
     publish([Artifact(f"{stage}-stats", rows, f"tierlake {stage} stage")])
 
 
