@@ -12,17 +12,15 @@ Spark (:mod:`curation.containment_spark`: distinct row hashes, left-anti join).
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
+from connectors.containment_outputs import write_containment_outputs
 from connectors.lake_catalog import TableInfo, build_catalog, read_table
-from connectors.manifest import write_file_atomic
 from curation.containment import (
     content_keep,
     exact_ratio,
@@ -139,10 +137,6 @@ def find_containment(tables: list[TableInfo], params: ContainmentParams, spark=N
 
 # ---------------------------------------------------------------- the stage's outputs
 
-EDGE_SCHEMA = pa.schema([("child", pa.string()), ("parent", pa.string()), ("ratio", pa.float64()),
-                         ("child_rows", pa.int64()), ("verified", pa.bool_())])
-
-
 def report_markdown(lake: str, edges: list[dict], funnel: dict, tables, params: ContainmentParams) -> str:
     lines = [f"# Containment in `{lake}`", "",
              f"{funnel['tables']} tables, {funnel['ordered_pairs']:,} ordered pairs; minimum ratio {params.min_ratio}.", "",
@@ -166,8 +160,5 @@ def run_containment(lake: str, output: str, params: ContainmentParams) -> dict:
     edges, funnel = find_containment(tables, params)
     funnel["catalog"] = {"seconds": round(catalog_s, 4), **cache, "unreadable": sum(1 for x in tables if x.error)}
     funnel["seconds"] = round(time.time() - started, 3)
-    table = pa.Table.from_pylist(edges, schema=EDGE_SCHEMA)
-    write_file_atomic(os.path.join(output, "edges.parquet"), lambda p: pq.write_table(table, p))
-    write_file_atomic(os.path.join(output, "report.md"), lambda p: open(p, "w").write(report_markdown(lake, edges, funnel, tables, params)))
-    write_file_atomic(os.path.join(output, "funnel.json"), lambda p: open(p, "w").write(json.dumps(funnel, indent=2)))
+    write_containment_outputs(output, edges, funnel, report_markdown(lake, edges, funnel, tables, params))
     return {"edges": edges, "funnel": funnel}
