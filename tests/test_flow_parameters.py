@@ -73,3 +73,44 @@ def test_tier_with_a_recipe_dedups_with_the_recipes_parameters(tmp_path, monkeyp
     seen.clear()
     main(["--quiet", "tier", str(tmp_path / "in.jsonl"), str(tmp_path / "out")])
     assert seen["near_params"] is None  # no recipe: the stage defaults
+
+
+# (command and its required arguments, CLI destination, model, field): every option that sets a
+# parameters model's field defaults to the model's own default. The CLI keeps its defaults as
+# literals so that `tierlake --help` does not import the stages (about 1.8 s); this catches drift.
+CLI_MODEL_DEFAULTS = [
+    (["dedup", "in", "out"], "threshold", "curation.near_dedup:NearDedupParams", "threshold"),
+    (["dedup", "in", "out"], "num_perm", "curation.near_dedup:NearDedupParams", "num_perm"),
+    (["dedup", "in", "out"], "ngram", "curation.near_dedup:NearDedupParams", "ngram"),
+    (["dedup", "in", "out"], "unit", "curation.near_dedup:NearDedupParams", "unit"),
+    (["dedup", "in", "out"], "verify", "curation.near_dedup:NearDedupParams", "verify"),
+    (["dedup", "in", "out"], "seed", "curation.near_dedup:NearDedupParams", "seed"),
+    (["score", "in", "out", "--targets", "t"], "sample", "curation.betr_stage:ScoreParams", "sample"),
+    (["score", "in", "out", "--targets", "t"], "top_p", "curation.betr_stage:ScoreParams", "top_p"),
+    (["score", "in", "out", "--targets", "t"], "embedder", "curation.betr_stage:ScoreParams", "embedder"),
+    (["score", "in", "out", "--targets", "t"], "mode", "curation.betr_stage:ScoreParams", "mode"),
+    (["score", "in", "out", "--targets", "t"], "ngram", "curation.betr_stage:ScoreParams", "ngram"),
+    (["score", "in", "out", "--targets", "t"], "seed", "curation.betr_stage:ScoreParams", "seed"),
+    (["containment", "lake", "out"], "min_ratio", "curation.containment_stage:ContainmentParams", "min_ratio"),
+    (["containment", "lake", "out"], "sample", "curation.containment_stage:ContainmentParams", "sample"),
+    (["containment", "lake", "out"], "seed", "curation.containment_stage:ContainmentParams", "seed"),
+    (["select", "run", "out", "--budget", "1e6"], "max_epochs", "tiers.select_stage:SelectParams", "max_epochs"),
+    (["select", "run", "out", "--budget", "1e6"], "alignment_weight", "tiers.select_stage:SelectParams", "alignment_weight"),
+    (["select", "run", "out", "--budget", "1e6"], "embedder", "tiers.select_stage:SelectParams", "embedder"),
+    (["select", "run", "out", "--budget", "1e6"], "seed", "tiers.select_stage:SelectParams", "seed"),
+    (["train-quality", "m", "--positive", "p", "--negative", "n"], "folds", "curation.quality_model:QualityModelParams", "folds"),
+    (["train-quality", "m", "--positive", "p", "--negative", "n"], "C", "curation.quality_model:QualityModelParams", "C"),
+    (["train-quality", "m", "--positive", "p", "--negative", "n"], "seed", "curation.quality_model:QualityModelParams", "seed"),
+]
+
+
+@pytest.mark.parametrize("argv,dest,model,field", CLI_MODEL_DEFAULTS, ids=[f"{a[0]}-{d}" for a, d, _, _ in CLI_MODEL_DEFAULTS])
+def test_cli_defaults_are_the_models_defaults(argv, dest, model, field):
+    import importlib
+
+    from flows.cli import build_parser
+
+    module, name = model.split(":")
+    params = getattr(importlib.import_module(module), name)
+    args = build_parser().parse_args(argv)
+    assert getattr(args, dest) == params.model_fields[field].get_default(call_default_factory=True)
