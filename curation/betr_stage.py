@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, Field
 
 from connectors.accounting import StageStats
 from connectors.benchmarks import load_examples
@@ -29,33 +27,11 @@ from connectors.filesystem import InputError
 from curation.betr import direct_scores, rank_score, top_labels, train_betr_classifier
 from curation.decontamination import benchmark_ngrams, matched_ngrams
 from curation.embedders import get_embedder
-from curation.quality_model import QualityModel, QualityModelParams
+from curation.params import ScoreParams  # noqa: F401  (defined there)
+from curation.quality_model import QualityModel
 
 PASS_DDL = "id string, betr_score double, matched array<bigint>"
 SCORE_DDL = "id string, betr_score double, contaminated boolean, contamination_ngrams bigint, betr_rank_pct double"
-
-
-class ScoreParams(BaseModel):
-    model_config = {"extra": "forbid"}
-    enabled: bool = True
-    targets: list[str] = Field(default_factory=list, description="benchmark train/dev files or folders (test splits refused)")
-    decontaminate: list[str] = Field(default_factory=list, description="benchmark test files or folders")
-    mode: Literal["sample", "direct"] = "sample"
-    embedder: Literal["static", "minilm"] = "static"
-    sample: int = Field(10_000, ge=20, description="documents scored directly and used to train the classifier")
-    top_p: float = Field(0.1, gt=0, lt=1, description="fraction of the sample labelled positive")
-    holdout: float = Field(0.2, ge=0, lt=1)
-    folds: int = Field(5, ge=2, le=20, description="cross-fitting folds: each sampled document is scored by a "
-                                                     "model fit on the other folds")
-    ngram: int = Field(13, ge=5, le=50, description="words in a decontamination n-gram")
-    max_ngram_doc_frequency: int = Field(10_000, ge=1, description="test n-grams found in more corpus documents are "
-                                                                    "templates/boilerplate and exempt (BETR App. B.2)")
-    seed: int = 0
-    classifier: QualityModelParams = Field(
-        default_factory=QualityModelParams,
-        description="the sample-mode classifier (hashed n-grams by default). For targets of one subject, "
-                    "`features: ngrams+embedding` with `max_chars: 1000` keeps the topic instead of the test "
-                    "format (docs/scoring.md, 'BETR on topic'); its embedder follows `embedder`")
 
 
 @dataclass

@@ -17,7 +17,6 @@ import time
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, Field
 
 from connectors.containment_outputs import write_containment_outputs
 from connectors.lake_catalog import TableInfo, build_catalog, read_table
@@ -30,15 +29,7 @@ from curation.containment import (
     schema_candidates,
     schema_of,
 )
-
-
-class ContainmentParams(BaseModel):
-    model_config = {"extra": "forbid"}
-    min_ratio: float = Field(1.0, gt=0, le=1, description="report A ⊑ B when this share of A's distinct rows is in B")
-    sample: int = Field(64, ge=1, description="child rows probed per pair in content pruning")
-    seed: int = 0
-    driver_max_bytes: int = Field(256 << 20, ge=0, description="pairs with a table larger than this are "
-                                                               "verified on Spark instead of in the driver")
+from curation.params import ContainmentParams  # noqa: F401  (defined there)
 
 
 class _Hashes:

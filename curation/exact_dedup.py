@@ -14,31 +14,8 @@ removed ids.
 """
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, Field, model_validator
-
 from curation.normalize import exact_keys_arrow
-
-
-class KeepPolicy(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    rule: Literal["smallest_id", "highest_score", "longest"] = "smallest_id"
-    score_column: str | None = None
-
-    @model_validator(mode="after")
-    def _score_needs_column(self):
-        if self.rule == "highest_score" and not self.score_column:
-            raise ValueError("keep rule 'highest_score' needs score_column")
-        return self
-
-
-class ExactDedupParams(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    enabled: bool = True
-    keep: KeepPolicy = Field(default_factory=KeepPolicy)
+from curation.params import ExactDedupParams, KeepPolicy  # noqa: F401  (defined there)
 
 
 def check_keep_column(policy: KeepPolicy, columns: list[str]) -> None:

@@ -27,15 +27,12 @@ that edge (it may still join through another band); this keeps verification O(n)
 from __future__ import annotations
 
 import time
-from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, Field, model_validator
 
-from curation.exact_dedup import KeepPolicy, keep_columns, keep_order
+from curation.exact_dedup import keep_columns, keep_order
 from curation.minhash import (
-    band_edges,
     band_keys,
     bucket_star_edges,
     pair_jaccard,
@@ -43,45 +40,7 @@ from curation.minhash import (
     shingle_hashes,
     signatures,
 )
-
-# (false-positive, false-negative) weights of the default banding search (NearDedupParams.banding)
-VERIFIED_WEIGHTS = (0.05, 0.95)
-UNVERIFIED_WEIGHTS = (0.5, 0.5)
-
-
-class NearDedupParams(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    enabled: bool = True
-    threshold: float = Field(0.8, gt=0.0, lt=1.0, description="Jaccard similarity of shingle sets")
-    num_perm: int = Field(112, ge=2, le=1024)
-    ngram: int = Field(5, ge=1, le=64)
-    unit: Literal["word", "char"] = "word"
-    bands: int | None = Field(None, ge=1, description="default: chosen from threshold, num_perm and verify (banding())")
-    rows: int | None = Field(None, ge=1)
-    seed: int = 1
-    verify: bool = True
-    keep: KeepPolicy = Field(default_factory=KeepPolicy)
-
-    @model_validator(mode="after")
-    def _bands_rows(self):
-        if (self.bands is None) != (self.rows is None):
-            raise ValueError("give both bands and rows, or neither")
-        if self.bands and self.bands * self.rows > self.num_perm:
-            raise ValueError(f"bands x rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
-        return self
-
-    def banding(self) -> tuple[int, int]:
-        """(bands, rows): as given, else datasketch's optimum of the weighted false-positive and
-        false-negative areas. With verification on, a false positive costs only its exact check,
-        so false negatives (missed duplicates) weigh 0.95 and false positives 0.05 — for t = 0.8
-        and 112 permutations that is datatrove's 14 x 8, P(candidate | J = 0.85) = 0.988; without
-        verification, datasketch's equal weights (9 x 12, P = 0.75), since a false positive then
-        removes a document."""
-        if self.bands and self.rows:
-            return self.bands, self.rows
-        weights = VERIFIED_WEIGHTS if self.verify else UNVERIFIED_WEIGHTS
-        return band_edges(self.threshold, self.num_perm, *weights)
+from curation.params import UNVERIFIED_WEIGHTS, VERIFIED_WEIGHTS, NearDedupParams  # noqa: F401  (defined there)
 
 
 def band_rows_batch(ids: pa.Array, texts: pa.Array, params: NearDedupParams, a: np.ndarray, b: np.ndarray) -> pa.RecordBatch:

@@ -22,46 +22,16 @@ import json
 import os
 import re
 import time
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+
+from curation.params import EMBEDDING_CHARS, QualityModelParams  # noqa: F401  (defined there)
 
 # scikit-learn is imported where it is used: the policy models import this module, and reading a
 # run (`tierlake inspect`) must not pay scikit-learn's import (about 1 s)
 
 FORMAT = "tierlake-quality-linear/1"
-EMBEDDING_CHARS = 1000  # characters an embedding-feature classifier reads (docs/scoring.md, "BETR on topic")
 
-
-class QualityModelParams(BaseModel):
-    model_config = {"extra": "forbid"}
-    n_features: int = Field(1 << 20, ge=1 << 10, le=1 << 24)
-    ngram_max: int = Field(2, ge=1, le=3)
-    C: float = Field(4.0, gt=0)
-    folds: int = Field(5, ge=2, le=20)
-    seed: int = 0
-    max_chars: int = Field(100_000, ge=100, description="characters of each document the model reads")
-    features: Literal["ngrams", "ngrams_stripped", "embedding", "ngrams+embedding"] = Field(
-        "ngrams", description="ngrams: hashed word 1-2-grams; ngrams_stripped: the same after removing multiple-choice "
-                              "markers (option letters, 'Answer:'); embedding: the static text embedding; "
-                              "ngrams+embedding: both, side by side (docs/scoring.md, 'BETR on topic')")
-    embedder: Literal["static", "minilm"] = "static"
-    embedding_weight: float = Field(1.0, gt=0, description="scale of the embedding block beside the n-grams "
-                                                           "(both blocks have unit L2 norm per document)")
-
-    def with_features(self, features: str, max_chars: int | None = None) -> QualityModelParams:
-        """A validated copy with other features; an embedding reads the first
-        :data:`EMBEDDING_CHARS` characters unless ``max_chars`` says otherwise (docs/scoring.md)."""
-        if max_chars is None:
-            max_chars = EMBEDDING_CHARS if "embedding" in features else self.max_chars
-        return QualityModelParams.model_validate({**self.model_dump(), "features": features, "max_chars": max_chars})
-
-    def uses_ngrams(self) -> bool:
-        return self.features != "embedding"
-
-    def uses_embedding(self) -> bool:
-        return "embedding" in self.features
 
 
 # multiple-choice markers: option letters at a line start ("A. ", "(b) ", "C) "), answer and question

@@ -641,7 +641,24 @@ def cmd_train_quality(args) -> int:
     return 0
 
 
+def model_option(parser: argparse.ArgumentParser, flag: str, model: type, field: str, help: str | None = None,
+                 **kwargs) -> None:
+    """An option whose default comes from the parameters model's field (its help from the field's
+    description unless given): the CLI, recipes and flows share one default."""
+    info = model.model_fields[field]  # type: ignore[attr-defined]
+    default = info.get_default(call_default_factory=True)
+    if "action" not in kwargs and "choices" not in kwargs and isinstance(default, (int, float, str)) \
+            and not isinstance(default, bool):
+        kwargs.setdefault("type", type(default))
+    shown = ("on" if default else "off") if isinstance(default, bool) else default
+    text = f"{help or info.description or field.replace('_', ' ')} (default {shown})"
+    parser.add_argument(flag, default=default, help=text.replace("%", "%%"), **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from curation.params import ContainmentParams, NearDedupParams, QualityModelParams, ScoreParams
+    from tiers.params import SelectParams
+
     parser = argparse.ArgumentParser(
         prog="tierlake",
         description="Curate raw corpora into training mixes: ingest, dedup, tiers, scoring and selection "
@@ -679,10 +696,10 @@ def build_parser() -> argparse.ArgumentParser:
                "example: tierlake dedup data/crawl/ out/crawl-dedup --threshold 0.8 --index out/dedup-index")
     dd.add_argument("input", help="file or folder: JSONL (.gz/.zst), Parquet or CSV, local or s3://")
     dd.add_argument("output", help="output folder")
-    dd.add_argument("--threshold", type=float, default=0.8, help="Jaccard threshold for near duplicates (default 0.8)")
-    dd.add_argument("--num-perm", type=int, default=112, help="MinHash permutations (default 112)")
-    dd.add_argument("--ngram", type=int, default=5, help="shingle size in words, or characters with --unit char (default 5)")
-    dd.add_argument("--unit", choices=["word", "char"], default="word", help="shingle unit (default word)")
+    model_option(dd, "--threshold", NearDedupParams, "threshold", "Jaccard threshold for near duplicates")
+    model_option(dd, "--num-perm", NearDedupParams, "num_perm", "MinHash permutations")
+    model_option(dd, "--ngram", NearDedupParams, "ngram", "shingle size in words, or characters with --unit char")
+    model_option(dd, "--unit", NearDedupParams, "unit", "shingle unit", choices=["word", "char"])
     dd.add_argument("--bands", type=int, help="LSH bands (with --rows); default: datasketch's search from threshold and num-perm, weighing "
                          "missed duplicates 0.95 when --verify is on (14x8 for 0.8 and 112), 0.5 with --no-verify (9x12)")
     dd.add_argument("--rows", type=int, help="rows per band (with --bands)")
@@ -690,10 +707,10 @@ def build_parser() -> argparse.ArgumentParser:
     dd.add_argument("--id-column", **ID_COLUMN_OPTION)
     dd.add_argument("--keep", default="smallest-id",
                     help="which document of a cluster stays: smallest-id (default), longest, or score:COLUMN (highest value)")
-    dd.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True,
-                    help="check candidate pairs by exact Jaccard before clustering (default on)")
+    model_option(dd, "--verify", NearDedupParams, "verify", "check candidate pairs by exact Jaccard before clustering",
+                 action=argparse.BooleanOptionalAction)
     dd.add_argument("--index", help="folder of a dedup index: dedup against earlier runs saved there, then add this run")
-    dd.add_argument("--seed", type=int, default=1, help="MinHash seed (default 1)")
+    model_option(dd, "--seed", NearDedupParams, "seed", "MinHash seed")
     dd.add_argument("--engine", choices=["spark", "local"], default="spark",
                     help="spark (default): a Spark job, local or on a cluster (--master); local: one process on this "
                          "machine without a JVM, the same results and outputs, for inputs that fit in memory (peak about "
@@ -754,17 +771,18 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--targets", nargs="+", required=True,
                     help="benchmark train/dev files or folders: text JSONL, GSM8K JSONL, MMLU CSV, llm-foundry or PIQA JSONL")
     sc.add_argument("--decontaminate", nargs="+", help="benchmark test files or folders to check documents against")
-    sc.add_argument("--sample", type=int, default=10_000, help="documents ranked directly and used to train the classifier (default 10000)")
-    sc.add_argument("--top-p", type=float, default=0.1, help="fraction of the sample labelled positive (default 0.1)")
-    sc.add_argument("--embedder", choices=["static", "minilm"], default="static", help="static (WordLlama, default) or minilm (extra)")
-    sc.add_argument("--mode", choices=["sample", "direct"], default="sample", help="sample + classifier (default) or embed every document")
+    model_option(sc, "--sample", ScoreParams, "sample", "documents ranked directly and used to train the classifier")
+    model_option(sc, "--top-p", ScoreParams, "top_p", "fraction of the sample labelled positive")
+    model_option(sc, "--embedder", ScoreParams, "embedder", "static (WordLlama) or minilm (extra)", choices=["static", "minilm"])
+    model_option(sc, "--mode", ScoreParams, "mode", "sample + classifier, or direct: embed every document",
+                 choices=["sample", "direct"])
     sc.add_argument("--classifier-features", choices=["ngrams", "ngrams_stripped", "embedding", "ngrams+embedding"],
                     help="sample mode's classifier: ngrams (default); ngrams+embedding keeps the topic of one-subject "
                          "targets instead of their test format (docs/scoring.md, 'BETR on topic')")
     sc.add_argument("--classifier-chars", type=int, help="characters of each document the classifier reads "
                                                          "(default: 1000 with an embedding, else the whole text)")
-    sc.add_argument("--ngram", type=int, default=13, help="words in a decontamination n-gram (default 13)")
-    sc.add_argument("--seed", type=int, default=0)
+    model_option(sc, "--ngram", ScoreParams, "ngram", "words in a decontamination n-gram")
+    model_option(sc, "--seed", ScoreParams, "seed", "seed of the sample and the classifier")
     sc.add_argument("--text-column", default="text")
     sc.add_argument("--id-column", **ID_COLUMN_OPTION)
     sc.add_argument("--master", help="Spark master URL (default local[*])")
@@ -781,9 +799,9 @@ def build_parser() -> argparse.ArgumentParser:
                "OUTPUT/report.md, OUTPUT/catalog.json (cache: an unchanged lake is not re-read)")
     ct.add_argument("lake", help="lake root folder or s3:// URI")
     ct.add_argument("output", help="output folder")
-    ct.add_argument("--min-ratio", type=float, default=1.0, help="share of the child's distinct rows found in the parent (default 1.0)")
-    ct.add_argument("--sample", type=int, default=64, help="child rows probed per pair in content pruning (default 64)")
-    ct.add_argument("--seed", type=int, default=0)
+    model_option(ct, "--min-ratio", ContainmentParams, "min_ratio", "share of the child's distinct rows found in the parent")
+    model_option(ct, "--sample", ContainmentParams, "sample", "child rows probed per pair in content pruning")
+    model_option(ct, "--seed", ContainmentParams, "seed", "seed of the content probe")
     ct.set_defaults(func=cmd_containment)
 
     cp = sub.add_parser("containment-plan", help="(also: `tierlake containment plan`) decide which contained tables to delete",
@@ -811,10 +829,10 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("output", help="output folder")
     sel.add_argument("--budget", type=float, required=True, help="training budget in tokens, e.g. 2e9")
     sel.add_argument("--tiers", default="L1,L2,L3,L4", help="eligible tiers (default L1,L2,L3,L4; L0 never)")
-    sel.add_argument("--max-epochs", type=float, default=4.0, help="maximum repetitions of any pool (default 4)")
-    sel.add_argument("--alignment-weight", type=float, default=0.0,
-                     help="weight of the OT distance to --targets (0 = QQT alone; 0.05 = closing the uniform mix's "
-                          "distance is worth 5 accuracy points)")
+    model_option(sel, "--max-epochs", SelectParams, "max_epochs", "maximum repetitions of any pool")
+    model_option(sel, "--alignment-weight", SelectParams, "alignment_weight",
+                 "weight of the OT distance to --targets (0 = QQT alone; 0.05 = closing the uniform mix's "
+                 "distance is worth 5 accuracy points)")
     sel.add_argument("--targets", nargs="+", help="target example JSONL files (benchmark train/dev) for alignment")
     sel.add_argument("--qqt-params", help='fitted laws JSON {"a", "d", "pools": [{"name": "source/tier", "b", "tau"}]}; '
                                           "default: the T-MARS fit as a per-tier prior")
@@ -823,8 +841,8 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--keep-top", type=float, help="keep only this top fraction of every pool's tokens by betr_score "
                                                     "(BETR's 'keep the top X%%'; needs a run with the score stage)")
     sel.add_argument("--tau-convention", choices=["scaled", "plain"], default="scaled")
-    sel.add_argument("--embedder", choices=["static", "minilm"], default="static")
-    sel.add_argument("--seed", type=int, default=0)
+    model_option(sel, "--embedder", SelectParams, "embedder", "embedder of the alignment term", choices=["static", "minilm"])
+    model_option(sel, "--seed", SelectParams, "seed", "seed of the embedding sample")
     sel.add_argument("--master", help="Spark master (default local[*])")
     sel.set_defaults(func=cmd_select)
     qq = sub.add_parser("select-qqt", help="(also: `tierlake select qqt`) best top-k pool union per budget from fitted QQT laws",
@@ -889,9 +907,9 @@ def build_parser() -> argparse.ArgumentParser:
     tq.add_argument("output", help="model folder to write")
     tq.add_argument("--positive", nargs="+", required=True, help="JSONL files of good examples (field text)")
     tq.add_argument("--negative", nargs="+", required=True, help="JSONL files of poor examples (field text)")
-    tq.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
-    tq.add_argument("--C", type=float, default=4.0, help="inverse regularization strength (default 4)")
-    tq.add_argument("--seed", type=int, default=0)
+    model_option(tq, "--folds", QualityModelParams, "folds", "cross-validation folds")
+    model_option(tq, "--C", QualityModelParams, "C", "inverse regularization strength")
+    model_option(tq, "--seed", QualityModelParams, "seed", "seed of the folds")
     tq.set_defaults(func=cmd_train_quality)
 
     ig = sub.add_parser("ingest", help="read one input into tierlake's document schema (quarantining bad records)",

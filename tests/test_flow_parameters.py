@@ -76,8 +76,9 @@ def test_tier_with_a_recipe_dedups_with_the_recipes_parameters(tmp_path, monkeyp
 
 
 # (command and its required arguments, CLI destination, model, field): every option that sets a
-# parameters model's field defaults to the model's own default. The CLI keeps its defaults as
-# literals so that `tierlake --help` does not import the stages (about 1.8 s); this catches drift.
+# parameters model's field defaults to the model's own default (the CLI takes them from
+# curation.params / tiers.params through flows.cli.model_option; this catches an option that
+# goes back to a literal of its own).
 CLI_MODEL_DEFAULTS = [
     (["dedup", "in", "out"], "threshold", "curation.near_dedup:NearDedupParams", "threshold"),
     (["dedup", "in", "out"], "num_perm", "curation.near_dedup:NearDedupParams", "num_perm"),

@@ -31,8 +31,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from curation.heuristic_filters import HeuristicFilters, first_failure
 from curation.quality_model import QualityModelParams
-
-TIERS = ("L0", "L1", "L2", "L3", "L4")
+from tiers.params import TIERS  # noqa: E402,F401  (defined with the selection parameters)
 
 
 class ScoreBar(BaseModel):
