@@ -541,12 +541,11 @@ def read_csv(uri: str, compression: str | None, schema: pa.Schema, constants: di
     with open_stream(uri, compression) as stream:
         reader = pacsv.open_csv(
             stream,
-            read_options=pacsv.ReadOptions(use_threads=False),  # a block's refused rows are seen before its batch
             parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid, newlines_in_values=True),
             convert_options=convert,
         )
         for batch in reader:
-            if refused:  # this block or a later one lost rows: every batch before it was whole
+            if refused:  # a block's rows are refused while it is parsed, before its batch comes: every batch before was whole
                 break
             yield _csv_table(pa.Table.from_batches([batch]), np.arange(row, row + batch.num_rows), uri, schema,
                              constants, text_columns, bad)
