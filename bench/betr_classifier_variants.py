@@ -46,7 +46,8 @@ def main() -> None:
     from connectors.benchmarks import load_examples
     from curation.betr import balanced_bags, direct_scores, fit_bagged, rank_score, top_labels, train_betr_classifier
     from curation.embedders import get_embedder
-    from curation.quality_model import QualityModelParams, _classifier, _features, probability
+    from curation.params import QualityModelParams
+    from curation.quality_model import _classifier, _features, probability
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=9)

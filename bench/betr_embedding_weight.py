@@ -21,7 +21,7 @@ from betr_eval import build  # noqa: E402
 from connectors.benchmarks import load_examples  # noqa: E402
 from curation.betr import direct_scores, rank_score, top_labels, train_betr_classifier  # noqa: E402
 from curation.embedders import get_embedder  # noqa: E402
-from curation.quality_model import QualityModelParams  # noqa: E402
+from curation.params import QualityModelParams  # noqa: E402
 
 VARIANTS = {"ngrams": dict(features="ngrams"),
             "ng+emb w1 c1000": dict(features="ngrams+embedding", max_chars=1000),

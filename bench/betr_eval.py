@@ -100,7 +100,7 @@ def build(tmp: str, seed: int = 0) -> dict:
 
 def run(corpus: str, out: str, targets, test, mode: str, sample: int, seed: int = 0) -> tuple[dict, pl.DataFrame, float]:
     from connectors.spark_session import SparkSettings
-    from curation.betr_stage import ScoreParams
+    from curation.params import ScoreParams
     from flows.score_job import run_score
 
     t = time.time()

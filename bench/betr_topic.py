@@ -109,7 +109,7 @@ FEATURES = {
 
 
 def params(label: str, seed: int):
-    from curation.quality_model import QualityModelParams
+    from curation.params import QualityModelParams
 
     features, chars = FEATURES[label]
     return QualityModelParams(seed=seed, features=features, max_chars=chars)

@@ -31,7 +31,8 @@ from dedup import machine  # noqa: E402
 from connectors.containment_lake import generate_containment_lake, truth_pairs  # noqa: E402
 from connectors.lake_catalog import build_catalog, read_table  # noqa: E402
 from curation.containment import exact_ratio, normalize_name, row_hashes, schema_of  # noqa: E402
-from curation.containment_stage import ContainmentParams, find_containment  # noqa: E402
+from curation.containment_stage import find_containment  # noqa: E402
+from curation.params import ContainmentParams  # noqa: E402
 
 
 def naive_check(tables, pair) -> bool:

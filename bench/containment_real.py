@@ -31,7 +31,8 @@ TABLES = os.path.join(ROOT, "..", "shared", "data", "tables")
 
 from connectors.lake_catalog import build_catalog  # noqa: E402
 from curation.containment import schema_of  # noqa: E402
-from curation.containment_stage import ContainmentParams, find_containment  # noqa: E402
+from curation.containment_stage import find_containment  # noqa: E402
+from curation.params import ContainmentParams  # noqa: E402
 
 
 def run(root: str, ratio: float):

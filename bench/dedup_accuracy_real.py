@@ -74,8 +74,7 @@ def run(docs: list[dict], threshold: float, workdir: str, spark_master: str = "l
     import pyarrow.parquet as pq
 
     from connectors.spark_session import SparkSettings
-    from curation.exact_dedup import ExactDedupParams
-    from curation.near_dedup import NearDedupParams
+    from curation.params import ExactDedupParams, NearDedupParams
     from flows.dedup_job import run_dedup
 
     inp = os.path.join(workdir, "input.jsonl")

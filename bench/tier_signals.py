@@ -34,7 +34,8 @@ from dedup import ensure_peer, machine  # noqa: E402
 
 from curation.heuristic_filters import HeuristicFilters, first_failure  # noqa: E402
 from curation.language_id import identify_language  # noqa: E402
-from curation.quality_model import QualityModelParams, cross_validated_auc  # noqa: E402
+from curation.params import QualityModelParams  # noqa: E402
+from curation.quality_model import cross_validated_auc  # noqa: E402
 from curation.quality_signals import quality_signals  # noqa: E402
 
 WEBTEXT = os.path.join(ROOT, "..", "shared", "data", "webtext")

@@ -13,7 +13,6 @@ a resumed run writes the same shards as an uninterrupted one (tested).
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -35,18 +34,9 @@ def fingerprints(paths: list[str]) -> list[list]:
     return sorted(out, key=lambda r: str(r[0]))
 
 
-@functools.lru_cache(maxsize=1)
-def tierlake_version() -> str:
-    """The installed tierlake's version (once per process: a key is computed per stage)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("tierlake")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def stage_key(stage: str, params, upstream: str | None = None, files: list[str] | None = None) -> str:
+    from connectors.manifest import tierlake_version
+
     blob = {"stage": stage, "params": params, "upstream": upstream, "files": fingerprints(files or []),
             "tierlake": tierlake_version()}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()

@@ -7,6 +7,7 @@ hashes, datatrove's "manifest as completion marker"). The JSON Schema shipped in
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -100,18 +101,26 @@ def git_state() -> tuple[str | None, bool | None]:
         return None, None
 
 
-def software(spark=None) -> Software:
+def _package_version(pkg: str) -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
-    def _v(pkg):
-        try:
-            return version(pkg)
-        except PackageNotFoundError:
-            return None
+    try:
+        return version(pkg)
+    except PackageNotFoundError:
+        return None
 
+
+@functools.lru_cache(maxsize=1)
+def tierlake_version() -> str:
+    """The installed tierlake's version, read once per process (every stage key includes it)."""
+    return _package_version("tierlake") or "0+unknown"
+
+
+def software(spark=None) -> Software:
+    _v = _package_version
     commit, dirty = git_state()
     return Software(
-        tierlake_version=_v("tierlake") or "0+unknown",
+        tierlake_version=tierlake_version(),
         git_commit=commit,
         git_dirty=dirty,
         python=sys.version.split()[0],

@@ -27,7 +27,7 @@ from connectors.filesystem import InputError
 from curation.betr import direct_scores, rank_score, top_labels, train_betr_classifier
 from curation.decontamination import benchmark_ngrams, matched_ngrams
 from curation.embedders import get_embedder
-from curation.params import ScoreParams  # noqa: F401  (defined there)
+from curation.params import ScoreParams
 from curation.quality_model import QualityModel
 
 PASS_DDL = "id string, betr_score double, matched array<bigint>"

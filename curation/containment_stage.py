@@ -29,7 +29,7 @@ from curation.containment import (
     schema_candidates,
     schema_of,
 )
-from curation.params import ContainmentParams  # noqa: F401  (defined there)
+from curation.params import ContainmentParams
 
 
 class _Hashes:

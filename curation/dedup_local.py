@@ -30,10 +30,11 @@ import pyarrow.compute as pc
 
 from connectors.accounting import removal_stats_arrow
 from curation.components import components_local
-from curation.exact_dedup import ExactDedupParams, KeepPolicy, check_keep_column
+from curation.exact_dedup import check_keep_column
 from curation.minhash import bucket_star_edges, permutations
-from curation.near_dedup import NearDedupParams, band_rows_batch, verify_pairs_local
+from curation.near_dedup import band_rows_batch, verify_pairs_local
 from curation.normalize import exact_keys_arrow
+from curation.params import ExactDedupParams, KeepPolicy, NearDedupParams
 
 SLICE_ROWS = 8192
 REMOVED_SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("token_count", pa.int64()),

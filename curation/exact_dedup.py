@@ -15,7 +15,7 @@ removed ids.
 from __future__ import annotations
 
 from curation.normalize import exact_keys_arrow
-from curation.params import ExactDedupParams, KeepPolicy  # noqa: F401  (defined there)
+from curation.params import ExactDedupParams, KeepPolicy
 
 
 def check_keep_column(policy: KeepPolicy, columns: list[str]) -> None:

@@ -40,7 +40,7 @@ from curation.minhash import (
     shingle_hashes,
     signatures,
 )
-from curation.params import UNVERIFIED_WEIGHTS, VERIFIED_WEIGHTS, NearDedupParams  # noqa: F401  (defined there)
+from curation.params import NearDedupParams
 
 
 def band_rows_batch(ids: pa.Array, texts: pa.Array, params: NearDedupParams, a: np.ndarray, b: np.ndarray) -> pa.RecordBatch:

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from curation.params import EMBEDDING_CHARS, QualityModelParams  # noqa: F401  (defined there)
+from curation.params import QualityModelParams
 
 # scikit-learn is imported where it is used: the policy models import this module, and reading a
 # run (`tierlake inspect`) must not pay scikit-learn's import (about 1 s)

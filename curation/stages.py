@@ -8,17 +8,12 @@ does checkpoints, retries, artifacts and accounting. See docs/engine.md.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from connectors.accounting import StageStats
 from connectors.pipeline import Artifact, Stage, StageContext, StageOutput
 from connectors.sources import IngestParams, SourceSpec
-from curation.exact_dedup import ExactDedupParams
-from curation.near_dedup import NearDedupParams
-
-if TYPE_CHECKING:  # scikit-learn and the lake catalog load only when their stages run
-    from curation.betr_stage import ScoreParams
-    from curation.containment_stage import ContainmentParams
+from curation.params import ContainmentParams, ExactDedupParams, NearDedupParams, ScoreParams
 
 
 def _known_in_arrow(ctx: StageContext, upstream: str, docs) -> tuple[int, int]:
@@ -122,7 +117,7 @@ class NearDedupStage(Stage[NearDedupParams]):
         return () if self.keep_band_rows else ("band_rows",)
 
 
-class ScoreStage(Stage["ScoreParams"]):
+class ScoreStage(Stage[ScoreParams]):
     """BETR scores and decontamination flags of the documents in frame ``reads`` (the kept ones in
     curate; the ingested ones in ``tierlake score``); the sample and the classifier are kept with
     the checkpoint (no pickle: the model's own save format)."""
@@ -175,7 +170,7 @@ class ScoreStage(Stage["ScoreParams"]):
         return f"{out.stats.docs_out} documents, held-out AUC {ev.get('heldout_auc')}, {ev.get('contaminated', 0)} contaminated"
 
 
-class ContainmentStage(Stage["ContainmentParams"]):
+class ContainmentStage(Stage[ContainmentParams]):
     """R2D2 containment of the tables of ``lake`` (tables, not documents: 0 documents in and out);
     writes ``output`` (default ``ctx.root/containment/``): edges.parquet, funnel.json, report.md."""
 

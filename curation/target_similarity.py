@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from curation.quality_model import QualityModelParams, _features
+from curation.params import QualityModelParams
+from curation.quality_model import _features
 
 _PARAMS = QualityModelParams(n_features=1 << 18)
 

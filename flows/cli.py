@@ -268,8 +268,7 @@ def cmd_dedup(args) -> int:
     from pydantic import ValidationError
 
     from connectors.spark_session import SparkSettings
-    from curation.exact_dedup import ExactDedupParams, KeepPolicy
-    from curation.near_dedup import NearDedupParams
+    from curation.params import ExactDedupParams, KeepPolicy, NearDedupParams
     from flows.dedup_job import run_dedup
 
     try:
@@ -361,7 +360,7 @@ def cmd_score(args) -> int:
     from pydantic import ValidationError
 
     from connectors.spark_session import SparkSettings
-    from curation.betr_stage import ScoreParams
+    from curation.params import ScoreParams
     from flows.score_job import run_score
 
     try:
@@ -396,7 +395,7 @@ def cmd_score(args) -> int:
 def cmd_containment(args) -> int:
     from pydantic import ValidationError
 
-    from curation.containment_stage import ContainmentParams
+    from curation.params import ContainmentParams
     from flows.containment_job import run_containment
 
     try:
@@ -476,7 +475,8 @@ def cmd_select(args) -> int:
     from connectors.spark_session import SparkSettings
     from flows.errors import RecipeError
     from flows.select_job import run_select
-    from tiers.select_stage import QQTSettings, SelectParams, mix_basis
+    from tiers.params import QQTSettings, SelectParams
+    from tiers.select_stage import mix_basis
 
     qqt = {"tau_convention": args.tau_convention}
     if args.qqt_params:
@@ -627,7 +627,8 @@ def cmd_validate_mix(args) -> int:
 
 def cmd_train_quality(args) -> int:
     from connectors.targets import load_target_texts
-    from curation.quality_model import QualityModelParams, train_quality_model
+    from curation.params import QualityModelParams
+    from curation.quality_model import train_quality_model
 
     pos, neg = load_target_texts(args.positive), load_target_texts(args.negative)
     model = train_quality_model(pos, neg, QualityModelParams(folds=args.folds, seed=args.seed, C=args.C),

@@ -40,8 +40,8 @@ from connectors.report import samples_markdown, write_report
 from connectors.shards import QUARANTINE_ORDER, upload_tree, write_shards
 from connectors.sources import release
 from connectors.spark_session import get_spark
-from curation.containment_stage import ContainmentParams
 from curation.near_dedup import combine_removed
+from curation.params import ContainmentParams
 from curation.stages import ContainmentStage, ExactDedupStage, IngestStage, NearDedupStage, ScoreStage
 from flows.recipe import Recipe, load_recipe
 from flows.runner import retry_unless_user_error, run_stages

@@ -26,8 +26,9 @@ from connectors.pipeline import Stage, StageContext
 from connectors.shards import QUARANTINE_ORDER, write_shards
 from connectors.sources import DEFAULT_ID_COLUMN, RESERVED, IngestParams, SourceSpec, release, shard_size_hint
 from connectors.spark_session import SparkSettings, get_spark
-from curation.exact_dedup import ExactDedupParams, exact_keys
-from curation.near_dedup import NearDedupParams, combine_removed
+from curation.exact_dedup import exact_keys
+from curation.near_dedup import combine_removed
+from curation.params import ExactDedupParams, NearDedupParams
 from curation.stages import ExactDedupStage, IngestStage, NearDedupStage
 from flows.runner import completed_job, pipeline_key, run_stages
 

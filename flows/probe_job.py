@@ -18,6 +18,7 @@ import numpy as np
 from connectors.benchmarks import load_examples
 from connectors.filesystem import InputError
 from connectors.pool_streams import encode, hash_ordered_texts, pool_documents, scores_path
+from tiers.params import SelectParams
 from tiers.probe import (
     EMBED_FILE,
     EVAL_FILE,
@@ -33,7 +34,6 @@ from tiers.probe import (
     save_npz,
     write_json_atomic,
 )
-from tiers.select_stage import SelectParams
 
 ELIGIBLE = SelectParams().tiers  # the pools selection can choose from
 

@@ -15,13 +15,10 @@ from connectors.filesystem import is_s3
 from connectors.shards import DEFAULT_SHARD_BYTES
 from connectors.sources import IngestParams, SourceSpec
 from connectors.spark_session import SparkSettings
-from curation.betr_stage import ScoreParams
-from curation.containment_stage import ContainmentParams
-from curation.exact_dedup import ExactDedupParams
-from curation.near_dedup import NearDedupParams
+from curation.params import ContainmentParams, ExactDedupParams, NearDedupParams, ScoreParams
 from flows.errors import RecipeError  # noqa: F401 (re-exported: flows.recipe.RecipeError)
+from tiers.params import SelectParams
 from tiers.policy import TierPolicy
-from tiers.select_stage import SelectParams
 
 
 class ContainmentStage(ContainmentParams):

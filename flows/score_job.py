@@ -26,7 +26,7 @@ from connectors.pipeline import Stage, StageContext
 from connectors.shards import QUARANTINE_ORDER, write_shards
 from connectors.sources import DEFAULT_ID_COLUMN, IngestParams, SourceSpec, release
 from connectors.spark_session import SparkSettings, get_spark
-from curation.betr_stage import ScoreParams
+from curation.params import ScoreParams
 from curation.stages import IngestStage, ScoreStage
 from flows.runner import completed_job, pipeline_key, run_stages
 

@@ -25,7 +25,8 @@ from connectors.pipeline import StageContext
 from connectors.shards import write_shards
 from connectors.spark_session import SparkSettings, get_spark
 from flows.runner import completed_job, run_stages
-from tiers.select_stage import SelectParams, SelectResult
+from tiers.params import SelectParams
+from tiers.select_stage import SelectResult
 from tiers.stages import SelectStage
 
 

@@ -26,13 +26,10 @@ from prefect import flow
 from connectors.accounting import StageStats
 from connectors.sources import DEFAULT_ID_COLUMN
 from connectors.spark_session import SparkSettings
-from curation.betr_stage import ScoreParams
-from curation.containment_stage import ContainmentParams
-from curation.exact_dedup import ExactDedupParams
-from curation.near_dedup import NearDedupParams
+from curation.params import ContainmentParams, ExactDedupParams, NearDedupParams, ScoreParams
 from flows.runner import Artifact, publish, stats_rows
+from tiers.params import SelectParams
 from tiers.policy import TierPolicy
-from tiers.select_stage import SelectParams
 
 SparkMode = Literal["local", "submit"]
 

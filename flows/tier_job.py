@@ -27,11 +27,11 @@ from connectors.pipeline import Stage, StageContext
 from connectors.shards import QUARANTINE_ORDER, write_shards
 from connectors.sources import DEFAULT_ID_COLUMN, IngestParams, SourceSpec, release
 from connectors.spark_session import SparkSettings, get_spark
-from curation.exact_dedup import ExactDedupParams
-from curation.near_dedup import NearDedupParams
+from curation.params import ExactDedupParams, NearDedupParams
 from curation.stages import ExactDedupStage, IngestStage, NearDedupStage
 from flows.runner import completed_job, pipeline_key, run_stages
-from tiers.policy import TIERS, TierPolicy
+from tiers.params import TIERS
+from tiers.policy import TierPolicy
 from tiers.stage import TierResult, tier_stage
 from tiers.stages import TierStage, tier_result
 

@@ -10,7 +10,8 @@ from connectors.benchmarks import load_examples, read_examples, split_of
 from connectors.filesystem import InputError
 from curation.betr import balanced_bags, direct_scores, fit_bagged, rank_score, top_labels, train_betr_classifier
 from curation.decontamination import benchmark_ngrams, contamination
-from curation.quality_model import QualityModelParams, _features
+from curation.params import QualityModelParams
+from curation.quality_model import _features
 from tests.conftest import shared_path
 
 

@@ -9,8 +9,9 @@ import pytest
 from connectors.containment_lake import generate_containment_lake, truth_pairs
 from connectors.lake_catalog import build_catalog, read_table
 from curation.containment import compatible, needed_hits, normalize_name, row_hashes
-from curation.containment_stage import ContainmentParams, find_containment
+from curation.containment_stage import find_containment
 from curation.deletion_plan import CostModel, plan_deletions
+from curation.params import ContainmentParams
 from flows.cli import main
 
 

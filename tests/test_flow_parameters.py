@@ -1,10 +1,10 @@
 """Flow parameters follow the stage models' defaults (the drifts issue 19 found, each caught here)."""
 import pytest
 
-from curation.betr_stage import ScoreParams
-from curation.near_dedup import NearDedupParams
+from curation.params import ContainmentParams, NearDedupParams, QualityModelParams, ScoreParams
 from curation.stages import NearDedupStage
 from flows.stage_flows import dedup_flow, score_flow, tier_flow
+from tiers.params import SelectParams
 
 
 @pytest.fixture
@@ -75,43 +75,23 @@ def test_tier_with_a_recipe_dedups_with_the_recipes_parameters(tmp_path, monkeyp
     assert seen["near_params"] is None  # no recipe: the stage defaults
 
 
-# (command and its required arguments, CLI destination, model, field): every option that sets a
-# parameters model's field defaults to the model's own default (the CLI takes them from
-# curation.params / tiers.params through flows.cli.model_option; this catches an option that
-# goes back to a literal of its own).
-CLI_MODEL_DEFAULTS = [
-    (["dedup", "in", "out"], "threshold", "curation.near_dedup:NearDedupParams", "threshold"),
-    (["dedup", "in", "out"], "num_perm", "curation.near_dedup:NearDedupParams", "num_perm"),
-    (["dedup", "in", "out"], "ngram", "curation.near_dedup:NearDedupParams", "ngram"),
-    (["dedup", "in", "out"], "unit", "curation.near_dedup:NearDedupParams", "unit"),
-    (["dedup", "in", "out"], "verify", "curation.near_dedup:NearDedupParams", "verify"),
-    (["dedup", "in", "out"], "seed", "curation.near_dedup:NearDedupParams", "seed"),
-    (["score", "in", "out", "--targets", "t"], "sample", "curation.betr_stage:ScoreParams", "sample"),
-    (["score", "in", "out", "--targets", "t"], "top_p", "curation.betr_stage:ScoreParams", "top_p"),
-    (["score", "in", "out", "--targets", "t"], "embedder", "curation.betr_stage:ScoreParams", "embedder"),
-    (["score", "in", "out", "--targets", "t"], "mode", "curation.betr_stage:ScoreParams", "mode"),
-    (["score", "in", "out", "--targets", "t"], "ngram", "curation.betr_stage:ScoreParams", "ngram"),
-    (["score", "in", "out", "--targets", "t"], "seed", "curation.betr_stage:ScoreParams", "seed"),
-    (["containment", "lake", "out"], "min_ratio", "curation.containment_stage:ContainmentParams", "min_ratio"),
-    (["containment", "lake", "out"], "sample", "curation.containment_stage:ContainmentParams", "sample"),
-    (["containment", "lake", "out"], "seed", "curation.containment_stage:ContainmentParams", "seed"),
-    (["select", "run", "out", "--budget", "1e6"], "max_epochs", "tiers.select_stage:SelectParams", "max_epochs"),
-    (["select", "run", "out", "--budget", "1e6"], "alignment_weight", "tiers.select_stage:SelectParams", "alignment_weight"),
-    (["select", "run", "out", "--budget", "1e6"], "embedder", "tiers.select_stage:SelectParams", "embedder"),
-    (["select", "run", "out", "--budget", "1e6"], "seed", "tiers.select_stage:SelectParams", "seed"),
-    (["train-quality", "m", "--positive", "p", "--negative", "n"], "folds", "curation.quality_model:QualityModelParams", "folds"),
-    (["train-quality", "m", "--positive", "p", "--negative", "n"], "C", "curation.quality_model:QualityModelParams", "C"),
-    (["train-quality", "m", "--positive", "p", "--negative", "n"], "seed", "curation.quality_model:QualityModelParams", "seed"),
+# Every CLI option that sets a parameters model's field defaults to the model's own default (the
+# CLI takes them from curation.params / tiers.params through flows.cli.model_option; this catches an
+# option that goes back to a literal of its own). Per command: its required arguments, the model,
+# and the fields whose options share the field's name.
+CLI_MODEL_OPTIONS = [
+    (["dedup", "in", "out"], NearDedupParams, ["threshold", "num_perm", "ngram", "unit", "verify", "seed"]),
+    (["score", "in", "out", "--targets", "t"], ScoreParams, ["sample", "top_p", "embedder", "mode", "ngram", "seed"]),
+    (["containment", "lake", "out"], ContainmentParams, ["min_ratio", "sample", "seed"]),
+    (["select", "run", "out", "--budget", "1e6"], SelectParams, ["max_epochs", "alignment_weight", "embedder", "seed"]),
+    (["train-quality", "m", "--positive", "p", "--negative", "n"], QualityModelParams, ["folds", "C", "seed"]),
 ]
+CLI_MODEL_DEFAULTS = [(argv, model, field) for argv, model, fields in CLI_MODEL_OPTIONS for field in fields]
 
 
-@pytest.mark.parametrize("argv,dest,model,field", CLI_MODEL_DEFAULTS, ids=[f"{a[0]}-{d}" for a, d, _, _ in CLI_MODEL_DEFAULTS])
-def test_cli_defaults_are_the_models_defaults(argv, dest, model, field):
-    import importlib
-
+@pytest.mark.parametrize("argv,model,field", CLI_MODEL_DEFAULTS, ids=[f"{a[0]}-{f}" for a, _, f in CLI_MODEL_DEFAULTS])
+def test_cli_defaults_are_the_models_defaults(argv, model, field):
     from flows.cli import build_parser
 
-    module, name = model.split(":")
-    params = getattr(importlib.import_module(module), name)
     args = build_parser().parse_args(argv)
-    assert getattr(args, dest) == params.model_fields[field].get_default(call_default_factory=True)
+    assert getattr(args, field) == model.model_fields[field].get_default(call_default_factory=True)

@@ -9,7 +9,8 @@ import pytest
 from connectors.filesystem import InputError
 from connectors.shards import write_shards
 from connectors.sources import IngestParams, SourceSpec, ingest, release
-from curation.exact_dedup import ExactDedupParams, KeepPolicy, exact_dedup_stage
+from curation.exact_dedup import exact_dedup_stage
+from curation.params import ExactDedupParams, KeepPolicy
 
 pytestmark = pytest.mark.spark
 

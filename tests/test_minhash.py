@@ -17,7 +17,7 @@ from curation.minhash import (
     signatures,
     signatures_numpy,
 )
-from curation.near_dedup import NearDedupParams
+from curation.params import NearDedupParams
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog near the river bank today",

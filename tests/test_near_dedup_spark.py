@@ -4,7 +4,8 @@ import random
 import pytest
 
 from curation.minhash import jaccard_of_texts
-from curation.near_dedup import NearDedupParams, near_dedup_stage
+from curation.near_dedup import near_dedup_stage
+from curation.params import NearDedupParams
 
 pytestmark = pytest.mark.spark
 

@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from curation.knowledge_units import check_arithmetic, extract_units
-from curation.quality_model import QualityModel, QualityModelParams, train_quality_model
+from curation.params import QualityModelParams
+from curation.quality_model import QualityModel, train_quality_model
 from tiers.policy import (
     L2Policy,
     ScoreBar,

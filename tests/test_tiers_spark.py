@@ -174,7 +174,7 @@ def test_score_cli_every_document_scored_and_leaks_flagged(spark, demo_lake, tmp
 
 
 def test_decontamination_exempts_template_ngrams(spark, tmp_path):
-    from curation.betr_stage import ScoreParams
+    from curation.params import ScoreParams
     from flows.score_job import run_score
 
     template = "please remember that all orders placed after noon on friday will ship on the following monday morning"

@@ -30,8 +30,7 @@ import polars as pl
 from pydantic import BaseModel, Field, model_validator
 
 from curation.heuristic_filters import HeuristicFilters, first_failure
-from curation.quality_model import QualityModelParams
-from tiers.params import TIERS  # noqa: E402,F401  (defined with the selection parameters)
+from curation.params import QualityModelParams
 
 
 class ScoreBar(BaseModel):

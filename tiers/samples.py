@@ -21,7 +21,8 @@ from connectors.filesystem import InputError
 from connectors.run_outputs import Dataset, hash_sample
 from curation.heuristic_filters import FilterRule
 from curation.minhash import pair_jaccard
-from tiers.policy import TIERS, TierPolicy
+from tiers.params import TIERS
+from tiers.policy import TierPolicy
 
 TIERED = "tiers/documents"
 SIGNALS = "tiers/signals"

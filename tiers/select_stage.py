@@ -41,7 +41,7 @@ import numpy as np
 
 from connectors.accounting import StageStats
 from tiers.mix_optimizer import MixResult, PoolSpec, optimize_mix
-from tiers.params import TMARS_PRIOR, PoolLaw, QQTSettings, SelectParams  # noqa: F401  (defined there)
+from tiers.params import SelectParams
 
 
 @dataclass

@@ -22,7 +22,8 @@ from curation.document_signals import compute_signals
 from curation.knowledge_units import extract_units
 from curation.quality_model import QualityModel
 from curation.target_similarity import TargetSimilarity
-from tiers.policy import TIERS, TierPolicy, filter_reason, resolve_bar, tier_expressions
+from tiers.params import TIERS
+from tiers.policy import TierPolicy, filter_reason, resolve_bar, tier_expressions
 
 UNIT_SCHEMA = pa.schema([
     ("unit_id", pa.string()), ("id", pa.string()), ("kind", pa.string()), ("start", pa.int64()), ("end", pa.int64()),

@@ -10,8 +10,8 @@ import os
 from typing import Any
 
 from connectors.pipeline import Artifact, Stage, StageContext, StageOutput
+from tiers.params import SelectParams
 from tiers.policy import TierPolicy
-from tiers.select_stage import SelectParams
 
 TIER_FRAMES = {"documents": "tiered", "signals": "signals", "units": "units", "rejected_units": "rejected_units",
                "refined": "refined"}  # TierResult field -> pipeline frame
