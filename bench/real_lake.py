@@ -7,7 +7,13 @@ Sources (one JSONL file each, the user's ids kept; licences in ../shared/data/SO
 * ``encyclopedia`` — WikiText-2 articles (valid + test) and the Wikipedia passages of BoolQ;
 * ``code`` — the CPython 3.11 standard library, one module per document;
 * ``books`` — LAMBADA's book passages (context + continuation);
-* ``medical`` — PubMedQA's abstracts (the contexts, without the questions).
+* ``medical`` — PubMedQA's abstracts (the contexts, without the questions);
+* ``qa`` (``--qa``) — question-and-answer pages: other benchmarks' questions with their answers
+  (ARC, OpenBookQA, CommonsenseQA, SIQA, PIQA, MathQA, AQuA, SVAMP, LogiQA, TriviaQA, Jeopardy,
+  BIG-bench QA and StrategyQA from llm_foundry_eval), 20 to a document like a quiz page. None
+  is a target: MMLU is absent from them and GSM8K's copy in llm_foundry_eval is skipped. Real
+  lakes hold such pages (exam and trivia sites, FLAN-like collections); without one, every pool
+  of this lake is about as far from the targets as the others (docs/selection.md).
 
 Targets: MMLU (dev + val to select, test for the final check) and GSM8K (train to select, test
 for the final check). No pool holds GSM8K or MMLU text. The DCLM labels also train the tier
@@ -82,6 +88,41 @@ def medical(data):
     return rows
 
 
+QA_FILES = ["world_knowledge/arc_easy", "world_knowledge/arc_challenge", "commonsense_reasoning/openbook_qa",
+            "commonsense_reasoning/commonsense_qa", "commonsense_reasoning/siqa", "commonsense_reasoning/piqa",
+            "symbolic_problem_solving/math_qa", "symbolic_problem_solving/aqua", "symbolic_problem_solving/svamp",
+            "symbolic_problem_solving/logi_qa", "world_knowledge/triviaqa_sm_sub", "world_knowledge/jeopardy_all",
+            "world_knowledge/bigbench_qa_wikidata", "commonsense_reasoning/bigbench_strategy_qa"]
+
+
+def render_example(r: dict) -> str:
+    """One benchmark example as question + answer text (the answer marked as the exam pages do)."""
+    if "query" in r and "choices" in r:
+        choices, gold = r["choices"], int(r["gold"])
+        if all(len(c) == 1 for c in choices):           # the query already lists lettered choices
+            return f"{r['query'].rstrip()} {choices[gold]}"
+        if r["query"].startswith(("Question:", "Q:")):   # question + lettered choices + the letter
+            lines = [r["query"].rstrip()] + [f"{'ABCDEFGH'[i]}. {c}" for i, c in enumerate(choices)]
+            return "\n".join(lines + [f"Answer: {'ABCDEFGH'[gold]}"])
+        return f"{r['query'].rstrip()} {choices[gold]}"  # a sentence to complete
+    if "continuation" in r:
+        return f"{r['context'].rstrip()} {r['continuation']}"
+    steps = r.get("chain_of_thought")
+    answer = f"{steps.strip()}\nAnswer: {r['answer']}" if steps else str(r["answer"])
+    question = r["context"].rstrip()
+    return f"{question}\n{answer}" if question.endswith("?") or steps else f"{question} {answer}"
+
+
+def qa(data, per_page: int = 20):
+    rows = []
+    for name in QA_FILES:
+        examples = [render_example(r) for r in _jsonl(os.path.join(data, f"benchmarks/llm_foundry_eval/{name}.jsonl"))]
+        bench = name.split("/")[1]
+        for k in range(0, len(examples), per_page):
+            rows.append({"id": f"qa/{bench}/{k // per_page}", "text": "\n\n".join(examples[k:k + per_page])})
+    return rows
+
+
 SOURCES = {"web": web, "encyclopedia": encyclopedia, "code": code, "books": books, "medical": medical}
 
 
@@ -144,6 +185,11 @@ stages:
         c4: {{min_sentences: 1}}
         gopher_quality: {{min_doc_words: 20, min_alpha_words_ratio: 0.6}}
         fineweb: {{line_punct_thr: 0.0}}
+      qa:                          # quiz pages: lettered choices and "Answer:" lines repeat by design and end unpunctuated
+        gopher_quality: {{min_doc_words: 20, min_alpha_words_ratio: 0.5}}
+        gopher_repetition: {{enabled: false}}
+        c4: {{min_sentences: 1}}
+        fineweb: {{enabled: false}}
     l2: {{threshold: 0.5}}
     l3: {{quality: {{threshold: 0.8}}, alignment_column: betr_score, alignment: {{top_fraction: 0.5}}}}
     l4: {{enabled: false}}
@@ -159,6 +205,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("workdir")
     ap.add_argument("--data", default=DATA)
+    ap.add_argument("--qa", action="store_true", help="add the question-and-answer pages source (qa)")
     args = ap.parse_args(argv)
     data = os.path.abspath(args.data)
     if not os.path.isdir(data):
@@ -166,7 +213,8 @@ def main(argv=None) -> int:
         return 2
     root = os.path.abspath(args.workdir)
     entries = []
-    for name, build in SOURCES.items():
+    sources = {**SOURCES, **({"qa": qa} if args.qa else {})}
+    for name, build in sources.items():
         rows = build(data)
         write_jsonl(os.path.join(root, "lake", name, "part-000.jsonl"), rows)
         print(f"{name:14s} {len(rows):6d} documents {sum(len(r['text'].encode()) for r in rows) / 1e6:6.2f} MB")
