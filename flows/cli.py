@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any
 
+from flows.console import print_tier_stats, show_manifest
+
 EXAMPLES = """\
 quick start:
   tierlake demo                      generate the demo lake in work/demo and run examples/demo.yaml
@@ -65,37 +67,6 @@ def _repo_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _print_summary(manifest, path: str, seconds: float) -> None:
-    t = manifest.totals
-    print(f"\ntierlake run {manifest.run_id} finished in {seconds:.1f} s")
-    for s in manifest.stages:
-        if s.name == "containment":
-            print(f"  {s.name:<12} {s.details['tables']} tables, {s.details['edges']} contained pairs "
-                  f"({s.details['pruned_before_verification_pct']}% of pairs pruned before verification)")
-            continue
-        extra = {**s.removed, **{f"quarantined {k}": v for k, v in s.quarantined.items()}}
-        print(f"  {s.name:<12} in {s.docs_in:>8}  out {s.docs_out:>8}  {extra if extra else ''}")
-    print(f"  documents in {t.docs_in} = kept {t.docs_out} + removed {t.removed} + quarantined {t.quarantined}")
-    print(f"  kept ~{t.tokens_out:,} tokens in {len(manifest.outputs['documents'].shards)} shard(s)")
-    if manifest.tiers:
-        by_tier: dict[str, int] = {}
-        for c in manifest.tiers:
-            by_tier[c.tier] = by_tier.get(c.tier, 0) + c.documents
-        details: dict = next((s.details for s in manifest.stages if s.name == "tier"), {})
-        print("  tiers (every ingested document): " + ", ".join(f"{k} {v}" for k, v in sorted(by_tier.items()))
-              + f"; L4 units verified {details.get('l4_units_verified')}, rejected {details.get('l4_units_rejected')}")
-    if manifest.selection:
-        from tiers.select_stage import mix_basis
-
-        sel = manifest.selection
-        print(f"  selection: {sel['budget_tokens']:,.0f}-token mix from {sum(1 for p in sel['pools'] if p['share'] > 0)} pools, "
-              + mix_basis(sel) + "; "
-              + ", ".join(f"{p['pool']} {p['share']:.2f} x{p['epochs']:.1f}" for p in sel["pools"] if p["share"] > 0))
-    if not path.startswith("s3://"):
-        print(f"report:   {os.path.join(os.path.dirname(path), 'report.html')}")
-    print(f"manifest: {path}")
-
-
 def _no_space_left(exc: BaseException) -> bool:
     """ENOSPC, raised here or inside a Spark task (then only its text says so)."""
     import errno
@@ -127,7 +98,7 @@ def cmd_run(args) -> int:
     started = time.time()
     path = curate(recipe_path=os.path.abspath(args.recipe), base_dir=args.base_dir, overwrite=args.overwrite, master=args.master)
     if not args.quiet:
-        _show(path, started)
+        show_manifest(path, started)
     return 0
 
 
@@ -150,7 +121,7 @@ def cmd_run_app(args) -> int:
     started = time.time()
     path, _ = run_recipe(recipe, recipe_dict)
     if not args.quiet:
-        _show(path, started)
+        show_manifest(path, started)
     return 0
 
 
@@ -227,17 +198,6 @@ def cmd_package(args) -> int:
     return 0
 
 
-def _show(path: str, started: float) -> None:
-    from connectors.manifest import Manifest
-
-    if path.startswith("s3://"):
-        print(f"manifest: {path}")
-        return
-    with open(path) as fh:
-        manifest = Manifest.model_validate(json.load(fh))
-    _print_summary(manifest, path, time.time() - started)
-
-
 def cmd_demo(args) -> int:
     from connectors.demo_lake import generate_demo_lake
     from flows.curate import curate
@@ -252,7 +212,7 @@ def cmd_demo(args) -> int:
     load_recipe(recipe_path, workdir)
     path = curate(recipe_path=recipe_path, base_dir=workdir, overwrite=True, master=args.master)
     if not args.quiet:
-        _show(path, started)
+        show_manifest(path, started)
     return 0
 
 
@@ -315,19 +275,6 @@ def _policy(args):
     return policy
 
 
-def _print_tiers(stats: dict, output: str, seconds: float) -> None:
-    tiers = stats["tiers"]
-    print(f"tier: {stats['documents_in']} documents in ({seconds:.1f} s): " + ", ".join(f"{t} {n}" for t, n in tiers.items())
-          + (f"; quarantined {stats['quarantined']}" if stats.get("quarantined") else ""))
-    th = stats["thresholds"]
-    print("  thresholds: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in th.items()))
-    if stats.get("quality_model_cv"):
-        cv = stats["quality_model_cv"]
-        print(f"  quality model: cross-validated AUC {cv['auc_mean']:.3f} +- {cv['auc_std']:.3f} ({cv['folds']} folds)")
-    print(f"  L4 units: {stats['l4_units_verified']} verified, {stats['l4_units_rejected']} rejected")
-    print(f"  {output}/documents/tier=L0..L4/  {output}/units/  {output}/signals/  {output}/stats.json")
-
-
 def cmd_tier(args) -> int:
     from connectors.spark_session import SparkSettings
     from flows.recipe import load_dedup_params
@@ -340,7 +287,7 @@ def cmd_tier(args) -> int:
                      dedup=args.dedup, spark_settings=SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory),
                      exact_params=exact, near_params=near, resume=args.resume)
     if not args.quiet:
-        _print_tiers(stats, args.output, time.time() - started)
+        print_tier_stats(stats, args.output, time.time() - started)
     return 0
 
 
@@ -352,7 +299,7 @@ def cmd_retier(args) -> int:
     started = time.time()
     stats = run_retier(args.run_dir, args.output, policy, SparkSettings(master=args.master or "local[*]"))
     if not args.quiet:
-        _print_tiers(stats, args.output, time.time() - started)
+        print_tier_stats(stats, args.output, time.time() - started)
     return 0
 
 

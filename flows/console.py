@@ -1,10 +1,12 @@
 """Console output of the CLI commands that print more than a line (the CLI only parses and calls)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 import textwrap
+import time
 
 
 def page(text: str, no_pager: bool = False) -> None:
@@ -55,3 +57,61 @@ def print_laws(laws: dict, probes: int, output: str) -> None:
     else:
         print(f"  projektor: {laws.get('projektor_note', 'not fitted')}")
     print(f"  {output}/laws.json  {output}/probes.parquet")
+
+
+def print_run_summary(manifest, path: str, seconds: float) -> None:
+    """The end of `tierlake run` / `demo`: per-stage accounting, tiers, the mix, where the report is."""
+    t = manifest.totals
+    print(f"\ntierlake run {manifest.run_id} finished in {seconds:.1f} s")
+    for s in manifest.stages:
+        if s.name == "containment":
+            print(f"  {s.name:<12} {s.details['tables']} tables, {s.details['edges']} contained pairs "
+                  f"({s.details['pruned_before_verification_pct']}% of pairs pruned before verification)")
+            continue
+        extra = {**s.removed, **{f"quarantined {k}": v for k, v in s.quarantined.items()}}
+        print(f"  {s.name:<12} in {s.docs_in:>8}  out {s.docs_out:>8}  {extra if extra else ''}")
+    print(f"  documents in {t.docs_in} = kept {t.docs_out} + removed {t.removed} + quarantined {t.quarantined}")
+    print(f"  kept ~{t.tokens_out:,} tokens in {len(manifest.outputs['documents'].shards)} shard(s)")
+    if manifest.tiers:
+        by_tier: dict[str, int] = {}
+        for c in manifest.tiers:
+            by_tier[c.tier] = by_tier.get(c.tier, 0) + c.documents
+        details: dict = next((s.details for s in manifest.stages if s.name == "tier"), {})
+        print("  tiers (every ingested document): " + ", ".join(f"{k} {v}" for k, v in sorted(by_tier.items()))
+              + f"; L4 units verified {details.get('l4_units_verified')}, rejected {details.get('l4_units_rejected')}")
+    if manifest.selection:
+        from tiers.select_stage import mix_basis
+
+        sel = manifest.selection
+        print(f"  selection: {sel['budget_tokens']:,.0f}-token mix from {sum(1 for p in sel['pools'] if p['share'] > 0)} pools, "
+              + mix_basis(sel) + "; "
+              + ", ".join(f"{p['pool']} {p['share']:.2f} x{p['epochs']:.1f}" for p in sel["pools"] if p["share"] > 0))
+    if not path.startswith("s3://"):
+        print(f"report:   {os.path.join(os.path.dirname(path), 'report.html')}")
+    print(f"manifest: {path}")
+
+
+def show_manifest(path: str, started: float) -> None:
+    """Read a finished run's manifest and print its summary (only the path for s3:// runs)."""
+    from connectors.manifest import Manifest
+
+    if path.startswith("s3://"):
+        print(f"manifest: {path}")
+        return
+    with open(path) as fh:
+        manifest = Manifest.model_validate(json.load(fh))
+    print_run_summary(manifest, path, time.time() - started)
+
+
+def print_tier_stats(stats: dict, output: str, seconds: float) -> None:
+    """What `tierlake tier` / `retier` decided: documents per tier, thresholds, the quality model's CV."""
+    tiers = stats["tiers"]
+    print(f"tier: {stats['documents_in']} documents in ({seconds:.1f} s): " + ", ".join(f"{t} {n}" for t, n in tiers.items())
+          + (f"; quarantined {stats['quarantined']}" if stats.get("quarantined") else ""))
+    th = stats["thresholds"]
+    print("  thresholds: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in th.items()))
+    if stats.get("quality_model_cv"):
+        cv = stats["quality_model_cv"]
+        print(f"  quality model: cross-validated AUC {cv['auc_mean']:.3f} +- {cv['auc_std']:.3f} ({cv['folds']} folds)")
+    print(f"  L4 units: {stats['l4_units_verified']} verified, {stats['l4_units_rejected']} rejected")
+    print(f"  {output}/documents/tier=L0..L4/  {output}/units/  {output}/signals/  {output}/stats.json")
