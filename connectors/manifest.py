@@ -148,12 +148,38 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
 
 
+def remove_stale_temporaries(root: str) -> list[str]:
+    """Remove what killed runs left under temporary names (``.NAME.tmp-RUNID``: a dataset folder
+    or a file that was being written) anywhere under ``root`` except the stage checkpoints, which
+    restore their own. Call it holding the output lock: then no live run owns such a name. Returns
+    the removed paths."""
+    import re
+    import shutil
+
+    pattern = re.compile(r"^\..+\.tmp-\d{8}T\d{6}Z-[0-9a-f]{8}$")
+    removed = []
+    for folder, dirs, files in os.walk(root):
+        if os.path.relpath(folder, root).split(os.sep)[0] == "_checkpoints":
+            dirs[:] = []
+            continue
+        for name in [d for d in dirs if pattern.match(d)]:
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+            removed.append(os.path.join(folder, name))
+            dirs.remove(name)
+        for name in (f for f in files if pattern.match(f)):
+            os.remove(os.path.join(folder, name))
+            removed.append(os.path.join(folder, name))
+    return removed
+
+
 def begin_job_output(output: str) -> str:
     """Prepare a CLI job's output folder and return the run id: an earlier ``stats.json`` is removed
-    first, so a half-replaced output never looks complete (stats.json is written last)."""
+    first, so a half-replaced output never looks complete (stats.json is written last), and so are
+    the temporary folders and files of killed runs."""
     if os.path.exists(os.path.join(output, "stats.json")):
         os.remove(os.path.join(output, "stats.json"))
     os.makedirs(output, exist_ok=True)
+    remove_stale_temporaries(output)
     return new_run_id()
 
 

@@ -31,6 +31,7 @@ from connectors.manifest import (
     new_run_id,
     now_iso,
     recipe_sha256,
+    remove_stale_temporaries,
     software,
     write_manifest,
 )
@@ -106,6 +107,7 @@ def _run_recipe_in(recipe: Recipe, recipe_dict: dict, root: str, upload_to: str 
     old_manifest = os.path.join(root, "manifest.json")
     if os.path.exists(old_manifest):
         os.remove(old_manifest)  # a half-replaced output must never look complete
+    remove_stale_temporaries(root)  # what killed runs left under temporary names (we hold the lock)
     ctx = StageContext(root=root, run_id=run_id, seed=recipe.seed)
     containment = None
     if recipe.stages.containment.enabled:

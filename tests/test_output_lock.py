@@ -71,3 +71,26 @@ def test_a_run_that_wrote_nothing_leaves_no_folder(tmp_path):
     with OutputLock(str(kept)):
         (kept / "stats.json").write_text("{}")
     assert (kept / "stats.json").exists()
+
+
+def test_stale_temporaries_of_killed_runs_are_removed(tmp_path):
+    """What a killed run left under temporary names goes when the next run starts (it holds the
+    lock); finished outputs, other dot files and the stage checkpoints stay."""
+    from connectors.manifest import begin_job_output
+
+    out = tmp_path / "out"
+    stale_dir = out / ".kept.tmp-20261206T022242Z-5f05b94a"
+    stale_dir.mkdir(parents=True)
+    (stale_dir / "part-00000.parquet").write_bytes(b"partial")
+    nested = out / "tiers" / "documents" / ".tier=L1.tmp-20261206T022242Z-5f05b94a"
+    nested.mkdir(parents=True)
+    (out / ".stats.json.tmp-20261206T022242Z-5f05b94a").write_text("{")
+    (out / "kept").mkdir()
+    (out / "kept" / "part-00000.parquet").write_bytes(b"done")
+    (out / ".keep-me").write_text("x")
+    checkpoint_tmp = out / "_checkpoints" / "ingest" / ".documents.tmp-20261206T022242Z-5f05b94a"
+    checkpoint_tmp.mkdir(parents=True)
+    begin_job_output(str(out))
+    assert not stale_dir.exists() and not nested.exists()
+    assert not (out / ".stats.json.tmp-20261206T022242Z-5f05b94a").exists()
+    assert (out / "kept" / "part-00000.parquet").exists() and (out / ".keep-me").exists() and checkpoint_tmp.exists()
