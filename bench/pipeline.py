@@ -31,6 +31,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 
 from bench_markdown import replace_section  # noqa: E402
+from dedup import machine  # noqa: E402  (one description of the machine for every bench)
 
 
 def run_once(workdir: str, recipe: str) -> dict:
@@ -59,15 +60,15 @@ def main(argv=None) -> int:
     if args.render_only:
         with open(os.path.join(HERE, "results", "pipeline.json")) as fh:
             saved = json.load(fh)
-        render(saved["results"], saved["command"], args.markdown)
+        render(saved["results"], saved["command"], saved["machine"], args.markdown)
         return 0
     from connectors.demo_lake import generate_demo_lake
 
     results = []
+    recipe = os.path.join(ROOT, "examples", "demo.yaml")
     for size in (int(s) for s in args.docs.split(",")):
         workdir = os.path.join(args.workdir, f"n{size}")
         generate_demo_lake(os.path.join(workdir, "lake"), seed=7, n_docs=size)
-        recipe = os.path.join(ROOT, "examples", "demo.yaml")
         runs = []
         for i in range(args.repeat):
             runs.append(run_once(workdir, recipe))
@@ -88,15 +89,15 @@ def main(argv=None) -> int:
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     command = f"bench/pipeline.py --docs {args.docs} --repeat {args.repeat}"
     with open(os.path.join(HERE, "results", "pipeline.json"), "w") as fh:
-        json.dump({"machine": f"{os.cpu_count()} cores", "command": command, "results": results}, fh, indent=1)
-    render(results, command, args.markdown)
+        json.dump({"machine": machine(), "command": command, "results": results}, fh, indent=1)
+    render(results, command, machine(), args.markdown)
     return 0
 
 
-def render(results: list[dict], command: str, markdown: str) -> None:
+def render(results: list[dict], command: str, machine_text: str, markdown: str) -> None:
     runs = results[0]["runs"] if results else 0
-    lines = [f"Command: `.venv/bin/python {command}` on this machine "
-             f"({os.cpu_count()} cores; shared and noisy: medians of {runs}). `examples/demo.yaml` (local Spark, "
+    lines = [f"Command: `.venv/bin/python {command}`  ", f"Machine: {machine_text} (shared and noisy: medians of {runs}).  ",
+             "`examples/demo.yaml` (local Spark, "
              "Prefect without a server) on the demo lake generator's output at each size, as a fresh `tierlake --quiet run`. "
              "Documents/s is each stage's documents in over its seconds in the manifest; the fixed cost is the command's "
              "wall time minus the stages (imports, Prefect's temporary server, JVM start, report and manifest). The "
