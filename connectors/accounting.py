@@ -42,38 +42,38 @@ def count_by(df, column: str) -> dict[str, int]:
 
 def removal_stats(name: str, docs, removed, started: float, details: dict | None = None,
                   known_in: tuple[int, int] | None = None) -> StageStats:
-    """StageStats of a stage that removes rows of ``docs`` listed in ``removed`` (which has
+    """StageStats of a stage that removes rows of ``docs`` listed in ``removed`` (a Spark frame with
     ``reason`` and ``token_count``): two small Spark jobs over cached frames, one when the input's
     (documents, tokens) are ``known_in`` — the previous stage's output counts."""
     from pyspark.sql import functions as F
 
-    if known_in is not None:
-        docs_in, tokens_in = known_in
-    else:
+    if known_in is None:
         agg = docs.agg(F.count(F.lit(1)), F.sum("token_count")).first()
-        docs_in, tokens_in = int(agg[0]), int(agg[1] or 0)
-    by_reason, removed_tokens = {}, 0
-    if removed is not None:
-        for r in removed.groupBy("reason").agg(F.count(F.lit(1)), F.sum("token_count")).collect():
-            by_reason[str(r[0])] = int(r[1])
-            removed_tokens += int(r[2] or 0)
-    by_reason = dict(sorted(by_reason.items()))
-    return StageStats(name=name, docs_in=docs_in, docs_out=docs_in - sum(by_reason.values()),
-                      tokens_in=tokens_in, tokens_out=tokens_in - removed_tokens, removed=by_reason,
-                      seconds=round(time.time() - started, 3), details=details or {})
+        known_in = (int(agg[0]), int(agg[1] or 0))
+    counts = {} if removed is None else {
+        str(r[0]): (int(r[1]), int(r[2] or 0))
+        for r in removed.groupBy("reason").agg(F.count(F.lit(1)), F.sum("token_count")).collect()}
+    return stats_from_counts(name, known_in, counts, started, details or {})
 
 
 def removal_stats_arrow(name: str, known_in: tuple[int, int], removed, started: float,
                         details: dict) -> StageStats:
-    """:func:`removal_stats` from an Arrow table of removals (``reason``, ``token_count``) and the
-    stage's input (documents, tokens): the local dedup engine's accounting."""
-    by_reason, removed_tokens = {}, 0
+    """:func:`removal_stats` from an Arrow table of removals (``reason``, ``token_count``): the
+    local engine's accounting."""
+    counts = {}
     if removed is not None and removed.num_rows:
         agg = removed.group_by("reason").aggregate([("id", "count"), ("token_count", "sum")])
-        for reason, count, tokens in zip(*(agg.column(c).to_pylist() for c in ("reason", "id_count", "token_count_sum"))):
-            by_reason[reason] = int(count)
-            removed_tokens += int(tokens or 0)
+        counts = {str(r): (int(n), int(t or 0)) for r, n, t in
+                  zip(*(agg.column(c).to_pylist() for c in ("reason", "id_count", "token_count_sum")))}
+    return stats_from_counts(name, known_in, counts, started, details)
+
+
+def stats_from_counts(name: str, known_in: tuple[int, int], counts: dict[str, tuple[int, int]], started: float,
+                      details: dict) -> StageStats:
+    """StageStats from the input's (documents, tokens) and reason -> (documents, tokens) removed:
+    both engines' accounting ends here, so docs_out = docs_in - removed is computed once."""
     docs_in, tokens_in = known_in
-    return StageStats(name=name, docs_in=docs_in, docs_out=docs_in - sum(by_reason.values()), tokens_in=tokens_in,
-                      tokens_out=tokens_in - removed_tokens, removed=dict(sorted(by_reason.items())),
+    removed = {reason: n for reason, (n, _) in sorted(counts.items())}
+    return StageStats(name=name, docs_in=docs_in, docs_out=docs_in - sum(removed.values()), tokens_in=tokens_in,
+                      tokens_out=tokens_in - sum(t for _, t in counts.values()), removed=removed,
                       seconds=round(time.time() - started, 3), details=details)

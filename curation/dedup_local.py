@@ -6,9 +6,10 @@ MinHash with datasketch's affine32 permutations; LSH banding, *Mining of Massive
 star edges per bucket; exact-Jaccard verification; connected components) and so are the kernels:
 :func:`curation.normalize.exact_keys_arrow`, :func:`curation.near_dedup.band_rows_batch`,
 :func:`curation.minhash.bucket_star_edges`, :func:`curation.near_dedup.verify_pairs_local`,
-:func:`curation.components.components_local`. Only the glue differs: the table is cut into
-slices that a thread pool hands to the kernels (the numba kernels and Arrow compute release the
-GIL), and groups are ranked with one Arrow sort instead of Spark windows. Kept ids, removed rows
+:func:`curation.components.components_local`. The decisions are the same functions too
+(:mod:`curation.dedup_decisions`, which Spark runs per partition). Only the glue differs: the
+table is cut into slices that a thread pool hands to the kernels (the numba kernels and Arrow
+compute release the GIL). Kept ids, removed rows
 (``duplicate_of``, ``kind``, ``cluster_size``, ``reason``) and stage counts equal the Spark
 path's (tests/test_dedup_local.py).
 
@@ -30,16 +31,14 @@ import pyarrow.compute as pc
 
 from connectors.accounting import removal_stats_arrow
 from curation.components import components_local
+from curation.dedup_decisions import REMOVED_SCHEMA, exact_decisions, near_decisions, repoint_removed
 from curation.exact_dedup import check_keep_column
 from curation.minhash import bucket_star_edges, permutations
 from curation.near_dedup import band_rows_batch, verify_pairs_local
 from curation.normalize import exact_keys_arrow
-from curation.params import ExactDedupParams, KeepPolicy, NearDedupParams
+from curation.params import ExactDedupParams, NearDedupParams
 
 SLICE_ROWS = 8192
-REMOVED_SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("token_count", pa.int64()),
-                            ("reason", pa.string()), ("duplicate_of", pa.string()), ("kind", pa.string()),
-                            ("cluster_size", pa.int64())])
 BAND_SCHEMA = pa.schema([("id", pa.string()), ("band", pa.int32()), ("key", pa.int64())])
 
 
@@ -79,52 +78,6 @@ def slice_of(column, start: int, stop: int) -> pa.Array:
     return column.slice(start, stop - start).combine_chunks()
 
 
-def keep_sort_keys(policy: KeepPolicy) -> list[tuple[str, str, str]]:
-    """Arrow sort keys of :func:`curation.exact_dedup.keep_order`: the first row is kept."""
-    if policy.rule == "highest_score":
-        assert policy.score_column is not None  # KeepPolicy requires it for this rule
-        return [(policy.score_column, "descending", "at_end"), ("id", "ascending", "at_end")]  # as desc_nulls_last
-    if policy.rule == "longest":
-        return [("_text_len", "descending", "at_end"), ("id", "ascending", "at_end")]
-    return [("id", "ascending", "at_end")]
-
-
-def rank_in_groups(table: pa.Table, group: str, policy: KeepPolicy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row, in table order: rank in its group under the keep order (0 = kept), the row index
-    of its group's kept row, and its group's size. One sort, no per-group Python."""
-    n = table.num_rows
-    if n == 0:
-        empty = np.empty(0, np.int64)
-        return empty, empty, empty
-    order = pc.sort_indices(table, sort_keys=[(group, "ascending", "at_end"), *keep_sort_keys(policy)]).to_numpy()
-    g = table.column(group).combine_chunks().take(pa.array(order))
-    first = np.ones(n, dtype=bool)
-    first[1:] = pc.not_equal(g.slice(1), g.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-    starts = np.flatnonzero(first)
-    grp = np.cumsum(first) - 1
-    sizes = np.diff(np.append(starts, n))
-    rank, kept, size = (np.empty(n, np.int64) for _ in range(3))
-    rank[order] = np.arange(n) - starts[grp]
-    kept[order] = order[starts[grp]]
-    size[order] = sizes[grp]
-    return rank, kept, size
-
-
-def positions_in(values, value_set) -> tuple[np.ndarray, np.ndarray]:
-    """(found mask, position in ``value_set`` of each found value) for :func:`pyarrow.compute.index_in`."""
-    pos = pc.index_in(values, value_set=value_set)
-    found = pc.is_valid(pos).to_numpy(zero_copy_only=False)
-    return found, pc.fill_null(pos, 0).to_numpy(zero_copy_only=False).astype(np.int64)[found]
-
-
-def _removed(rows: pa.Table, reason: str, duplicate_of, kind: str | None, cluster_size) -> pa.Table:
-    n = rows.num_rows
-    return pa.table([rows.column("id"), rows.column("source"), rows.column("token_count"), pa.array([reason] * n, pa.string()),
-                     pa.array(duplicate_of, pa.string()) if duplicate_of is not None else pa.nulls(n, pa.string()),
-                     pa.array([kind] * n, pa.string()), pa.array(cluster_size, pa.int64()) if cluster_size is not None else pa.nulls(n, pa.int64())],
-                    schema=REMOVED_SCHEMA)
-
-
 def exact_dedup_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.Table | None = None,
                       threads: int = 1) -> tuple[pa.Table, pa.Table]:
     """(removed, keys (id, key) of every document): :func:`curation.exact_dedup.exact_dedup` on a table."""
@@ -134,25 +87,15 @@ def exact_dedup_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.T
     keys = pa.concat_arrays([p[0] for p in parts]) if parts else pa.array([], pa.string())
     norm_len = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
     narrow = docs.select(["id", "source", "token_count"] + ([params.keep.score_column] if params.keep.rule == "highest_score" else []))
-    narrow = narrow.append_column("_key", keys).append_column("_text_len", pc.utf8_length(texts))
-    empty = norm_len == 0
-    removed = [_removed(narrow.filter(pa.array(empty)), "empty_text", None, None, None)]
-    live = ~empty
+    narrow = (narrow.append_column("_key", keys).append_column("_norm_len", pa.array(norm_len, pa.int32()))
+              .append_column("_text_len", pc.utf8_length(texts)))
     if index_keys is not None and index_keys.num_rows:
         indexed = index_keys.group_by("key").aggregate([("id", "min"), ("id", "count")])
-        found, pos = positions_in(keys, indexed.column("key"))
-        hit = live & found
-        hits = narrow.filter(pa.array(hit))
-        hit_pos = pa.array(pos[live[found]])
-        _, _, new_n = rank_in_groups(hits, "_key", params.keep)
-        removed.append(_removed(hits, "exact_duplicate", indexed.column("id_min").take(hit_pos),
-                                "exact", pc.add(indexed.column("id_count").take(hit_pos), pa.array(new_n)).combine_chunks()))
-        live &= ~hit
-    rest = narrow.filter(pa.array(live))
-    rank, kept, size = rank_in_groups(rest, "_key", params.keep)
-    dup = rank > 0
-    removed.append(_removed(rest.filter(pa.array(dup)), "exact_duplicate", rest.column("id").take(pa.array(kept[dup])), "exact", size[dup]))
-    return pa.concat_tables(removed), pa.table({"id": docs.column("id"), "key": keys})
+        pos = pc.index_in(keys, value_set=indexed.column("key").combine_chunks())
+        narrow = (narrow.append_column("_old_id", indexed.column("id_min").combine_chunks().take(pos))
+                  .append_column("_old_n", indexed.column("id_count").combine_chunks().take(pos)))
+    removed = exact_decisions(narrow, params.keep)
+    return removed, pa.table({"id": docs.column("id"), "key": keys})
 
 
 def exact_dedup_stage_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.Table | None,
@@ -210,29 +153,18 @@ def near_dedup_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Ta
     if edges.num_rows == 0:
         return REMOVED_SCHEMA.empty_table(), details, new_rows
     nodes, component = components_local(_strings(edges.column("src")), _strings(edges.column("dst")))
-    _, comp_index, comp_size = np.unique(component, return_inverse=True, return_counts=True)
     node_arr = pa.array(nodes.tolist(), pa.string())
-    member, mpos = positions_in(ids, node_arr)
+    pos = pc.index_in(node_arr, value_set=ids)  # the row of docs each node is, null for an indexed document
     cols = ["id", "source", "token_count"] + ([params.keep.score_column] if params.keep.rule == "highest_score" else [])
-    members = docs.select(cols).filter(pa.array(member))
+    narrow = docs.select(cols)
     if params.keep.rule == "longest":
-        members = members.append_column("_text_len", pc.utf8_length(texts.filter(pa.array(member))))
-    members = members.append_column("_component", pa.array(component[mpos].tolist(), pa.string()))
-    rank, kept, _ = rank_in_groups(members, "_component", params.keep)
-    duplicate_of = _strings(members.column("id"))[kept] if members.num_rows else np.empty(0, str)
-    if indexed and index_texts is not None:
-        is_old = pc.is_in(node_arr, value_set=index_texts.column("id")).to_numpy(zero_copy_only=False)
-        # smallest indexed id per component: nodes are sorted, so the first old node of each component
-        roots_of, first = np.unique(component[is_old], return_index=True)
-        roots = nodes[is_old][first]
-        comps = component[mpos]
-        at = np.minimum(np.searchsorted(roots_of, comps), max(len(roots_of) - 1, 0))
-        has_old = (roots_of[at] == comps) if len(roots_of) else np.zeros(len(comps), bool)
-        duplicate_of = np.where(has_old, roots[at] if len(roots) else duplicate_of, duplicate_of)
-        rank = np.where(has_old, 1, rank)
-    gone = rank > 0
-    removed = _removed(members.filter(pa.array(gone)), "near_duplicate", duplicate_of[gone].tolist(), "near",
-                       comp_size[comp_index[mpos]][gone])
+        narrow = narrow.append_column("_text_len", pc.utf8_length(texts))
+    graph = narrow.take(pos).set_column(0, "id", node_arr)
+    is_old = (pc.is_in(node_arr, value_set=index_texts.column("id").combine_chunks()) if indexed and index_texts is not None
+              else pa.array(np.zeros(len(nodes), bool)))
+    graph = (graph.append_column("_component", pa.array(component.tolist(), pa.string()))
+             .append_column("_old", is_old).append_column("_member", pc.is_valid(pos)))
+    removed = near_decisions(graph, params.keep)
     return removed, details, new_rows
 
 
@@ -249,15 +181,11 @@ def near_dedup_stage_local(docs: pa.Table, params: NearDedupParams, index_bands:
 
 
 def combine_removed_local(exact: pa.Table | None, near: pa.Table | None) -> pa.Table | None:
-    """:func:`curation.near_dedup.combine_removed`: exact removals re-pointed past near removals,
-    so every ``duplicate_of`` names a kept document."""
+    """All removals of exact then near dedup, every ``duplicate_of`` naming a kept document
+    (:func:`curation.dedup_decisions.repoint_removed`)."""
     if exact is None or near is None:
         return exact if exact is not None else near
-    pos = pc.index_in(exact.column("duplicate_of"), value_set=near.column("id"))
-    repointed = pc.coalesce(near.column("duplicate_of").combine_chunks().take(pos) if near.num_rows else pa.nulls(exact.num_rows, pa.string()),
-                            exact.column("duplicate_of"))
-    exact = exact.set_column(exact.column_names.index("duplicate_of"), "duplicate_of", repointed)
-    return pa.concat_tables([exact, near])
+    return pa.concat_tables([repoint_removed(exact, near), near])
 
 
 def index_parts_local(kept: pa.Table, keys: pa.Table | None, band_rows: pa.Table | None) -> tuple[pa.Table, pa.Table, pa.Table]:

@@ -9,8 +9,9 @@ id, ``kind`` = ``exact`` and ``cluster_size``.
 
 One ``mapInArrow`` pass computes the keys (normalization and hashing vectorized per Arrow batch,
 :func:`curation.normalize.exact_keys_arrow`), then one shuffle of a narrow frame (id, key,
-keep-rule columns; never the text), a window over the key, and a broadcast anti-join to drop the
-removed ids.
+keep-rule columns; never the text) by key, the decisions of
+:func:`curation.dedup_decisions.exact_decisions` per partition (the local engine runs the same
+function on its whole table), and a broadcast anti-join to drop the removed ids.
 """
 from __future__ import annotations
 
@@ -25,28 +26,6 @@ def check_keep_column(policy: KeepPolicy, columns: list[str]) -> None:
     if policy.rule == "highest_score" and policy.score_column not in columns:
         raise InputError(f"keep score column {policy.score_column!r} is not a column of the input "
                          f"(columns: {', '.join(c for c in columns if not c.startswith('_'))})")
-
-
-def keep_order(policy: KeepPolicy):
-    """Spark sort expressions: the first row in this order is the one kept (ties -> smallest id)."""
-    from pyspark.sql import functions as F
-
-    if policy.rule == "highest_score":
-        assert policy.score_column is not None  # KeepPolicy requires it for this rule
-        return [F.col(policy.score_column).desc_nulls_last(), F.col("id").asc()]
-    if policy.rule == "longest":
-        return [F.col("_text_len").desc(), F.col("id").asc()]  # _text_len: characters of the text
-    return [F.col("id").asc()]
-
-
-def keep_columns(policy: KeepPolicy) -> list[str]:
-    """Columns :func:`keep_order` reads besides ``id``: the narrow frame a keep decision needs."""
-    if policy.rule == "highest_score":
-        assert policy.score_column is not None
-        return [policy.score_column]
-    if policy.rule == "longest":
-        return ["_text_len"]
-    return []
 
 
 def keyed(docs, columns: list[str]):
@@ -80,66 +59,54 @@ def exact_keys(docs):
     return keyed(docs, ["id"]).select("id", F.col("_key").alias("key"))
 
 
+def decide_per_partition(frame, decide, group: str):
+    """Removal rows of ``decide`` (a :mod:`curation.dedup_decisions` kernel) run on every partition
+    of ``frame`` repartitioned by ``group``: each partition holds whole groups, and only the narrow
+    frame (ids, keys, keep-rule columns; never the text) is shuffled."""
+    import pyarrow as pa
+
+    from curation.dedup_decisions import REMOVED_DDL, REMOVED_SCHEMA
+
+    partitions = int(frame.sparkSession.conf.get("spark.sql.shuffle.partitions"))
+
+    def run(batches):
+        parts = [b for b in batches if b.num_rows]
+        if not parts:
+            return
+        table = pa.Table.from_batches(parts)
+        yield from decide(table).cast(REMOVED_SCHEMA).to_batches()
+
+    return frame.repartition(partitions, group).mapInArrow(run, REMOVED_DDL)
+
+
 def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
     """(kept, removed) DataFrames. ``removed`` has id, source, token_count, reason, duplicate_of,
     kind, cluster_size. With ``index_keys`` (id, key of documents kept by earlier runs), a new
     document whose key is already indexed is removed as a duplicate of the smallest indexed id;
-    indexed documents themselves are never removed."""
-    from pyspark.sql import Window
+    indexed documents themselves are never removed. The decisions are
+    :func:`curation.dedup_decisions.exact_decisions`, run per partition of the keys."""
+    from functools import partial
+
     from pyspark.sql import functions as F
 
-    check_keep_column(params.keep, docs.columns)
-    from pyspark import StorageLevel
+    from curation.dedup_decisions import exact_decisions
 
-    # Rank on a narrow frame (ids, keys, keep-rule columns): the text itself is never shuffled.
+    check_keep_column(params.keep, docs.columns)
     narrow_cols = ["id", "source", "token_count"]
     if params.keep.rule == "highest_score" and params.keep.score_column:
         narrow_cols.append(params.keep.score_column)
-    keyed_docs = keyed(docs, narrow_cols).persist(StorageLevel.MEMORY_AND_DISK)
-    keyed_docs.count()  # materialize now: the branches below would otherwise each hash the texts, concurrently
-    order = keep_order(params.keep)
-    empty = keyed_docs.where(F.col("_norm_len") == 0)
-    nonempty = keyed_docs.where(F.col("_norm_len") > 0)
-    removed_parts = []
+    rows = keyed(docs, narrow_cols)
     if index_keys is not None:
-        indexed = index_keys.groupBy(F.col("key").alias("_key")).agg(F.min("id").alias("_old_id"), F.count(F.lit(1)).alias("_old_n"))
-        hits = nonempty.join(indexed, "_key")
-        removed_parts.append(hits.select(
-            "id", "source", "token_count", F.lit("exact_duplicate").alias("reason"), F.col("_old_id").alias("duplicate_of"),
-            F.lit("exact").alias("kind"), (F.col("_old_n") + F.count(F.lit(1)).over(Window.partitionBy("_key"))).cast("long").alias("cluster_size")))
-        nonempty = nonempty.join(indexed.select("_key"), "_key", "left_anti")
-    group = Window.partitionBy("_key")
-    ordered = group.orderBy(*order)
-    ranked = (
-        nonempty.withColumn("_rank", F.row_number().over(ordered))
-        .withColumn("_kept_id", F.first("id").over(ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
-        .withColumn("_size", F.count(F.lit(1)).over(group))
-    )
-    removed_parts.append(ranked.where(F.col("_rank") > 1).select(
-        "id", "source", "token_count",
-        F.lit("exact_duplicate").alias("reason"),
-        F.col("_kept_id").alias("duplicate_of"),
-        F.lit("exact").alias("kind"),
-        F.col("_size").cast("long").alias("cluster_size"),
-    ))
-    removed_parts.append(empty.select(
-        "id", "source", "token_count",
-        F.lit("empty_text").alias("reason"),
-        F.lit(None).cast("string").alias("duplicate_of"),
-        F.lit(None).cast("string").alias("kind"),
-        F.lit(None).cast("long").alias("cluster_size"),
-    ))
-    removed = removed_parts[0]
-    for part in removed_parts[1:]:
-        removed = removed.unionByName(part)
-    # localCheckpoint materializes `removed` and cuts its lineage: un-caching `keyed` below would
-    # otherwise invalidate a cache of `removed` too (Spark re-caches dependents), and every later
-    # use would recompute normalization and windows.
+        indexed = index_keys.groupBy(F.col("key").alias("_key")).agg(
+            F.min("id").alias("_old_id"), F.count(F.lit(1)).cast("long").alias("_old_n"))
+        rows = rows.join(indexed, "_key", "left")
+    removed = decide_per_partition(rows, partial(exact_decisions, policy=params.keep), "_key")
+    # localCheckpoint materializes `removed` (the texts are normalized and hashed once, here) and
+    # cuts its lineage, so later uses do not recompute it
     removed = removed.localCheckpoint()
     n_removed = removed.count()
     gone = removed.select("id")
     kept = docs.join(F.broadcast(gone) if n_removed < 2_000_000 else gone, "id", "left_anti")
-    keyed_docs.unpersist()
     return kept, removed
 
 

@@ -11,7 +11,9 @@ datatrove's bucket stage).
    per Arrow batch, must reach the threshold, so false positives cannot chain clusters.
 4. Connected components (large-star/small-star, :mod:`curation.components`).
 5. One document kept per component (keep rule as in exact dedup); the others are removed with
-   ``duplicate_of`` = the kept id, ``kind`` = ``near``, ``cluster_size``.
+   ``duplicate_of`` = the kept id, ``kind`` = ``near``, ``cluster_size``: the nodes are
+   repartitioned by component and :func:`curation.dedup_decisions.near_decisions` decides per
+   partition, the function the local engine runs on its whole table.
 
 A document with no word token (only punctuation) gets no band rows: it cannot be a near
 duplicate of anything, and giving it the all-MAX signature would put every such document in one
@@ -31,7 +33,8 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from curation.exact_dedup import keep_columns, keep_order
+from curation.dedup_decisions import keep_columns
+from curation.exact_dedup import decide_per_partition
 from curation.minhash import (
     band_keys,
     bucket_star_edges,
@@ -139,11 +142,13 @@ def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = Non
     document are clustered; a component holding an indexed document keeps its smallest indexed
     id and removes every new member; indexed documents are never removed or re-shingled. The band rows (id, band, key, _old) are
     persisted; ``_old`` marks rows of indexed documents."""
+    from functools import partial
+
     from pyspark import StorageLevel
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from curation.components import connected_components_auto
+    from curation.dedup_decisions import near_decisions
 
     bands, rows = params.banding()
     rows_all = band_rows(docs, params).withColumn("_old", F.lit(False))
@@ -173,24 +178,18 @@ def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = Non
     n_candidates = candidates.count()
     edges = verify_edges(candidates, texts, params, n_candidates).persist(StorageLevel.MEMORY_AND_DISK) if params.verify else candidates
     n_edges = edges.count()
-    components = connected_components_auto(edges).persist(StorageLevel.MEMORY_AND_DISK)
-    sized = components.withColumn("cluster_size", F.count(F.lit(1)).over(Window.partitionBy("component")))
+    components = connected_components_auto(edges)
     narrow = docs.select("id", "source", "token_count", *(
         [F.length("text").alias("_text_len")] if params.keep.rule == "longest" else keep_columns(params.keep)))
-    # the text is never shuffled here: components join a narrow frame
-    members = narrow.join(sized, narrow["id"] == sized["node"]).drop("node")
-    ordered = Window.partitionBy("component").orderBy(*keep_order(params.keep))
-    ranked = members.withColumn("_rank", F.row_number().over(ordered)).withColumn(
-        "_kept", F.first("id").over(ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
+    # every node of the duplicate graph with its document's narrow row (none for an indexed
+    # document); the text is never shuffled here
+    graph = components.select(F.col("node").alias("id"), F.col("component").alias("_component")).join(
+        narrow.withColumn("_member", F.lit(True)), "id", "left")
     if index is not None:
-        old_roots = (sized.join(index.texts.select(F.col("id").alias("node")), "node")
-                     .groupBy("component").agg(F.min("node").alias("_old_root")))
-        ranked = ranked.join(old_roots, "component", "left")
-        ranked = ranked.withColumn("_kept", F.coalesce("_old_root", "_kept")).withColumn(
-            "_rank", F.when(F.col("_old_root").isNotNull(), F.lit(2)).otherwise(F.col("_rank")))
-    removed = ranked.where(F.col("_rank") > 1).select(
-        "id", "source", "token_count", F.lit("near_duplicate").alias("reason"),
-        F.col("_kept").alias("duplicate_of"), F.lit("near").alias("kind"), F.col("cluster_size").cast("long"))
+        graph = graph.join(index.texts.select("id").distinct().withColumn("_old", F.lit(True)), "id", "left")
+    else:
+        graph = graph.withColumn("_old", F.lit(False))
+    removed = decide_per_partition(graph, partial(near_decisions, policy=params.keep), "_component")
     kept = docs.join(F.broadcast(removed.select("id")) if n_edges < 2_000_000 else removed.select("id"), "id", "left_anti")
     details = {"bands": bands, "rows": rows, "num_perm": params.num_perm, "threshold": params.threshold,
                "ngram": params.ngram, "unit": params.unit, "verify": params.verify, "incremental": index is not None,
