@@ -7,7 +7,8 @@ import json
 import os
 import sys
 import time
-from typing import Any
+
+import click
 
 from flows.console import print_tier_stats, show_manifest
 
@@ -26,13 +27,6 @@ OUTPUT/manifest.json, written last (see docs/manifest.md).
 def _id_column(value: str) -> str | None:
     return None if value.lower() in ("none", "") else value
 
-
-RESUME_OPTION: dict[str, Any] = {"action": "store_true",
-                 "help": "keep stage checkpoints in OUTPUT/_checkpoints: a re-run after a crash redoes only the unfinished "
-                         "stages, and a finished run with the same input and options is kept as it is"}
-ID_COLUMN_OPTION: dict[str, Any] = {"type": _id_column, "default": "id", "metavar": "COLUMN",
-                    "help": "column holding each document's unique id (default id: used when the input has it, "
-                            "else a hash of source + text); none: always hash ids"}
 
 def _quiet_third_parties(quiet: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -589,376 +583,475 @@ def cmd_train_quality(args) -> int:
     return 0
 
 
-def model_option(parser: argparse.ArgumentParser, flag: str, model: type, field: str, help: str | None = None,
-                 **kwargs) -> None:
+# --------------------------------------------------------------------------- command-line grammar
+
+class ManyValues(click.Option):
+    """An option taking one or more values up to the next option, ``--targets a.jsonl b.jsonl``
+    (argparse's ``nargs="+"``); repeating the option adds more. The handler gets a list, or None
+    when the option is not given."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["multiple"] = True
+        super().__init__(*args, **kwargs)
+
+    def add_to_parser(self, parser, ctx) -> None:
+        super().add_to_parser(parser, ctx)
+        for flag in self.opts:
+            option = parser._long_opt.get(flag) or parser._short_opt.get(flag)
+            take_one = option.process
+
+            def take_all(value, state, take_one=take_one):
+                take_one(value, state)
+                while state.rargs and not state.rargs[0].startswith("-"):
+                    take_one(state.rargs.pop(0), state)
+
+            option.process = take_all
+
+
+class DefaultGroup(click.Group):
+    """A command with subcommands that runs ``default`` when the first word is not one of them:
+    ``tierlake containment LAKE OUT`` is ``tierlake containment find LAKE OUT``."""
+
+    def __init__(self, *args, default: str, **kwargs):
+        kwargs.setdefault("context_settings", {})
+        kwargs["context_settings"].update(ignore_unknown_options=True, allow_interspersed_args=False)
+        super().__init__(*args, **kwargs)
+        self.default = default
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] in self.commands:
+            return super().resolve_command(ctx, args)
+        return self.default, self.commands[self.default], args
+
+    def format_usage(self, ctx, formatter) -> None:
+        formatter.write_usage(ctx.command_path, f"[{self.default}] ARGS... | COMMAND ARGS...")
+
+
+def option(*decls: str, help: str, **kwargs) -> click.Option:
+    """A plain option; its default, when it has one, is shown in the help."""
+    kwargs.setdefault("show_default", "default" in kwargs and kwargs["default"] is not None
+                      and not kwargs.get("is_flag"))
+    return click.Option(list(decls), help=help, **kwargs)
+
+
+def model_option(flag: str, model: type, field: str, help: str | None = None, **kwargs) -> click.Option:
     """An option whose default comes from the parameters model's field (its help from the field's
     description unless given): the CLI, recipes and flows share one default."""
     info = model.model_fields[field]  # type: ignore[attr-defined]
     default = info.get_default(call_default_factory=True)
-    if "action" not in kwargs and "choices" not in kwargs and isinstance(default, (int, float, str)) \
-            and not isinstance(default, bool):
-        kwargs.setdefault("type", type(default))
+    decls = [f"{flag}/--no-{flag[2:]}" if isinstance(default, bool) else flag, field]
     shown = ("on" if default else "off") if isinstance(default, bool) else default
-    text = f"{help or info.description or field.replace('_', ' ')} (default {shown})"
-    parser.add_argument(flag, default=default, help=text.replace("%", "%%"), **kwargs)
+    return click.Option(decls, default=default, help=f"{help or info.description or field.replace('_', ' ')} (default {shown})",
+                        **kwargs)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from curation.params import ContainmentParams, NearDedupParams, QualityModelParams, ScoreParams
-    from tiers.params import SelectParams
-
-    parser = argparse.ArgumentParser(
-        prog="tierlake",
-        description="Curate raw corpora into training mixes: ingest, dedup, tiers, scoring and selection "
-                    "on Spark, orchestrated by Prefect, with a manifest for every run.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quiet", action="store_true", help="print only errors (for scheduled runs)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    run = sub.add_parser("run", help="run a YAML recipe through the Prefect flow",
-                         description="Run every stage of a recipe through the `curate` Prefect flow (ephemeral "
-                                     "Prefect unless PREFECT_API_URL points at a server) and write the manifest last.")
-    run.add_argument("recipe", help="path to a YAML recipe (see examples/)")
-    run.add_argument("--master", help="Spark master URL, overriding the recipe (e.g. local[2], spark://host:7077)")
-    run.add_argument("--overwrite", action="store_true", help="replace an earlier run in the output folder")
-    run.add_argument("--base-dir", help="resolve relative recipe paths against this folder (default: the recipe's folder)")
-    run.set_defaults(func=cmd_run)
-
-    demo = sub.add_parser("demo", help="generate the demo lake and run the full demo recipe",
-                          description="Generate a seeded demo lake (documents, duplicates, malformed records, tables, "
-                                      "targets, ground truth) if absent, then run examples/demo.yaml on it with local Spark.")
-    demo.add_argument("--workdir", default="work/demo", help="where the lake and the outputs go (default: work/demo)")
-    demo.add_argument("--docs", type=int, default=20_000, help="base documents to generate (default 20000)")
-    demo.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
-    demo.add_argument("--master", help="Spark master URL (default: local[*])")
-    demo.set_defaults(func=cmd_demo)
-
-    dd = sub.add_parser(
-        "dedup", help="remove exact and near duplicates from one input (MinHash LSH; on Spark or in one process)",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Exact dedup on normalized text (NFKC, lower-case, whitespace collapsed), then near-dup: word "
-                    "n-gram shingles, MinHash (datasketch's affine32 scheme), LSH bands, star edges, optional exact-"
-                    "Jaccard verification, connected components, one document kept per cluster.",
-        epilog="outputs: OUTPUT/kept/ (Parquet, all input columns), OUTPUT/removed/ (id, duplicate_of = the id kept, "
-               "kind = exact|near, cluster_size, reason), OUTPUT/stats.json (written last)\n\n"
-               "example: tierlake dedup data/crawl/ out/crawl-dedup --threshold 0.8 --index out/dedup-index")
-    dd.add_argument("input", help="file or folder: JSONL (.gz/.zst), Parquet or CSV, local or s3://")
-    dd.add_argument("output", help="output folder")
-    model_option(dd, "--threshold", NearDedupParams, "threshold", "Jaccard threshold for near duplicates")
-    model_option(dd, "--num-perm", NearDedupParams, "num_perm", "MinHash permutations")
-    model_option(dd, "--ngram", NearDedupParams, "ngram", "shingle size in words, or characters with --unit char")
-    model_option(dd, "--unit", NearDedupParams, "unit", "shingle unit", choices=["word", "char"])
-    dd.add_argument("--bands", type=int, help="LSH bands (with --rows); default: datasketch's search from threshold and num-perm, weighing "
-                         "missed duplicates 0.95 when --verify is on (14x8 for 0.8 and 112), 0.5 with --no-verify (9x12)")
-    dd.add_argument("--rows", type=int, help="rows per band (with --bands)")
-    dd.add_argument("--text-column", default="text", help="column holding the text (default text)")
-    dd.add_argument("--id-column", **ID_COLUMN_OPTION)
-    dd.add_argument("--keep", default="smallest-id",
-                    help="which document of a cluster stays: smallest-id (default), longest, or score:COLUMN (highest value)")
-    model_option(dd, "--verify", NearDedupParams, "verify", "check candidate pairs by exact Jaccard before clustering",
-                 action=argparse.BooleanOptionalAction)
-    dd.add_argument("--index", help="folder of a dedup index: dedup against earlier runs saved there, then add this run")
-    model_option(dd, "--seed", NearDedupParams, "seed", "MinHash seed")
-    dd.add_argument("--engine", choices=["spark", "local"], default="spark",
-                    help="spark (default): a Spark job, local or on a cluster (--master); local: one process on this "
-                         "machine without a JVM, the same results and outputs, for inputs that fit in memory (peak about "
-                         "5x the input's text); 3-14x faster than spark on one machine (docs/dedup.md)")
-    dd.add_argument("--threads", type=int, help="threads of --engine local (default: the cores this process may use)")
-    dd.add_argument("--master", help="Spark master URL (default local[*])")
-    dd.add_argument("--driver-memory", default="4g",
-                    help="Spark driver heap, e.g. 8g (in local mode it also holds the executors' work; default 4g)")
-    dd.add_argument("--resume", **RESUME_OPTION)
-    dd.set_defaults(func=cmd_dedup)
-
-    tier = sub.add_parser(
-        "tier", help="assign every document a tier L0-L4 with the reason it stopped there",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Ingest, exact and near dedup, then per-document signals (Gopher quality and repetition, C4, "
-                    "FineWeb, fastText language id, quality model score, target similarity) and tiers: L0 raw, L1 "
-                    "filtered, L2 quality-selected, L3 stricter quality and target-aligned, L4 holding verified "
-                    "knowledge units.",
-        epilog="outputs: OUTPUT/documents/tier=L0..L4/ (every document once, with tier_reasons), OUTPUT/signals/, "
-               "OUTPUT/units/ (verified L4 units with provenance), OUTPUT/units_rejected/, OUTPUT/stats.json (last)\n\n"
-               "example: tierlake tier data/crawl/ out/tiers --recipe examples/tiers.yaml\n"
-               "without --recipe or --quality-model every document stops at L1 at most (no quality model)")
-    tier.add_argument("input", help="file or folder: JSONL (.gz/.zst), Parquet or CSV, local or s3://")
-    tier.add_argument("output", help="output folder")
-    tier.add_argument("--recipe", help="YAML tier policy, or a recipe whose stages.tier is used")
-    tier.add_argument("--quality-model", help="folder of a model from `tierlake train-quality` (overrides the recipe)")
-    tier.add_argument("--targets", nargs="+", help="JSONL target examples for target similarity (overrides the recipe)")
-    tier.add_argument("--text-column", default="text", help="column holding the text (default text)")
-    tier.add_argument("--id-column", **ID_COLUMN_OPTION)
-    tier.add_argument("--dedup", action=argparse.BooleanOptionalAction, default=True, help="exact and near dedup first (default on)")
-    tier.add_argument("--master", help="Spark master URL (default local[*])")
-    tier.add_argument("--driver-memory", default="4g", help="Spark driver heap (default 4g)")
-    tier.add_argument("--resume", **RESUME_OPTION)
-    tier.set_defaults(func=cmd_tier)
-
-    rt = sub.add_parser("retier", help="re-assign tiers of an earlier `tierlake tier` run with a new policy, reusing its signals",
-                        description="Reads RUN_DIR/signals and RUN_DIR/documents, applies the policy's thresholds to the "
-                                    "stored signals (no text processing except L4 unit extraction) and writes a new run.")
-    rt.add_argument("run_dir", help="output folder of `tierlake tier`")
-    rt.add_argument("output", help="new output folder")
-    rt.add_argument("--recipe", help="YAML tier policy")
-    rt.add_argument("--master", help="Spark master URL (default local[*])")
-    rt.set_defaults(func=cmd_retier, quality_model=None, targets=None)
-
-    sc = sub.add_parser(
-        "score", help="BETR: score every document by similarity to target benchmark examples; flag contamination",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Benchmark-targeted ranking (arXiv 2507.12466): embed the targets and a sample of documents, rank the "
-                    "sample under every target example, label its top p%% positive, train a light classifier and score "
-                    "the whole input with it on Spark (--mode sample), or embed every document (--mode direct). "
-                    "Documents sharing an N-word n-gram with a test split are flagged contaminated.",
-        epilog="outputs: OUTPUT/scores/ (id, betr_score, betr_rank_pct, contaminated, contamination_ngrams), "
-               "OUTPUT/sample.parquet, OUTPUT/model/, OUTPUT/stats.json (last)\n\n"
-               "example: tierlake score data/ out/betr --targets bench/gsm8k/train.jsonl bench/mmlu/dev "
-               "--decontaminate bench/gsm8k/test.jsonl")
-    sc.add_argument("input", help="file or folder: JSONL (.gz/.zst), Parquet or CSV, local or s3://")
-    sc.add_argument("output", help="output folder")
-    sc.add_argument("--targets", nargs="+", required=True,
-                    help="benchmark train/dev files or folders: text JSONL, GSM8K JSONL, MMLU CSV, llm-foundry or PIQA JSONL")
-    sc.add_argument("--decontaminate", nargs="+", help="benchmark test files or folders to check documents against")
-    model_option(sc, "--sample", ScoreParams, "sample", "documents ranked directly and used to train the classifier")
-    model_option(sc, "--top-p", ScoreParams, "top_p", "fraction of the sample labelled positive")
-    model_option(sc, "--embedder", ScoreParams, "embedder", "static (WordLlama) or minilm (extra)", choices=["static", "minilm"])
-    model_option(sc, "--mode", ScoreParams, "mode", "sample + classifier, or direct: embed every document",
-                 choices=["sample", "direct"])
-    sc.add_argument("--classifier-features", choices=["ngrams", "ngrams_stripped", "embedding", "ngrams+embedding"],
-                    help="sample mode's classifier: ngrams (default); ngrams+embedding keeps the topic of one-subject "
-                         "targets instead of their test format (docs/scoring.md, 'BETR on topic')")
-    sc.add_argument("--classifier-chars", type=int, help="characters of each document the classifier reads "
-                                                         "(default: 1000 with an embedding, else the whole text)")
-    model_option(sc, "--ngram", ScoreParams, "ngram", "words in a decontamination n-gram")
-    model_option(sc, "--seed", ScoreParams, "seed", "seed of the sample and the classifier")
-    sc.add_argument("--text-column", default="text")
-    sc.add_argument("--id-column", **ID_COLUMN_OPTION)
-    sc.add_argument("--master", help="Spark master URL (default local[*])")
-    sc.add_argument("--driver-memory", default="4g")
-    sc.add_argument("--resume", **RESUME_OPTION)
-    sc.set_defaults(func=cmd_score)
-
-    ct = sub.add_parser(
-        "containment", help="find tables contained in other tables of a lake (R2D2 funnel)",
-        description="Catalog the lake (Parquet files and datasets, Hive partitions, CSV, Delta) from metadata, then "
-                    "schema containment graph -> min-max pruning -> content pruning -> exact verification "
-                    "(R2D2, arXiv 2312.13427).",
-        epilog="outputs: OUTPUT/edges.parquet (child, parent, ratio, child_rows, verified), OUTPUT/funnel.json, "
-               "OUTPUT/report.md, OUTPUT/catalog.json (cache: an unchanged lake is not re-read)")
-    ct.add_argument("lake", help="lake root folder or s3:// URI")
-    ct.add_argument("output", help="output folder")
-    model_option(ct, "--min-ratio", ContainmentParams, "min_ratio", "share of the child's distinct rows found in the parent")
-    model_option(ct, "--sample", ContainmentParams, "sample", "child rows probed per pair in content pruning")
-    model_option(ct, "--seed", ContainmentParams, "seed", "seed of the content probe")
-    ct.set_defaults(func=cmd_containment)
-
-    cp = sub.add_parser("containment-plan", help="(also: `tierlake containment plan`) decide which contained tables to delete",
-                        description="Integer program (scipy milp/HiGHS; greedy above max_exact_edges): delete contained "
-                                    "tables to save storage minus access cost, each rebuildable from a kept parent within "
-                                    "its latency bound. --apply moves them to --trash with a recipe.")
-    cp.add_argument("output", help="output folder of `tierlake containment`")
-    cp.add_argument("--costs", help="YAML: storage_usd_per_gb_month, compute_usd_per_hour, read_mb_per_s, "
-                                    "default_accesses_per_month, accesses_csv, default_latency_seconds, latency_seconds")
-    cp.add_argument("--apply", action="store_true", help="move the planned tables to --trash (explicit, never by default)")
-    cp.add_argument("--trash", help="trash root for --apply")
-    cp.set_defaults(func=cmd_containment_plan)
-    cr = sub.add_parser("containment-restore", help="(also: `tierlake containment restore`) rebuild a deleted table from its parent")
-    cr.add_argument("entry", help="TRASH/<table path> written by --apply")
-    cr.set_defaults(func=cmd_containment_restore)
-
-    sel = sub.add_parser(
-        "select", help="choose the training mix for a token budget and materialize it (also: `tierlake select qqt`)",
-        description="Pools are (source, tier) of an earlier run's tiers. The mix maximizes QQT-predicted accuracy "
-                    "(quality through each pool's utility, quantity through repetition decay; Goyal et al., CVPR 2024) "
-                    "minus --alignment-weight x the OT distance of the mix to target examples (projektor, Kang et al., "
-                    "NeurIPS 2023), with no pool repeated more than --max-epochs times. Writes the selected rows, the "
-                    "mix and stats. `tierlake select qqt --params P.json --budgets ...` prints the QQT frontier instead.")
-    sel.add_argument("run_dir", help="a curate run (with the tier stage) or a `tierlake tier` output")
-    sel.add_argument("output", help="output folder")
-    sel.add_argument("--budget", type=float, required=True, help="training budget in tokens, e.g. 2e9")
-    sel.add_argument("--tiers", default="L1,L2,L3,L4", help="eligible tiers (default L1,L2,L3,L4; L0 never)")
-    model_option(sel, "--max-epochs", SelectParams, "max_epochs", "maximum repetitions of any pool")
-    model_option(sel, "--alignment-weight", SelectParams, "alignment_weight",
-                 "weight of the OT distance to --targets (0 = QQT alone; 0.05 = closing the uniform mix's "
-                 "distance is worth 5 accuracy points)")
-    sel.add_argument("--targets", nargs="+", help="target example JSONL files (benchmark train/dev) for alignment")
-    sel.add_argument("--qqt-params", help='fitted laws JSON {"a", "d", "pools": [{"name": "source/tier", "b", "tau"}]}; '
-                                          "default: the T-MARS fit as a per-tier prior")
-    sel.add_argument("--laws", help="laws.json from `tierlake probe`: choose the mix that minimizes the fitted laws' "
-                                    "predicted target loss (without it the mix follows priors, and says so)")
-    sel.add_argument("--keep-top", type=float, help="keep only this top fraction of every pool's tokens by betr_score "
-                                                    "(BETR's 'keep the top X%%'; needs a run with the score stage)")
-    sel.add_argument("--tau-convention", choices=["scaled", "plain"], default="scaled")
-    model_option(sel, "--embedder", SelectParams, "embedder", "embedder of the alignment term", choices=["static", "minilm"])
-    model_option(sel, "--seed", SelectParams, "seed", "seed of the embedding sample")
-    sel.add_argument("--master", help="Spark master (default local[*])")
-    sel.set_defaults(func=cmd_select)
-    qq = sub.add_parser("select-qqt", help="(also: `tierlake select qqt`) best top-k pool union per budget from fitted QQT laws",
-                        description="Predict accuracy = 1 - error of every top-k union of pools (in quality order) at each "
-                                    "budget of samples seen, with repetition decay b_j = b*0.5^(j/tau); prints JSON.")
-    qq.add_argument("--params", required=True, help='JSON: {"a": .., "d": .., "pools": [{"name", "b", "tau", "size"}, ...]} best pool first')
-    qq.add_argument("--budgets", required=True, help="comma-separated samples seen, e.g. 32e6,128e6,640e6")
-    qq.add_argument("--tau-convention", choices=["scaled", "plain"], default="scaled",
-                    help="scaled (default, the reference code): each tau multiplied by the number of pools combined")
-    qq.set_defaults(func=cmd_select_qqt)
-
-    pr = sub.add_parser(
-        "probe", help="train proxy language models on a run's pools and fit the laws that selection uses",
-        description="For every pool (source/tier of a curate run) trains small byte-level proxy models from scratch at "
-                    "several unique-byte sizes and repetition levels, plus random mixtures of all pools, and scores each "
-                    "on held-out target text (bits per byte on the --targets dev/validation splits). Fits QQT laws per "
-                    "pool (a, b, tau, d; Goyal et al., CVPR 2024) with held-out checks and projektor's predictor on the "
-                    "mixtures (Kang et al., NeurIPS 2023). Writes OUT/probes.parquet and OUT/laws.json for "
-                    "`tierlake select --laws`. Resumable: probes already in OUT are reused.")
-    pr.add_argument("run_dir", nargs="?", help="a curate run with the tier stage (not needed when OUT is prepared)")
-    pr.add_argument("output", help="probe folder (plan, inputs, probes.jsonl, probes.parquet, laws.json)")
-    pr.add_argument("--targets", nargs="+", help="benchmark dev/validation files or folders: the loss the laws predict")
-    pr.add_argument("--evaluate", nargs="+", help="benchmark test files for the final check (bench/mix_validation.py)")
-    pr.add_argument("--sizes", help="unique bytes per pool probe, comma-separated (default 2.5e5,5e5,1e6,2e6)")
-    pr.add_argument("--repeats", help="passes over those bytes, comma-separated (default 1,2,4,8)")
-    pr.add_argument("--mixtures", type=int, help="random mixtures for projektor's predictor (default 40)")
-    pr.add_argument("--mixture-tokens", type=float, help="bytes per mixture probe (default 2e6)")
-    pr.add_argument("--mixture-seeds", help="training seeds per mixture probe, comma-separated (default: the first of "
-                                            "--seeds); the predictor is fitted on each mixture's mean loss")
-    pr.add_argument("--mixture-alpha", type=float, help="Dirichlet concentration of the mixtures (default 1; below 1 "
-                                                         "covers mixes dominated by one pool, where selection may go)")
-    pr.add_argument("--recipe", help="proxy size: tiny (tests, CPU), small, base, large (default small)")
-    pr.add_argument("--seeds", help="training seeds per probe, comma-separated (default 0)")
-    pr.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto: CUDA when jax sees it)")
-    pr.add_argument("--min-pool-bytes", type=float, help="leave out pools smaller than this (default: the smallest size)")
-    pr.add_argument("--eval-bytes", type=int, help="target bytes scored per benchmark (default 1e6)")
-    pr.add_argument("--seed", type=int, help="seed of the mixture draws, the pool order and the held-out split (default 0)")
-    pr.add_argument("--prepare-only", action="store_true", help="write the inputs and plan, train nothing")
-    pr.set_defaults(func=cmd_probe)
-
-    vm = sub.add_parser(
-        "validate-mix", help="train proxy models on the chosen mix and on baselines at equal tokens; test-split loss",
-        description="Arms at equal bytes and the same seeds: the mix (MIX = mix.json of `tierlake select --laws`), the "
-                    "natural proportions of the curated corpus, a uniform mix over the eligible pools, the best single "
-                    "pool, random eligible documents of the mix's unique size. Reports bits per byte on the benchmarks' "
-                    "test splits (--evaluate of `tierlake probe`), each arm's spread over seeds, and the compute "
-                    "multiplier: how many more bytes the natural mix needs to reach the mix's loss.")
-    vm.add_argument("probe_dir", help="the `tierlake probe` folder (pools, baselines and test splits)")
-    vm.add_argument("mix", help="mix.json of `tierlake select --laws`")
-    vm.add_argument("output", help="result JSON to write")
-    vm.add_argument("--budget", type=float, help="bytes per arm (default: the mix's budget in bytes)")
-    vm.add_argument("--recipe", default="base", help="proxy size (default base; tiny for a CPU check)")
-    vm.add_argument("--seeds", default="0,1,2", help="seeds, the same for every arm (default 0,1,2)")
-    vm.add_argument("--multipliers", default="1.5,2,3,4", help="natural-mix budgets for the compute multiplier")
-    vm.add_argument("--max-epochs", type=float, default=4.0, help="cap of the uniform arm's passes (default 4)")
-    vm.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    vm.set_defaults(func=cmd_validate_mix)
-
-    tq = sub.add_parser("train-quality", help="train the quality classifier from positive and negative examples",
-                        description="Hashed word 1-2-grams + logistic regression; reports the cross-validated held-out "
-                                    "ROC-AUC and saves model.json + weights.npz (no pickle).")
-    tq.add_argument("output", help="model folder to write")
-    tq.add_argument("--positive", nargs="+", required=True, help="JSONL files of good examples (field text)")
-    tq.add_argument("--negative", nargs="+", required=True, help="JSONL files of poor examples (field text)")
-    model_option(tq, "--folds", QualityModelParams, "folds", "cross-validation folds")
-    model_option(tq, "--C", QualityModelParams, "C", "inverse regularization strength")
-    model_option(tq, "--seed", QualityModelParams, "seed", "seed of the folds")
-    tq.set_defaults(func=cmd_train_quality)
-
-    ig = sub.add_parser("ingest", help="read one input into tierlake's document schema (quarantining bad records)",
-                        description="JSONL (.gz/.zst/.bz2), Parquet or CSV, local or s3://. Writes documents/, quarantine/ "
-                                    "(file, line and reason of every unreadable record) and stats.json.")
-    ig.add_argument("input", help="file or folder")
-    ig.add_argument("output", help="output folder")
-    ig.add_argument("--text-column", default="text")
-    ig.add_argument("--id-column", **ID_COLUMN_OPTION)
-    ig.add_argument("--master", help="Spark master URL (default local[*])")
-    ig.add_argument("--resume", **RESUME_OPTION)
-    ig.set_defaults(func=cmd_ingest)
-    rp = sub.add_parser("report", help="write RUN_DIR/report.html: a self-contained HTML report with plots",
-                        description="Funnel of documents per stage, tiers by source, duplicate cluster sizes, quality and "
-                                    "BETR score histograms, the containment graph, the chosen mix and its QQT curves. "
-                                    "No scripts, no CDN: open it anywhere. Every `tierlake run` writes it too.")
-    rp.add_argument("run_dir", help="output folder of a `tierlake run`")
-    rp.set_defaults(func=cmd_report)
-    ins = sub.add_parser(
-        "inspect", help="print documents of a finished run: by tier, reason or source, sampled or sorted by a score",
-        description="Reads RUN_DIR's tiered documents (only the columns and Parquet row groups it needs) and prints "
-                    "the documents matching every filter given, each with the signals that decided its tier: quality "
-                    "score, BETR score and the heuristic rule that failed with its value against its threshold. "
-                    "Without --sort the documents are a sample drawn with the run's seed (the same every time).",
-        epilog="examples:\n  tierlake inspect out --list-reasons\n  tierlake inspect out --tier L2 --n 5\n"
-               "  tierlake inspect out --reason near_duplicate\n  tierlake inspect out --reason gopher_short_doc --source webcrawl\n"
-               "  tierlake inspect out --sort betr_score --n 20 --json | jq .id",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    ins.add_argument("run_dir", help="output folder of a `tierlake run` (or `tierlake tier`)")
-    ins.add_argument("--tier", help="only this tier (L0..L4)")
-    ins.add_argument("--reason", help="only documents with this reason: a filter rule (gopher_short_doc), exact_duplicate, "
-                                      "near_duplicate, contaminated, a tier reason (quality_score, l4: qa no_agreement) or a "
-                                      "quarantine reason (malformed_json); --list-reasons shows those present")
-    ins.add_argument("--source", help="only this source")
-    ins.add_argument("--sort", choices=["betr_score", "quality_score", "token_count"], help="highest first instead of a sample")
-    ins.add_argument("--ascending", action="store_true", help="with --sort: lowest first")
-    ins.add_argument("--n", type=int, help="how many documents (default 10)")
-    ins.add_argument("--seed", type=int, help="sampling seed (default: the run's seed)")
-    ins.add_argument("--chars", type=int, help="cut texts to this many characters (default 600)")
-    ins.add_argument("--full", action="store_true", help="whole texts")
-    ins.add_argument("--json", action="store_true", help="one JSON object per document (for scripts)")
-    ins.add_argument("--list-reasons", action="store_true", help="list the tiers and reasons present, with counts")
-    ins.add_argument("--no-pager", action="store_true", help="print without paging (paging is used only on a terminal)")
-    ins.set_defaults(func=cmd_inspect)
-    pk = sub.add_parser("package", help="zip tierlake's code for spark-submit --py-files",
-                        description="Writes a reproducible zip of connectors/, curation/, tiers/ and flows/. Native "
-                                    "dependencies must be installed on the cluster's Python or shipped as a packed "
-                                    "environment (docs/operations.md).")
-    pk.add_argument("--output", help="zip path (default dist/tierlake-pyfiles.zip)")
-    pk.set_defaults(func=cmd_package)
-    ra = sub.add_parser("run-app", help=argparse.SUPPRESS)  # what `spark.mode: submit` runs inside spark-submit
-    ra.add_argument("recipe")
-    ra.add_argument("--base-dir")
-    ra.add_argument("--overwrite", action="store_true")
-    ra.add_argument("--master")
-    ra.set_defaults(func=cmd_run_app)
-
-    val = sub.add_parser("validate", help="check a recipe without running it")
-    val.add_argument("recipe")
-    val.add_argument("--base-dir")
-    val.set_defaults(func=cmd_validate)
-    for command in sub.choices.values():  # `tierlake dedup ... --quiet` works as well as `tierlake --quiet dedup ...`
-        if not any("--quiet" in a.option_strings for a in command._actions):
-            command.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
-                                 help="print only errors (for scheduled runs)")
-    return parser
+def choice(*values: str) -> click.Choice:
+    return click.Choice(values)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    for i, word in enumerate(argv):  # `tierlake containment plan|restore ...` -> containment-plan|restore
-        if word == "containment" and i + 1 < len(argv) and argv[i + 1] in ("plan", "restore"):
-            argv[i:i + 2] = [f"containment-{argv[i + 1]}"]
-            break
-        if word == "select" and i + 1 < len(argv) and argv[i + 1] == "qqt":
-            argv[i:i + 2] = ["select-qqt"]
-            break
-        if not word.startswith("-"):
-            break
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
-    for name in ("quiet",):
-        setattr(args, name, getattr(args, name, False))
+def input_argument() -> click.Argument:
+    return click.Argument(["input"])
+
+
+def output_argument() -> click.Argument:
+    return click.Argument(["output"])
+
+
+def master_option(what: str = "Spark master URL (default local[*])") -> click.Option:
+    return option("--master", help=what)
+
+
+def text_column_option() -> click.Option:
+    return option("--text-column", default="text", help="column holding the text")
+
+
+def id_column_option() -> click.Option:
+    return option("--id-column", type=_id_column, default="id", metavar="COLUMN", show_default=False,
+                  help="column holding each document's unique id (default id: used when the input has it, else a hash "
+                       "of source + text); none: always hash ids")
+
+
+def resume_option() -> click.Option:
+    return option("--resume", is_flag=True, help="keep stage checkpoints in OUTPUT/_checkpoints: a re-run after a crash "
+                                                 "redoes only the unfinished stages, and a finished run with the same "
+                                                 "input and options is kept as it is")
+
+
+def driver_memory_option() -> click.Option:
+    return option("--driver-memory", default="4g", help="Spark driver heap, e.g. 8g (in local mode it also holds the "
+                                                        "executors' work)")
+
+
+def quiet_option() -> click.Option:
+    """``--quiet``, accepted before the command (``tierlake --quiet dedup ...``) and after it."""
+    return option("--quiet", is_flag=True, help="print only errors (for scheduled runs)")
+
+
+INPUT_HELP = "INPUT: a file or folder, JSONL (.gz/.zst/.bz2), Parquet or CSV, local or s3://. OUTPUT: the output folder."
+
+
+def _call(handler, options: dict, defaults: dict | None = None) -> int:
+    """Run a command's handler on its options (a namespace, as the handlers read them)."""
+    root = click.get_current_context().find_root()
+    options = {**(defaults or {}), **options}
+    options["quiet"] = bool(options.get("quiet") or root.params.get("quiet"))
+    for name, value in list(options.items()):
+        if isinstance(value, tuple):  # a ManyValues option: a list, or None when not given
+            options[name] = list(value) or None
+    args = argparse.Namespace(**options)
     _quiet_third_parties(args.quiet)
     if args.quiet:
         os.environ["TIERLAKE_QUIET"] = "1"
-    from connectors.filesystem import InputError, list_files
+    from connectors.filesystem import list_files
+
+    for name in ("input", "lake"):  # a missing input is reported before the JVM starts
+        if isinstance(getattr(args, name, None), str):
+            list_files(getattr(args, name))
+    return handler(args)
+
+
+def command(parent: click.Group, name: str, handler, params: list[click.Parameter], summary: str,
+            description: str | None = None, epilog: str | None = None, defaults: dict | None = None,
+            hidden: bool = False) -> click.Command:
+    """A leaf command of ``parent``: its parameters become the options namespace of ``handler``."""
+
+    def callback(**options):
+        return _call(handler, options, defaults)
+
+    cmd = click.Command(name, params=[*params, quiet_option()], callback=callback, short_help=summary,
+                        help=description or summary, epilog=epilog, hidden=hidden, no_args_is_help=False)
+    parent.add_command(cmd)
+    return cmd
+
+
+def _root(ctx: click.Context, quiet: bool) -> None:
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+def build_cli() -> click.Group:
+    """The ``tierlake`` command and its subcommands."""
+    from curation.params import ContainmentParams, NearDedupParams, QualityModelParams, ScoreParams
+    from tiers.params import SelectParams
+
+    cli = click.Group("tierlake", callback=click.pass_context(_root), invoke_without_command=True,
+                      params=[quiet_option()], context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+                      help="Curate raw corpora into training mixes: ingest, dedup, tiers, scoring and selection on Spark, "
+                           "orchestrated by Prefect, with a manifest for every run.",
+                      epilog="\b\n" + EXAMPLES)
+
+    command(cli, "run", cmd_run, [
+        click.Argument(["recipe"]),
+        master_option("Spark master URL, overriding the recipe (e.g. local[2], spark://host:7077)"),
+        option("--overwrite", is_flag=True, help="replace an earlier run in the output folder"),
+        option("--base-dir", help="resolve relative recipe paths against this folder (default: the recipe's folder)"),
+    ], "run a YAML recipe through the Prefect flow",
+        "Run every stage of a recipe (RECIPE: a YAML file, see examples/) through the `curate` Prefect flow "
+        "(ephemeral Prefect unless PREFECT_API_URL points at a server) and write the manifest last.")
+
+    command(cli, "demo", cmd_demo, [
+        option("--workdir", default="work/demo", help="where the lake and the outputs go"),
+        option("--docs", type=int, default=20_000, help="base documents to generate"),
+        option("--seed", type=int, default=7, help="generator seed"),
+        master_option("Spark master URL (default: local[*])"),
+    ], "generate the demo lake and run the full demo recipe",
+        "Generate a seeded demo lake (documents, duplicates, malformed records, tables, targets, ground truth) if "
+        "absent, then run examples/demo.yaml on it with local Spark.")
+
+    command(cli, "dedup", cmd_dedup, [
+        input_argument(), output_argument(),
+        model_option("--threshold", NearDedupParams, "threshold", "Jaccard threshold for near duplicates"),
+        model_option("--num-perm", NearDedupParams, "num_perm", "MinHash permutations"),
+        model_option("--ngram", NearDedupParams, "ngram", "shingle size in words, or characters with --unit char"),
+        model_option("--unit", NearDedupParams, "unit", "shingle unit", type=choice("word", "char")),
+        option("--bands", type=int, help="LSH bands (with --rows); default: datasketch's search from threshold and "
+                                         "num-perm, weighing missed duplicates 0.95 when --verify is on (14x8 for 0.8 and "
+                                         "112), 0.5 with --no-verify (9x12)"),
+        option("--rows", type=int, help="rows per band (with --bands)"),
+        text_column_option(), id_column_option(),
+        option("--keep", default="smallest-id",
+               help="which document of a cluster stays: smallest-id, longest, or score:COLUMN (highest value)"),
+        model_option("--verify", NearDedupParams, "verify", "check candidate pairs by exact Jaccard before clustering"),
+        option("--index", help="folder of a dedup index: dedup against earlier runs saved there, then add this run"),
+        model_option("--seed", NearDedupParams, "seed", "MinHash seed"),
+        option("--engine", type=choice("spark", "local"), default="spark",
+               help="spark: a Spark job, local or on a cluster (--master); local: one process on this machine without "
+                    "a JVM, the same results and outputs, for inputs that fit in memory (peak about 5x the input's "
+                    "text); 3-14x faster than spark on one machine (docs/dedup.md)"),
+        option("--threads", type=int, help="threads of --engine local (default: the cores this process may use)"),
+        master_option(), driver_memory_option(), resume_option(),
+    ], "remove exact and near duplicates from one input (MinHash LSH; on Spark or in one process)",
+        "Exact dedup on normalized text (NFKC, lower-case, whitespace collapsed), then near-dup: word n-gram "
+        "shingles, MinHash (datasketch's affine32 scheme), LSH bands, star edges, optional exact-Jaccard "
+        "verification, connected components, one document kept per cluster.\n\n" + INPUT_HELP,
+        "\b\noutputs: OUTPUT/kept/ (Parquet, all input columns), OUTPUT/removed/ (id, duplicate_of = the id kept,\n"
+        "  kind = exact|near, cluster_size, reason), OUTPUT/stats.json (written last)\n"
+        "example: tierlake dedup data/crawl/ out/crawl-dedup --threshold 0.8 --index out/dedup-index")
+
+    command(cli, "tier", cmd_tier, [
+        input_argument(), output_argument(),
+        option("--recipe", help="YAML tier policy, or a recipe whose stages.tier (and stages.dedup) are used"),
+        option("--quality-model", help="folder of a model from `tierlake train-quality` (overrides the recipe)"),
+        ManyValues(["--targets"], help="JSONL target examples for target similarity (overrides the recipe)"),
+        text_column_option(), id_column_option(),
+        option("--dedup/--no-dedup", default=True, show_default=False, help="exact and near dedup first (default on)"),
+        master_option(), driver_memory_option(), resume_option(),
+    ], "assign every document a tier L0-L4 with the reason it stopped there",
+        "Ingest, exact and near dedup, then per-document signals (Gopher quality and repetition, C4, FineWeb, "
+        "fastText language id, quality model score, target similarity) and tiers: L0 raw, L1 filtered, L2 "
+        "quality-selected, L3 stricter quality and target-aligned, L4 holding verified knowledge units.\n\n" + INPUT_HELP,
+        "\b\noutputs: OUTPUT/documents/tier=L0..L4/ (every document once, with tier_reasons), OUTPUT/signals/,\n"
+        "  OUTPUT/units/ (verified L4 units with provenance), OUTPUT/units_rejected/, OUTPUT/stats.json (last)\n"
+        "example: tierlake tier data/crawl/ out/tiers --recipe examples/tiers.yaml\n"
+        "without --recipe or --quality-model every document stops at L1 at most (no quality model)")
+
+    command(cli, "retier", cmd_retier, [
+        click.Argument(["run_dir"]), output_argument(),
+        option("--recipe", help="YAML tier policy"),
+        master_option(),
+    ], "re-assign tiers of an earlier `tierlake tier` run with a new policy, reusing its signals",
+        "Reads RUN_DIR/signals and RUN_DIR/documents (RUN_DIR: the output folder of `tierlake tier`), applies the "
+        "policy's thresholds to the stored signals (no text processing except L4 unit extraction) and writes a new "
+        "run to OUTPUT.", defaults={"quality_model": None, "targets": None})
+
+    command(cli, "score", cmd_score, [
+        input_argument(), output_argument(),
+        ManyValues(["--targets"], required=True,
+                   help="benchmark train/dev files or folders: text JSONL, GSM8K JSONL, MMLU CSV, llm-foundry or PIQA JSONL"),
+        ManyValues(["--decontaminate"], help="benchmark test files or folders to check documents against"),
+        model_option("--sample", ScoreParams, "sample", "documents ranked directly and used to train the classifier"),
+        model_option("--top-p", ScoreParams, "top_p", "fraction of the sample labelled positive"),
+        model_option("--embedder", ScoreParams, "embedder", "static (WordLlama) or minilm (extra)", type=choice("static", "minilm")),
+        model_option("--mode", ScoreParams, "mode", "sample + classifier, or direct: embed every document",
+                     type=choice("sample", "direct")),
+        option("--classifier-features", type=choice("ngrams", "ngrams_stripped", "embedding", "ngrams+embedding"),
+               help="sample mode's classifier: ngrams (default); ngrams+embedding keeps the topic of one-subject targets "
+                    "instead of their test format (docs/scoring.md, 'BETR on topic')"),
+        option("--classifier-chars", type=int, help="characters of each document the classifier reads (default: 1000 "
+                                                    "with an embedding, else the whole text)"),
+        model_option("--ngram", ScoreParams, "ngram", "words in a decontamination n-gram"),
+        model_option("--seed", ScoreParams, "seed", "seed of the sample and the classifier"),
+        text_column_option(), id_column_option(), master_option(), driver_memory_option(), resume_option(),
+    ], "BETR: score every document by similarity to target benchmark examples; flag contamination",
+        "Benchmark-targeted ranking (arXiv 2507.12466): embed the targets and a sample of documents, rank the sample "
+        "under every target example, label its top p% positive, train a light classifier and score the whole input "
+        "with it on Spark (--mode sample), or embed every document (--mode direct). Documents sharing an N-word "
+        "n-gram with a test split are flagged contaminated.\n\n" + INPUT_HELP,
+        "\b\noutputs: OUTPUT/scores/ (id, betr_score, betr_rank_pct, contaminated, contamination_ngrams),\n"
+        "  OUTPUT/sample.parquet, OUTPUT/model/, OUTPUT/stats.json (last)\n"
+        "example: tierlake score data/ out/betr --targets bench/gsm8k/train.jsonl bench/mmlu/dev \\\n"
+        "  --decontaminate bench/gsm8k/test.jsonl")
+
+    containment = DefaultGroup("containment", default="find", short_help="find tables contained in other tables of a "
+                               "lake (R2D2 funnel); plan and restore their deletion",
+                               help="`tierlake containment LAKE OUTPUT` (or `containment find`) finds contained tables; "
+                                    "`containment plan OUTPUT` decides which to delete; `containment restore ENTRY` "
+                                    "rebuilds a deleted one.")
+    cli.add_command(containment)
+    command(containment, "find", cmd_containment, [
+        click.Argument(["lake"]), output_argument(),
+        model_option("--min-ratio", ContainmentParams, "min_ratio", "share of the child's distinct rows found in the parent"),
+        model_option("--sample", ContainmentParams, "sample", "child rows probed per pair in content pruning"),
+        model_option("--seed", ContainmentParams, "seed", "seed of the content probe"),
+    ], "find tables contained in other tables of a lake (the default: `tierlake containment LAKE OUTPUT`)",
+        "Catalog the lake (LAKE: a root folder or s3:// URI; Parquet files and datasets, Hive partitions, CSV, Delta) "
+        "from metadata, then schema containment graph -> min-max pruning -> content pruning -> exact verification "
+        "(R2D2, arXiv 2312.13427).",
+        "\b\noutputs: OUTPUT/edges.parquet (child, parent, ratio, child_rows, verified), OUTPUT/funnel.json,\n"
+        "  OUTPUT/report.md, OUTPUT/catalog.json (cache: an unchanged lake is not re-read)")
+    command(containment, "plan", cmd_containment_plan, [
+        output_argument(),
+        option("--costs", help="YAML: storage_usd_per_gb_month, compute_usd_per_hour, read_mb_per_s, "
+                               "default_accesses_per_month, accesses_csv, default_latency_seconds, latency_seconds"),
+        option("--apply", is_flag=True, help="move the planned tables to --trash (explicit, never by default)"),
+        option("--trash", help="trash root for --apply"),
+    ], "decide which contained tables to delete",
+        "Integer program (scipy milp/HiGHS; greedy above max_exact_edges) over OUTPUT of `tierlake containment`: delete "
+        "contained tables to save storage minus access cost, each rebuildable from a kept parent within its latency "
+        "bound. --apply moves them to --trash with a recipe.")
+    command(containment, "restore", cmd_containment_restore, [click.Argument(["entry"])],
+            "rebuild a deleted table from its parent", "Rebuild the table of ENTRY (TRASH/<table path>, written by "
+            "`tierlake containment plan --apply`) from its parent.")
+
+    select = DefaultGroup("select", default="mix", short_help="choose the training mix for a token budget and "
+                          "materialize it (also: `select qqt`)",
+                          help="`tierlake select RUN_DIR OUTPUT --budget N` (or `select mix`) chooses and writes the "
+                               "mix; `select qqt` prints the QQT frontier of fitted laws.")
+    cli.add_command(select)
+    command(select, "mix", cmd_select, [
+        click.Argument(["run_dir"]), output_argument(),
+        option("--budget", type=float, required=True, help="training budget in tokens, e.g. 2e9"),
+        option("--tiers", default="L1,L2,L3,L4", help="eligible tiers (L0 never)"),
+        model_option("--max-epochs", SelectParams, "max_epochs", "maximum repetitions of any pool"),
+        model_option("--alignment-weight", SelectParams, "alignment_weight",
+                     "weight of the OT distance to --targets (0 = QQT alone; 0.05 = closing the uniform mix's distance "
+                     "is worth 5 accuracy points)"),
+        ManyValues(["--targets"], help="target example JSONL files (benchmark train/dev) for alignment"),
+        option("--qqt-params", help='fitted laws JSON {"a", "d", "pools": [{"name": "source/tier", "b", "tau"}]}; '
+                                    "default: the T-MARS fit as a per-tier prior"),
+        option("--laws", help="laws.json from `tierlake probe`: choose the mix that minimizes the fitted laws' predicted "
+                              "target loss (without it the mix follows priors, and says so)"),
+        option("--keep-top", type=float, help="keep only this top fraction of every pool's tokens by betr_score (BETR's "
+                                              "'keep the top X%'; needs a run with the score stage)"),
+        option("--tau-convention", type=choice("scaled", "plain"), default="scaled", help="QQT's tau convention"),
+        model_option("--embedder", SelectParams, "embedder", "embedder of the alignment term", type=choice("static", "minilm")),
+        model_option("--seed", SelectParams, "seed", "seed of the embedding sample"),
+        master_option(),
+    ], "choose the training mix for a token budget and materialize it (the default: `tierlake select RUN_DIR OUTPUT`)",
+        "Pools are (source, tier) of an earlier run's tiers (RUN_DIR: a curate run with the tier stage, or a `tierlake "
+        "tier` output). The mix maximizes QQT-predicted accuracy (quality through each pool's utility, quantity "
+        "through repetition decay; Goyal et al., CVPR 2024) minus --alignment-weight x the OT distance of the mix to "
+        "target examples (projektor, Kang et al., NeurIPS 2023), with no pool repeated more than --max-epochs times; "
+        "with --laws it minimizes the fitted laws' predicted target loss. Writes the selected rows, the mix and stats "
+        "to OUTPUT.")
+    command(select, "qqt", cmd_select_qqt, [
+        option("--params", required=True, help='JSON: {"a": .., "d": .., "pools": [{"name", "b", "tau", "size"}, ...]} '
+                                               "best pool first"),
+        option("--budgets", required=True, help="comma-separated samples seen, e.g. 32e6,128e6,640e6"),
+        option("--tau-convention", type=choice("scaled", "plain"), default="scaled",
+               help="scaled (the reference code): each tau multiplied by the number of pools combined"),
+    ], "best top-k pool union per budget from fitted QQT laws",
+        "Predict accuracy = 1 - error of every top-k union of pools (in quality order) at each budget of samples seen, "
+        "with repetition decay b_j = b*0.5^(j/tau); prints JSON.")
+
+    command(cli, "probe", cmd_probe, [
+        click.Argument(["run_dir"], required=False), output_argument(),
+        ManyValues(["--targets"], help="benchmark dev/validation files or folders: the loss the laws predict"),
+        ManyValues(["--evaluate"], help="benchmark test files for the final check (`tierlake validate-mix`)"),
+        option("--sizes", help="unique bytes per pool probe, comma-separated (default 2.5e5,5e5,1e6,2e6)"),
+        option("--repeats", help="passes over those bytes, comma-separated (default 1,2,4,8)"),
+        option("--mixtures", type=int, help="random mixtures for projektor's predictor (default 40)"),
+        option("--mixture-tokens", type=float, help="bytes per mixture probe (default 2e6)"),
+        option("--mixture-seeds", help="training seeds per mixture probe, comma-separated (default: the first of "
+                                       "--seeds); the predictor is fitted on each mixture's mean loss"),
+        option("--mixture-alpha", type=float, help="Dirichlet concentration of the mixtures (default 1; below 1 covers "
+                                                   "mixes dominated by one pool, where selection may go)"),
+        option("--recipe", help="proxy size: tiny (tests, CPU), small, base, large (default small)"),
+        option("--seeds", help="training seeds per probe, comma-separated (default 0)"),
+        option("--device", type=choice("auto", "cpu", "cuda"), help="where to train (default auto: CUDA when present)"),
+        option("--min-pool-bytes", type=float, help="leave out pools smaller than this (default: the smallest size)"),
+        option("--eval-bytes", type=int, help="target bytes scored per benchmark (default 1e6)"),
+        option("--seed", type=int, help="seed of the mixture draws, the pool order and the held-out split (default 0)"),
+        option("--prepare-only", is_flag=True, help="write the inputs and plan, train nothing"),
+    ], "train proxy language models on a run's pools and fit the laws that selection uses",
+        "For every pool (source/tier of the curate run RUN_DIR, which is not needed when OUTPUT is prepared) trains "
+        "small byte-level proxy models from scratch at several unique-byte sizes and repetition levels, plus random "
+        "mixtures of all pools, and scores each on held-out target text (bits per byte on the --targets "
+        "dev/validation splits). Fits QQT laws per pool (a, b, tau, d; Goyal et al., CVPR 2024) with held-out checks "
+        "and projektor's predictor on the mixtures (Kang et al., NeurIPS 2023). Writes OUTPUT/probes.parquet and "
+        "OUTPUT/laws.json for `tierlake select --laws`. Resumable: probes already in OUTPUT are reused.")
+
+    command(cli, "validate-mix", cmd_validate_mix, [
+        click.Argument(["probe_dir"]), click.Argument(["mix"]), output_argument(),
+        option("--budget", type=float, help="bytes per arm (default: the mix's budget in bytes)"),
+        option("--recipe", default="base", help="proxy size (tiny for a CPU check)"),
+        option("--seeds", default="0,1,2", help="seeds, the same for every arm"),
+        option("--multipliers", default="1.5,2,3,4", help="natural-mix budgets for the compute multiplier"),
+        option("--max-epochs", type=float, default=4.0, help="cap of the uniform arm's passes"),
+        option("--device", type=choice("auto", "cpu", "cuda"), default="auto", help="where to train"),
+    ], "train proxy models on the chosen mix and on baselines at equal tokens; test-split loss",
+        "Arms at equal bytes and the same seeds: the mix (MIX = mix.json of `tierlake select --laws`), the natural "
+        "proportions of the curated corpus, a uniform mix over the eligible pools, the best single pool, random "
+        "eligible documents of the mix's unique size; PROBE_DIR is the `tierlake probe` folder (pools, baselines and "
+        "test splits). Reports bits per byte on the benchmarks' test splits (--evaluate of `tierlake probe`), each "
+        "arm's spread over seeds, and the compute multiplier: how many more bytes the natural mix needs to reach the "
+        "mix's loss. OUTPUT: the result JSON to write.")
+
+    command(cli, "train-quality", cmd_train_quality, [
+        output_argument(),
+        ManyValues(["--positive"], required=True, help="JSONL files of good examples (field text)"),
+        ManyValues(["--negative"], required=True, help="JSONL files of poor examples (field text)"),
+        model_option("--folds", QualityModelParams, "folds", "cross-validation folds"),
+        model_option("--C", QualityModelParams, "C", "inverse regularization strength"),
+        model_option("--seed", QualityModelParams, "seed", "seed of the folds"),
+    ], "train the quality classifier from positive and negative examples",
+        "Hashed word 1-2-grams + logistic regression; reports the cross-validated held-out ROC-AUC and saves "
+        "OUTPUT/model.json + weights.npz (no pickle).")
+
+    command(cli, "ingest", cmd_ingest, [
+        input_argument(), output_argument(), text_column_option(), id_column_option(), master_option(), resume_option(),
+    ], "read one input into tierlake's document schema (quarantining bad records)",
+        "JSONL (.gz/.zst/.bz2), Parquet or CSV, local or s3://. Writes documents/, quarantine/ (file, line and reason "
+        "of every unreadable record) and stats.json.")
+
+    command(cli, "report", cmd_report, [click.Argument(["run_dir"])],
+            "write RUN_DIR/report.html: a self-contained HTML report with plots",
+            "Funnel of documents per stage, tiers by source, duplicate cluster sizes, quality and BETR score histograms, "
+            "the containment graph, the chosen mix and its QQT curves, of the `tierlake run` output RUN_DIR. No "
+            "scripts, no CDN: open it anywhere. Every `tierlake run` writes it too.")
+
+    command(cli, "inspect", cmd_inspect, [
+        click.Argument(["run_dir"]),
+        option("--tier", help="only this tier (L0..L4)"),
+        option("--reason", help="only documents with this reason: a filter rule (gopher_short_doc), exact_duplicate, "
+                                "near_duplicate, contaminated, a tier reason (quality_score, l4: qa no_agreement) or a "
+                                "quarantine reason (malformed_json); --list-reasons shows those present"),
+        option("--source", help="only this source"),
+        option("--sort", type=choice("betr_score", "quality_score", "token_count"), help="highest first instead of a sample"),
+        option("--ascending", is_flag=True, help="with --sort: lowest first"),
+        option("--n", type=int, help="how many documents (default 10)"),
+        option("--seed", type=int, help="sampling seed (default: the run's seed)"),
+        option("--chars", type=int, help="cut texts to this many characters (default 600)"),
+        option("--full", is_flag=True, help="whole texts"),
+        option("--json", is_flag=True, help="one JSON object per document (for scripts)"),
+        option("--list-reasons", is_flag=True, help="list the tiers and reasons present, with counts"),
+        option("--no-pager", is_flag=True, help="print without paging (paging is used only on a terminal)"),
+    ], "print documents of a finished run: by tier, reason or source, sampled or sorted by a score",
+        "Reads the tiered documents of RUN_DIR (a `tierlake run` or `tierlake tier` output; only the columns and "
+        "Parquet row groups it needs) and prints the documents matching every filter given, each with the signals "
+        "that decided its tier: quality score, BETR score and the heuristic rule that failed with its value against "
+        "its threshold. Without --sort the documents are a sample drawn with the run's seed (the same every time).",
+        "\b\nexamples:\n  tierlake inspect out --list-reasons\n  tierlake inspect out --tier L2 --n 5\n"
+        "  tierlake inspect out --reason near_duplicate\n  tierlake inspect out --reason gopher_short_doc --source webcrawl\n"
+        "  tierlake inspect out --sort betr_score --n 20 --json | jq .id")
+
+    command(cli, "package", cmd_package, [
+        option("--output", help="zip path (default dist/tierlake-pyfiles.zip)"),
+    ], "zip tierlake's code for spark-submit --py-files",
+        "Writes a reproducible zip of connectors/, curation/, tiers/ and flows/. Native dependencies must be installed "
+        "on the cluster's Python or shipped as a packed environment (docs/operations.md).")
+
+    command(cli, "run-app", cmd_run_app, [  # what `spark.mode: submit` runs inside spark-submit
+        click.Argument(["recipe"]), option("--base-dir", help="recipe base folder"),
+        option("--overwrite", is_flag=True, help="replace an earlier run"), master_option(),
+    ], "run a recipe inside a spark-submit application", hidden=True)
+
+    command(cli, "validate", cmd_validate, [
+        click.Argument(["recipe"]), option("--base-dir", help="resolve relative recipe paths against this folder"),
+    ], "check a recipe without running it")
+    return cli
+
+
+def parse(argv: list[str]) -> tuple[str, argparse.Namespace]:
+    """(command path, options) that ``argv`` selects, without running anything: what a handler
+    would receive (``--quiet`` given before or after the command included)."""
+    ctx = build_cli().make_context("tierlake", list(argv))
+    quiet = ctx.params.get("quiet", False)
+    while isinstance(ctx.command, click.Group):
+        name, cmd, rest = ctx.command.resolve_command(ctx, [*ctx._protected_args, *ctx.args])
+        assert cmd is not None and name is not None
+        ctx = cmd.make_context(name, rest, parent=ctx)
+    options = dict(ctx.params)
+    options["quiet"] = bool(options.get("quiet") or quiet)
+    return ctx.command_path.removeprefix("tierlake "), argparse.Namespace(**options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``tierlake`` entry point: runs the command and maps every way it can end to an exit code
+    (0 done, 2 a user mistake, 3 out of memory, 4 no space left, 5 upload failed, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from connectors.filesystem import InputError
     from flows.errors import RecipeError
 
     try:
-        for name in ("input", "lake"):  # a missing input is reported before the JVM starts
-            if isinstance(getattr(args, name, None), str):
-                list_files(getattr(args, name))
-        return args.func(args)
+        return int(build_cli().main(args=argv, prog_name="tierlake", standalone_mode=False) or 0)
+    except click.ClickException as exc:  # a usage mistake: unknown option, missing argument, bad choice
+        exc.show()
+        return exc.exit_code
     except (RecipeError, InputError) as exc:
         print(f"tierlake: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, click.Abort):
         print("tierlake: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # Spark failures arrive as Py4J/Spark exceptions with JVM stack traces
@@ -968,8 +1061,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"tierlake: {exc}", file=sys.stderr)
             return 5
         if _no_space_left(exc):
-            where = getattr(args, "output", None) or "the output"
-            print(f"tierlake: no space left on the device holding {where}. Nothing that looks finished was written "
+            print("tierlake: no space left on the device holding the output. Nothing that looks finished was written "
                   "(stats.json and manifest.json come last); free space and run the same command again "
                   "(`tierlake run` and the per-stage commands with --resume keep the stages already done).", file=sys.stderr)
             return 4

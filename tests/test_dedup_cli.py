@@ -81,9 +81,9 @@ def test_cli_reports_a_missing_input_before_spark_starts(tmp_path, capsys):
 
 
 def test_quiet_is_accepted_before_or_after_the_command():
-    from flows.cli import build_parser
+    from flows.cli import parse
 
-    parser = build_parser()
-    assert parser.parse_args(["dedup", "in", "out", "--quiet"]).quiet
-    assert parser.parse_args(["--quiet", "tier", "in", "out"]).quiet
-    assert not parser.parse_args(["score", "in", "out", "--targets", "t.jsonl"]).quiet
+    assert parse(["dedup", "in", "out", "--quiet"])[1].quiet
+    assert parse(["--quiet", "tier", "in", "out"])[1].quiet
+    assert parse(["containment", "plan", "out", "--quiet"])[1].quiet
+    assert not parse(["score", "in", "out", "--targets", "t.jsonl"])[1].quiet

@@ -91,7 +91,7 @@ CLI_MODEL_DEFAULTS = [(argv, model, field) for argv, model, fields in CLI_MODEL_
 
 @pytest.mark.parametrize("argv,model,field", CLI_MODEL_DEFAULTS, ids=[f"{a[0]}-{f}" for a, _, f in CLI_MODEL_DEFAULTS])
 def test_cli_defaults_are_the_models_defaults(argv, model, field):
-    from flows.cli import build_parser
+    from flows.cli import parse
 
-    args = build_parser().parse_args(argv)
+    _, args = parse(argv)
     assert getattr(args, field) == model.model_fields[field].get_default(call_default_factory=True)
