@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 WORKDIR ?= work/demo
 
-.PHONY: demo test test-fast lint java-check browser-check install clean lock
+.PHONY: demo test test-fast lint format java-check browser-check install clean lock
 
 # Java 17+ is needed by Spark; say how to get it instead of failing inside the JVM launcher.
 java-check:
@@ -38,10 +38,16 @@ demo: install
 test: install browser-check
 	$(BIN)/python -m pytest -q -ra --durations=12
 
-# Lint (ruff) and type check (mypy), both configured in pyproject.toml; .ci/run runs them before the tests.
+# Lint and format check (ruff) and type check (mypy), all configured in pyproject.toml; .ci/run runs
+# them before the tests. `make format` applies the formatter.
 lint: $(VENV)/.installed
 	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
 	$(BIN)/python -m mypy
+
+format: $(VENV)/.installed
+	$(BIN)/python -m ruff format .
+	$(BIN)/python -m ruff check --fix .
 
 # Unit tests only (no Spark, no Prefect server).
 test-fast: install

@@ -1,4 +1,5 @@
 """Replace one ``## section`` of docs/benchmarks.md, leaving the others as they are."""
+
 from __future__ import annotations
 
 import os

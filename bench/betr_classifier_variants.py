@@ -14,6 +14,7 @@ Reports the held-out ROC-AUC against the direct labels and the share of held-out
 corpus's top 10% and above the real documents' 90th percentile; medians and worst sample. This is
 the measurement behind the "Why bagging and cross-fitting" table of docs/scoring.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,11 @@ from betr_eval import build  # noqa: E402
 def coverage(score: np.ndarray, kind: np.ndarray) -> dict:
     top = np.quantile(score, 0.9)
     real = np.quantile(score[kind == "real"], 0.9)
-    return {f"{k}_{name}": round(100 * float((score[kind == k] > t).mean()), 1)
-            for k in ("held_gsm8k", "held_mmlu") for name, t in (("top10", top), ("real_p90", real))}
+    return {
+        f"{k}_{name}": round(100 * float((score[kind == k] > t).mean()), 1)
+        for k in ("held_gsm8k", "held_mmlu")
+        for name, t in (("top10", top), ("real_p90", real))
+    }
 
 
 def main() -> None:
@@ -82,24 +86,25 @@ def main() -> None:
             coef, b = fit(train)
             auc = roc_auc_score(labels[test], xs[test] @ coef + b)
             coef, b = fit(np.arange(len(sample)))
-            rows.append({"seed": seed, "classifier": name, "heldout_auc": round(float(auc), 3),
-                         **coverage(probability(x_all @ coef + b), kind)})
+            rows.append({"seed": seed, "classifier": name, "heldout_auc": round(float(auc), 3), **coverage(probability(x_all @ coef + b), kind)})
         model, metrics, crossfit = train_betr_classifier([texts[i] for i in sample], labels, 0.1, p)
         score = model.score(texts)
         score[sample] = crossfit
-        rows.append({"seed": seed, "classifier": "bagging + cross-fitting", "heldout_auc": round(metrics["heldout_auc"], 3),
-                     **coverage(score, kind)})
+        rows.append({"seed": seed, "classifier": "bagging + cross-fitting", "heldout_auc": round(metrics["heldout_auc"], 3), **coverage(score, kind)})
         print(json.dumps(rows[-3:]), flush=True)
     df = pl.DataFrame(rows)
     summary = df.group_by("classifier", maintain_order=True).agg(
-        *[pl.col(c).median().alias(f"{c}_median") for c in df.columns[2:]], *[pl.col(c).min().alias(f"{c}_min") for c in df.columns[2:]])
+        *[pl.col(c).median().alias(f"{c}_median") for c in df.columns[2:]], *[pl.col(c).min().alias(f"{c}_min") for c in df.columns[2:]]
+    )
     print("| classifier | held-out AUC | GSM8K in the top 10% | MMLU in the top 10% | MMLU above the real 90th percentile |")
     print("|---|---|---|---|---|")
     for r in summary.iter_rows(named=True):
-        print(f"| {r['classifier']} | {r['heldout_auc_median']:.3f} ({r['heldout_auc_min']:.3f}) | "
-              f"{r['held_gsm8k_top10_median']:.0f}% ({r['held_gsm8k_top10_min']:.0f}%) | "
-              f"{r['held_mmlu_top10_median']:.0f}% ({r['held_mmlu_top10_min']:.0f}%) | "
-              f"{r['held_mmlu_real_p90_median']:.0f}% ({r['held_mmlu_real_p90_min']:.0f}%) |")
+        print(
+            f"| {r['classifier']} | {r['heldout_auc_median']:.3f} ({r['heldout_auc_min']:.3f}) | "
+            f"{r['held_gsm8k_top10_median']:.0f}% ({r['held_gsm8k_top10_min']:.0f}%) | "
+            f"{r['held_mmlu_top10_median']:.0f}% ({r['held_mmlu_top10_min']:.0f}%) | "
+            f"{r['held_mmlu_real_p90_median']:.0f}% ({r['held_mmlu_real_p90_min']:.0f}%) |"
+        )
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "betr-classifier-variants.json"), "w") as fh:
         json.dump({"samples": args.samples, "size": args.size, "rows": rows}, fh, indent=2)

@@ -7,6 +7,7 @@ read change (docs/scoring.md, "BETR on topic"). Offline, no Spark: random sample
 Prints per seed: (held-out AUC vs the direct labels, % MMLU pages in the top 10%, % GSM8K pages in
 the top 10%, % MMLU pages above the real documents' 90th percentile) per variant.
 """
+
 import os
 import sys
 import tempfile
@@ -23,11 +24,13 @@ from curation.betr import direct_scores, rank_score, top_labels, train_betr_clas
 from curation.embedders import get_embedder  # noqa: E402
 from curation.params import QualityModelParams  # noqa: E402
 
-VARIANTS = {"ngrams": dict(features="ngrams"),
-            "ng+emb w1 c1000": dict(features="ngrams+embedding", max_chars=1000),
-            "ng+emb w1 c4000": dict(features="ngrams+embedding", max_chars=4000),
-            "ng+emb w0.5 c1000": dict(features="ngrams+embedding", max_chars=1000, embedding_weight=0.5),
-            "ng+emb w0.3 c1000": dict(features="ngrams+embedding", max_chars=1000, embedding_weight=0.3)}
+VARIANTS = {
+    "ngrams": dict(features="ngrams"),
+    "ng+emb w1 c1000": dict(features="ngrams+embedding", max_chars=1000),
+    "ng+emb w1 c4000": dict(features="ngrams+embedding", max_chars=4000),
+    "ng+emb w0.5 c1000": dict(features="ngrams+embedding", max_chars=1000, embedding_weight=0.5),
+    "ng+emb w0.3 c1000": dict(features="ngrams+embedding", max_chars=1000, embedding_weight=0.3),
+}
 
 
 def main() -> None:
@@ -47,9 +50,12 @@ def main() -> None:
             s = model.score(texts)
             s[sample] = cf
             top, real = np.quantile(s, 0.9), np.quantile(s[kind == "real"], 0.9)
-            row[name] = (round(m["heldout_auc"], 3), round(100 * float((s[kind == "held_mmlu"] > top).mean())),
-                         round(100 * float((s[kind == "held_gsm8k"] > top).mean())),
-                         round(100 * float((s[kind == "held_mmlu"] > real).mean())))
+            row[name] = (
+                round(m["heldout_auc"], 3),
+                round(100 * float((s[kind == "held_mmlu"] > top).mean())),
+                round(100 * float((s[kind == "held_gsm8k"] > top).mean())),
+                round(100 * float((s[kind == "held_mmlu"] > real).mean())),
+            )
         print(seed, row, flush=True)
 
 

@@ -12,6 +12,7 @@ the targets' mean embedding (one direction: what a linear classifier can add fro
 embedding), and ``k16``, the same by the cosine to the nearest of 16 k-means centres of the
 targets; ``centroid - k16`` compares the two. Writes bench/results/betr-feature-choice.json.
 """
+
 from __future__ import annotations
 
 import glob
@@ -62,8 +63,7 @@ def main() -> int:
     rows = []
 
     def record(corpus: str, targets: str, kind: str, better: str, emb, target_texts) -> None:
-        row = {"corpus": corpus, "targets": targets, "kind": kind, "better_features": better,
-               **statistics(emb, embedder.embed(target_texts))}
+        row = {"corpus": corpus, "targets": targets, "kind": kind, "better_features": better, **statistics(emb, embedder.embed(target_texts))}
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -72,8 +72,11 @@ def main() -> int:
         built = betr_eval.build(tmp)
         texts = [json.loads(line)["text"] for line in open(built["corpus"])]
         emb = embedder.embed(texts)
-        sets = {"GSM8K + MMLU": (built["targets"], "mixed", "ngrams"), "GSM8K": ([built["targets"][0]], "one topic", "either"),
-                "MMLU, every subject": (built["targets"][1:], "mixed", "ngrams")}
+        sets = {
+            "GSM8K + MMLU": (built["targets"], "mixed", "ngrams"),
+            "GSM8K": ([built["targets"][0]], "one topic", "either"),
+            "MMLU, every subject": (built["targets"][1:], "mixed", "ngrams"),
+        }
         for name, (paths, kind, better) in sets.items():
             record("betr_eval", name, kind, better, emb, [e.text for e in load_examples(paths)])
     # 2. bench/betr_topic.py's corpora (seed 0)
@@ -85,8 +88,14 @@ def main() -> int:
         record(f"betr_topic ({family})", f"MMLU {family}", "one topic", "ngrams+embedding", emb, targets)
         if family == "math":
             record("betr_topic (math)", "MMLU, every subject", "mixed", "-", emb, betr_topic.questions(subjects, ("dev", "val")))
-            record("betr_topic (math)", "MMLU math + law", "two topics", "-", emb,
-                   betr_topic.questions(family_subjects + betr_topic.FAMILIES["law"], ("dev", "val")))
+            record(
+                "betr_topic (math)",
+                "MMLU math + law",
+                "two topics",
+                "-",
+                emb,
+                betr_topic.questions(family_subjects + betr_topic.FAMILIES["law"], ("dev", "val")),
+            )
     # 3. MMLU test questions of every subject (math oversampled) and DCLM pages
     rng = random.Random(0)
 

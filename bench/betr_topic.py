@@ -18,6 +18,7 @@ letters, "Answer:" lines and other multiple-choice markers removed before featur
 throughput of featurizing + scoring, in documents per second on one core (embedding included).
 Writes bench/results/betr-topic.json and the "BETR on topic" section of docs/benchmarks.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,10 +40,18 @@ from dedup import machine  # noqa: E402
 
 DATA = os.path.abspath(os.path.join(ROOT, "..", "shared", "data"))
 FAMILIES = {
-    "math": ["abstract_algebra", "college_mathematics", "elementary_mathematics", "high_school_mathematics",
-             "high_school_statistics"],
-    "medicine": ["anatomy", "clinical_knowledge", "college_medicine", "medical_genetics", "professional_medicine",
-                 "nutrition", "virology", "college_biology", "high_school_biology"],
+    "math": ["abstract_algebra", "college_mathematics", "elementary_mathematics", "high_school_mathematics", "high_school_statistics"],
+    "medicine": [
+        "anatomy",
+        "clinical_knowledge",
+        "college_medicine",
+        "medical_genetics",
+        "professional_medicine",
+        "nutrition",
+        "virology",
+        "college_biology",
+        "high_school_biology",
+    ],
     "history": ["high_school_european_history", "high_school_us_history", "high_school_world_history", "prehistory"],
     "law": ["international_law", "jurisprudence", "professional_law"],
     "physics": ["astronomy", "college_physics", "conceptual_physics", "high_school_physics"],
@@ -190,12 +199,17 @@ def main() -> int:
             labels = top_labels(rank_score(ranks["best_rank"]), 0.1, tiebreak=ranks["max_sim"])
             outside = np.setdiff1d(np.arange(len(texts)), sample)
             wanted_or_other = outside[np.isin(kind[outside], ["wanted", "other"])]
-            row = {"family": family, "seed": seed, "targets": len(targets), "corpus": len(texts),
-                   "sample_positives_wanted": int(((kind[sample] == "wanted") & (labels == 1)).sum()),
-                   "sample_positives_other": int(((kind[sample] == "other") & (labels == 1)).sum()),
-                   "sample_positives_real": int(((kind[sample] == "real") & (labels == 1)).sum()),
-                   "direct_vs_other": auc(direct[wanted_or_other], kind[wanted_or_other] == "wanted"),
-                   "direct_vs_all": auc(direct[outside], kind[outside] == "wanted")}
+            row = {
+                "family": family,
+                "seed": seed,
+                "targets": len(targets),
+                "corpus": len(texts),
+                "sample_positives_wanted": int(((kind[sample] == "wanted") & (labels == 1)).sum()),
+                "sample_positives_other": int(((kind[sample] == "other") & (labels == 1)).sum()),
+                "sample_positives_real": int(((kind[sample] == "real") & (labels == 1)).sum()),
+                "direct_vs_other": auc(direct[wanted_or_other], kind[wanted_or_other] == "wanted"),
+                "direct_vs_all": auc(direct[outside], kind[outside] == "wanted"),
+            }
             for name, (_, chars) in FEATURES.items():
                 model = fit(name, [texts[i] for i in sample], labels, seed, cut_emb[chars][sample])
                 score = model.score([texts[i] for i in outside], embeddings=cut_emb[chars][outside])
@@ -229,7 +243,10 @@ def summarize(rows: list[dict], speed: dict, args) -> None:
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "betr-topic.json"), "w") as fh:
         json.dump({"args": vars(args), "rows": rows, "documents_per_second_one_core": speed, "machine": machine()}, fh, indent=2)
-    replace_section(os.path.join(ROOT, "docs", "benchmarks.md"), "BETR on topic: same-format questions of other subjects", f"""
+    replace_section(
+        os.path.join(ROOT, "docs", "benchmarks.md"),
+        "BETR on topic: same-format questions of other subjects",
+        f"""
 Command: `.venv/bin/python bench/betr_topic.py --sample {args.sample} --seeds {args.seeds}` on {machine()}.
 Per MMLU family: targets its dev+val questions; corpus {args.wanted} of its test questions (wanted),
 {args.other} test questions of the other families in the same format, {args.web} web pages and
@@ -241,7 +258,8 @@ document. Throughput: featurize + score 4,000 of the real documents (mean 4,379 
 core (one BLAS and one tokenizer thread; embedding included), median of 3.
 
 {table}
-""")
+""",
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ scaled to all pairs (marked "extrapolated"). Precision and recall are against th
 construction. Writes bench/results/containment.json and the "Containment" section of
 docs/benchmarks.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,32 +75,53 @@ def main() -> None:
         naive_sample_s = time.time() - t
         naive_s = naive_sample_s * len(cand) / max(len(sample), 1)
         naive_pairs = {(tables[i].path, tables[j].path) for i, j in found}
-        res = {"tables": len(tables), "ordered_pairs": funnel["ordered_pairs"], "truth_pairs": len(truth),
-               "found": len(got), "precision": round(tp / max(len(got), 1), 4), "recall": round(tp / max(len(truth), 1), 4),
-               "funnel": [(s["stage"], s["pairs_left"], s["seconds"]) for s in funnel["stages"]],
-               "pruned_before_verification_pct": funnel["pruned_before_verification_pct"],
-               "funnel_s": round(funnel_s, 2), "rescan_cached_catalog_s": round(rescan_s, 3),
-               "naive_candidate_pairs": len(cand), "naive_pairs_checked": len(sample),
-               "naive_s": round(naive_s, 1), "naive_extrapolated": len(sample) < len(cand),
-               "naive_agrees_on_checked_pairs": naive_pairs == {(tables[i].path, tables[j].path) for i, j in sample
-                                                                if (tables[i].path, tables[j].path) in truth},
-               "speedup": round(naive_s / funnel_s, 1)}
+        res = {
+            "tables": len(tables),
+            "ordered_pairs": funnel["ordered_pairs"],
+            "truth_pairs": len(truth),
+            "found": len(got),
+            "precision": round(tp / max(len(got), 1), 4),
+            "recall": round(tp / max(len(truth), 1), 4),
+            "funnel": [(s["stage"], s["pairs_left"], s["seconds"]) for s in funnel["stages"]],
+            "pruned_before_verification_pct": funnel["pruned_before_verification_pct"],
+            "funnel_s": round(funnel_s, 2),
+            "rescan_cached_catalog_s": round(rescan_s, 3),
+            "naive_candidate_pairs": len(cand),
+            "naive_pairs_checked": len(sample),
+            "naive_s": round(naive_s, 1),
+            "naive_extrapolated": len(sample) < len(cand),
+            "naive_agrees_on_checked_pairs": naive_pairs
+            == {(tables[i].path, tables[j].path) for i, j in sample if (tables[i].path, tables[j].path) in truth},
+            "speedup": round(naive_s / funnel_s, 1),
+        }
         results["sizes"][n] = res
         print(json.dumps({n: res}, indent=1), flush=True)
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "containment.json"), "w") as fh:
         json.dump(results, fh, indent=2)
-    lines = [f"Command: `.venv/bin/python bench/containment.py --sizes {args.sizes} --naive-sample {args.naive_sample}`  ",
-             f"Machine: {results['machine']}  ", f"Date: {results['date']}. One process. Funnel time includes the catalog scan.", "",
-             "| tables | ordered pairs | planted ⊑ pairs | precision | recall | pairs left: schema / min-max / content / verified | pruned before verification | funnel s | naive s | speed-up |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Command: `.venv/bin/python bench/containment.py --sizes {args.sizes} --naive-sample {args.naive_sample}`  ",
+        f"Machine: {results['machine']}  ",
+        f"Date: {results['date']}. One process. Funnel time includes the catalog scan.",
+        "",
+        "| tables | ordered pairs | planted ⊑ pairs | precision | recall | pairs left: schema / min-max / content / verified | pruned before verification | funnel s | naive s | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for n, r in results["sizes"].items():
         left = " / ".join(f"{p:,}" for _, p, _ in r["funnel"])
-        naive = f"{r['naive_s']:,}" + (" (extrapolated from " + f"{r['naive_pairs_checked']:,} of {r['naive_candidate_pairs']:,} pairs)" if r["naive_extrapolated"] else "")
-        lines.append(f"| {n:,} | {r['ordered_pairs']:,} | {r['truth_pairs']:,} | {r['precision']} | {r['recall']} | {left} | "
-                     f"{r['pruned_before_verification_pct']}% | {r['funnel_s']} | {naive} | {r['speedup']}x |")
-    lines += ["", "Re-scanning an unchanged lake with the catalog cache: " +
-              ", ".join(f"{n} tables {r['rescan_cached_catalog_s']} s" for n, r in results["sizes"].items()) + "."]
+        naive = f"{r['naive_s']:,}" + (
+            " (extrapolated from " + f"{r['naive_pairs_checked']:,} of {r['naive_candidate_pairs']:,} pairs)" if r["naive_extrapolated"] else ""
+        )
+        lines.append(
+            f"| {n:,} | {r['ordered_pairs']:,} | {r['truth_pairs']:,} | {r['precision']} | {r['recall']} | {left} | "
+            f"{r['pruned_before_verification_pct']}% | {r['funnel_s']} | {naive} | {r['speedup']}x |"
+        )
+    lines += [
+        "",
+        "Re-scanning an unchanged lake with the catalog cache: "
+        + ", ".join(f"{n} tables {r['rescan_cached_catalog_s']} s" for n, r in results["sizes"].items())
+        + ".",
+    ]
     replace_section(args.markdown, "Containment: funnel vs naive all-pairs", "\n".join(lines))
 
 

@@ -15,6 +15,7 @@
   containments aligned by content, not by column name.
 Writes bench/results/containment_real.json and prints a summary.
 """
+
 from __future__ import annotations
 
 import csv
@@ -54,12 +55,18 @@ def fivethirtyeight() -> dict:
     found = [p for p in expected if p in got]
     close = [p for p in found if abs(got[p] - expected[p]) < 1e-6]
     extra = [p for p in got if p not in expected]
-    return {"tables": len(tables), "derived_pairs_in_scope": len(expected), "found": len(found),
-            "recall": round(len(found) / max(len(expected), 1), 4), "same_ratio": len(close),
-            "reported_not_in_derived": len(extra), "examples_not_in_derived": extra[:5],
-            "examples_missed": [p for p in expected if p not in got][:5],
-            "ratio_mismatch_examples": [(p, got[p], expected[p]) for p in found if p not in close][:5],
-            "funnel": [(s["stage"], s["pairs_left"]) for s in funnel["stages"]]}
+    return {
+        "tables": len(tables),
+        "derived_pairs_in_scope": len(expected),
+        "found": len(found),
+        "recall": round(len(found) / max(len(expected), 1), 4),
+        "same_ratio": len(close),
+        "reported_not_in_derived": len(extra),
+        "examples_not_in_derived": extra[:5],
+        "examples_missed": [p for p in expected if p not in got][:5],
+        "ratio_mismatch_examples": [(p, got[p], expected[p]) for p in found if p not in close][:5],
+        "funnel": [(s["stage"], s["pairs_left"]) for s in funnel["stages"]],
+    }
 
 
 def tus() -> dict:
@@ -78,10 +85,16 @@ def tus() -> dict:
                 expected.add((a, b))
     got = {(e["child"], e["parent"]) for e in edges}
     tp = len(got & expected)
-    return {"tables": len(tables), "expected_pairs": len(expected), "found": len(got),
-            "precision": round(tp / max(len(got), 1), 4), "recall": round(tp / max(len(expected), 1), 4),
-            "unexpected": sorted(got - expected)[:5], "missed": sorted(expected - got)[:5],
-            "funnel": [(s["stage"], s["pairs_left"]) for s in funnel["stages"]]}
+    return {
+        "tables": len(tables),
+        "expected_pairs": len(expected),
+        "found": len(got),
+        "precision": round(tp / max(len(got), 1), 4),
+        "recall": round(tp / max(len(expected), 1), 4),
+        "unexpected": sorted(got - expected)[:5],
+        "missed": sorted(expected - got)[:5],
+        "funnel": [(s["stage"], s["pairs_left"]) for s in funnel["stages"]],
+    }
 
 
 def gen_t() -> dict:
@@ -91,8 +104,11 @@ def gen_t() -> dict:
     for e in edges:
         if "psql_edge_projSel" in e["child"] and e["parent"].startswith("datalake/"):
             best[e["child"]] = max(best.get(e["child"], 0), e["ratio"])
-    return {"tables": len(tables), "best_single_table_ratio": {k: round(v, 4) for k, v in sorted(best.items())},
-            "funnel": [(s["stage"], s["pairs_left"]) for s in funnel["stages"]]}
+    return {
+        "tables": len(tables),
+        "best_single_table_ratio": {k: round(v, 4) for k, v in sorted(best.items())},
+        "funnel": [(s["stage"], s["pairs_left"]) for s in funnel["stages"]],
+    }
 
 
 def sloth() -> dict:

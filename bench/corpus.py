@@ -8,6 +8,7 @@ Text is lower-case letters and spaces only, so every peer's tokenizer sees the s
 
 Writes DIR/docs.jsonl (id, text), DIR/docs.parquet and DIR/pairs.parquet (orig, copy, jaccard).
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,10 @@ def generate(out_dir: str, n_docs: int, seed: int = 0, words: int = 300) -> dict
     n_orig = n_docs - n_copies
     lengths = rng.integers(words - 50, words + 50, n_orig)
     cdf = np.cumsum(p)
+
     def draw(k):
         return np.minimum(np.searchsorted(cdf, rng.random(k)), len(vocab) - 1)
+
     flat = draw(int(lengths.sum()))
     originals = np.split(flat, np.cumsum(lengths)[:-1])
     texts = [" ".join(vocab[o]) for o in originals]
@@ -75,10 +78,17 @@ def generate(out_dir: str, n_docs: int, seed: int = 0, words: int = 300) -> dict
     with open(os.path.join(out_dir, "docs.jsonl"), "w") as fh:
         for i in order:
             fh.write(json.dumps({"id": ids[i], "text": texts[i]}) + "\n")
-    pq.write_table(pa.table({"orig": [p_[0] for p_ in pairs], "copy": [p_[1] for p_ in pairs], "jaccard": [p_[2] for p_ in pairs]}),
-                   os.path.join(out_dir, "pairs.parquet"))
-    summary = {"documents": len(ids), "originals": n_orig, "copies": n_copies, "seed": seed,
-               "mean_words": float(np.mean([len(t.split()) for t in texts[:1000]]))}
+    pq.write_table(
+        pa.table({"orig": [p_[0] for p_ in pairs], "copy": [p_[1] for p_ in pairs], "jaccard": [p_[2] for p_ in pairs]}),
+        os.path.join(out_dir, "pairs.parquet"),
+    )
+    summary = {
+        "documents": len(ids),
+        "originals": n_orig,
+        "copies": n_copies,
+        "seed": seed,
+        "mean_words": float(np.mean([len(t.split()) for t in texts[:1000]])),
+    }
     json.dump(summary, open(marker, "w"))
     return summary
 

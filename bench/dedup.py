@@ -19,6 +19,7 @@ Accuracy against exact Jaccard: a duplicate group is an original and its copies 
 removing up to (group size - 1) members of a group is correct, whichever member is kept; every
 other removal is a false positive. Writes bench/results/dedup-<size>.json and docs/benchmarks.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -108,18 +109,42 @@ def run_measured(cmd: list[str], timeout: float, env: dict | None = None, cwd: s
     stop.set()
     t.join()
     errors = [ln for ln in (out or "").splitlines() if ("Error" in ln or "Exception" in ln) and not ln.startswith("\tat ")][:20]
-    return {"seconds": time.perf_counter() - started, "peak_rss_mb": peak[0] / 2**20, "status": status,
-            "log_errors": errors, "log_tail": (out or "")[-1500:]}
+    return {
+        "seconds": time.perf_counter() - started,
+        "peak_rss_mb": peak[0] / 2**20,
+        "status": status,
+        "log_errors": errors,
+        "log_tail": (out or "")[-1500:],
+    }
 
 
 # ------------------------------------------------------------------ peers
 
+
 def peer_tierlake(corpus: str, work: str, timeout: float, engine: str = "spark") -> tuple[dict, set[str]]:
     out = os.path.join(work, f"tierlake-{engine}")
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [os.path.join(ROOT, ".venv", "bin", "tierlake"), "--quiet", "dedup", os.path.join(corpus, "docs.parquet"), out,
-           "--id-column", "id", "--threshold", str(THRESHOLD), "--num-perm", str(NUM_PERM), "--bands", str(BANDS),
-           "--rows", str(ROWS), "--ngram", str(NGRAM), "--engine", engine]
+    cmd = [
+        os.path.join(ROOT, ".venv", "bin", "tierlake"),
+        "--quiet",
+        "dedup",
+        os.path.join(corpus, "docs.parquet"),
+        out,
+        "--id-column",
+        "id",
+        "--threshold",
+        str(THRESHOLD),
+        "--num-perm",
+        str(NUM_PERM),
+        "--bands",
+        str(BANDS),
+        "--rows",
+        str(ROWS),
+        "--ngram",
+        str(NGRAM),
+        "--engine",
+        engine,
+    ]
     cmd += ["--master", "local[2]"] if engine == "spark" else ["--threads", "2"]
     res = run_measured(cmd, timeout, cwd=ROOT)
     removed = set()
@@ -132,8 +157,19 @@ def peer_tierlake(corpus: str, work: str, timeout: float, engine: str = "spark")
 def peer_datasketch(corpus: str, work: str, timeout: float) -> tuple[dict, set[str]]:
     py = ensure_peer("datasketch")
     out = os.path.join(work, "datasketch_removed.txt")
-    res = run_measured([py, os.path.join(HERE, "peers", "datasketch_dedup.py"), os.path.join(corpus, "docs.jsonl"), out,
-                        str(NUM_PERM), str(BANDS), str(ROWS), str(NGRAM)], timeout)
+    res = run_measured(
+        [
+            py,
+            os.path.join(HERE, "peers", "datasketch_dedup.py"),
+            os.path.join(corpus, "docs.jsonl"),
+            out,
+            str(NUM_PERM),
+            str(BANDS),
+            str(ROWS),
+            str(NGRAM),
+        ],
+        timeout,
+    )
     removed = set(open(out).read().split()) if res["status"] == "ok" else set()
     return res, removed
 
@@ -141,8 +177,20 @@ def peer_datasketch(corpus: str, work: str, timeout: float) -> tuple[dict, set[s
 def peer_rensa(corpus: str, work: str, timeout: float) -> tuple[dict, set[str]]:
     py = ensure_peer("rensa")
     out = os.path.join(work, "rensa_removed.txt")
-    res = run_measured([py, os.path.join(HERE, "peers", "rensa_dedup.py"), os.path.join(corpus, "docs.jsonl"), out,
-                        str(NUM_PERM), str(BANDS), str(ROWS), str(NGRAM), str(THRESHOLD)], timeout)
+    res = run_measured(
+        [
+            py,
+            os.path.join(HERE, "peers", "rensa_dedup.py"),
+            os.path.join(corpus, "docs.jsonl"),
+            out,
+            str(NUM_PERM),
+            str(BANDS),
+            str(ROWS),
+            str(NGRAM),
+            str(THRESHOLD),
+        ],
+        timeout,
+    )
     removed = set(open(out).read().split()) if res["status"] == "ok" else set()
     return res, removed
 
@@ -155,10 +203,38 @@ def peer_textdedup(corpus: str, work: str, timeout: float) -> tuple[dict, set[st
     out = os.path.join(work, "textdedup_out")
     shutil.rmtree(out, ignore_errors=True)
     # text-dedup's own CLI, as its README runs it; 2 processes for the 2 cores; xxh3 (its faster hash)
-    res = run_measured([py, "-m", "text_dedup.minhash", "--path", hf, "--local", "--output", out, "--column", "text",
-                        "--num_perm", str(NUM_PERM), "--b", str(BANDS), "--r", str(ROWS), "--ngram", str(NGRAM),
-                        "--threshold", str(THRESHOLD), "--hash_func", "xxh3", "--num_proc", "2",
-                        "--cache_dir", os.path.join(work, "textdedup_cache")], timeout, cwd=work)
+    res = run_measured(
+        [
+            py,
+            "-m",
+            "text_dedup.minhash",
+            "--path",
+            hf,
+            "--local",
+            "--output",
+            out,
+            "--column",
+            "text",
+            "--num_perm",
+            str(NUM_PERM),
+            "--b",
+            str(BANDS),
+            "--r",
+            str(ROWS),
+            "--ngram",
+            str(NGRAM),
+            "--threshold",
+            str(THRESHOLD),
+            "--hash_func",
+            "xxh3",
+            "--num_proc",
+            "2",
+            "--cache_dir",
+            os.path.join(work, "textdedup_cache"),
+        ],
+        timeout,
+        cwd=work,
+    )
     removed = set()
     if res["status"] == "ok":
         removed_file = os.path.join(work, "textdedup_removed.txt")
@@ -180,8 +256,7 @@ def peer_datatrove(corpus: str, work: str, timeout: float) -> tuple[dict, set[st
         os.rename(parts + ".tmp", parts)
     out = os.path.join(work, "datatrove_out")
     shutil.rmtree(out, ignore_errors=True)
-    res = run_measured([py, os.path.join(HERE, "peers", "datatrove_dedup.py"), parts, out,
-                        str(BANDS), str(ROWS), str(NGRAM)], timeout)
+    res = run_measured([py, os.path.join(HERE, "peers", "datatrove_dedup.py"), parts, out, str(BANDS), str(ROWS), str(NGRAM)], timeout)
     removed = set()
     if res["status"] == "ok":
         removed = set(open(os.path.join(out, "removed.txt")).read().split())
@@ -192,10 +267,18 @@ def peer_tierlake_local(corpus: str, work: str, timeout: float) -> tuple[dict, s
     return peer_tierlake(corpus, work, timeout, engine="local")
 
 
-PEERS = {"tierlake": peer_tierlake, "tierlake-local": peer_tierlake_local, "rensa": peer_rensa, "datasketch": peer_datasketch, "textdedup": peer_textdedup, "datatrove": peer_datatrove}
+PEERS = {
+    "tierlake": peer_tierlake,
+    "tierlake-local": peer_tierlake_local,
+    "rensa": peer_rensa,
+    "datasketch": peer_datasketch,
+    "textdedup": peer_textdedup,
+    "datatrove": peer_datatrove,
+}
 
 
 # ------------------------------------------------------------------ accuracy
+
 
 def score(corpus: str, removed: set[str]) -> dict:
     pairs = pq.read_table(os.path.join(corpus, "pairs.parquet")).to_pylist()
@@ -215,8 +298,7 @@ def score(corpus: str, removed: set[str]) -> dict:
     precision = correct / len(removed) if removed else 1.0
     recall = correct / expected if expected else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"removed": len(removed), "expected_removals": expected, "precision": round(precision, 4),
-            "recall": round(recall, 4), "f1": round(f1, 4)}
+    return {"removed": len(removed), "expected_removals": expected, "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
 
 
 def machine() -> str:
@@ -267,8 +349,11 @@ def main() -> None:
                 if res["status"] == "ok" and attempt == 0:
                     res.update(score(corpus, removed))
                 runs.setdefault(peer, []).append(res)
-                print(f"[{size}] {peer}: {res['status']} {res['seconds']:.1f} s, {res['peak_rss_mb']:.0f} MB, "
-                      f"P={res.get('precision')} R={res.get('recall')} F1={res.get('f1')}", flush=True)
+                print(
+                    f"[{size}] {peer}: {res['status']} {res['seconds']:.1f} s, {res['peak_rss_mb']:.0f} MB, "
+                    f"P={res.get('precision')} R={res.get('recall')} F1={res.get('f1')}",
+                    flush=True,
+                )
                 if res["status"] != "ok":
                     rows[peer] = res  # a failed or timed-out peer is not run again
                     break
@@ -304,27 +389,36 @@ def results_suffix(peers: list[str]) -> str:
 
 
 def write_markdown(results: dict, args) -> None:
-    lines = ["# Benchmarks", "", f"## Dedup: tierlake vs {', '.join(other_peers(args.peers.split(',')))}", "",
-             f"Command: `.venv/bin/python bench/dedup.py --sizes {args.sizes} --peers {args.peers} --repeat {args.repeat}"
-             + (f" --skip {args.skip}" if args.skip else "") + "`  ",
-             f"Machine: {machine()}  ",
-             f"Date: {time.strftime('%Y-%m-%d')}. Parameters for every peer: {NUM_PERM} permutations as {BANDS} bands x {ROWS} rows, "
-             f"word {NGRAM}-grams, threshold {THRESHOLD}. tierlake: `tierlake dedup` with exact-Jaccard verification on, "
-             "`--engine spark` (local[2] Spark) and `--engine local` (one process, 2 threads, no JVM). "
-             f"Wall time of the whole command, start-up included (JVM and Spark for the Spark engine); the median of {args.repeat} "
-             "run(s) per peer and size, run in rotation (every run in the JSON under bench/results/). "
-             "Peak memory: the largest sum of RSS over the process tree.", "",
-             "| documents | peer | status | wall s (median) | runs s | docs/s | peak MB | precision | recall | F1 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"## Dedup: tierlake vs {', '.join(other_peers(args.peers.split(',')))}",
+        "",
+        f"Command: `.venv/bin/python bench/dedup.py --sizes {args.sizes} --peers {args.peers} --repeat {args.repeat}"
+        + (f" --skip {args.skip}" if args.skip else "")
+        + "`  ",
+        f"Machine: {machine()}  ",
+        f"Date: {time.strftime('%Y-%m-%d')}. Parameters for every peer: {NUM_PERM} permutations as {BANDS} bands x {ROWS} rows, "
+        f"word {NGRAM}-grams, threshold {THRESHOLD}. tierlake: `tierlake dedup` with exact-Jaccard verification on, "
+        "`--engine spark` (local[2] Spark) and `--engine local` (one process, 2 threads, no JVM). "
+        f"Wall time of the whole command, start-up included (JVM and Spark for the Spark engine); the median of {args.repeat} "
+        "run(s) per peer and size, run in rotation (every run in the JSON under bench/results/). "
+        "Peak memory: the largest sum of RSS over the process tree.",
+        "",
+        "| documents | peer | status | wall s (median) | runs s | docs/s | peak MB | precision | recall | F1 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for size, r in results.items():
         for peer, res in r["peers"].items():
             name = TIERLAKE.get(peer, peer)
             if res["status"].startswith("skipped"):
                 lines.append(f"| {size:,} | {name} | skipped | - | - | - | - | - | - | - |")
                 continue
-            lines.append(f"| {size:,} | {name} | {res['status']} | {res['seconds']:.1f} | "
-                         f"{', '.join(f'{x:.1f}' for x in res.get('runs_seconds', [res['seconds']]))} | {res.get('docs_per_s', 0):,.0f} | "
-                         f"{res['peak_rss_mb']:.0f} | {res.get('precision', '-')} | {res.get('recall', '-')} | {res.get('f1', '-')} |")
+            lines.append(
+                f"| {size:,} | {name} | {res['status']} | {res['seconds']:.1f} | "
+                f"{', '.join(f'{x:.1f}' for x in res.get('runs_seconds', [res['seconds']]))} | {res.get('docs_per_s', 0):,.0f} | "
+                f"{res['peak_rss_mb']:.0f} | {res.get('precision', '-')} | {res.get('recall', '-')} | {res.get('f1', '-')} |"
+            )
     lines += ["", "Ratios (median wall time of the fastest peer / tierlake's):", ""]
     for size, r in results.items():
         peers = {p: v for p, v in r["peers"].items() if v["status"] == "ok"}
@@ -334,8 +428,10 @@ def write_markdown(results: dict, args) -> None:
         best = min(others, key=others.get)
         for engine in TIERLAKE:
             if engine in peers:
-                lines.append(f"- {size:,} documents, {TIERLAKE[engine]}: fastest peer {best} {others[best]:.1f} s; "
-                             f"tierlake {peers[engine]['seconds']:.1f} s -> {others[best] / peers[engine]['seconds']:.2f}x")
+                lines.append(
+                    f"- {size:,} documents, {TIERLAKE[engine]}: fastest peer {best} {others[best]:.1f} s; "
+                    f"tierlake {peers[engine]['seconds']:.1f} s -> {others[best] / peers[engine]['seconds']:.2f}x"
+                )
     for engine in TIERLAKE:
         sizes = [s for s, r in results.items() if r["peers"].get(engine, {}).get("status") == "ok"]
         if len(sizes) > 1:

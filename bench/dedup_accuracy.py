@@ -8,6 +8,7 @@ word-5-gram Jaccard; precision is over every predicted pair, scored by exact Jac
 original texts. Only sources with given ids (encyclopedia, forum, mathcourse) are scored: the
 webcrawl source has derived ids, which the ground truth does not record.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,9 +53,11 @@ def main() -> None:
         for f in sorted(glob.glob(os.path.join(lake, "corpus", src, "*"))):
             if f.endswith(".zst"):
                 import zstandard
+
                 data = zstandard.ZstdDecompressor().decompressobj().decompress(open(f, "rb").read())
             else:
                 import gzip
+
                 data = gzip.decompress(open(f, "rb").read())
             for line in data.splitlines():
                 try:
@@ -75,8 +78,12 @@ def main() -> None:
                 tp += 1
             else:
                 fp += 1
-    report = {"threshold": args.threshold, "recall_by_jaccard": recall,
-              "near_pairs_predicted": tp + fp, "precision": round(tp / (tp + fp), 4) if tp + fp else None}
+    report = {
+        "threshold": args.threshold,
+        "recall_by_jaccard": recall,
+        "near_pairs_predicted": tp + fp,
+        "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+    }
     print(json.dumps(report, indent=2))
 
 

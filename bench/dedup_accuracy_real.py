@@ -16,6 +16,7 @@ cluster. Edge precision = removed documents whose exact Jaccard with the documen
 is >= t. Cluster-pair precision = all pairs inside predicted clusters with J >= t (lower when
 clusters chain through intermediate documents).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,8 +83,14 @@ def run(docs: list[dict], threshold: float, workdir: str, spark_master: str = "l
         for d in docs:
             fh.write(json.dumps(d) + "\n")
     out = os.path.join(workdir, "out")
-    stats = run_dedup(inp, out, ExactDedupParams(), NearDedupParams(threshold=threshold, num_perm=112, bands=14, rows=8),
-                      id_column="id", spark_settings=SparkSettings(master=spark_master))
+    stats = run_dedup(
+        inp,
+        out,
+        ExactDedupParams(),
+        NearDedupParams(threshold=threshold, num_perm=112, bands=14, rows=8),
+        id_column="id",
+        spark_settings=SparkSettings(master=spark_master),
+    )
     removed = pq.read_table(os.path.join(out, "removed")).to_pylist()
     return stats, {r["id"]: r["duplicate_of"] for r in removed if r["duplicate_of"]}
 
@@ -94,6 +101,7 @@ def clusters_of(parent: dict) -> dict[str, str]:
         while x in parent and seen < 1000:
             x, seen = parent[x], seen + 1
         return x
+
     return {x: root(x) for x in parent}
 
 
@@ -108,17 +116,27 @@ def precision(parent: dict, text: dict, threshold: float) -> dict:
         for a, b in itertools.combinations(sorted(members), 2):
             total += 1
             ok += jaccard_of_texts(text[a], text[b]) >= threshold
-    return {"removed": len(parent), "edge_precision": round(edges_ok / len(parent), 4) if parent else None,
-            "cluster_pairs": total, "cluster_pair_precision": round(ok / total, 4) if total else None}
+    return {
+        "removed": len(parent),
+        "edge_precision": round(edges_ok / len(parent), 4) if parent else None,
+        "cluster_pairs": total,
+        "cluster_pair_precision": round(ok / total, 4) if total else None,
+    }
 
 
 def recall(pairs: list[tuple[str, str, float]], parent: dict, threshold: float) -> dict:
     root = clusters_of(parent)
+
     def same(a, b):
         return root.get(a, a) == root.get(b, b)
+
     out = {}
-    for name, lo, hi in (("J<t-0.05", 0.0, threshold - 0.05), ("[t-0.05,t)", threshold - 0.05, threshold),
-                         ("[t,t+0.05)", threshold, threshold + 0.05), ("J>=t+0.05", threshold + 0.05, 1.01)):
+    for name, lo, hi in (
+        ("J<t-0.05", 0.0, threshold - 0.05),
+        ("[t-0.05,t)", threshold - 0.05, threshold),
+        ("[t,t+0.05)", threshold, threshold + 0.05),
+        ("J>=t+0.05", threshold + 0.05, 1.01),
+    ):
         sel = [(a, b) for a, b, j in pairs if lo <= j < hi]
         hit = sum(same(a, b) for a, b in sel)
         out[name] = {"pairs": len(sel), "same_cluster": hit, "rate": round(hit / len(sel), 4) if sel else None}
@@ -146,9 +164,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         stats, parent = run(docs, t, tmp)
     parent = {c: p for c, p in parent.items()}
-    report["webtext"] = {"documents": len(docs), "planted_pairs": len(pairs), **precision(parent, text, t),
-                         "recall": recall(pairs, parent, t),
-                         "edges_dropped_by_verification": stats["stages"][2]["details"]["edges_dropped_by_verification"]}
+    report["webtext"] = {
+        "documents": len(docs),
+        "planted_pairs": len(pairs),
+        **precision(parent, text, t),
+        "recall": recall(pairs, parent, t),
+        "edges_dropped_by_verification": stats["stages"][2]["details"]["edges_dropped_by_verification"],
+    }
     # (2) PAN pairs
     pan = os.path.join(SHARED, "neardup", "pan_mtmetrics_plagiarism_pairs")
     docs, text, pairs, labels = [], {}, [], []
@@ -169,10 +191,12 @@ def main() -> None:
     pos = [j >= t for _, _, j in pairs]
     tp = sum(s and p for s, p in zip(same, pos))
     report["pan"] = {
-        "pairs": len(pairs), "pairs_with_J>=t": sum(pos),
+        "pairs": len(pairs),
+        "pairs_with_J>=t": sum(pos),
         "pair_precision_vs_exact_jaccard": round(tp / sum(same), 4) if sum(same) else None,
         "pair_recall_vs_exact_jaccard": round(tp / sum(pos), 4) if sum(pos) else None,
-        "plagiarism_pairs": sum(labels), "plagiarism_pairs_found": sum(s and y for s, y in zip(same, labels)),
+        "plagiarism_pairs": sum(labels),
+        "plagiarism_pairs_found": sum(s and y for s, y in zip(same, labels)),
         "non_plagiarism_pairs_merged": sum(s and not y for s, y in zip(same, labels)),
         **precision(parent, text, t),
     }

@@ -14,6 +14,7 @@ Arrow sort per partition). Both results are checked equal row for row before any
 Wall time of writing the removal rows (Spark's noop sink), medians over ``--repeat`` runs in
 rotation. Writes bench/results/dedup-decisions.json and a section of docs/benchmarks.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,7 +56,7 @@ def groups_for(n: int, shape: dict, rng: np.random.Generator) -> np.ndarray:
     if big:
         labels[:big] = rng.integers(0, shape["big_clusters"], big)
     pairs = int(n * shape["pair_share"])
-    labels[big:big + pairs] = n + (np.arange(pairs) // rng.choice([2, 3]))
+    labels[big : big + pairs] = n + (np.arange(pairs) // rng.choice([2, 3]))
     return labels[rng.permutation(n)]
 
 
@@ -64,8 +65,15 @@ def write_inputs(folder: str, n: int, shape: dict, seed: int) -> tuple[str, str]
     ids = np.char.add("d", np.char.zfill(rng.permutation(n).astype(str), 9))
     group = groups_for(n, shape, rng)
     keys = np.char.add("k", group.astype(str))
-    exact = pa.table({"id": ids, "source": np.full(n, "crawl"), "token_count": rng.integers(50, 900, n),
-                      "_key": keys, "_norm_len": np.where(rng.random(n) < 0.001, 0, 100).astype(np.int32)})
+    exact = pa.table(
+        {
+            "id": ids,
+            "source": np.full(n, "crawl"),
+            "token_count": rng.integers(50, 900, n),
+            "_key": keys,
+            "_norm_len": np.where(rng.random(n) < 0.001, 0, 100).astype(np.int32),
+        }
+    )
     # near dedup: only rows in a group of two or more are graph nodes; component = smallest id of the group
     table = pa.table({"id": ids, "g": group})
     sizes = table.group_by("g").aggregate([("id", "count"), ("id", "min")])
@@ -86,15 +94,31 @@ def window_exact(rows):
     nonempty = rows.where(F.col("_norm_len") > 0)
     group = Window.partitionBy("_key")
     ordered = group.orderBy(F.col("id").asc())
-    ranked = (nonempty.withColumn("_rank", F.row_number().over(ordered))
-              .withColumn("_kept_id", F.first("id").over(ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
-              .withColumn("_size", F.count(F.lit(1)).over(group)))
+    ranked = (
+        nonempty.withColumn("_rank", F.row_number().over(ordered))
+        .withColumn("_kept_id", F.first("id").over(ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
+        .withColumn("_size", F.count(F.lit(1)).over(group))
+    )
     dups = ranked.where(F.col("_rank") > 1).select(
-        "id", "source", "token_count", F.lit("exact_duplicate").alias("reason"), F.col("_kept_id").alias("duplicate_of"),
-        F.lit("exact").alias("kind"), F.col("_size").cast("long").alias("cluster_size"))
-    return dups.unionByName(empty.select(
-        "id", "source", "token_count", F.lit("empty_text").alias("reason"), F.lit(None).cast("string").alias("duplicate_of"),
-        F.lit(None).cast("string").alias("kind"), F.lit(None).cast("long").alias("cluster_size")))
+        "id",
+        "source",
+        "token_count",
+        F.lit("exact_duplicate").alias("reason"),
+        F.col("_kept_id").alias("duplicate_of"),
+        F.lit("exact").alias("kind"),
+        F.col("_size").cast("long").alias("cluster_size"),
+    )
+    return dups.unionByName(
+        empty.select(
+            "id",
+            "source",
+            "token_count",
+            F.lit("empty_text").alias("reason"),
+            F.lit(None).cast("string").alias("duplicate_of"),
+            F.lit(None).cast("string").alias("kind"),
+            F.lit(None).cast("long").alias("cluster_size"),
+        )
+    )
 
 
 def window_near(components, narrow):
@@ -106,10 +130,17 @@ def window_near(components, narrow):
     members = narrow.join(sized, narrow["id"] == sized["node"]).drop("node")
     ordered = Window.partitionBy("component").orderBy(F.col("id").asc())
     ranked = members.withColumn("_rank", F.row_number().over(ordered)).withColumn(
-        "_kept", F.first("id").over(ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
+        "_kept", F.first("id").over(ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    )
     return ranked.where(F.col("_rank") > 1).select(
-        "id", "source", "token_count", F.lit("near_duplicate").alias("reason"), F.col("_kept").alias("duplicate_of"),
-        F.lit("near").alias("kind"), F.col("cluster_size").cast("long"))
+        "id",
+        "source",
+        "token_count",
+        F.lit("near_duplicate").alias("reason"),
+        F.col("_kept").alias("duplicate_of"),
+        F.lit("near").alias("kind"),
+        F.col("cluster_size").cast("long"),
+    )
 
 
 def kernel_exact(rows):
@@ -119,8 +150,11 @@ def kernel_exact(rows):
 def kernel_near(components, narrow):
     from pyspark.sql import functions as F
 
-    graph = (components.select(F.col("node").alias("id"), F.col("component").alias("_component"))
-             .join(narrow.withColumn("_member", F.lit(True)), "id", "left").withColumn("_old", F.lit(False)))
+    graph = (
+        components.select(F.col("node").alias("id"), F.col("component").alias("_component"))
+        .join(narrow.withColumn("_member", F.lit(True)), "id", "left")
+        .withColumn("_old", F.lit(False))
+    )
     return decide_per_partition(graph, partial(near_decisions, policy=KeepPolicy()), "_component")
 
 
@@ -146,9 +180,12 @@ def main() -> None:
                 rows = spark.read.parquet(exact_path)
                 components = spark.read.parquet(comp_path)
                 narrow = rows.select("id", "source", "token_count")
-                plans = {("exact", "window"): lambda: window_exact(rows), ("exact", "kernel"): lambda: kernel_exact(rows),
-                         ("near", "window"): lambda: window_near(components, narrow),
-                         ("near", "kernel"): lambda: kernel_near(components, narrow)}
+                plans = {
+                    ("exact", "window"): lambda: window_exact(rows),
+                    ("exact", "kernel"): lambda: kernel_exact(rows),
+                    ("near", "window"): lambda: window_near(components, narrow),
+                    ("near", "kernel"): lambda: kernel_near(components, narrow),
+                }
                 for stage in ("exact", "near"):  # the same rows from both plans, before any timing counts
                     a, b = sorted_rows(plans[(stage, "window")]()), sorted_rows(plans[(stage, "kernel")]())
                     assert a.num_rows == b.num_rows and a.to_pylist() == b.to_pylist(), f"{stage} plans differ at {n}"
@@ -161,25 +198,39 @@ def main() -> None:
                 removed = {stage: int(sorted_rows(plans[(stage, "kernel")]()).num_rows) for stage in ("exact", "near")}
                 for stage in ("exact", "near"):
                     w, k = statistics.median(times[(stage, "window")]), statistics.median(times[(stage, "kernel")])
-                    results.append({"rows": n, "shape": shape_name, "stage": stage, "removed": removed[stage],
-                                    "window_s": round(w, 2), "kernel_s": round(k, 2), "window_over_kernel": round(w / k, 2),
-                                    "window_runs": [round(t, 2) for t in times[(stage, "window")]],
-                                    "kernel_runs": [round(t, 2) for t in times[(stage, "kernel")]]})
+                    results.append(
+                        {
+                            "rows": n,
+                            "shape": shape_name,
+                            "stage": stage,
+                            "removed": removed[stage],
+                            "window_s": round(w, 2),
+                            "kernel_s": round(k, 2),
+                            "window_over_kernel": round(w / k, 2),
+                            "window_runs": [round(t, 2) for t in times[(stage, "window")]],
+                            "kernel_runs": [round(t, 2) for t in times[(stage, "kernel")]],
+                        }
+                    )
                     print(json.dumps(results[-1]), flush=True)
     spark.stop()
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     out = {"machine": machine(), "repeat": args.repeat, "results": results}
     with open(os.path.join(HERE, "results", "dedup-decisions.json"), "w") as fh:
         json.dump(out, fh, indent=1)
-    lines = ["Run: `.venv/bin/python bench/dedup_decisions.py --rows " + args.rows + f" --repeat {args.repeat}` "
-             f"on {out['machine']}, Spark local[2]; medians of {args.repeat} runs in rotation. The removal rows of both "
-             "plans are checked equal before timing. `window`: Spark windows over each group (tierlake's plan before "
-             "the decisions were shared); `kernel`: one shuffle by group and the shared Arrow decision functions per "
-             "partition (curation/dedup_decisions.py, the functions the local engine runs).", "",
-             "| rows | groups | stage | removed | window s | kernel s | window / kernel |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "Run: `.venv/bin/python bench/dedup_decisions.py --rows " + args.rows + f" --repeat {args.repeat}` "
+        f"on {out['machine']}, Spark local[2]; medians of {args.repeat} runs in rotation. The removal rows of both "
+        "plans are checked equal before timing. `window`: Spark windows over each group (tierlake's plan before "
+        "the decisions were shared); `kernel`: one shuffle by group and the shared Arrow decision functions per "
+        "partition (curation/dedup_decisions.py, the functions the local engine runs).",
+        "",
+        "| rows | groups | stage | removed | window s | kernel s | window / kernel |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| {r['rows']:,} | {r['shape']} | {r['stage']} | {r['removed']:,} | {r['window_s']} | {r['kernel_s']} "
-                     f"| {r['window_over_kernel']}x |")
+        lines.append(
+            f"| {r['rows']:,} | {r['shape']} | {r['stage']} | {r['removed']:,} | {r['window_s']} | {r['kernel_s']} | {r['window_over_kernel']}x |"
+        )
     replace_section(args.markdown, "Dedup decisions on Spark: shared kernels vs windows", "\n".join(lines))
 
 

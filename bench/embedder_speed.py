@@ -10,6 +10,7 @@ tokenizer thread (set RAYON_NUM_THREADS=1 before the run, as the command does). 
 passes each; checks that both give the same vectors. Writes the "Static embedder" section of
 docs/benchmarks.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,7 @@ def wordllama_batched(model, cut: list[str], batch_size: int = 256, char_budget:
     while i < len(cut):
         longest = len(cut[order[min(i + batch_size, len(cut)) - 1]])
         rows = max(1, min(batch_size, char_budget // max(longest, 1)))
-        idx = order[i:i + rows]
+        idx = order[i : i + rows]
         out[idx] = model.embed([cut[j] for j in idx], norm=True, batch_size=len(idx))
         i += rows
     return out
@@ -56,8 +57,10 @@ def main() -> int:
     texts = (real_text(1500, 400, random.Random(0)) * 4)[: args.docs]
     ours = get_embedder("static")
     cut = [t[: ours.max_chars] for t in texts]
-    runs = {"WordLlama embed(norm=True), length-sorted batches (tierlake before)": lambda: wordllama_batched(ours.model, cut),
-            "tierlake StaticEmbedder (token counts x matrix)": lambda: ours.embed(texts)}
+    runs = {
+        "WordLlama embed(norm=True), length-sorted batches (tierlake before)": lambda: wordllama_batched(ours.model, cut),
+        "tierlake StaticEmbedder (token counts x matrix)": lambda: ours.embed(texts),
+    }
     speed, vectors = {}, {}
     with threadpool_limits(1):
         for name, fn in runs.items():
@@ -73,7 +76,10 @@ def main() -> int:
     names = list(runs)
     print(f"max |difference| {diff:.2e}; speed-up {speed[names[1]] / speed[names[0]]:.2f}x")
     rows = "\n".join(f"| {n} | {speed[n]:,.0f} |" for n in names)
-    replace_section(os.path.join(ROOT, "docs", "benchmarks.md"), "Static embedder", f"""
+    replace_section(
+        os.path.join(ROOT, "docs", "benchmarks.md"),
+        "Static embedder",
+        f"""
 Command: `RAYON_NUM_THREADS=1 .venv/bin/python bench/embedder_speed.py --docs {args.docs}` on {machine()};
 one core (one BLAS thread, one tokenizer thread), median of 3. Texts: {len(texts):,} web pages and Wikipedia
 articles from ../shared/data (mean {np.mean([len(t) for t in texts]):,.0f} characters).
@@ -83,7 +89,8 @@ articles from ../shared/data (mean {np.mean([len(t) for t in texts]):,.0f} chara
 {rows}
 
 Same vectors (largest absolute difference {diff:.1e}); speed-up {speed[names[1]] / speed[names[0]]:.2f}x.
-""")
+""",
+    )
     return 0
 
 

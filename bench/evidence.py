@@ -9,6 +9,7 @@ the materialized mix; both are checked against what this script wrote.
 
     python bench/evidence.py work/real/probe OUTDIR --budget 8e6 --validation-recipe base --seeds 0,1,2
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,12 @@ def main(argv=None) -> int:
     def log(line):
         print(f"[{time.time() - started:7.1f}s] {line}", flush=True)
 
-    rows = run_plan(args.probe_dir, args.device, lambda d, t, r: log(f"probe {d}/{t} {r['pool']} loss {r['loss']:.4f}")
-                    if d % 20 == 0 or d == t else None, args.grid_seconds)
+    rows = run_plan(
+        args.probe_dir,
+        args.device,
+        lambda d, t, r: log(f"probe {d}/{t} {r['pool']} loss {r['loss']:.4f}") if d % 20 == 0 or d == t else None,
+        args.grid_seconds,
+    )
     shutil.copy(os.path.join(args.probe_dir, "probes.jsonl"), os.path.join(args.out, "probes.jsonl"))
     with open(os.path.join(args.probe_dir, PLAN_FILE), encoding="utf-8") as f:
         plan = json.load(f)
@@ -56,21 +61,35 @@ def main(argv=None) -> int:
     embeddings = load_npz(os.path.join(args.probe_dir, EMBED_FILE))
     laws = fit_laws(plan, rows, embeddings)
     write_json_atomic(os.path.join(args.out, "laws.json"), laws)
-    log(f"laws: QQT held-out {json.dumps({k: round(v['r2'], 4) for k, v in laws['qqt_heldout'].items()})}; "
-        f"projektor held-out R2 {laws['projektor']['heldout_r2'] if laws['projektor'] else None}")
+    log(
+        f"laws: QQT held-out {json.dumps({k: round(v['r2'], 4) for k, v in laws['qqt_heldout'].items()})}; "
+        f"projektor held-out R2 {laws['projektor']['heldout_r2'] if laws['projektor'] else None}"
+    )
     fitted = FittedLaws(laws, embeddings)
     sizes = np.array([plan["pool_bytes"][n] for n in fitted.pools], float)
     pools = [PoolSpec(name=n, size=s, b=-0.1, tau=1.0) for n, s in zip(fitted.pools, sizes)]
-    res = optimize_mix(pools, args.budget, a=1.0, d=0.1, max_epochs=args.max_epochs, laws=fitted,
-                       law_budget=args.budget, law_sizes=sizes)
-    mix = {"basis": "fitted laws", "predicted_loss": res.predicted_loss, "parameters": {"law_budget": args.budget},
-           "pools": [{"pool": n, "share": float(w), "epochs": float(e)} for n, w, e in zip(fitted.pools, res.shares, res.epochs)]}
+    res = optimize_mix(pools, args.budget, a=1.0, d=0.1, max_epochs=args.max_epochs, laws=fitted, law_budget=args.budget, law_sizes=sizes)
+    mix = {
+        "basis": "fitted laws",
+        "predicted_loss": res.predicted_loss,
+        "parameters": {"law_budget": args.budget},
+        "pools": [{"pool": n, "share": float(w), "epochs": float(e)} for n, w, e in zip(fitted.pools, res.shares, res.epochs)],
+    }
     write_json_atomic(os.path.join(args.out, "mix.json"), mix)
-    log("mix: " + ", ".join(f"{p['pool']} {p['share']:.3f}" for p in mix["pools"] if p["share"] > 1e-4)
-        + f"; predicted loss {res.predicted_loss:.4f}")
-    result = validate_mix(args.probe_dir, mix, args.budget, args.validation_recipe,
-                          tuple(int(s) for s in args.seeds.split(",")), args.device,
-                          tuple(float(k) for k in args.multipliers.split(",")), args.max_epochs, progress=log)
+    log(
+        "mix: " + ", ".join(f"{p['pool']} {p['share']:.3f}" for p in mix["pools"] if p["share"] > 1e-4) + f"; predicted loss {res.predicted_loss:.4f}"
+    )
+    result = validate_mix(
+        args.probe_dir,
+        mix,
+        args.budget,
+        args.validation_recipe,
+        tuple(int(s) for s in args.seeds.split(",")),
+        args.device,
+        tuple(float(k) for k in args.multipliers.split(",")),
+        args.max_epochs,
+        progress=log,
+    )
     result["predicted_loss_of_mix"] = res.predicted_loss
     write_json_atomic(os.path.join(args.out, "validation.json"), result)
     with open(os.path.join(args.out, "validation.md"), "w", encoding="utf-8") as f:

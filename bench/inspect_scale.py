@@ -10,6 +10,7 @@ columns as on a run of that size. Every command is timed as a user runs it: a fr
 
     python bench/inspect_scale.py work/demo/output work/inspect-1m --documents 1000000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,9 @@ ROWS_PER_SHARD = 5_000
 def _write(frame: pl.DataFrame, folder: str, prefix: str = "part") -> None:
     os.makedirs(folder, exist_ok=True)
     for i, start in enumerate(range(0, frame.height, ROWS_PER_SHARD)):
-        frame.slice(start, ROWS_PER_SHARD).write_parquet(os.path.join(folder, f"{prefix}-{i:05d}.parquet"),
-                                                         compression="snappy", row_group_size=ROWS_PER_SHARD)
+        frame.slice(start, ROWS_PER_SHARD).write_parquet(
+            os.path.join(folder, f"{prefix}-{i:05d}.parquet"), compression="snappy", row_group_size=ROWS_PER_SHARD
+        )
 
 
 def build(run: str, out: str, documents: int) -> dict:
@@ -63,12 +65,18 @@ def build(run: str, out: str, documents: int) -> dict:
     with open(os.path.join(run, "manifest.json"), encoding="utf-8") as fh:
         manifest = json.load(fh)
     manifest["run_id"] = f"{manifest['run_id']}-x{copies}"
-    manifest["tiers"] = [{"tier": t, "source": s, "documents": n, "tokens": int(tok)} for t, s, n, tok in
-                         big.group_by("tier", "source").agg(pl.len(), pl.col("token_count").sum()).sort("tier", "source").iter_rows()]
+    manifest["tiers"] = [
+        {"tier": t, "source": s, "documents": n, "tokens": int(tok)}
+        for t, s, n, tok in big.group_by("tier", "source").agg(pl.len(), pl.col("token_count").sum()).sort("tier", "source").iter_rows()
+    ]
     with open(os.path.join(out, "manifest.json"), "w", encoding="utf-8") as fh:
         json.dump(manifest, fh)
-    return {"documents": big.height, "copies": copies, "shards": len(os.listdir(os.path.join(out, "tiers", "signals"))),
-            "bytes_on_disk": sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)}
+    return {
+        "documents": big.height,
+        "copies": copies,
+        "shards": len(os.listdir(os.path.join(out, "tiers", "signals"))),
+        "bytes_on_disk": sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs),
+    }
 
 
 def timed(argv: list[str], repeats: int = 3) -> tuple[float, str]:
@@ -94,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     info = build(args.run, args.out, args.documents)
     info["build_seconds"] = round(time.perf_counter() - started, 1)
-    print(f"built {info['documents']:,} documents ({info['shards']} shards per table, "
-          f"{info['bytes_on_disk'] / 1e6:.0f} MB) in {info['build_seconds']} s", flush=True)
+    print(
+        f"built {info['documents']:,} documents ({info['shards']} shards per table, "
+        f"{info['bytes_on_disk'] / 1e6:.0f} MB) in {info['build_seconds']} s",
+        flush=True,
+    )
 
     report_s, _ = timed([TIERLAKE, "report", args.out, "--quiet"])
     size = os.path.getsize(os.path.join(args.out, "report.html"))
@@ -116,27 +127,38 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"query": label, "seconds": round(seconds, 3), "documents": len(out.splitlines())})
         print(f"inspect {label}: {seconds:.2f} s ({rows[-1]['documents']} lines)", flush=True)
     startup, _ = timed([sys.executable, "-c", "import flows.cli, tiers.samples"])
-    result = {**info, "report_seconds": round(report_s, 2), "report_bytes": size, "inspect": rows,
-              "import_seconds": round(startup, 2), "machine": f"{os.cpu_count()} cores"}
+    result = {
+        **info,
+        "report_seconds": round(report_s, 2),
+        "report_bytes": size,
+        "inspect": rows,
+        "import_seconds": round(startup, 2),
+        "machine": f"{os.cpu_count()} cores",
+    }
     os.makedirs(os.path.dirname(args.json), exist_ok=True)
     with open(args.json, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2)
-    table = "\n".join(f"| `tierlake inspect RUN --json {' '.join(queries[r['query']])}`".rstrip() + f" | {r['seconds']:.2f} | {r['documents']} |"
-                      for r in rows)
-    replace_section(args.markdown, "Report samples and tierlake inspect at 1M documents", f"""
+    table = "\n".join(
+        f"| `tierlake inspect RUN --json {' '.join(queries[r['query']])}`".rstrip() + f" | {r['seconds']:.2f} | {r['documents']} |" for r in rows
+    )
+    replace_section(
+        args.markdown,
+        "Report samples and tierlake inspect at 1M documents",
+        f"""
 Command: `python bench/inspect_scale.py work/demo/output work/inspect-1m --documents {args.documents}` on this
-machine ({result['machine']}). The run folder holds {info['documents']:,} tiered documents made from the demo
-run's outputs repeated {info['copies']}× with distinct ids ({info['shards']} Parquet shards of ≤ {ROWS_PER_SHARD:,}
-documents per table, {info['bytes_on_disk'] / 1e6:.0f} MB), because a 1M-document curate run takes hours on 2
+machine ({result["machine"]}). The run folder holds {info["documents"]:,} tiered documents made from the demo
+run's outputs repeated {info["copies"]}× with distinct ids ({info["shards"]} Parquet shards of ≤ {ROWS_PER_SHARD:,}
+documents per table, {info["bytes_on_disk"] / 1e6:.0f} MB), because a 1M-document curate run takes hours on 2
 cores (issue 21); the commands read only these outputs. Each time is a fresh process as a user runs it
-(interpreter start and imports, {result['import_seconds']:.2f} s of it, included), median of 3.
+(interpreter start and imports, {result["import_seconds"]:.2f} s of it, included), median of 3.
 
 `tierlake report` (plots + sampled documents): {report_s:.2f} s; `report.html` {size / 1e6:.2f} MB.
 
 | command | seconds | lines printed |
 |---|---|---|
 {table}
-""")
+""",
+    )
     return 0
 
 

@@ -13,6 +13,7 @@ documents/s on one core, exact-dedup normalization on an all-ASCII batch (the AS
 against the Unicode path: NFKC + Unicode lower-casing), and the numba kernels' first-use cost in a
 fresh process: compiled into an empty cache, then loaded from that cache.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,10 @@ def first_use_seconds() -> tuple[float, float]:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache, "PYTHONPATH": root}
-        cold, warm = (float(subprocess.run([sys.executable, "-c", FIRST_USE], env=env, check=True, capture_output=True,
-                                           text=True).stdout.strip()) for _ in range(2))
+        cold, warm = (
+            float(subprocess.run([sys.executable, "-c", FIRST_USE], env=env, check=True, capture_output=True, text=True).stdout.strip())
+            for _ in range(2)
+        )
     return cold, warm
 
 
@@ -143,7 +146,9 @@ def main() -> None:
     assert fast.equals(slow)
     cold, warm = first_use_seconds()
     report = {
-        "documents": args.docs, "shingles": s_total, "num_perm": k,
+        "documents": args.docs,
+        "shingles": s_total,
+        "num_perm": k,
         "shingling_docs_per_s": round(args.docs / statistics.median(shingle_s)),
         "signature_G_hashes_per_s": round(sig_rate, 3),
         "numpy_bound_G_hashes_per_s": round(bound_rate, 3),

@@ -14,6 +14,7 @@ Writes bench/results/pipeline.json and the "Curate: per-stage throughput" sectio
 docs/benchmarks.md. The one-process engine covers dedup only (``tierlake dedup --engine local``;
 bench/dedup.py), so this measures the Spark engine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,15 +38,22 @@ from dedup import machine  # noqa: E402  (one description of the machine for eve
 def run_once(workdir: str, recipe: str) -> dict:
     shutil.rmtree(os.path.join(workdir, "output"), ignore_errors=True)  # no stage checkpoints from the last run
     started = time.time()
-    proc = subprocess.run([os.path.join(ROOT, ".venv", "bin", "tierlake"), "--quiet", "run", recipe, "--base-dir", workdir,
-                           "--overwrite"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [os.path.join(ROOT, ".venv", "bin", "tierlake"), "--quiet", "run", recipe, "--base-dir", workdir, "--overwrite"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     wall = time.time() - started
     if proc.returncode:
         raise SystemExit(f"tierlake run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     with open(os.path.join(workdir, "output", "manifest.json")) as fh:
         manifest = json.load(fh)
-    stages = {s["name"]: {"docs_in": s["docs_in"], "tokens_in": s["tokens_in"], "seconds": s["seconds"]}
-              for s in manifest["stages"] if s["name"] != "containment"}
+    stages = {
+        s["name"]: {"docs_in": s["docs_in"], "tokens_in": s["tokens_in"], "seconds": s["seconds"]}
+        for s in manifest["stages"]
+        if s["name"] != "containment"
+    }
     return {"wall": wall, "stages": stages, "documents": manifest["totals"]["docs_in"]}
 
 
@@ -72,20 +80,36 @@ def main(argv=None) -> int:
         runs = []
         for i in range(args.repeat):
             runs.append(run_once(workdir, recipe))
-            print(f"{size:>8} run {i + 1}: wall {runs[-1]['wall']:.1f} s, stages "
-                  + ", ".join(f"{k} {v['seconds']:.1f}" for k, v in runs[-1]["stages"].items()), flush=True)
+            print(
+                f"{size:>8} run {i + 1}: wall {runs[-1]['wall']:.1f} s, stages "
+                + ", ".join(f"{k} {v['seconds']:.1f}" for k, v in runs[-1]["stages"].items()),
+                flush=True,
+            )
         stages = {}
         for name in runs[0]["stages"]:
             secs = statistics.median(r["stages"][name]["seconds"] for r in runs)
             first = runs[0]["stages"][name]
-            stages[name] = {"docs_in": first["docs_in"], "tokens_in": first["tokens_in"], "seconds": secs,
-                            "docs_per_s": first["docs_in"] / secs if secs else None,
-                            "tokens_per_s": first["tokens_in"] / secs if secs and first["tokens_in"] else None}
+            stages[name] = {
+                "docs_in": first["docs_in"],
+                "tokens_in": first["tokens_in"],
+                "seconds": secs,
+                "docs_per_s": first["docs_in"] / secs if secs else None,
+                "tokens_per_s": first["tokens_in"] / secs if secs and first["tokens_in"] else None,
+            }
         total = statistics.median(sum(s["seconds"] for s in r["stages"].values()) for r in runs)
         wall = statistics.median(r["wall"] for r in runs)
-        results.append({"base_docs": size, "documents": runs[0]["documents"], "runs": args.repeat, "stages": stages,
-                        "stages_seconds": total, "wall_seconds": wall, "fixed_seconds": wall - total,
-                        "end_to_end_docs_per_s": runs[0]["documents"] / total})
+        results.append(
+            {
+                "base_docs": size,
+                "documents": runs[0]["documents"],
+                "runs": args.repeat,
+                "stages": stages,
+                "stages_seconds": total,
+                "wall_seconds": wall,
+                "fixed_seconds": wall - total,
+                "end_to_end_docs_per_s": runs[0]["documents"] / total,
+            }
+        )
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     command = f"bench/pipeline.py --docs {args.docs} --repeat {args.repeat}"
     with open(os.path.join(HERE, "results", "pipeline.json"), "w") as fh:
@@ -96,20 +120,26 @@ def main(argv=None) -> int:
 
 def render(results: list[dict], command: str, machine_text: str, markdown: str) -> None:
     runs = results[0]["runs"] if results else 0
-    lines = [f"Command: `.venv/bin/python {command}`  ", f"Machine: {machine_text} (shared and noisy: medians of {runs}).  ",
-             "`examples/demo.yaml` (local Spark, "
-             "Prefect without a server) on the demo lake generator's output at each size, as a fresh `tierlake --quiet run`. "
-             "Documents/s is each stage's documents in over its seconds in the manifest; the fixed cost is the command's "
-             "wall time minus the stages (imports, Prefect's temporary server, JVM start, report and manifest). The "
-             "one-process engine covers dedup only (bench/dedup.py), so these are the Spark engine's figures; issue 21's "
-             "bar is 2,000 documents/s per stage. Tokens/s only where the manifest counts the stage's tokens in.", ""]
+    lines = [
+        f"Command: `.venv/bin/python {command}`  ",
+        f"Machine: {machine_text} (shared and noisy: medians of {runs}).  ",
+        "`examples/demo.yaml` (local Spark, "
+        "Prefect without a server) on the demo lake generator's output at each size, as a fresh `tierlake --quiet run`. "
+        "Documents/s is each stage's documents in over its seconds in the manifest; the fixed cost is the command's "
+        "wall time minus the stages (imports, Prefect's temporary server, JVM start, report and manifest). The "
+        "one-process engine covers dedup only (bench/dedup.py), so these are the Spark engine's figures; issue 21's "
+        "bar is 2,000 documents/s per stage. Tokens/s only where the manifest counts the stage's tokens in.",
+        "",
+    ]
     lines += ["| documents | stage | documents in | seconds | documents/s | tokens/s |", "|---|---|---|---|---|---|"]
     for r in results:
         for name, s in r["stages"].items():
             tokens = f"{s['tokens_per_s']:,.0f}" if s["tokens_per_s"] else "–"
             lines.append(f"| {r['documents']:,} | {name} | {s['docs_in']:,} | {s['seconds']:.1f} | {s['docs_per_s']:,.0f} | {tokens} |")
-        lines.append(f"| {r['documents']:,} | **stages, end to end** | {r['documents']:,} | {r['stages_seconds']:.1f} | "
-                     f"**{r['end_to_end_docs_per_s']:,.0f}** | |")
+        lines.append(
+            f"| {r['documents']:,} | **stages, end to end** | {r['documents']:,} | {r['stages_seconds']:.1f} | "
+            f"**{r['end_to_end_docs_per_s']:,.0f}** | |"
+        )
         lines.append(f"| {r['documents']:,} | whole command (fixed cost {r['fixed_seconds']:.1f} s) | | {r['wall_seconds']:.1f} | | |")
     replace_section(markdown, "Curate: per-stage throughput", "\n".join(lines))
     print("\n".join(lines))

@@ -18,6 +18,7 @@ use the default form. ``--compare-forms`` adds stage-1 R² of every form over 3 
 Common random numbers: rep r of every mixture uses the same seed, so mixture comparisons are not
 swamped by sampling noise. Writes docs/benchmarks.md's "projektor" section with ``--write``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,11 +35,13 @@ from tiers.ot_mixture import MixtureOT, label_cost  # noqa: E402
 from tiers.projektor import FORMS, ProjektorPredictor, choose_mixture, log_projection, project_floor_simplex  # noqa: E402
 
 # source profiles (fraction of each class), after projektor's CIFAR-10 example
-PROFILES = np.array([
-    [0.2425] * 4 + [0.005] * 6,
-    [0.0057] * 4 + [0.32] * 3 + [0.0057] * 3,
-    [0.0014] * 7 + [0.33] * 3,
-])
+PROFILES = np.array(
+    [
+        [0.2425] * 4 + [0.005] * 6,
+        [0.0057] * 4 + [0.32] * 3 + [0.0057] * 3,
+        [0.0014] * 7 + [0.33] * 3,
+    ]
+)
 PROFILES = PROFILES / PROFILES.sum(1, keepdims=True)
 
 
@@ -71,9 +74,16 @@ class DigitsSources:
             self.pool_labels.append(self.y[idx])
         val_idx = np.arange(600, 900)
         w = label_cost(self.z[np.r_[self.train]], self.y[self.train], 10, seed=seed)
-        self.distance = MixtureOT(self.pool_points, self.z[val_idx], quantize_pool=None, quantize_target=None,
-                                  method="exact", pool_labels=self.pool_labels, target_labels=self.y[val_idx],
-                                  label_costs=w)
+        self.distance = MixtureOT(
+            self.pool_points,
+            self.z[val_idx],
+            quantize_pool=None,
+            quantize_target=None,
+            method="exact",
+            pool_labels=self.pool_labels,
+            target_labels=self.y[val_idx],
+            label_costs=w,
+        )
 
     def sample_source(self, s: int, n: int, rng) -> np.ndarray:
         classes = rng.choice(10, size=n, p=PROFILES[s])
@@ -113,8 +123,7 @@ def held_out_mixtures(rng, count: int, floor: float) -> np.ndarray:
     return np.array(out)
 
 
-def run(n: int = 400, reps: int = 8, seed: int = 0, dense_step: float = 0.05, heldout: int = 40,
-        floor: float = 0.1, probe_step: float = 0.1) -> dict:
+def run(n: int = 400, reps: int = 8, seed: int = 0, dense_step: float = 0.05, heldout: int = 40, floor: float = 0.1, probe_step: float = 0.1) -> dict:
     """``floor``: the probed range is the mixtures with every share >= floor (the 0.1 grid inside it)."""
     t0 = time.time()
     src = DigitsSources(seed)
@@ -136,11 +145,12 @@ def run(n: int = 400, reps: int = 8, seed: int = 0, dense_step: float = 0.05, he
     for form in FORMS:
         m_in = ProjektorPredictor(form).fit(ots[inside], grid[inside], acc[n][inside], n=n)
         m_all = ProjektorPredictor(form).fit(ots, grid, acc[n], n=n)
-        by_form[form] = {"r2": r2(m_in.predict(held_ot, held), held_acc),
-                         "mae_pts": float(np.abs(m_in.predict(held_ot, held) - held_acc).mean() * 100),
-                         "full_simplex_r2": r2(m_all.predict(held_all_ot, held_all), held_all_acc)}
-    starts = [project_floor_simplex(np.eye(3)[i], floor) for i in range(3)] + [np.full(3, 1 / 3),
-                                                                                grid[inside][int(np.argmax(acc[n][inside]))]]
+        by_form[form] = {
+            "r2": r2(m_in.predict(held_ot, held), held_acc),
+            "mae_pts": float(np.abs(m_in.predict(held_ot, held) - held_acc).mean() * 100),
+            "full_simplex_r2": r2(m_all.predict(held_all_ot, held_all), held_all_acc),
+        }
+    starts = [project_floor_simplex(np.eye(3)[i], floor) for i in range(3)] + [np.full(3, 1 / 3), grid[inside][int(np.argmax(acc[n][inside]))]]
     chosen = choose_mixture({n: model}, src.distance, n, starts, floor=floor)
     chosen_acc = src.mean_accuracy(chosen["p"], n, reps)
     dense = simplex_grid(dense_step)
@@ -156,18 +166,35 @@ def run(n: int = 400, reps: int = 8, seed: int = 0, dense_step: float = 0.05, he
     chosen2 = choose_mixture({n0: m0, n1: m1}, src.distance, n, starts, floor=floor)
     chosen2_acc = src.mean_accuracy(chosen2["p"], n, reps)
     return {
-        "n": n, "reps": reps, "floor": floor, "probe_step": probe_step, "probes": int(inside.sum()), "heldout": heldout,
+        "n": n,
+        "reps": reps,
+        "floor": floor,
+        "probe_step": probe_step,
+        "probes": int(inside.sum()),
+        "heldout": heldout,
         "ot_accuracy_pearson": float(np.corrcoef(ots, acc[n])[0, 1]),
-        "stage1_r2": r2(held_pred, held_acc), "stage1_mae_pts": float(np.abs(held_pred - held_acc).mean() * 100),
+        "stage1_r2": r2(held_pred, held_acc),
+        "stage1_mae_pts": float(np.abs(held_pred - held_acc).mean() * 100),
         "full_simplex_r2": r2(model_all.predict(held_all_ot, held_all), held_all_acc),
         "full_simplex_mae_pts": float(np.abs(model_all.predict(held_all_ot, held_all) - held_all_acc).mean() * 100),
-        "chosen_p": [round(float(v), 3) for v in chosen["p"]], "chosen_predicted": chosen["predicted"],
+        "chosen_p": [round(float(v), 3) for v in chosen["p"]],
+        "chosen_predicted": chosen["predicted"],
         "chosen_acc": chosen_acc,
-        "dense_points": len(dense), "dense_best_p": dense[best_i].round(3).tolist(), "dense_best_acc": float(dense_acc[best_i]),
-        "uniform_acc": uniform_acc, "single_acc": single,
-        "stage2": {"n0": n0, "n1": n1, "r2": r2(proj, held_acc), "mae_pts": float(np.abs(proj - held_acc).mean() * 100),
-                   "chosen_p": [round(float(v), 3) for v in chosen2["p"]], "chosen_acc": chosen2_acc},
-        "forms": by_form, "default_form": ProjektorPredictor().form,
+        "dense_points": len(dense),
+        "dense_best_p": dense[best_i].round(3).tolist(),
+        "dense_best_acc": float(dense_acc[best_i]),
+        "uniform_acc": uniform_acc,
+        "single_acc": single,
+        "stage2": {
+            "n0": n0,
+            "n1": n1,
+            "r2": r2(proj, held_acc),
+            "mae_pts": float(np.abs(proj - held_acc).mean() * 100),
+            "chosen_p": [round(float(v), 3) for v in chosen2["p"]],
+            "chosen_acc": chosen2_acc,
+        },
+        "forms": by_form,
+        "default_form": ProjektorPredictor().form,
         "seconds": time.time() - t0,
     }
 
@@ -182,8 +209,7 @@ def stage1_r2(src: "DigitsSources", n: int, floor: float, reps: int, heldout: in
     held = held_out_mixtures(np.random.default_rng(seed + 1), heldout, floor)
     held_acc = np.array([src.mean_accuracy(p, n, reps) for p in held])
     held_ot = np.array([src.distance(p)["ot"] for p in held])
-    return {form: r2(ProjektorPredictor(form).fit(ots, probes, acc, n=n).predict(held_ot, held), held_acc)
-            for form in FORMS}
+    return {form: r2(ProjektorPredictor(form).fit(ots, probes, acc, n=n).predict(held_ot, held), held_acc) for form in FORMS}
 
 
 def form_comparison(reps: int = 12, seeds=(0, 1, 2), sizes=(200, 400), heldout: int = 40) -> list[dict]:
@@ -201,38 +227,47 @@ def form_comparison(reps: int = 12, seeds=(0, 1, 2), sizes=(200, 400), heldout: 
 
 def markdown(res: dict, command: str) -> str:
     s2 = res["stage2"]
-    return "\n".join([
-        f"Command: `{command}` on {platform.machine()} ({os.cpu_count()} cores), {res['seconds']:.0f} s.",
-        "",
-        f"digits, 3 class-skewed sources, logistic regression, N = {res['n']} training samples, "
-        f"{res['reps']} reps per mixture (common random numbers). Probed range: every share >= {res['floor']} — "
-        f"{res['probes']} probe mixtures on the {res['probe_step']} grid; {res['heldout']} held-out Dirichlet mixtures inside it; "
-        f"the choice is compared against the dense 0.05 grid over the whole simplex ({res['dense_points']} mixtures).",
-        "",
-        "| measure | value | target |",
-        "|---|---|---|",
-        f"| Pearson(OT, accuracy) over the probes | {res['ot_accuracy_pearson']:.3f} | (negative) |",
-        f"| stage 1 R² on held-out mixtures (form {res['default_form']}) | {res['stage1_r2']:.3f} | ≥ 0.8 |",
-        f"| stage 1 MAE on held-out mixtures | {res['stage1_mae_pts']:.2f} pts | |",
-        *[f"| stage 1 R² / MAE, form {f} | {v['r2']:.3f} / {v['mae_pts']:.2f} pts | (reported) |"
-          for f, v in res["forms"].items() if f != res["default_form"]],
-        f"| chosen mixture (predicted best) | {res['chosen_p']} → {100 * res['chosen_acc']:.2f}% | |",
-        f"| best of the dense grid | {res['dense_best_p']} → {100 * res['dense_best_acc']:.2f}% | chosen within 1 pt |",
-        f"| uniform mix | {100 * res['uniform_acc']:.2f}% | chosen better |",
-        f"| best single source | {100 * max(res['single_acc']):.2f}% | chosen better |",
-        f"| whole simplex (every grid probe incl. edges and vertices; held-out anywhere): R² / MAE | "
-        f"{res['full_simplex_r2']:.3f} / {res['full_simplex_mae_pts']:.2f} pts | (reported) |",
-        f"| stage 2: N0={s2['n0']}, N1={s2['n1']} → N={res['n']}, R² / MAE | {s2['r2']:.3f} / {s2['mae_pts']:.2f} pts | (reported) |",
-        f"| stage 2 chosen mixture | {s2['chosen_p']} → {100 * s2['chosen_acc']:.2f}% | (reported) |",
-        "",
-        "Whole-simplex R² by form: " + ", ".join(f"{f} {v['full_simplex_r2']:.3f}" for f, v in res["forms"].items()) + ".",
-    ])
+    return "\n".join(
+        [
+            f"Command: `{command}` on {platform.machine()} ({os.cpu_count()} cores), {res['seconds']:.0f} s.",
+            "",
+            f"digits, 3 class-skewed sources, logistic regression, N = {res['n']} training samples, "
+            f"{res['reps']} reps per mixture (common random numbers). Probed range: every share >= {res['floor']} — "
+            f"{res['probes']} probe mixtures on the {res['probe_step']} grid; {res['heldout']} held-out Dirichlet mixtures inside it; "
+            f"the choice is compared against the dense 0.05 grid over the whole simplex ({res['dense_points']} mixtures).",
+            "",
+            "| measure | value | target |",
+            "|---|---|---|",
+            f"| Pearson(OT, accuracy) over the probes | {res['ot_accuracy_pearson']:.3f} | (negative) |",
+            f"| stage 1 R² on held-out mixtures (form {res['default_form']}) | {res['stage1_r2']:.3f} | ≥ 0.8 |",
+            f"| stage 1 MAE on held-out mixtures | {res['stage1_mae_pts']:.2f} pts | |",
+            *[
+                f"| stage 1 R² / MAE, form {f} | {v['r2']:.3f} / {v['mae_pts']:.2f} pts | (reported) |"
+                for f, v in res["forms"].items()
+                if f != res["default_form"]
+            ],
+            f"| chosen mixture (predicted best) | {res['chosen_p']} → {100 * res['chosen_acc']:.2f}% | |",
+            f"| best of the dense grid | {res['dense_best_p']} → {100 * res['dense_best_acc']:.2f}% | chosen within 1 pt |",
+            f"| uniform mix | {100 * res['uniform_acc']:.2f}% | chosen better |",
+            f"| best single source | {100 * max(res['single_acc']):.2f}% | chosen better |",
+            f"| whole simplex (every grid probe incl. edges and vertices; held-out anywhere): R² / MAE | "
+            f"{res['full_simplex_r2']:.3f} / {res['full_simplex_mae_pts']:.2f} pts | (reported) |",
+            f"| stage 2: N0={s2['n0']}, N1={s2['n1']} → N={res['n']}, R² / MAE | {s2['r2']:.3f} / {s2['mae_pts']:.2f} pts | (reported) |",
+            f"| stage 2 chosen mixture | {s2['chosen_p']} → {100 * s2['chosen_acc']:.2f}% | (reported) |",
+            "",
+            "Whole-simplex R² by form: " + ", ".join(f"{f} {v['full_simplex_r2']:.3f}" for f, v in res["forms"].items()) + ".",
+        ]
+    )
 
 
 def comparison_markdown(rows: list[dict], reps: int) -> str:
-    lines = [f"Stage-1 held-out R² by predictor form ({reps} reps per mixture, 36 probes inside / 66 on the whole "
-             "simplex, 40 held-out Dirichlet mixtures in the same range):", "",
-             "| data seed | N | probed range | " + " | ".join(FORMS) + " |", "|---|---|---|" + "---|" * len(FORMS)]
+    lines = [
+        f"Stage-1 held-out R² by predictor form ({reps} reps per mixture, 36 probes inside / 66 on the whole "
+        "simplex, 40 held-out Dirichlet mixtures in the same range):",
+        "",
+        "| data seed | N | probed range | " + " | ".join(FORMS) + " |",
+        "|---|---|---|" + "---|" * len(FORMS),
+    ]
     for r in rows:
         rng = "every share ≥ 0.1" if r["floor"] > 0 else "whole simplex"
         lines.append(f"| {r['seed']} | {r['n']} | {rng} | " + " | ".join(f"{r[f]:.3f}" for f in FORMS) + " |")
@@ -246,8 +281,9 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--probe-step", type=float, default=0.1, help="probe grid step (default 0.1)")
-    ap.add_argument("--compare-forms", action="store_true",
-                    help="also compare the predictor forms over 3 data seeds x N in {200, 400} x probed range")
+    ap.add_argument(
+        "--compare-forms", action="store_true", help="also compare the predictor forms over 3 data seeds x N in {200, 400} x probed range"
+    )
     ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md and docs/selection.md")
     args = ap.parse_args(argv)
     res = run(args.n, args.reps, args.seed, probe_step=args.probe_step)

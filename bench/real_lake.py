@@ -22,6 +22,7 @@ stage's quality model (label 1 positive, 0 negative).
     .venv/bin/python bench/real_lake.py work/real            # writes work/real/{lake,targets,recipe.yaml}
     .venv/bin/tierlake run work/real/recipe.yaml             # the curate run: work/real/output
 """
+
 from __future__ import annotations
 
 import argparse
@@ -88,20 +89,31 @@ def medical(data):
     return rows
 
 
-QA_FILES = ["world_knowledge/arc_easy", "world_knowledge/arc_challenge", "commonsense_reasoning/openbook_qa",
-            "commonsense_reasoning/commonsense_qa", "commonsense_reasoning/siqa", "commonsense_reasoning/piqa",
-            "symbolic_problem_solving/math_qa", "symbolic_problem_solving/aqua", "symbolic_problem_solving/svamp",
-            "symbolic_problem_solving/logi_qa", "world_knowledge/triviaqa_sm_sub", "world_knowledge/jeopardy_all",
-            "world_knowledge/bigbench_qa_wikidata", "commonsense_reasoning/bigbench_strategy_qa"]
+QA_FILES = [
+    "world_knowledge/arc_easy",
+    "world_knowledge/arc_challenge",
+    "commonsense_reasoning/openbook_qa",
+    "commonsense_reasoning/commonsense_qa",
+    "commonsense_reasoning/siqa",
+    "commonsense_reasoning/piqa",
+    "symbolic_problem_solving/math_qa",
+    "symbolic_problem_solving/aqua",
+    "symbolic_problem_solving/svamp",
+    "symbolic_problem_solving/logi_qa",
+    "world_knowledge/triviaqa_sm_sub",
+    "world_knowledge/jeopardy_all",
+    "world_knowledge/bigbench_qa_wikidata",
+    "commonsense_reasoning/bigbench_strategy_qa",
+]
 
 
 def render_example(r: dict) -> str:
     """One benchmark example as question + answer text (the answer marked as the exam pages do)."""
     if "query" in r and "choices" in r:
         choices, gold = r["choices"], int(r["gold"])
-        if all(len(c) == 1 for c in choices):           # the query already lists lettered choices
+        if all(len(c) == 1 for c in choices):  # the query already lists lettered choices
             return f"{r['query'].rstrip()} {choices[gold]}"
-        if r["query"].startswith(("Question:", "Q:")):   # question + lettered choices + the letter
+        if r["query"].startswith(("Question:", "Q:")):  # question + lettered choices + the letter
             lines = [r["query"].rstrip()] + [f"{'ABCDEFGH'[i]}. {c}" for i, c in enumerate(choices)]
             return "\n".join(lines + [f"Answer: {'ABCDEFGH'[gold]}"])
         return f"{r['query'].rstrip()} {choices[gold]}"  # a sentence to complete
@@ -119,7 +131,7 @@ def qa(data, per_page: int = 20):
         examples = [render_example(r) for r in _jsonl(os.path.join(data, f"benchmarks/llm_foundry_eval/{name}.jsonl"))]
         bench = name.split("/")[1]
         for k in range(0, len(examples), per_page):
-            rows.append({"id": f"qa/{bench}/{k // per_page}", "text": "\n\n".join(examples[k:k + per_page])})
+            rows.append({"id": f"qa/{bench}/{k // per_page}", "text": "\n\n".join(examples[k : k + per_page])})
     return rows
 
 

@@ -8,6 +8,7 @@ simplex on 3,200 x 256 per step). Side by side on a 10-pool slice (20,000 x 2,00
 raw problem still fits a few seconds): one raw POT solve (exact EMD and log-domain Sinkhorn) and
 the quantized distance, with the relative error of the quantized OT value.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,27 +66,29 @@ def main(argv=None) -> int:
     at_raw, at_quant = raw_dist(raw_best["p"])["ot"], raw_dist(quant_best["p"])["ot"]
     at_uniform = raw_dist(np.full(10, 0.1))["ot"]
     l1 = float(np.abs(raw_best["p"] - quant_best["p"]).sum())
-    text = "\n".join([
-        f"Command: `bench/selection_speed.py --repeats {args.repeats}` on {platform.machine()} ({os.cpu_count()} cores); "
-        "machine shared and noisy, medians.",
-        "",
-        "| case | seconds |",
-        "|---|---|",
-        f"| 50 pools x 2,000 vs 2,000 target, 256-d: quantize + OT + 100 gradient steps (median of {args.repeats}) | "
-        f"**{statistics.median(full):.1f}** (runs: {', '.join(f'{v:.1f}' for v in full)}; target ≤ 30) |",
-        f"| 10-pool slice (20,000 x 2,000), one raw exact EMD (POT `ot.emd`) | {t_exact:.1f} |",
-        f"| same, one raw log-domain Sinkhorn (POT, reg 0.05 on the scaled cost) | {t_sink:.1f} |",
-        f"| same, quantized (64 per pool, 256 target): set-up (k-means) / one solve | {t_quant_setup:.1f} / {t_quant:.3f} |",
-        "",
-        f"OT value on the 10-pool slice: raw exact {raw_exact:.3f}, quantized {quant:.3f} "
-        f"({100 * (quant - raw_exact) / raw_exact:+.1f}%: quantization removes within-cluster spread, so it "
-        f"underestimates by about the mean squared distance to the centroids); Sinkhorn transport cost {raw_sink:.3f}.",
-        "",
-        "Does quantization change the answer? 10 pools x 300 vs 300 targets, 64-d, 100 steps each: the mix found on "
-        f"quantized pools (32 per pool, 64 target) vs on the raw points differs by L1 {l1:.3f}; its raw OT is "
-        f"{at_quant:.3f} vs {at_raw:.3f} for the raw optimum ({100 * (at_quant - at_raw) / (at_uniform - at_raw):.1f}% of "
-        f"the way back to the uniform mix's {at_uniform:.3f}).",
-    ])
+    text = "\n".join(
+        [
+            f"Command: `bench/selection_speed.py --repeats {args.repeats}` on {platform.machine()} ({os.cpu_count()} cores); "
+            "machine shared and noisy, medians.",
+            "",
+            "| case | seconds |",
+            "|---|---|",
+            f"| 50 pools x 2,000 vs 2,000 target, 256-d: quantize + OT + 100 gradient steps (median of {args.repeats}) | "
+            f"**{statistics.median(full):.1f}** (runs: {', '.join(f'{v:.1f}' for v in full)}; target ≤ 30) |",
+            f"| 10-pool slice (20,000 x 2,000), one raw exact EMD (POT `ot.emd`) | {t_exact:.1f} |",
+            f"| same, one raw log-domain Sinkhorn (POT, reg 0.05 on the scaled cost) | {t_sink:.1f} |",
+            f"| same, quantized (64 per pool, 256 target): set-up (k-means) / one solve | {t_quant_setup:.1f} / {t_quant:.3f} |",
+            "",
+            f"OT value on the 10-pool slice: raw exact {raw_exact:.3f}, quantized {quant:.3f} "
+            f"({100 * (quant - raw_exact) / raw_exact:+.1f}%: quantization removes within-cluster spread, so it "
+            f"underestimates by about the mean squared distance to the centroids); Sinkhorn transport cost {raw_sink:.3f}.",
+            "",
+            "Does quantization change the answer? 10 pools x 300 vs 300 targets, 64-d, 100 steps each: the mix found on "
+            f"quantized pools (32 per pool, 64 target) vs on the raw points differs by L1 {l1:.3f}; its raw OT is "
+            f"{at_quant:.3f} vs {at_raw:.3f} for the raw optimum ({100 * (at_quant - at_raw) / (at_uniform - at_raw):.1f}% of "
+            f"the way back to the uniform mix's {at_uniform:.3f}).",
+        ]
+    )
     print(text)
     if args.write:
         from bench.bench_markdown import replace_section

@@ -10,6 +10,7 @@ venv bench/.peers/datatrove (built by bench/dedup.py; built here if missing). Wr
 bench/results/tiers.json and the "Tier signals" section of docs/benchmarks.md; prints what
 docs/tiers.md quotes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,9 +42,12 @@ from curation.quality_signals import quality_signals  # noqa: E402
 WEBTEXT = os.path.join(ROOT, "..", "shared", "data", "webtext")
 FAMILIES = ("gopher_quality", "gopher_repetition", "c4", "fineweb")
 # FineWeb §3.6 / reference §4: tokens removed by each FineWeb rule on their crawl
-PUBLISHED = {"fineweb": "~22% of tokens for the three rules together (line punct 10.14%, dup-line chars 12.47%, short lines 3.73%)",
-             "c4": "~7% of tokens for C4's rules other than terminal punctuation (FineWeb §3.5)",
-             "gopher_quality": "not published as a rate", "gopher_repetition": "not published as a rate"}
+PUBLISHED = {
+    "fineweb": "~22% of tokens for the three rules together (line punct 10.14%, dup-line chars 12.47%, short lines 3.73%)",
+    "c4": "~7% of tokens for C4's rules other than terminal punctuation (FineWeb §3.5)",
+    "gopher_quality": "not published as a rate",
+    "gopher_repetition": "not published as a rate",
+}
 
 
 def load_dolma() -> list[str]:
@@ -84,8 +88,7 @@ def datatrove_decisions(texts: list[str]) -> dict | None:
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as fh:
         for t in texts:
             fh.write(json.dumps({"text": t}) + "\n")
-    res = subprocess.run([py, os.path.join(ROOT, "bench", "peers", "datatrove_filters.py"), fh.name],
-                         capture_output=True, text=True)
+    res = subprocess.run([py, os.path.join(ROOT, "bench", "peers", "datatrove_filters.py"), fh.name], capture_output=True, text=True)
     os.unlink(fh.name)
     if res.returncode:
         print("datatrove failed:", res.stderr[-2000:])
@@ -122,12 +125,16 @@ def l4_precision(demo: str) -> dict | None:
     examined = j.filter(pl.col("tier").is_in(["L3", "L4"]))
     l4 = j.filter(pl.col("tier") == "L4")
     correct_examined = examined.filter(pl.col("arith_correct")).height
-    return {"worked_solutions": j.height, "reached_l3": examined.height, "l4": l4.height,
-            "l4_correct": l4.filter(pl.col("arith_correct")).height,
-            "precision": round(l4.filter(pl.col("arith_correct")).height / max(l4.height, 1), 4),
-            "recall_of_correct_examined": round(l4.filter(pl.col("arith_correct")).height / max(correct_examined, 1), 4),
-            "wrong_examined": examined.filter(~pl.col("arith_correct")).height,
-            "wrong_rejected": examined.filter(~pl.col("arith_correct") & (pl.col("tier") == "L3")).height}
+    return {
+        "worked_solutions": j.height,
+        "reached_l3": examined.height,
+        "l4": l4.height,
+        "l4_correct": l4.filter(pl.col("arith_correct")).height,
+        "precision": round(l4.filter(pl.col("arith_correct")).height / max(l4.height, 1), 4),
+        "recall_of_correct_examined": round(l4.filter(pl.col("arith_correct")).height / max(correct_examined, 1), 4),
+        "wrong_examined": examined.filter(~pl.col("arith_correct")).height,
+        "wrong_rejected": examined.filter(~pl.col("arith_correct") & (pl.col("tier") == "L3")).height,
+    }
 
 
 def main() -> None:
@@ -158,21 +165,33 @@ def main() -> None:
         alive = np.ones(len(texts), bool)
         for fam in ("language", *FAMILIES):
             hit = np.array([x is not None for x in mine[fam]]) & alive
-            rates[fam]["sequential_tierlake"] = {"docs_pct_of_remaining": round(100 * hit.sum() / max(alive.sum(), 1), 2),
-                                                 "chars_pct_of_remaining": round(100 * chars[hit].sum() / max(chars[alive].sum(), 1), 2)}
+            rates[fam]["sequential_tierlake"] = {
+                "docs_pct_of_remaining": round(100 * hit.sum() / max(alive.sum(), 1), 2),
+                "chars_pct_of_remaining": round(100 * chars[hit].sum() / max(chars[alive].sum(), 1), 2),
+            }
             alive &= ~hit
         all_removed = [next((mine[f][i] for f in ("language", *FAMILIES) if mine[f][i]), None) for i in range(len(texts))]
         rates["all (language + 4 families)"] = {"tierlake": removal(all_removed, chars)}
         mb = chars.sum() / 1e6
         results["dolma_cc_sample"] = {
-            "documents": len(texts), "mchars": round(mb, 2), "rates": rates,
-            "throughput": {"tierlake_signals_docs_per_s": round(len(texts) / timing["signals_s"], 1),
-                           "tierlake_signals_mchars_per_s": round(mb / timing["signals_s"], 2),
-                           "tierlake_signals_runs_s": [round(x, 3) for x in timing["signals_runs"]],
-                           "tierlake_lid_docs_per_s": round(len(texts) / timing["lid_s"], 1),
-                           **({"datatrove_seconds_by_filter": {k: round(v, 3) for k, v in theirs["seconds"].items()},
-                               "datatrove_4_filters_docs_per_s": round(len(texts) / sum(theirs["seconds"].values()), 1)}
-                              if theirs else {})}}
+            "documents": len(texts),
+            "mchars": round(mb, 2),
+            "rates": rates,
+            "throughput": {
+                "tierlake_signals_docs_per_s": round(len(texts) / timing["signals_s"], 1),
+                "tierlake_signals_mchars_per_s": round(mb / timing["signals_s"], 2),
+                "tierlake_signals_runs_s": [round(x, 3) for x in timing["signals_runs"]],
+                "tierlake_lid_docs_per_s": round(len(texts) / timing["lid_s"], 1),
+                **(
+                    {
+                        "datatrove_seconds_by_filter": {k: round(v, 3) for k, v in theirs["seconds"].items()},
+                        "datatrove_4_filters_docs_per_s": round(len(texts) / sum(theirs["seconds"].values()), 1),
+                    }
+                    if theirs
+                    else {}
+                ),
+            },
+        }
     results["quality_auc"] = quality_auc()
     results["l4"] = l4_precision(args.demo)
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
@@ -183,38 +202,61 @@ def main() -> None:
 
 
 def write_markdown(r: dict, args) -> None:
-    lines = [f"Command: `.venv/bin/python bench/tier_signals.py --repeats {args.repeats}`  ", f"Machine: {r['machine']}  ",
-             f"Date: {r['date']}. One process, one core for tierlake's signal kernel (polars may use a second thread for "
-             "some expressions); datatrove 0.10.1's filters in its own venv, one process. Same documents for both.", ""]
+    lines = [
+        f"Command: `.venv/bin/python bench/tier_signals.py --repeats {args.repeats}`  ",
+        f"Machine: {r['machine']}  ",
+        f"Date: {r['date']}. One process, one core for tierlake's signal kernel (polars may use a second thread for "
+        "some expressions); datatrove 0.10.1's filters in its own venv, one process. Same documents for both.",
+        "",
+    ]
     d = r.get("dolma_cc_sample")
     if d:
         t = d["throughput"]
-        lines += [f"Data: `../shared/data/webtext/dolma_cc_sample/` ({d['documents']} non-empty raw Common Crawl documents, "
-                  f"{d['mchars']} M characters).", "",
-                  "| work | tierlake | datatrove |", "|---|---|---|",
-                  f"| Gopher quality + repetition + C4 + FineWeb signals, docs/s | {t['tierlake_signals_docs_per_s']:,} "
-                  f"(median of {len(t['tierlake_signals_runs_s'])}; {t['tierlake_signals_mchars_per_s']} M chars/s) | "
-                  f"{t.get('datatrove_4_filters_docs_per_s', '-')} |",
-                  f"| fastText language id, docs/s | {t['tierlake_lid_docs_per_s']:,} | - |", ""]
+        lines += [
+            f"Data: `../shared/data/webtext/dolma_cc_sample/` ({d['documents']} non-empty raw Common Crawl documents, {d['mchars']} M characters).",
+            "",
+            "| work | tierlake | datatrove |",
+            "|---|---|---|",
+            f"| Gopher quality + repetition + C4 + FineWeb signals, docs/s | {t['tierlake_signals_docs_per_s']:,} "
+            f"(median of {len(t['tierlake_signals_runs_s'])}; {t['tierlake_signals_mchars_per_s']} M chars/s) | "
+            f"{t.get('datatrove_4_filters_docs_per_s', '-')} |",
+            f"| fastText language id, docs/s | {t['tierlake_lid_docs_per_s']:,} | - |",
+            "",
+        ]
         if "datatrove_4_filters_docs_per_s" in t:
-            lines.append(f"Ratio: tierlake computes all four families' signals "
-                         f"{t['tierlake_signals_docs_per_s'] / t['datatrove_4_filters_docs_per_s']:.1f}x faster than datatrove runs the four filters.")
-        lines += ["", "Removal rates (each family alone on every document; agreement = same keep/remove decision as datatrove):", "",
-                  "| filter family | tierlake docs % | tierlake chars % | datatrove docs % | datatrove chars % | agreement % | in pipeline order: chars % of what is left |",
-                  "|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"Ratio: tierlake computes all four families' signals "
+                f"{t['tierlake_signals_docs_per_s'] / t['datatrove_4_filters_docs_per_s']:.1f}x faster than datatrove runs the four filters."
+            )
+        lines += [
+            "",
+            "Removal rates (each family alone on every document; agreement = same keep/remove decision as datatrove):",
+            "",
+            "| filter family | tierlake docs % | tierlake chars % | datatrove docs % | datatrove chars % | agreement % | in pipeline order: chars % of what is left |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for fam, row in d["rates"].items():
             dt = row.get("datatrove", {})
             seq = row.get("sequential_tierlake", {})
-            lines.append(f"| {fam} | {row['tierlake']['docs_pct']} | {row['tierlake']['chars_pct']} | {dt.get('docs_pct', '-')} | "
-                         f"{dt.get('chars_pct', '-')} | {row.get('agreement_pct', '-')} | {seq.get('chars_pct_of_remaining', '-')} |")
+            lines.append(
+                f"| {fam} | {row['tierlake']['docs_pct']} | {row['tierlake']['chars_pct']} | {dt.get('docs_pct', '-')} | "
+                f"{dt.get('chars_pct', '-')} | {row.get('agreement_pct', '-')} | {seq.get('chars_pct_of_remaining', '-')} |"
+            )
     q = r.get("quality_auc") or {}
     if q:
-        lines += ["", "Quality classifier, 5-fold cross-validated ROC-AUC on DCLM's human labels: "
-                  + "; ".join(f"{k} (n={v['n']}) {v['auc_mean']:.3f} +- {v['auc_std']:.3f}" for k, v in q.items()) + "."]
+        lines += [
+            "",
+            "Quality classifier, 5-fold cross-validated ROC-AUC on DCLM's human labels: "
+            + "; ".join(f"{k} (n={v['n']}) {v['auc_mean']:.3f} +- {v['auc_std']:.3f}" for k, v in q.items())
+            + ".",
+        ]
     if r.get("l4"):
         l4 = r["l4"]
-        lines += ["", f"L4 verification on the demo lake: {l4['l4']} worked solutions verified, precision {l4['precision']} "
-                  f"({l4['l4_correct']} correct); {l4['wrong_rejected']} of {l4['wrong_examined']} planted wrong solutions rejected."]
+        lines += [
+            "",
+            f"L4 verification on the demo lake: {l4['l4']} worked solutions verified, precision {l4['precision']} "
+            f"({l4['l4_correct']} correct); {l4['wrong_rejected']} of {l4['wrong_examined']} planted wrong solutions rejected.",
+        ]
     open_lines = lines
     replace_section(args.markdown, "Tier signals: tierlake vs datatrove filters", "\n".join(open_lines))
 

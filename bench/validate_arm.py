@@ -3,6 +3,7 @@ checks a new mix against arms already measured with the same seeds, recipe and b
 
     python bench/validate_arm.py PROBE_DIR MIX_JSON OUT_JSON --budget 8e6 --recipe base --seeds 0,1,2
 """
+
 import argparse
 import json
 import os
@@ -29,7 +30,13 @@ for seed in (int(s) for s in args.seeds.split(",")):
     rows.append(arm_loss(mix_parts(streams, shares, args.budget), args.recipe, seed, args.device, evaluation, plan["eval_bytes"]))
     print(seed, rows[-1]["loss"], flush=True)
 losses = np.array([r["loss"] for r in rows])
-out = {"shares": shares, "budget_bytes": args.budget, "recipe": args.recipe, "runs": rows,
-       "mean": float(losses.mean()), "std": float(losses.std(ddof=1)) if len(losses) > 1 else 0.0}
+out = {
+    "shares": shares,
+    "budget_bytes": args.budget,
+    "recipe": args.recipe,
+    "runs": rows,
+    "mean": float(losses.mean()),
+    "std": float(losses.std(ddof=1)) if len(losses) > 1 else 0.0,
+}
 json.dump(out, open(args.out_json, "w"), indent=2)
 print(json.dumps({k: out[k] for k in ("mean", "std")}))

@@ -15,6 +15,7 @@ A file's split comes from its name (``train``, ``dev``, ``val``/``valid``, ``tes
 train/dev/val are targets; test splits are for decontamination only. :func:`load_examples`
 refuses a test split as a target, so a held-out evaluation can never be selected for.
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,8 +42,12 @@ class Example:
 
 def split_of(path: str) -> str:
     name = posixpath.basename(path).lower()
-    for split, pattern in (("test", r"(^|[_\-.])tests?([_\-.]|$)"), ("train", r"(^|[_\-.])train([_\-.]|$)"),
-                           ("dev", r"(^|[_\-.])dev([_\-.]|$)"), ("val", r"(^|[_\-.])(val|valid|validation)([_\-.]|$)")):
+    for split, pattern in (
+        ("test", r"(^|[_\-.])tests?([_\-.]|$)"),
+        ("train", r"(^|[_\-.])train([_\-.]|$)"),
+        ("dev", r"(^|[_\-.])dev([_\-.]|$)"),
+        ("val", r"(^|[_\-.])(val|valid|validation)([_\-.]|$)"),
+    ):
         if re.search(pattern, name):
             return split
     return "unknown"
@@ -155,8 +160,7 @@ def load_examples(paths: list[str], role: str = "target") -> list[Example]:
     for path in paths:
         for uri in _expand(path):
             if role == "target" and split_of(uri) == "test":
-                raise InputError(f"{uri} is a test split: test splits are for decontamination (--decontaminate), "
-                                 "never targets")
+                raise InputError(f"{uri} is a test split: test splits are for decontamination (--decontaminate), never targets")
             out += read_examples(uri)
     if not out:
         raise InputError(f"no benchmark examples in {', '.join(paths)}")

@@ -11,6 +11,7 @@ them and the stage and everything after it run again.
 A restored stage returns frames read back from Parquet; the outputs are written sorted by id, so
 a resumed run writes the same shards as an uninterrupted one (tested).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,7 @@ def fingerprints(paths: list[str]) -> list[list]:
 def stage_key(stage: str, params, upstream: str | None = None, files: list[str] | None = None) -> str:
     from connectors.manifest import tierlake_version
 
-    blob = {"stage": stage, "params": params, "upstream": upstream, "files": fingerprints(files or []),
-            "tierlake": tierlake_version()}
+    blob = {"stage": stage, "params": params, "upstream": upstream, "files": fingerprints(files or []), "tierlake": tierlake_version()}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -114,8 +114,7 @@ class Checkpoints:
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         # Spark frames are read back (lineage cut at the checkpoint); Arrow tables are already in memory
-        return {name: (self._read(os.path.join(final, name), kind) if kind == "spark" else frames[name])
-                for name, kind in kinds.items()}
+        return {name: (self._read(os.path.join(final, name), kind) if kind == "spark" else frames[name]) for name, kind in kinds.items()}
 
     def invalidate_from(self, stage: str) -> None:
         """Forget one stage's checkpoint (the later ones are keyed on it and miss anyway)."""

@@ -12,6 +12,7 @@ rows no other table has); A ⊑ B exactly when they share a base, cols(A) ⊆ co
 rows(B) and A has no row of its own. Every table keeps the base's unique ``id`` column, so a
 projection cannot become contained by collapsing rows.
 """
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,7 @@ import pyarrow.parquet as pq
 
 from connectors.lake_catalog import write_delta_table
 
-KINDS = ["copy", "projection", "selection", "projection_selection", "reorder", "widened", "renamed",
-         "changed_cell", "extra_row"]
+KINDS = ["copy", "projection", "selection", "projection_selection", "reorder", "widened", "renamed", "changed_cell", "extra_row"]
 
 
 def _base_table(rng: np.random.Generator, b: int, rows: int) -> pa.Table:
@@ -98,8 +98,7 @@ def generate_containment_lake(root: str, n_tables: int = 300, seed: int = 0) -> 
                 own, idx = 1, idx[1:]
             elif kind == "extra_row":
                 extra: dict[str, list] = {c: [None] for c in table.column_names}
-                extra.update(id=[b * 1_000_000 + 999_999], qty=[b * 1000 + 1], price=[b * 100 + 1.0], label=[f"b{b}-extra"],
-                             zone=["north"])
+                extra.update(id=[b * 1_000_000 + 999_999], qty=[b * 1000 + 1], price=[b * 100 + 1.0], label=[f"b{b}-extra"], zone=["north"])
                 for c in table.column_names:
                     if c.startswith("extra"):
                         extra[c] = [b * 10_000 + 1]
@@ -112,8 +111,7 @@ def generate_containment_lake(root: str, n_tables: int = 300, seed: int = 0) -> 
 
 def _emit(root, rel, table, fmt, base, idx, own) -> dict:
     _write(root, rel, table, fmt)
-    return {"path": rel, "base": base, "cols": sorted(table.column_names), "rows": np.asarray(idx).tolist(), "own_rows": own,
-            "format": fmt}
+    return {"path": rel, "base": base, "cols": sorted(table.column_names), "rows": np.asarray(idx).tolist(), "own_rows": own, "format": fmt}
 
 
 def truth_pairs(records: list[dict]) -> set[tuple[str, str]]:

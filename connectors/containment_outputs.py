@@ -1,6 +1,7 @@
 """The containment stage's files under its output folder: ``edges.parquet`` (child, parent,
 ratio, child_rows, verified), ``report.md`` and ``funnel.json``, each written under a temporary
 name and renamed (docs/containment.md)."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,9 @@ import pyarrow.parquet as pq
 
 from connectors.manifest import write_file_atomic
 
-EDGE_SCHEMA = pa.schema([("child", pa.string()), ("parent", pa.string()), ("ratio", pa.float64()),
-                         ("child_rows", pa.int64()), ("verified", pa.bool_())])
+EDGE_SCHEMA = pa.schema(
+    [("child", pa.string()), ("parent", pa.string()), ("ratio", pa.float64()), ("child_rows", pa.int64()), ("verified", pa.bool_())]
+)
 
 
 def write_containment_outputs(output: str, edges: list[dict], funnel: dict, report: str) -> None:

@@ -10,6 +10,7 @@ Layout under DIR::
 Each run appends one part per folder (written under a temporary name and renamed), then rewrites
 index.json atomically: a crashed run leaves no half part that later runs would read.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,9 @@ class DedupIndex:
             diff = {k: (saved.get(k), v) for k, v in params.items() if saved.get(k) != v}
             if diff:
                 detail = ", ".join(f"{k}: index has {old!r}, this run {new!r}" for k, (old, new) in diff.items())
-                raise InputError(f"dedup index {self.root} was built with other parameters ({detail}); run with the index's values (e.g. --bands/--rows) or use a new --index folder")
+                raise InputError(
+                    f"dedup index {self.root} was built with other parameters ({detail}); run with the index's values (e.g. --bands/--rows) or use a new --index folder"
+                )
 
     @property
     def empty(self) -> bool:
@@ -45,8 +48,10 @@ class DedupIndex:
         """(keys, bands, texts) DataFrames of every indexed run, or None when the index is empty."""
         if self.empty:
             return None
+
         def read(name):
             return spark.read.parquet(*[os.path.join(self.root, name, f"part-{r['run_id']}.parquet") for r in self.meta["runs"]])
+
         return read("exact"), read("bands"), read("texts")
 
     def tables(self):
@@ -56,9 +61,10 @@ class DedupIndex:
 
         if self.empty:
             return None
+
         def read(name):
-            return pa.concat_tables([pq.read_table(os.path.join(self.root, name, f"part-{r['run_id']}.parquet"))
-                                     for r in self.meta["runs"]])
+            return pa.concat_tables([pq.read_table(os.path.join(self.root, name, f"part-{r['run_id']}.parquet")) for r in self.meta["runs"]])
+
         return read("exact"), read("bands"), read("texts")
 
     def append(self, run_id: str, keys, bands, texts) -> dict:

@@ -20,6 +20,7 @@ Text is built from templates and word lists in ``demo_vocabulary`` so it reads l
 Jaccard in the ground truth is exact, over sets of word 5-grams of lower-cased ``\\w+`` tokens
 (the shingling tierlake's near-dup stage uses by default).
 """
+
 from __future__ import annotations
 
 import csv
@@ -61,11 +62,20 @@ class _Writer:
     def fill(self, template: str) -> str:
         r = self.r
         return template.format(
-            adj=r.choice(V.ADJECTIVES), adj2=r.choice(V.ADJECTIVES), noun=r.choice(V.NOUNS),
-            noun2=r.choice(V.NOUNS), noun3=r.choice(V.NOUNS), verb=r.choice(V.VERBS_PAST),
-            verb2=r.choice(V.VERBS_PAST), place=r.choice(V.PLACES), person=r.choice(V.PEOPLE),
-            year=r.randint(1150, 2015), num=r.randint(3, 900), goal=r.choice(V.GOALS),
-            problem=r.choice(V.PROBLEMS), season=r.choice(V.SEASONS),
+            adj=r.choice(V.ADJECTIVES),
+            adj2=r.choice(V.ADJECTIVES),
+            noun=r.choice(V.NOUNS),
+            noun2=r.choice(V.NOUNS),
+            noun3=r.choice(V.NOUNS),
+            verb=r.choice(V.VERBS_PAST),
+            verb2=r.choice(V.VERBS_PAST),
+            place=r.choice(V.PLACES),
+            person=r.choice(V.PEOPLE),
+            year=r.randint(1150, 2015),
+            num=r.randint(3, 900),
+            goal=r.choice(V.GOALS),
+            problem=r.choice(V.PROBLEMS),
+            season=r.choice(V.SEASONS),
         )
 
     def prose(self, sentences: tuple[int, int] = (8, 24)) -> str:
@@ -102,9 +112,15 @@ class _Writer:
     def code(self) -> str:
         parts = []
         for _ in range(self.r.randint(1, 3)):
-            parts.append(self.r.choice(V.CODE_SNIPPETS).format(
-                fn=self.r.choice(V.FUNCTION_NAMES), attr=self.r.choice(V.ATTRS), num=self.r.randint(1, 99),
-                cls=self.r.choice(V.CLASSES), table=self.r.choice(V.TABLES)))
+            parts.append(
+                self.r.choice(V.CODE_SNIPPETS).format(
+                    fn=self.r.choice(V.FUNCTION_NAMES),
+                    attr=self.r.choice(V.ATTRS),
+                    num=self.r.randint(1, 99),
+                    cls=self.r.choice(V.CLASSES),
+                    table=self.r.choice(V.TABLES),
+                )
+            )
         return "\n".join(parts)
 
     def exam_problem(self) -> tuple[str, str, int]:
@@ -113,8 +129,10 @@ class _Writer:
         r = self.r
         item, place = r.choice(V.MATH_ITEMS), r.choice(V.PLACES)
         a, b, c = r.randint(3, 60), r.randint(2, 40), r.randint(2, 9)
-        q = (f"On Monday a warehouse in {place} received {a} {item}; on Tuesday it received another {b}. "
-             f"Everything is shipped in crates that hold exactly {c}. After shipping every full crate, how many {item} remain?")
+        q = (
+            f"On Monday a warehouse in {place} received {a} {item}; on Tuesday it received another {b}. "
+            f"Everything is shipped in crates that hold exactly {c}. After shipping every full crate, how many {item} remain?"
+        )
         left = (a + b) % c
         sol = f"{a} + {b} = {a + b}, and {a + b} / {c} = {(a + b) // c} remainder {left}. #### {left}"
         return q, sol, left
@@ -124,14 +142,18 @@ class _Writer:
         r = self.r
         name, item = r.choice(V.PEOPLE).split()[0], r.choice(V.MATH_ITEMS)
         a, b, c = r.randint(3, 60), r.randint(2, 40), r.randint(2, 9)
-        q = (f"{name} has {a} {item}. A friend gives {name} {b} more, and then {name} packs them into "
-             f"boxes of {c}. How many {item} are left over after filling as many boxes as possible?")
+        q = (
+            f"{name} has {a} {item}. A friend gives {name} {b} more, and then {name} packs them into "
+            f"boxes of {c}. How many {item} are left over after filling as many boxes as possible?"
+        )
         total = a + b
         shown_total = total + (r.choice([-2, -1, 1, 2]) if wrong else 0)
         boxes, left = divmod(shown_total, c)
-        sol = (f"{name} starts with {a} {item} and receives {b}, so {a} + {b} = {shown_total}. "
-               f"Each box holds {c}, and {shown_total} / {c} = {boxes} remainder {left}, "
-               f"so {boxes} boxes are filled. #### {left}")
+        sol = (
+            f"{name} starts with {a} {item} and receives {b}, so {a} + {b} = {shown_total}. "
+            f"Each box holds {c}, and {shown_total} / {c} = {boxes} remainder {left}, "
+            f"so {boxes} boxes are filled. #### {left}"
+        )
         return q, sol, left
 
 
@@ -193,23 +215,42 @@ def generate_demo_lake(root: str, seed: int = 7, n_docs: int = 20_000, overwrite
     # --- base documents per source
     n_enc, n_forum, n_math = int(n_docs * 0.35), int(n_docs * 0.2), int(n_docs * 0.1)
     n_web = n_docs - n_enc - n_forum - n_math
-    enc = [{"doc_id": f"enc-{i:06d}", "title": f"{w.r.choice(V.ADJECTIVES).title()} {w.r.choice(V.NOUNS)} of {w.r.choice(V.PLACES)}",
-            "text": w.prose(), "url": f"https://encyclopedia.example/wiki/{i}"} for i in range(n_enc)]
+    enc = [
+        {
+            "doc_id": f"enc-{i:06d}",
+            "title": f"{w.r.choice(V.ADJECTIVES).title()} {w.r.choice(V.NOUNS)} of {w.r.choice(V.PLACES)}",
+            "text": w.prose(),
+            "url": f"https://encyclopedia.example/wiki/{i}",
+        }
+        for i in range(n_enc)
+    ]
     for d in enc:
         truth.append({"source": "encyclopedia", "key": d["doc_id"], "kind": "prose"})
     forum = []
     for i in range(n_forum):
         kind = "list" if rng.random() < 0.25 else "qa"
-        forum.append({"id": f"post-{i:06d}", "text": w.listicle() if kind == "list" else w.forum_thread(),
-                      "thread": rng.randint(1, 3000), "score": rng.randint(-5, 250)})
+        forum.append(
+            {
+                "id": f"post-{i:06d}",
+                "text": w.listicle() if kind == "list" else w.forum_thread(),
+                "thread": rng.randint(1, 3000),
+                "score": rng.randint(-5, 250),
+            }
+        )
         truth.append({"source": "forum", "key": forum[-1]["id"], "kind": kind})
     web = []
     web_kinds = ["prose", "prose_with_boilerplate", "boilerplate", "spam", "junk", "code"]
     web_p = [0.45, 0.20, 0.10, 0.10, 0.08, 0.07]
     for i in range(n_web):
         kind = rng.choices(web_kinds, web_p)[0]
-        text = {"prose": lambda: w.prose((5, 20)), "prose_with_boilerplate": lambda: w.boilerplate() + "\n" + w.prose((4, 12)) + "\n" + w.boilerplate(),
-                "boilerplate": w.boilerplate, "spam": w.spam, "junk": w.junk, "code": w.code}[kind]()
+        text = {
+            "prose": lambda: w.prose((5, 20)),
+            "prose_with_boilerplate": lambda: w.boilerplate() + "\n" + w.prose((4, 12)) + "\n" + w.boilerplate(),
+            "boilerplate": w.boilerplate,
+            "spam": w.spam,
+            "junk": w.junk,
+            "code": w.code,
+        }[kind]()
         web.append({"url": f"https://site{rng.randint(1, 900)}.example/p/{i}", "text": text, "crawl_date": f"2024-0{1 + i % 9}-1{i % 10}"})
         truth.append({"source": "webcrawl", "key": web[-1]["url"], "kind": kind})
     math = []
@@ -237,25 +278,43 @@ def generate_demo_lake(root: str, seed: int = 7, n_docs: int = 20_000, overwrite
         target_j = 0.5 + 0.5 * rng.random()
         edited = _edit_to_jaccard(orig["text"], target_j, rng)
         new = _clone(pools[src], orig, edited, f"ndup{j}", rng)
-        truth.append({"source": src, "key": new, "kind": "near_duplicate", "dup_of_source": src, "dup_of": orig[key],
-                      "jaccard": round(jaccard(orig["text"], edited), 6)})
+        truth.append(
+            {
+                "source": src,
+                "key": new,
+                "kind": "near_duplicate",
+                "dup_of_source": src,
+                "dup_of": orig[key],
+                "jaccard": round(jaccard(orig["text"], edited), 6),
+            }
+        )
 
     # --- targets, and contamination: a few test questions pasted into forum posts
     train = [dict(zip(("question", "answer"), w.math_problem()[:2])) for _ in range(300)]
     test = [dict(zip(("question", "answer"), w.exam_problem()[:2])) for _ in range(100)]
     qa_dev = [{"text": w.forum_thread()} for _ in range(150)]
     for k in range(10):
-        forum.append({"id": f"post-leak-{k}", "text": "Can someone check my homework? " + test[k]["question"] + " I got a different answer.",
-                      "thread": 9999, "score": 1})
+        forum.append(
+            {
+                "id": f"post-leak-{k}",
+                "text": "Can someone check my homework? " + test[k]["question"] + " I got a different answer.",
+                "thread": 9999,
+                "score": 1,
+            }
+        )
         truth.append({"source": "forum", "key": forum[-1]["id"], "kind": "contaminated", "contaminated": True})
 
     # --- write the corpus
     c = os.path.join(tmp, "corpus")
     half = len(enc) // 2
     _write_jsonl(os.path.join(c, "encyclopedia", "part-000.jsonl.gz"), enc[:half], "gzip")
-    bad = [b'{"doc_id": "enc-bad-1", "text": "an unterminated string\n', b'{"doc_id": "enc-bad-2", "text": }\n',
-           b'{"doc_id": "enc-bad-3", "text": "bad bytes \xff\xfe here"}\n', b'{"doc_id": "enc-bad-4", "title": "no text field"}\n',
-           b'[1, 2, 3]\n']
+    bad = [
+        b'{"doc_id": "enc-bad-1", "text": "an unterminated string\n',
+        b'{"doc_id": "enc-bad-2", "text": }\n',
+        b'{"doc_id": "enc-bad-3", "text": "bad bytes \xff\xfe here"}\n',
+        b'{"doc_id": "enc-bad-4", "title": "no text field"}\n',
+        b"[1, 2, 3]\n",
+    ]
     _write_jsonl(os.path.join(c, "encyclopedia", "part-001.jsonl.gz"), enc[half:], "gzip", bad)
     _write_jsonl(os.path.join(c, "forum", "part-000.jsonl.zst"), forum, "zstd")
     os.makedirs(os.path.join(c, "webcrawl"), exist_ok=True)
@@ -293,8 +352,14 @@ def generate_demo_lake(root: str, seed: int = 7, n_docs: int = 20_000, overwrite
         "documents_written": len(enc) + len(forum) + len(web) + len(math),
         "records_written": len(enc) + len(forum) + len(web) + len(math) + len(bad),
         "by_source": {"encyclopedia": len(enc), "forum": len(forum), "webcrawl": len(web), "mathcourse": len(math)},
-        "planted": {"exact_duplicates": n_exact, "near_duplicates": n_near, "malformed_records": len(bad) - 1,
-                    "missing_text_records": 1, "contaminated": 10, "wrong_worked_solutions": sum(1 for t in truth if t.get("arith_correct") is False)},
+        "planted": {
+            "exact_duplicates": n_exact,
+            "near_duplicates": n_near,
+            "malformed_records": len(bad) - 1,
+            "missing_text_records": 1,
+            "contaminated": 10,
+            "wrong_worked_solutions": sum(1 for t in truth if t.get("arith_correct") is False),
+        },
         "tables": len({r["child"] for r in table_truth} | {r["parent"] for r in table_truth}),
     }
     with open(os.path.join(g, "summary.json"), "w") as fh:
@@ -322,18 +387,22 @@ def _write_tables(root: str, rng: np.random.Generator) -> list[dict]:
     os.makedirs(root, exist_ok=True)
     n = 3000
     regions = np.array(["north", "south", "east", "west"])
-    sales = pa.table({
-        "order_id": pa.array(np.arange(100_000, 100_000 + n), pa.int64()),
-        "region": pa.array(regions[rng.integers(0, 4, n)]),
-        "product": pa.array(np.array(V.NOUNS)[rng.integers(0, len(V.NOUNS), n)]),
-        "quantity": pa.array(rng.integers(1, 50, n).astype(np.int32)),
-        "unit_price": pa.array(np.round(rng.uniform(1, 500, n), 2)),
-    })
-    stations = pa.table({
-        "station": pa.array([f"ST{i:03d}" for i in range(200)]),
-        "town": pa.array(np.array(V.PLACES)[rng.integers(0, len(V.PLACES), 200)]),
-        "elevation_m": pa.array(rng.integers(0, 2500, 200).astype(np.int32)),
-    })
+    sales = pa.table(
+        {
+            "order_id": pa.array(np.arange(100_000, 100_000 + n), pa.int64()),
+            "region": pa.array(regions[rng.integers(0, 4, n)]),
+            "product": pa.array(np.array(V.NOUNS)[rng.integers(0, len(V.NOUNS), n)]),
+            "quantity": pa.array(rng.integers(1, 50, n).astype(np.int32)),
+            "unit_price": pa.array(np.round(rng.uniform(1, 500, n), 2)),
+        }
+    )
+    stations = pa.table(
+        {
+            "station": pa.array([f"ST{i:03d}" for i in range(200)]),
+            "town": pa.array(np.array(V.PLACES)[rng.integers(0, len(V.PLACES), 200)]),
+            "elevation_m": pa.array(rng.integers(0, 2500, 200).astype(np.int32)),
+        }
+    )
     rel = []
 
     def put(name: str, table: pa.Table, fmt: str = "parquet"):
@@ -341,6 +410,7 @@ def _write_tables(root: str, rng: np.random.Generator) -> list[dict]:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         if fmt == "csv":
             import pyarrow.csv as pacsv
+
             pacsv.write_csv(table, path)
         else:
             pq.write_table(table, path)

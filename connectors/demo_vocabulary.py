@@ -53,9 +53,16 @@ PROSE_TEMPLATES = [
     "Early accounts describe the {noun} as {adj} and {adj2}, although later writers were less generous.",
     "The region's {noun3} industry grew quickly after the {noun} was {verb}, and by {year} it employed {num} workers.",
 ]
-GOALS = ["improve trade with the coast", "protect the harvest from floods", "train a new generation of scholars",
-         "settle a long dispute over land", "record the customs of the valley", "reduce the cost of transport",
-         "preserve the surviving manuscripts", "measure the seasons more precisely"]
+GOALS = [
+    "improve trade with the coast",
+    "protect the harvest from floods",
+    "train a new generation of scholars",
+    "settle a long dispute over land",
+    "record the customs of the valley",
+    "reduce the cost of transport",
+    "preserve the surviving manuscripts",
+    "measure the seasons more precisely",
+]
 
 QUESTION_TEMPLATES = [
     "How do I keep a {noun} from {problem} during {season}?",
@@ -80,8 +87,28 @@ BOILERPLATE = [
     "Share this article: Facebook Twitter LinkedIn Email Print. Related posts: Top ten tips | Latest news | Most popular this week",
     "This page could not be found. The link you followed may be broken, or the page may have been removed. Return to the homepage.",
 ]
-SPAM_WORDS = ["cheap", "best", "discount", "buy", "online", "free", "shipping", "deal", "offer", "sale",
-              "pills", "casino", "win", "bonus", "click", "now", "guaranteed", "loan", "fast", "cash"]
+SPAM_WORDS = [
+    "cheap",
+    "best",
+    "discount",
+    "buy",
+    "online",
+    "free",
+    "shipping",
+    "deal",
+    "offer",
+    "sale",
+    "pills",
+    "casino",
+    "win",
+    "bonus",
+    "click",
+    "now",
+    "guaranteed",
+    "loan",
+    "fast",
+    "cash",
+]
 
 CODE_SNIPPETS = [
     "def {fn}(items):\n    total = 0\n    for item in items:\n        if item.{attr} > {num}:\n            total += item.{attr}\n    return total\n",

@@ -16,6 +16,7 @@ line Arrow refuses is converted value by value where that is faithful (a number 
 column becomes its JSON text) and quarantined only where it is not. A compressed file cut off
 before its end keeps what precedes the cut and adds one ``truncated`` row.
 """
+
 from __future__ import annotations
 
 import io
@@ -34,15 +35,17 @@ from connectors.filesystem import InputError, resolve
 
 BLOCK_BYTES = 16 << 20
 RAW_PREVIEW = 300
-PROVENANCE = pa.schema(
-    [("_file", pa.string()), ("_line", pa.int64()), ("_error", pa.string()), ("_raw", pa.string())]
-)
+PROVENANCE = pa.schema([("_file", pa.string()), ("_line", pa.int64()), ("_error", pa.string()), ("_raw", pa.string())])
 
 _COMPRESSION = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2"}
 _FORMATS = {
-    ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl",
-    ".parquet": "parquet", ".pq": "parquet",
-    ".csv": "csv", ".tsv": "csv",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
 }
 
 
@@ -71,6 +74,7 @@ def open_stream(uri: str, compression: str | None):
 
 
 # ---------------------------------------------------------------- schema inference (driver)
+
 
 def _json_type(t: pa.DataType) -> pa.DataType:
     """JSON has no timestamp or null type: pyarrow's inferred timestamps stay strings (as written),
@@ -106,7 +110,11 @@ def unify(schemas: list[pa.Schema], nested_as_string: bool = False) -> pa.Schema
             if old == f.type:
                 continue
             try:
-                merged[f.name] = pa.unify_schemas([pa.schema([pa.field("x", old)]), pa.schema([pa.field("x", f.type)])], promote_options="permissive").field("x").type
+                merged[f.name] = (
+                    pa.unify_schemas([pa.schema([pa.field("x", old)]), pa.schema([pa.field("x", f.type)])], promote_options="permissive")
+                    .field("x")
+                    .type
+                )
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 nested = any(pa.types.is_nested(t) for t in (old, f.type))
                 if nested and not nested_as_string:
@@ -148,8 +156,7 @@ def sample_schema(uri: str, fmt: str, compression: str | None, csv_delimiter: st
         )
         # a column typed binary holds invalid UTF-8 in some row: it is text, and those rows are
         # quarantined by the reader (invalid_utf8), not the whole input refused
-        return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_binary(f.type) else f
-                          for f in _null_to_string(table.schema)])
+        return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_binary(f.type) else f for f in _null_to_string(table.schema)])
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"cannot read the schema of {uri}: {exc}") from None
 
@@ -213,6 +220,7 @@ def _json_object_ok(line: bytes) -> bool:
 
 # ---------------------------------------------------------------- helpers for batches
 
+
 def _conform(table: pa.Table, schema: pa.Schema, constants: dict[str, str]) -> pa.Table:
     """Select/cast ``table`` into ``schema``; missing columns become null, partition keys constant."""
     columns = []
@@ -251,6 +259,7 @@ def _preview(raw: bytes) -> str:
 
 
 # ---------------------------------------------------------------- JSONL
+
 
 def _line_bounds(block: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Start/end offsets of each line in ``block`` and whether it holds non-whitespace (vectorized)."""
@@ -332,7 +341,7 @@ def _salvage(uri: str, compression: str | None, skip: int, limit: int | None = N
             if not piece:
                 break
             if seen + len(piece) > skip:
-                out.append(piece[max(0, skip - seen):])
+                out.append(piece[max(0, skip - seen) :])
                 kept += len(out[-1])
             seen += len(piece)
             if limit is not None and kept >= limit:
@@ -394,8 +403,9 @@ def read_jsonl(uri: str, compression: str | None, schema: pa.Schema, constants: 
             if not chunk:
                 break
     if truncated:
-        yield quarantine_rows(schema, uri, [line_no], [f"truncated: the {compression} stream ends before its end marker; "
-                                                       f"lines from {line_no} on are lost"], [None])
+        yield quarantine_rows(
+            schema, uri, [line_no], [f"truncated: the {compression} stream ends before its end marker; lines from {line_no} on are lost"], [None]
+        )
 
 
 def _parse_block(block, starts, ends, keep, schema, opts, uri, first_line, constants, max_line_bytes):
@@ -403,7 +413,13 @@ def _parse_block(block, starts, ends, keep, schema, opts, uri, first_line, const
     too_long = keep & ((ends - starts) > max_line_bytes)
     if too_long.any():
         idx = np.flatnonzero(too_long)
-        yield quarantine_rows(schema, uri, (first_line + idx).tolist(), [f"line_too_large: longer than {max_line_bytes} bytes"] * len(idx), [_preview(block[starts[i]:starts[i] + RAW_PREVIEW]) for i in idx])
+        yield quarantine_rows(
+            schema,
+            uri,
+            (first_line + idx).tolist(),
+            [f"line_too_large: longer than {max_line_bytes} bytes"] * len(idx),
+            [_preview(block[starts[i] : starts[i] + RAW_PREVIEW]) for i in idx],
+        )
         keep = keep & ~too_long
         lines = (first_line + np.flatnonzero(keep)).tolist()
     if not keep.any():
@@ -419,9 +435,7 @@ def _parse_block(block, starts, ends, keep, schema, opts, uri, first_line, const
         return
     except pa.ArrowInvalid:
         pass
-    good_tables, good_lines, (bad_lines, bad_errors, bad_raw) = _parse_lines_one_by_one(
-        block, starts, ends, keep, schema, opts, uri, first_line
-    )
+    good_tables, good_lines, (bad_lines, bad_errors, bad_raw) = _parse_lines_one_by_one(block, starts, ends, keep, schema, opts, uri, first_line)
     if good_tables:
         table = pa.concat_tables([_conform(t, schema, constants) for t in good_tables])
         yield _with_provenance(table, uri, good_lines)
@@ -430,6 +444,7 @@ def _parse_block(block, starts, ends, keep, schema, opts, uri, first_line, const
 
 
 # ---------------------------------------------------------------- Parquet and CSV
+
 
 def parquet_metadata(uri: str) -> pq.FileMetaData:
     """A Parquet file's footer (nothing else is read)."""
@@ -469,8 +484,9 @@ def parquet_splits(group_rows: list[int], target_rows: int, max_pieces_per_group
     return splits
 
 
-def read_parquet(uri: str, schema: pa.Schema, constants: dict, batch_rows: int = 8192,
-                 row_start: int = 0, row_end: int | None = None) -> Iterator[pa.Table]:
+def read_parquet(
+    uri: str, schema: pa.Schema, constants: dict, batch_rows: int = 8192, row_start: int = 0, row_end: int | None = None
+) -> Iterator[pa.Table]:
     """Rows ``[row_start, row_end)`` of a Parquet file (all by default); row groups outside the
     range are not read."""
     fs, path = resolve(uri)
@@ -547,8 +563,7 @@ def read_csv(uri: str, compression: str | None, schema: pa.Schema, constants: di
         for batch in reader:
             if refused:  # a block's rows are refused while it is parsed, before its batch comes: every batch before was whole
                 break
-            yield _csv_table(pa.Table.from_batches([batch]), np.arange(row, row + batch.num_rows), uri, schema,
-                             constants, text_columns, bad)
+            yield _csv_table(pa.Table.from_batches([batch]), np.arange(row, row + batch.num_rows), uri, schema, constants, text_columns, bad)
             row += batch.num_rows
     if refused:
         for table, lines in _csv_rows_from(uri, compression, delimiter, convert, first_row=row, bad=bad):
@@ -557,8 +572,7 @@ def read_csv(uri: str, compression: str | None, schema: pa.Schema, constants: di
         yield quarantine_rows(schema, uri, [b[0] for b in bad], [b[1] for b in bad], [b[2] for b in bad])
 
 
-def _csv_table(table: pa.Table, lines: np.ndarray, uri: str, schema: pa.Schema, constants: dict,
-               text_columns: list[str], bad: list) -> pa.Table:
+def _csv_table(table: pa.Table, lines: np.ndarray, uri: str, schema: pa.Schema, constants: dict, text_columns: list[str], bad: list) -> pa.Table:
     """One parsed CSV batch in the target schema; rows with invalid UTF-8 go to ``bad``."""
     checked, invalid = _utf8_columns(table, text_columns)
     if invalid is not None:
@@ -569,8 +583,9 @@ def _csv_table(table: pa.Table, lines: np.ndarray, uri: str, schema: pa.Schema, 
     return _with_provenance(_conform(checked, schema, constants), uri, lines.tolist())
 
 
-def _csv_rows_from(uri: str, compression: str | None, delimiter: str, convert, first_row: int, bad: list,
-                   chunk: int = 10_000) -> Iterator[tuple[pa.Table, np.ndarray]]:
+def _csv_rows_from(
+    uri: str, compression: str | None, delimiter: str, convert, first_row: int, bad: list, chunk: int = 10_000
+) -> Iterator[tuple[pa.Table, np.ndarray]]:
     """The slow path for a file with rows of the wrong width, from data row ``first_row`` on:
     Python's csv module splits the rows (and numbers them, with the file line each starts on);
     rows of the header's width are written back as CSV and parsed by Arrow with the same
@@ -591,8 +606,9 @@ def _csv_rows_from(uri: str, compression: str | None, delimiter: str, convert, f
             out = io.StringIO(newline="")
             csv.writer(out, delimiter=delimiter, lineterminator="\n").writerows([header, *good])
             data = out.getvalue().encode("utf-8", errors="surrogateescape")
-            table = pacsv.read_csv(io.BytesIO(data), parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-                                   convert_options=convert)
+            table = pacsv.read_csv(
+                io.BytesIO(data), parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True), convert_options=convert
+            )
             result = (table, np.asarray(lines, np.int64))
             good.clear()
             lines.clear()
@@ -628,8 +644,16 @@ def _csv_rows_from(uri: str, compression: str | None, delimiter: str, convert, f
             yield flush()
 
 
-def read_file(uri: str, fmt: str, compression: str | None, schema: pa.Schema, constants: dict,
-              max_line_bytes: int, csv_delimiter: str = ",", rows: tuple[int, int] | None = None) -> Iterator[pa.Table]:
+def read_file(
+    uri: str,
+    fmt: str,
+    compression: str | None,
+    schema: pa.Schema,
+    constants: dict,
+    max_line_bytes: int,
+    csv_delimiter: str = ",",
+    rows: tuple[int, int] | None = None,
+) -> Iterator[pa.Table]:
     """Yield tables (target schema + provenance) for one file (Parquet: only ``rows`` = [start,
     end) when given); an unreadable file yields one quarantine row naming the error instead of
     failing the job."""

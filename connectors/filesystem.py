@@ -5,6 +5,7 @@ S3 credentials come only from the environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECR
 server is named by ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``. Nothing here logs or returns
 a credential: ``describe_uri`` gives only what is safe to put in a manifest.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,16 @@ def is_s3(uri: str) -> bool:
     return uri.startswith("s3://") or uri.startswith("s3a://")
 
 
-S3_ENV_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
-               "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE")
+S3_ENV_KEYS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_PROFILE",
+)
 
 
 def storage_env() -> dict[str, str]:

@@ -16,6 +16,7 @@ without statistics in any file has none (``None``), and later stages never prune
 The catalog is cached in ``OUTPUT/catalog.json`` keyed by each file's path, size and mtime: a re-scan
 of an unchanged lake reads no footer and no CSV.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -48,9 +49,9 @@ class ColumnStats:
 
 @dataclass
 class TableInfo:
-    path: str                      # relative to the lake root, "/" separators
-    format: str                    # parquet | parquet_dataset | csv | delta
-    files: list[list]              # [uri, size, mtime_ns]
+    path: str  # relative to the lake root, "/" separators
+    format: str  # parquet | parquet_dataset | csv | delta
+    files: list[list]  # [uri, size, mtime_ns]
     rows: int
     bytes: int
     columns: dict[str, ColumnStats] = field(default_factory=dict)
@@ -166,7 +167,7 @@ def _delta(root_uri: str, files_in_log: list) -> TableInfo:
 
 
 def _relative(root: str, uri: str) -> str:
-    return uri[len(root.rstrip("/")) + 1:] if uri.startswith(("s3://", "s3a://")) else posixpath.relpath(uri, root)
+    return uri[len(root.rstrip("/")) + 1 :] if uri.startswith(("s3://", "s3a://")) else posixpath.relpath(uri, root)
 
 
 def _dataset_folder(rel: str) -> tuple[str, bool]:
@@ -228,8 +229,10 @@ def build_catalog(lake: str, cache_path: str | None = None) -> tuple[list[TableI
         finger = sorted([f.uri, f.size, f.mtime_ns] for f in group)
         hit = cache.get(rel)
         if hit and hit["format"] == fmt and hit.get("_fingerprint") == finger:
-            info = TableInfo(**{k: v for k, v in hit.items() if k not in ("columns", "_fingerprint")},
-                             columns={c: ColumnStats(**s) for c, s in hit["columns"].items()})
+            info = TableInfo(
+                **{k: v for k, v in hit.items() if k not in ("columns", "_fingerprint")},
+                columns={c: ColumnStats(**s) for c, s in hit["columns"].items()},
+            )
             counts["cached"] += 1
         else:
             info = _describe(root, rel, fmt, group)
@@ -238,8 +241,7 @@ def build_catalog(lake: str, cache_path: str | None = None) -> tuple[list[TableI
         tables.append(info)
     if cache_path:
         os.makedirs(os.path.dirname(cache_path) or ".", exist_ok=True)
-        doc = {"version": CATALOG_VERSION, "lake": root,
-               "tables": [{**asdict(t), "_fingerprint": t._fingerprint} for t in tables]}  # type: ignore[attr-defined]
+        doc = {"version": CATALOG_VERSION, "lake": root, "tables": [{**asdict(t), "_fingerprint": t._fingerprint} for t in tables]}  # type: ignore[attr-defined]
         tmp = cache_path + ".tmp"
         with open(tmp, "w") as fh:
             json.dump(doc, fh, default=str)
@@ -263,12 +265,11 @@ def _describe(root: str, rel: str, fmt: str, group) -> TableInfo:
                 n, _ = _parquet_stats(f.uri, cols)
                 rows += n
                 # Hive partition values are columns of the table too (string-typed, never null)
-                for key, value in hive_partitions(_relative(root, f.uri)[len(rel) + 1:]).items():
+                for key, value in hive_partitions(_relative(root, f.uri)[len(rel) + 1 :]).items():
                     _merge(cols, key, "string", value, value, 0, True)
         return TableInfo(path=rel, format=fmt, files=files, rows=rows, bytes=sum(f.size for f in group), columns=cols)
     except (OSError, pa.ArrowInvalid, ValueError, KeyError) as exc:
-        return TableInfo(path=rel, format=fmt, files=files, rows=0, bytes=sum(f.size for f in group),
-                         error=f"{type(exc).__name__}: {exc}")
+        return TableInfo(path=rel, format=fmt, files=files, rows=0, bytes=sum(f.size for f in group), error=f"{type(exc).__name__}: {exc}")
 
 
 def read_table(info: TableInfo, columns: list[str] | None = None) -> pa.Table:
@@ -299,8 +300,7 @@ def write_delta_table(folder: str, table: pa.Table) -> None:
     name = f"part-00000-{hashlib.md5(os.path.basename(folder).encode()).hexdigest()}.snappy.parquet"
     pq.write_table(table, os.path.join(folder, name))
     type_names = {pa.int64(): "long", pa.int32(): "integer", pa.float64(): "double", pa.string(): "string"}
-    schema = {"type": "struct", "fields": [{"name": f.name, "type": type_names[f.type], "nullable": True, "metadata": {}}
-                                           for f in table.schema]}
+    schema = {"type": "struct", "fields": [{"name": f.name, "type": type_names[f.type], "nullable": True, "metadata": {}} for f in table.schema]}
     mins, maxs, nulls = {}, {}, {}
     for f in table.schema:
         col = table.column(f.name)
@@ -308,11 +308,26 @@ def write_delta_table(folder: str, table: pa.Table) -> None:
         mins[f.name], maxs[f.name], nulls[f.name] = mm["min"].as_py(), mm["max"].as_py(), col.null_count
     actions = [
         {"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
-        {"metaData": {"id": "00000000-0000-0000-0000-000000000000", "format": {"provider": "parquet", "options": {}},
-                      "schemaString": json.dumps(schema), "partitionColumns": [], "configuration": {}, "createdTime": 0}},
-        {"add": {"path": name, "partitionValues": {}, "size": os.path.getsize(os.path.join(folder, name)),
-                 "modificationTime": 0, "dataChange": True,
-                 "stats": json.dumps({"numRecords": table.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls})}},
+        {
+            "metaData": {
+                "id": "00000000-0000-0000-0000-000000000000",
+                "format": {"provider": "parquet", "options": {}},
+                "schemaString": json.dumps(schema),
+                "partitionColumns": [],
+                "configuration": {},
+                "createdTime": 0,
+            }
+        },
+        {
+            "add": {
+                "path": name,
+                "partitionValues": {},
+                "size": os.path.getsize(os.path.join(folder, name)),
+                "modificationTime": 0,
+                "dataChange": True,
+                "stats": json.dumps({"numRecords": table.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls}),
+            }
+        },
     ]
     with open(os.path.join(folder, "_delta_log", "00000000000000000000.json"), "w") as fh:
         fh.write("\n".join(json.dumps(a) for a in actions) + "\n")

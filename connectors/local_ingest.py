@@ -9,6 +9,7 @@ Read tasks (files, Parquet row ranges) run on a thread pool: Arrow's readers rel
 Derived ids are one ``hashlib.sha256`` call per document, as the exact-dedup keys are (Arrow
 has no SHA-256 kernel; Spark computes it in the JVM); inputs with an id column skip it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,8 +35,16 @@ from connectors.sources import (
     settle_schema,
 )
 
-QUARANTINE_SCHEMA = pa.schema([("source", pa.string()), ("source_file", pa.string()), ("source_line", pa.int64()),
-                               ("reason", pa.string()), ("detail", pa.string()), ("raw", pa.string())])
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("source_file", pa.string()),
+        ("source_line", pa.int64()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("raw", pa.string()),
+    ]
+)
 
 
 # Peak memory of the local dedup engine per byte of input text (5.4 GB for 1.0 GB of text in
@@ -80,7 +89,8 @@ def check_fits_in_memory(specs: list[SourceSpec]) -> None:
     if have is not None and need > have:
         raise InputError(
             f"the local engine needs about {need / 2**30:.1f} GiB of memory for {', '.join(s.path for s in specs)} "
-            f"and {have / 2**30:.1f} GiB are available; run it with --engine spark (or on a larger machine)")
+            f"and {have / 2**30:.1f} GiB are available; run it with --engine spark (or on a larger machine)"
+        )
 
 
 def read_source_table(spec: SourceSpec, params: IngestParams, threads: int) -> tuple[pa.Table, list[dict]]:
@@ -92,8 +102,10 @@ def read_source_table(spec: SourceSpec, params: IngestParams, threads: int) -> t
     def read_split(split):
         uri, fmt, comp, rel, start, end = split
         rows = (start, end) if end >= 0 else None
-        tables = [t.cast(out_schema) for t in ff.read_file(uri, fmt, comp or None, schema, ff.hive_partitions(rel),
-                                                           params.max_line_bytes, spec.csv_delimiter, rows)]
+        tables = [
+            t.cast(out_schema)
+            for t in ff.read_file(uri, fmt, comp or None, schema, ff.hive_partitions(rel), params.max_line_bytes, spec.csv_delimiter, rows)
+        ]
         return pa.concat_tables(tables) if tables else out_schema.empty_table()
 
     with ThreadPoolExecutor(max(1, threads)) as pool:
@@ -107,8 +119,13 @@ def derived_ids(source: str, text: pa.Array) -> pa.Array:
     """Spark's ``substring(sha2(concat_ws('\\0', source, text), 256), 1, 32)`` (a null text is skipped
     by concat_ws, leaving the source name alone)."""
     prefix = source.encode() + b"\0"
-    return pa.array([hashlib.sha256(prefix + t).hexdigest()[:32] if t is not None else hashlib.sha256(source.encode()).hexdigest()[:32]
-                     for t in text.cast(pa.binary()).to_pylist()], pa.string())
+    return pa.array(
+        [
+            hashlib.sha256(prefix + t).hexdigest()[:32] if t is not None else hashlib.sha256(source.encode()).hexdigest()[:32]
+            for t in text.cast(pa.binary()).to_pylist()
+        ],
+        pa.string(),
+    )
 
 
 def canonical_table(raw: pa.Table, spec: SourceSpec, params: IngestParams) -> pa.Table:
@@ -124,16 +141,29 @@ def canonical_table(raw: pa.Table, spec: SourceSpec, params: IngestParams) -> pa
     else:  # a null given id falls back to the derived one (the row is quarantined as missing_id)
         ids = pc.coalesce(given, derived_ids(spec.name, text)) if given.null_count else given
     files = raw.column("_file")
-    rel_file = pc.if_else(pc.equal(files, root), pc.replace_substring_regex(files, r"^.*/", ""),
-                          pc.utf8_slice_codeunits(files, len(root) + 1))
+    rel_file = pc.if_else(pc.equal(files, root), pc.replace_substring_regex(files, r"^.*/", ""), pc.utf8_slice_codeunits(files, len(root) + 1))
     error = raw.column("_error")
     reason = pc.case_when(
-        pc.make_struct(pc.is_valid(error), pc.is_null(text), pc.fill_null(pc.greater(length, params.max_doc_chars), False),
-                       pa.repeat(pa.scalar(False), len(text)) if given is None else pc.is_null(given)),
-        error, pa.scalar("missing_text"), pa.scalar("too_large"), pa.scalar("missing_id"))
+        pc.make_struct(
+            pc.is_valid(error),
+            pc.is_null(text),
+            pc.fill_null(pc.greater(length, params.max_doc_chars), False),
+            pa.repeat(pa.scalar(False), len(text)) if given is None else pc.is_null(given),
+        ),
+        error,
+        pa.scalar("missing_text"),
+        pa.scalar("too_large"),
+        pa.scalar("missing_id"),
+    )
     tokens = pc.cast(pc.ceil(pc.divide(pc.cast(length, pa.float64()), float(CHARS_PER_TOKEN))), pa.int64())
-    columns = {"id": ids, "text": text, "source": pa.repeat(pa.scalar(spec.name, pa.string()), len(text)),
-               "token_count": tokens, "source_file": rel_file, "source_line": raw.column("_line")}
+    columns = {
+        "id": ids,
+        "text": text,
+        "source": pa.repeat(pa.scalar(spec.name, pa.string()), len(text)),
+        "token_count": tokens,
+        "source_file": rel_file,
+        "source_line": raw.column("_line"),
+    }
     for name in raw.column_names:
         if name.startswith("_") or name in (spec.text_column, spec.id_column):
             continue
@@ -152,11 +182,11 @@ def split_staged_table(staged: pa.Table) -> tuple[pa.Table, pa.Table]:
     bad = staged.filter(pc.invert(good))
     reason = bad.column("_reason")
     code = pc.replace_substring_regex(reason, r"(?s): .*", "", max_replacements=1)  # up to the first ": "
-    detail = pc.if_else(pc.match_substring(reason, ": "), pc.replace_substring_regex(reason, r"(?s)^.*?: ", "", max_replacements=1),
-                        pa.scalar(None, pa.string()))
+    detail = pc.if_else(
+        pc.match_substring(reason, ": "), pc.replace_substring_regex(reason, r"(?s)^.*?: ", "", max_replacements=1), pa.scalar(None, pa.string())
+    )
     raw = pc.coalesce(bad.column("_raw"), pc.utf8_slice_codeunits(bad.column("text"), 0, ff.RAW_PREVIEW))
-    quarantine = pa.table([bad.column("source"), bad.column("source_file"), bad.column("source_line"),
-                           code, detail, raw], schema=QUARANTINE_SCHEMA)
+    quarantine = pa.table([bad.column("source"), bad.column("source_file"), bad.column("source_line"), code, detail, raw], schema=QUARANTINE_SCHEMA)
     return docs, quarantine
 
 
@@ -169,23 +199,33 @@ def dedupe_ids_table(docs: pa.Table, derived_sources: list[str]) -> tuple[pa.Tab
     hit = pc.is_in(docs.column("id"), value_set=repeated).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(hit)
     affected = docs.take(pa.array(rows))
-    order = pc.sort_indices(affected, sort_keys=[("id", "ascending"), ("source", "ascending"), ("source_file", "ascending"),
-                                                 ("source_line", "ascending")]).to_numpy()
+    order = pc.sort_indices(
+        affected, sort_keys=[("id", "ascending"), ("source", "ascending"), ("source_file", "ascending"), ("source_line", "ascending")]
+    ).to_numpy()
     ids = affected.column("id").take(pa.array(order)).to_numpy(zero_copy_only=False)
     first = np.ones(len(ids), dtype=bool)
     first[1:] = ids[1:] != ids[:-1]
     starts = np.flatnonzero(first)
     k = np.arange(len(ids)) - starts[np.cumsum(first) - 1]
-    derived = pc.is_in(affected.column("source").take(pa.array(order)), value_set=pa.array(derived_sources, pa.string())).to_numpy(zero_copy_only=False)
+    derived = pc.is_in(affected.column("source").take(pa.array(order)), value_set=pa.array(derived_sources, pa.string())).to_numpy(
+        zero_copy_only=False
+    )
     new_ids = np.where((k > 0) & derived, np.char.add(np.char.add(ids.astype(str), "-"), k.astype(str)), ids.astype(str))
     bad = (k > 0) & ~derived
     sorted_rows = affected.take(pa.array(order))
     fixed = sorted_rows.set_column(sorted_rows.column_names.index("id"), "id", pa.array(new_ids.tolist(), pa.string()))
     dups = sorted_rows.filter(pa.array(bad))
-    dup_q = pa.table([dups.column("source"), dups.column("source_file"), dups.column("source_line"),
-                      pa.array(["duplicate_id"] * dups.num_rows, pa.string()),
-                      pa.array([f"id {i} is already used by an earlier record" for i in dups.column("id").to_pylist()], pa.string()),
-                      pc.utf8_slice_codeunits(dups.column("text"), 0, ff.RAW_PREVIEW)], schema=QUARANTINE_SCHEMA)
+    dup_q = pa.table(
+        [
+            dups.column("source"),
+            dups.column("source_file"),
+            dups.column("source_line"),
+            pa.array(["duplicate_id"] * dups.num_rows, pa.string()),
+            pa.array([f"id {i} is already used by an earlier record" for i in dups.column("id").to_pylist()], pa.string()),
+            pc.utf8_slice_codeunits(dups.column("text"), 0, ff.RAW_PREVIEW),
+        ],
+        schema=QUARANTINE_SCHEMA,
+    )
     clean = docs.filter(pa.array(~hit))
     return pa.concat_tables([clean, fixed.filter(pa.array(~bad))]), dup_q
 
@@ -214,7 +254,14 @@ def ingest_local(specs: list[SourceSpec], params: IngestParams, threads: int):
     quarantined = dict(sorted(zip(*(c.to_pylist() for c in pc.value_counts(quarantine.column("reason")).flatten()))))
     by_source = dict(sorted(zip(*(c.to_pylist() for c in pc.value_counts(docs.column("source")).flatten()))))
     tokens = int(pc.sum(docs.column("token_count")).as_py() or 0)
-    stats = StageStats(name="ingest", docs_in=docs.num_rows + quarantine.num_rows, docs_out=docs.num_rows,
-                       tokens_in=tokens, tokens_out=tokens, quarantined=quarantined,
-                       seconds=round(time.time() - started, 3), details={"files": len(inputs), "by_source": by_source})
+    stats = StageStats(
+        name="ingest",
+        docs_in=docs.num_rows + quarantine.num_rows,
+        docs_out=docs.num_rows,
+        tokens_in=tokens,
+        tokens_out=tokens,
+        quarantined=quarantined,
+        seconds=round(time.time() - started, 3),
+        details={"files": len(inputs), "by_source": by_source},
+    )
     return docs, quarantine, inputs, stats

@@ -5,6 +5,7 @@ hashes, datatrove's "manifest as completion marker"). The JSON Schema shipped in
 ``connectors/schemas/manifest.schema.json`` is generated from these models
 (``python -m connectors.manifest``) and tests keep the two identical.
 """
+
 from __future__ import annotations
 
 import functools
@@ -79,8 +80,10 @@ class Manifest(BaseModel):
     outputs: dict[str, DatasetInfo] = Field(description="documents, removed, quarantine, ...")
     totals: Totals
     tiers: list[TierCount] | None = Field(None, description="documents and tokens per tier and source (tier stage)")
-    selection: dict | None = Field(None, description="the chosen training mix (select stage): budget, parameters, "
-                                                     "predicted accuracy, per pool share, tokens, epochs, selected rows")
+    selection: dict | None = Field(
+        None,
+        description="the chosen training mix (select stage): budget, parameters, predicted accuracy, per pool share, tokens, epochs, selected rows",
+    )
 
 
 def recipe_sha256(recipe: dict) -> str:
@@ -94,8 +97,7 @@ def git_state() -> tuple[str | None, bool | None]:
         commit = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if commit.returncode != 0:
             return None, None
-        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
         return commit.stdout.strip(), bool(dirty.stdout.strip())
     except (OSError, subprocess.TimeoutExpired):
         return None, None

@@ -7,6 +7,7 @@ included), so the lock file a killed run leaves behind is stale by construction 
 takes it over — no pid guessing. ``flock`` is local to one machine: on a network file system
 shared by several hosts, run one writer per output folder (docs/operations.md).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -48,12 +49,21 @@ class OutputLock:
         except BlockingIOError:
             holder = _read_holder(fd)
             os.close(fd)
-            raise OutputLocked(f"{self.root} is being written by another run ({holder}); wait for it to finish "
-                               "or write to another folder") from None
+            raise OutputLocked(f"{self.root} is being written by another run ({holder}); wait for it to finish or write to another folder") from None
         stale = _read_holder(fd)
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
-                                  "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode(), 0)
+        os.pwrite(
+            fd,
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "command": self.command,
+                    "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                }
+            ).encode(),
+            0,
+        )
         self.fd, self.took_over = fd, stale if stale != "unknown holder" else None
         return self
 
@@ -83,6 +93,7 @@ def _read_holder(fd: int) -> str:
 
 def holds_output_lock(parameter: str = "output", command: str = ""):
     """Decorator: the call holds :class:`OutputLock` on its ``parameter`` folder."""
+
     def wrap(fn):
         signature = inspect.signature(fn)
 
@@ -91,5 +102,7 @@ def holds_output_lock(parameter: str = "output", command: str = ""):
             root = signature.bind(*args, **kwargs).arguments[parameter]
             with OutputLock(root, command):
                 return fn(*args, **kwargs)
+
         return locked
+
     return wrap

@@ -7,6 +7,7 @@ publishes Prefect artifacts, logs and checks that documents in = kept + removed 
 Frames are Spark DataFrames (``ctx.spark`` set) or Arrow tables (the one-process engine,
 ``ctx.spark`` None). See docs/engine.md ("Stages and the runner").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,11 +22,11 @@ from connectors.accounting import StageStats
 class StageContext:
     """What every stage of one run shares."""
 
-    root: str                                   # the run's output folder (local)
+    root: str  # the run's output folder (local)
     run_id: str = ""
     seed: int = 0
-    spark: Any = None                           # SparkSession, or None for the one-process engine
-    threads: int = 1                            # the one-process engine's threads
+    spark: Any = None  # SparkSession, or None for the one-process engine
+    threads: int = 1  # the one-process engine's threads
     stats: dict[str, StageStats] = field(default_factory=dict)  # earlier stages' stats, by stage name
 
     def known_in(self, upstream: str) -> tuple[int, int] | None:

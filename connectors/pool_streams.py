@@ -7,6 +7,7 @@ takes them, so a probe on a pool's first U bytes trains on what a partial pass w
 stream is the documents' UTF-8 bytes, each preceded by the separator byte 0 (:data:`SEPARATOR`);
 benchmark examples are encoded the same way for the proxies' target loss.
 """
+
 from __future__ import annotations
 
 import glob
@@ -42,10 +43,11 @@ def pool_documents(path: str, tiers: list[str], seed: int = 0, scores: str | Non
     lf = lf.select(cols)
     if scores and "betr_score" not in names:
         lf = lf.join(pl.scan_parquet(os.path.join(scores, "*.parquet")).select(["id", "betr_score"]), on="id", how="left")
-    df = (lf.filter(pl.col("tier").is_in(tiers))
-          .with_columns(pool=pl.concat_str([pl.col("source"), pl.col("tier")], separator="/"),
-                        _hash=pl.col("id").cast(pl.Utf8).hash(seed))
-          .collect())
+    df = (
+        lf.filter(pl.col("tier").is_in(tiers))
+        .with_columns(pool=pl.concat_str([pl.col("source"), pl.col("tier")], separator="/"), _hash=pl.col("id").cast(pl.Utf8).hash(seed))
+        .collect()
+    )
     if "betr_score" in df.columns:
         df = df.sort(["pool", "betr_score", "id"], descending=[False, True, False], nulls_last=True)
     else:

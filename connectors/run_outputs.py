@@ -6,6 +6,7 @@ rows' texts are read back, one Parquet row group at a time. Sampling is a seeded
 hash of the document id (:func:`stable_hash`, the same on every machine and version), so a run's
 samples are the same bytes wherever they are drawn. Reasoning and measurements: docs/inspect.md.
 """
+
 from __future__ import annotations
 
 import glob
@@ -41,6 +42,7 @@ def _frame(table: pa.Table) -> pl.DataFrame:
 @dataclass(frozen=True)
 class Dataset:
     """The Parquet files of one output (``root/rel``), sorted; hive ``key=value`` folders become columns."""
+
     root: str
     rel: str
     files: tuple[str, ...]
@@ -121,8 +123,11 @@ class Dataset:
 
         dataset = pads.dataset(list(self.files), format="parquet")
         names = set(dataset.schema.names)
-        table = dataset.to_table(columns=[c for c in dict.fromkeys([key, *columns]) if c in names],
-                                 filter=pc.field(key).isin(pa.array(values, pa.string())), use_threads=True)
+        table = dataset.to_table(
+            columns=[c for c in dict.fromkeys([key, *columns]) if c in names],
+            filter=pc.field(key).isin(pa.array(values, pa.string())),
+            use_threads=True,
+        )
         return _frame(table)
 
 

@@ -11,6 +11,7 @@ described for the manifest.
 Output roots may be ``s3://``: Spark writes to a local staging folder (Spark's own S3 connector
 needs hadoop-aws JARs that pip does not ship) and the finished folder is copied up with pyarrow.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -86,9 +87,16 @@ def nullable_schema(schema):
     return pa.schema([pa.field(f.name, _nullable_type(f.type), True) for f in schema])
 
 
-def write_shards(df, root: str, name: str, run_id: str, target_bytes: int = DEFAULT_SHARD_BYTES,
-                 sort_by: str | list[str] = "id", size_column: str | None = "text",
-                 size_hint: tuple[int, int] | None = None) -> DatasetInfo:
+def write_shards(
+    df,
+    root: str,
+    name: str,
+    run_id: str,
+    target_bytes: int = DEFAULT_SHARD_BYTES,
+    sort_by: str | list[str] = "id",
+    size_column: str | None = "text",
+    size_hint: tuple[int, int] | None = None,
+) -> DatasetInfo:
     """Write ``df`` to ``root/name/part-NNNNN.parquet`` atomically; return its description.
     ``size_hint`` = (rows, text characters) when the caller already knows them (saves a pass
     over the data); otherwise they are counted. ``sort_by``: the column(s) ordering rows inside a
@@ -141,8 +149,7 @@ def write_shards(df, root: str, name: str, run_id: str, target_bytes: int = DEFA
             writer.close()
         yield pa.RecordBatch.from_pydict({"file": files, "rows": counts}, schema=pa.schema([("file", pa.string()), ("rows", pa.int64())]))
 
-    written = (df.repartition(parts, *keys).sortWithinPartitions(*keys)
-               .mapInArrow(write_partition, "file string, rows long").collect())
+    written = df.repartition(parts, *keys).sortWithinPartitions(*keys).mapInArrow(write_partition, "file string, rows long").collect()
     produced = sorted(r["file"] for r in written)
     if not produced:  # an empty dataset is one empty shard with the schema, so readers find its columns
         schema = nullable_schema(to_arrow_schema(df.schema))
@@ -165,12 +172,12 @@ def _describe_and_commit(tmp: str, final: str, name: str, produced: list[str]) -
         if "token_count" in meta.schema_arrow.names:
             col = meta.read(columns=["token_count"]).column(0)
             tokens = int(col.to_numpy(zero_copy_only=False).sum()) if len(col) else 0
-        shards.append(ShardInfo(path=f"{name}/{new}", rows=meta.metadata.num_rows, bytes=os.path.getsize(full),
-                                sha256=sha256_file(full), tokens=tokens))
+        shards.append(
+            ShardInfo(path=f"{name}/{new}", rows=meta.metadata.num_rows, bytes=os.path.getsize(full), sha256=sha256_file(full), tokens=tokens)
+        )
     commit_dir(tmp, final)
     total_tokens = sum(s.tokens or 0 for s in shards) if any(s.tokens is not None for s in shards) else None
-    return DatasetInfo(path=name, rows=sum(s.rows for s in shards), bytes=sum(s.bytes for s in shards),
-                       tokens=total_tokens, shards=shards)
+    return DatasetInfo(path=name, rows=sum(s.rows for s in shards), bytes=sum(s.bytes for s in shards), tokens=total_tokens, shards=shards)
 
 
 def _temporary_dir(root: str, name: str, run_id: str) -> tuple[str, str]:
@@ -183,8 +190,16 @@ def _temporary_dir(root: str, name: str, run_id: str) -> tuple[str, str]:
     return tmp, final
 
 
-def write_table_shards(table, root: str, name: str, run_id: str, target_bytes: int = DEFAULT_SHARD_BYTES,
-                       sort_by: str | list[str] = "id", size_column: str | None = "text", threads: int = 2) -> DatasetInfo:
+def write_table_shards(
+    table,
+    root: str,
+    name: str,
+    run_id: str,
+    target_bytes: int = DEFAULT_SHARD_BYTES,
+    sort_by: str | list[str] = "id",
+    size_column: str | None = "text",
+    threads: int = 2,
+) -> DatasetInfo:
     """:func:`write_shards` for an Arrow table in one process (the local dedup engine): rows sorted
     by ``sort_by`` and cut into ceil(text bytes / target) contiguous shards of equal row counts,
     written zstd on a thread pool. The same table gives the same files; the split differs from
@@ -232,14 +247,15 @@ def upload_tree(local_root: str, uri: str) -> None:
 
     fs, base = resolve(uri)
     local = pafs.LocalFileSystem()
-    files = sorted(info.path for info in local.get_file_info(pafs.FileSelector(local_root, recursive=True))
-                   if info.type == pafs.FileType.File)
+    files = sorted(info.path for info in local.get_file_info(pafs.FileSelector(local_root, recursive=True)) if info.type == pafs.FileType.File)
     rels = [os.path.relpath(p, local_root).replace(os.sep, "/") for p in files]
     order = [i for i, r in enumerate(rels) if r != "manifest.json"] + [i for i, r in enumerate(rels) if r == "manifest.json"]
     for done, i in enumerate(order):
         try:
             pafs.copy_files(files[i], f"{base}/{rels[i]}", source_filesystem=local, destination_filesystem=fs)
         except OSError as exc:
-            raise UploadError(f"upload to {uri} failed at {rels[i]} after retries ({done} of {len(order)} files copied; "
-                              f"the manifest was not uploaded, so the remote run does not look complete; run the same "
-                              f"command again): {str(exc).splitlines()[0]}") from None
+            raise UploadError(
+                f"upload to {uri} failed at {rels[i]} after retries ({done} of {len(order)} files copied; "
+                f"the manifest was not uploaded, so the remote run does not look complete; run the same "
+                f"command again): {str(exc).splitlines()[0]}"
+            ) from None

@@ -14,6 +14,7 @@ line, reason, detail, raw preview). Quarantine reasons: ``malformed_json``, ``in
 Token counts are an estimate, ceil(characters / 4) (the usual ~4 characters per token of BPE
 tokenizers on English); no tokenizer that works offline is assumed.
 """
+
 from __future__ import annotations
 
 import posixpath
@@ -48,8 +49,10 @@ class SourceSpec(BaseModel):
     format: Literal["auto", "jsonl", "parquet", "csv"] = "auto"
     text_column: str = "text"
     id_column: str | None = Field(
-        "id", description="column holding each document's unique id. The default `id` is used when the input has "
-        "that column, else ids are a hash of source + text; any other name must exist; null: always hash ids")
+        "id",
+        description="column holding each document's unique id. The default `id` is used when the input has "
+        "that column, else ids are a hash of source + text; any other name must exist; null: always hash ids",
+    )
     license: str | None = None
     csv_delimiter: str = Field(",", min_length=1, max_length=1)
 
@@ -131,8 +134,11 @@ def settle_schema(spec: SourceSpec, plan) -> pa.Schema:
             schema = schema.append(pa.field(key, pa.string()))
     if not schema.names:  # say what is wrong with the input instead of "column not found"
         empty = all((info.size or 0) == 0 for *_, info in sample)
-        what = "no records: every file is empty" if empty else (
-            "not JSON: no line of the first 4 MB is a JSON object" if fmt == "jsonl" else f"no {fmt} records could be read")
+        what = (
+            "no records: every file is empty"
+            if empty
+            else ("not JSON: no line of the first 4 MB is a JSON object" if fmt == "jsonl" else f"no {fmt} records could be read")
+        )
         raise InputError(f"source {spec.name!r}: {what} ({plan[0][0]}{' and others' if len(sample) > 1 else ''})")
     if spec.text_column not in schema.names:
         raise InputError(
@@ -205,16 +211,16 @@ def read_source_raw(spark, spec: SourceSpec, params: IngestParams):
                 for table in ff.read_file(uri, fmt, comp or None, schema, constants, max_line, delimiter, rows):
                     yield from table.cast(out_schema).to_batches()
 
-    files_df = spark.sparkContext.parallelize(rows, max(1, len(rows))).toDF(
-        "uri string, fmt string, comp string, rel string, start long, end long")
+    files_df = spark.sparkContext.parallelize(rows, max(1, len(rows))).toDF("uri string, fmt string, comp string, rel string, start long, end long")
     raw = files_df.mapInArrow(read_partition, from_arrow_schema(out_schema))
     return raw, input_records(spec, plan)
 
 
 def input_records(spec: SourceSpec, plan) -> list[dict]:
     """The input files of a source as the manifest records them (source, path, bytes, mtime_ns, format)."""
-    return [{"source": spec.name, "path": info.uri, "bytes": info.size, "mtime_ns": info.mtime_ns, "format": fmt}
-            for _uri, fmt, _comp, _rel, info in plan]
+    return [
+        {"source": spec.name, "path": info.uri, "bytes": info.size, "mtime_ns": info.mtime_ns, "format": fmt} for _uri, fmt, _comp, _rel, info in plan
+    ]
 
 
 def canonicalize(raw, spec: SourceSpec, params: IngestParams):
@@ -287,19 +293,24 @@ def dedupe_ids(docs, derived_sources: list[str]):
     if repeated.limit(1).count() == 0:  # the usual case: nothing to fix, no second copy of the text
         repeated.unpersist()
         return docs, docs.sparkSession.createDataFrame(
-            [], "source string, source_file string, source_line long, reason string, detail string, raw string")
+            [], "source string, source_file string, source_line long, reason string, detail string, raw string"
+        )
     clean = docs.join(F.broadcast(repeated), "id", "left_anti")
     affected = docs.join(F.broadcast(repeated), "id")
     order = Window.partitionBy("id").orderBy("source", "source_file", "source_line")
     ranked = affected.withColumn("_k", F.row_number().over(order) - 1).withColumn(
-        "_id_derived", F.col("source").isin(derived_sources) if derived_sources else F.lit(False))
+        "_id_derived", F.col("source").isin(derived_sources) if derived_sources else F.lit(False)
+    )
     ranked = ranked.withColumn(
         "id",
         F.when((F.col("_k") > 0) & F.col("_id_derived"), F.concat_ws("-", "id", F.col("_k").cast("string"))).otherwise(F.col("id")),
     )
     bad = (F.col("_k") > 0) & ~F.col("_id_derived")
     dup = ranked.where(bad).select(
-        "source", "source_file", "source_line", F.lit("duplicate_id").alias("reason"),
+        "source",
+        "source_file",
+        "source_line",
+        F.lit("duplicate_id").alias("reason"),
         F.concat(F.lit("id "), F.col("id"), F.lit(" is already used by an earlier record")).alias("detail"),
         F.substring("text", 1, ff.RAW_PREVIEW).alias("raw"),
     )
@@ -374,8 +385,11 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
         quarantined = count_by(quarantine_all, "reason")
         by_source = count_by(docs_all, "source")
     else:  # one pass over the cache: documents per source, tokens and quarantine reasons
-        rows = staged_all.groupBy("source", _reason_code().alias("reason")).agg(
-            F.count(F.lit(1)).alias("n"), F.sum("token_count").alias("tokens")).collect()
+        rows = (
+            staged_all.groupBy("source", _reason_code().alias("reason"))
+            .agg(F.count(F.lit(1)).alias("n"), F.sum("token_count").alias("tokens"))
+            .collect()
+        )
         by_source, quarantined, tokens_out = {}, {}, 0
         for r in rows:
             if r["reason"] is None:
@@ -386,8 +400,12 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
         by_source, quarantined = dict(sorted(by_source.items())), dict(sorted(quarantined.items()))  # stable manifests
         docs_out = sum(by_source.values())
     stats = StageStats(
-        name="ingest", docs_in=docs_out + sum(quarantined.values()), docs_out=docs_out,
-        tokens_in=tokens_out, tokens_out=tokens_out, quarantined=quarantined,
+        name="ingest",
+        docs_in=docs_out + sum(quarantined.values()),
+        docs_out=docs_out,
+        tokens_in=tokens_out,
+        tokens_out=tokens_out,
+        quarantined=quarantined,
         seconds=round(time.time() - started, 3),
         details={"files": len(inputs), "by_source": by_source},
     )

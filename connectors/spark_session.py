@@ -5,6 +5,7 @@ count (Spark's 200 is far too many for a laptop), Arrow on, and the Python worke
 running interpreter (otherwise they run whatever ``python3`` is on PATH and miss pyarrow).
 Everything can be overridden from a recipe's ``spark`` section or ``--master``.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,16 +25,16 @@ class SparkSettings(BaseModel):
     master: str = Field("local[*]", description="Spark master URL, e.g. local[*] or spark://host:7077")
     app_name: str = "tierlake"
     driver_memory: str = Field("4g", description="driver JVM heap (only honoured when the JVM starts here)")
-    shuffle_partitions: int | None = Field(
-        None, ge=1, description="spark.sql.shuffle.partitions; default 4 x cores in local mode"
-    )
+    shuffle_partitions: int | None = Field(None, ge=1, description="spark.sql.shuffle.partitions; default 4 x cores in local mode")
     conf: dict[str, str] = Field(default_factory=dict)
     mode: Literal["local", "submit"] = Field(
-        "local", description="local: Spark runs inside the flow's process; submit: each run is a spark-submit application")
-    python: str | None = Field(None, description="Python for the driver and executors under spark-submit "
-                                                 "(default: this interpreter; ./environment/bin/python with a packed env)")
-    submit_args: list[str] = Field(default_factory=list, description="extra spark-submit arguments, e.g. "
-                                                                     "['--archives', 'env.tar.gz#environment']")
+        "local", description="local: Spark runs inside the flow's process; submit: each run is a spark-submit application"
+    )
+    python: str | None = Field(
+        None,
+        description="Python for the driver and executors under spark-submit (default: this interpreter; ./environment/bin/python with a packed env)",
+    )
+    submit_args: list[str] = Field(default_factory=list, description="extra spark-submit arguments, e.g. ['--archives', 'env.tar.gz#environment']")
 
 
 def local_cores(master: str) -> int:
@@ -53,8 +54,9 @@ def task_slots(spark) -> int:
     if master.startswith("local"):
         return local_cores(master)
     try:
-        return max(1, int(spark.sparkContext._jsc.sc().maxNumConcurrentTasks(
-            spark.sparkContext._jsc.sc().resourceProfileManager().defaultResourceProfile())))
+        return max(
+            1, int(spark.sparkContext._jsc.sc().maxNumConcurrentTasks(spark.sparkContext._jsc.sc().resourceProfileManager().defaultResourceProfile()))
+        )
     except Exception:  # noqa: BLE001 - private API; fall back to the configured parallelism
         return spark.sparkContext.defaultParallelism
 

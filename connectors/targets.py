@@ -5,6 +5,7 @@ A record's text is its ``text`` field, or its question-like and answer-like fiel
 target example with its answer (Mizrahi et al. 2025, App. A). A file without any usable record is
 a user error naming the file; a malformed line is one naming the file and line.
 """
+
 from __future__ import annotations
 
 from connectors.benchmarks import jsonl_records

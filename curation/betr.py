@@ -37,6 +37,7 @@ product and one argsort per row. Departures:
 * the embedder is a packaged offline model (:mod:`curation.embedders`) instead of Arctic-Embed
   L 2.0, which the paper shows matters little.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -61,7 +62,7 @@ def direct_scores(doc_emb: np.ndarray, target_emb: np.ndarray, block: int = 128)
     sum_v = np.zeros(n, np.float64)
     rank_values = np.arange(1, n + 1, dtype=np.int64)
     for start in range(0, target_emb.shape[0], block):
-        sims = target_emb[start:start + block] @ doc_emb.T  # (b, n)
+        sims = target_emb[start : start + block] @ doc_emb.T  # (b, n)
         order = np.argsort(-sims, axis=1, kind="stable")
         ranks = np.empty_like(order)
         np.put_along_axis(ranks, order, np.broadcast_to(rank_values, order.shape), axis=1)
@@ -96,8 +97,7 @@ def balanced_bags(idx: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> l
     return [np.sort(np.concatenate([pos, part])) for part in np.array_split(neg, parts)]
 
 
-def fit_bagged(x, y: np.ndarray, idx: np.ndarray, params: QualityModelParams,
-               rng: np.random.Generator) -> tuple[np.ndarray, float]:
+def fit_bagged(x, y: np.ndarray, idx: np.ndarray, params: QualityModelParams, rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """The average (coefficients, intercept) of one logistic regression per balanced bag."""
     coefs, intercepts = [], []
     for bag in balanced_bags(idx, y, rng):
@@ -107,9 +107,15 @@ def fit_bagged(x, y: np.ndarray, idx: np.ndarray, params: QualityModelParams,
     return np.mean(coefs, axis=0), float(np.mean(intercepts))
 
 
-def train_betr_classifier(texts: list[str], labels: np.ndarray, top_p: float, params: QualityModelParams,
-                          holdout: float = 0.2, folds: int = 5,
-                          embeddings: np.ndarray | None = None) -> tuple[QualityModel, dict, np.ndarray | None]:
+def train_betr_classifier(
+    texts: list[str],
+    labels: np.ndarray,
+    top_p: float,
+    params: QualityModelParams,
+    holdout: float = 0.2,
+    folds: int = 5,
+    embeddings: np.ndarray | None = None,
+) -> tuple[QualityModel, dict, np.ndarray | None]:
     """Fit the classifier on the sample's labels.
 
     Returns the model, its metrics and the sample's cross-fitted scores (``None`` when a class has
@@ -125,8 +131,7 @@ def train_betr_classifier(texts: list[str], labels: np.ndarray, top_p: float, pa
     if min(n_pos, n_neg) >= 4 and holdout > 0:
         train_idx, test_idx = train_test_split(idx, test_size=holdout, stratify=y, random_state=params.seed)
         coef, intercept = fit_bagged(x, y, np.asarray(train_idx), params, rng)
-        metrics.update(heldout=int(len(test_idx)),
-                       **_ranking_metrics(y[test_idx], x[test_idx] @ coef + intercept, top_p, "heldout"))
+        metrics.update(heldout=int(len(test_idx)), **_ranking_metrics(y[test_idx], x[test_idx] @ coef + intercept, top_p, "heldout"))
     if min(n_pos, n_neg) < folds:
         coef, intercept = fit_bagged(x, y, idx, params, rng)
         meta = {"kind": "betr-classifier", "bagged": True, "cross_fitted": False, "evaluation": metrics}
@@ -147,5 +152,8 @@ def train_betr_classifier(texts: list[str], labels: np.ndarray, top_p: float, pa
 def _ranking_metrics(y: np.ndarray, s: np.ndarray, top_p: float, prefix: str) -> dict:
     k = max(1, int(round(top_p * len(y))))
     top = np.argsort(-np.asarray(s).ravel(), kind="stable")[:k]
-    return {f"{prefix}_auc": float(roc_auc_score(y, np.asarray(s).ravel())),
-            f"{prefix}_precision_at_top_p": float(y[top].mean()), f"{prefix}_base_rate": float(y.mean())}
+    return {
+        f"{prefix}_auc": float(roc_auc_score(y, np.asarray(s).ravel())),
+        f"{prefix}_precision_at_top_p": float(y[top].mean()),
+        f"{prefix}_base_rate": float(y.mean()),
+    }

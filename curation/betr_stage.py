@@ -13,6 +13,7 @@ The same pass flags contamination: documents sharing a 13-word n-gram with a tes
 ``betr_rank_pct`` is the document's percentile of ``betr_score`` over the whole input (100 = closest),
 from 1,001 exact-enough quantiles (relative error 1e-4), so no global sort is needed.
 """
+
 from __future__ import annotations
 
 import time
@@ -36,8 +37,8 @@ SCORE_DDL = "id string, betr_score double, contaminated boolean, contamination_n
 
 @dataclass
 class ScoreResult:
-    scores: object            # id, betr_score, betr_rank_pct, contaminated, contamination_ngrams
-    sample: object | None     # pyarrow table: id, best_rank, direct_score, max_sim, mean_log_rank, label
+    scores: object  # id, betr_score, betr_rank_pct, contaminated, contamination_ngrams
+    sample: object | None  # pyarrow table: id, best_rank, direct_score, max_sim, mean_log_rank, label
     model: QualityModel | None
     stats: StageStats
     evaluation: dict
@@ -66,9 +67,7 @@ def _score_pass(docs, params: ScoreParams, model: QualityModel | None, target_em
                 score = model.score(texts) if texts else np.zeros(0)
             values, offsets = matched_ngrams(texts, test_ngrams, ngram)
             matched = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, pa.int64()))
-            yield pa.RecordBatch.from_arrays(
-                [batch.column("id"), pa.array(score, pa.float64()), matched],
-                names=["id", "betr_score", "matched"])
+            yield pa.RecordBatch.from_arrays([batch.column("id"), pa.array(score, pa.float64()), matched], names=["id", "betr_score", "matched"])
 
     return docs.select("id", "text").mapInArrow(per_batch, PASS_DDL)
 
@@ -88,8 +87,7 @@ def frequent_ngrams(scores, max_doc_frequency: int) -> np.ndarray:
     """Test n-grams matched in more than ``max_doc_frequency`` documents (sorted int64)."""
     from pyspark.sql import functions as F
 
-    rows = (scores.select(F.explode("matched").alias("h")).groupBy("h").count()
-            .filter(F.col("count") > max_doc_frequency).select("h").collect())
+    rows = scores.select(F.explode("matched").alias("h")).groupBy("h").count().filter(F.col("count") > max_doc_frequency).select("h").collect()
     return np.sort(np.array([r["h"] for r in rows], dtype=np.int64))
 
 
@@ -110,9 +108,9 @@ def finish_scores(scores, exempt: np.ndarray):
             counted = ~np.isin(flat, exempt) if len(exempt) else np.ones(len(flat), bool)
             counts = np.bincount(owner[counted], minlength=batch.num_rows).astype(np.int64)
             yield pa.RecordBatch.from_arrays(
-                [batch.column("id"), batch.column("betr_score"), pa.array(counts > 0), pa.array(counts),
-                 pa.array(np.minimum(pct, 100.0))],
-                names=["id", "betr_score", "contaminated", "contamination_ngrams", "betr_rank_pct"])
+                [batch.column("id"), batch.column("betr_score"), pa.array(counts > 0), pa.array(counts), pa.array(np.minimum(pct, 100.0))],
+                names=["id", "betr_score", "contaminated", "contamination_ngrams", "betr_rank_pct"],
+            )
 
     return scores.mapInArrow(per_batch, SCORE_DDL)
 
@@ -129,15 +127,22 @@ def score_stage(docs, params: ScoreParams) -> ScoreResult:
     embedder = get_embedder(params.embedder)
     t = time.time()
     target_emb = embedder.embed([e.text for e in targets])
-    evaluation: dict = {"targets": len(targets), "target_benchmarks": sorted({e.benchmark for e in targets}),
-                        "decontamination_examples": len(tests), "decontamination_ngrams": int(len(test_ngrams)),
-                        "mode": params.mode, "embedder": params.embedder}
+    evaluation: dict = {
+        "targets": len(targets),
+        "target_benchmarks": sorted({e.benchmark for e in targets}),
+        "decontamination_examples": len(tests),
+        "decontamination_ngrams": int(len(test_ngrams)),
+        "mode": params.mode,
+        "embedder": params.embedder,
+    }
     model, sample_table = None, None
     if params.mode == "sample":
         ids, texts = sample_documents(docs, params.sample, params.seed)
         if len(ids) < 2:  # the classifier needs a positive and a negative document
-            raise InputError(f"the score stage's sample mode needs at least 2 documents to train its classifier, "
-                             f"the input has {len(ids)}; use mode direct (--mode direct) for an input this small")
+            raise InputError(
+                f"the score stage's sample mode needs at least 2 documents to train its classifier, "
+                f"the input has {len(ids)}; use mode direct (--mode direct) for an input this small"
+            )
         t = time.time()
         emb = embedder.embed(texts)
         embed_s = time.time() - t
@@ -146,14 +151,26 @@ def score_stage(docs, params: ScoreParams) -> ScoreResult:
         rank_s = time.time() - t
         score = rank_score(direct["best_rank"])
         labels = top_labels(score, params.top_p, tiebreak=direct["max_sim"])
-        model, metrics, crossfit = train_betr_classifier(texts, labels, params.top_p,
-                                                         params.classifier.model_copy(update={"seed": params.seed,
-                                                                                              "embedder": params.embedder}),
-                                                         params.holdout, params.folds)
+        model, metrics, crossfit = train_betr_classifier(
+            texts,
+            labels,
+            params.top_p,
+            params.classifier.model_copy(update={"seed": params.seed, "embedder": params.embedder}),
+            params.holdout,
+            params.folds,
+        )
         evaluation.update(metrics, embed_docs_per_s=round(len(texts) / max(embed_s, 1e-9), 1), rank_seconds=round(rank_s, 3))
-        sample_table = pa.table({"id": ids, "best_rank": direct["best_rank"], "direct_score": score,
-                                 "max_sim": direct["max_sim"], "mean_log_rank": direct["mean_log_rank"], "label": labels,
-                                 "crossfit_score": crossfit if crossfit is not None else pa.nulls(len(ids), pa.float64())})
+        sample_table = pa.table(
+            {
+                "id": ids,
+                "best_rank": direct["best_rank"],
+                "direct_score": score,
+                "max_sim": direct["max_sim"],
+                "mean_log_rank": direct["mean_log_rank"],
+                "label": labels,
+                "crossfit_score": crossfit if crossfit is not None else pa.nulls(len(ids), pa.float64()),
+            }
+        )
     scores = _score_pass(docs, params, model, target_emb, test_ngrams)
     if sample_table is not None and crossfit is not None:
         scores = with_crossfit_scores(scores, sample_table.select(["id", "crossfit_score"]))

@@ -13,6 +13,7 @@ scipy.sparse.csgraph instead (:func:`connected_components_auto`): same output, n
 job overhead. This is an engineering departure from a Spark-only design, not from the algorithm's
 result.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,22 +64,29 @@ def connected_components(edges, max_rounds: int = 40):
     on an edge, component = the smallest node id of its component."""
     from pyspark.sql import functions as F
 
-    e = edges.where(F.col("src") != F.col("dst")).select(
-        F.greatest("src", "dst").alias("src"), F.least("src", "dst").alias("dst")).distinct().localCheckpoint()
+    e = (
+        edges.where(F.col("src") != F.col("dst"))
+        .select(F.greatest("src", "dst").alias("src"), F.least("src", "dst").alias("dst"))
+        .distinct()
+        .localCheckpoint()
+    )
     for _ in range(max_rounds):
         # large-star
         both = e.unionByName(e.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
         m = both.groupBy("src").agg(F.least(F.min("dst"), F.first("src")).alias("m"))
-        large = (both.join(m, "src").where(F.col("dst") > F.col("src"))
-                 .select(F.col("dst").alias("src"), F.col("m").alias("dst")).distinct())
+        large = both.join(m, "src").where(F.col("dst") > F.col("src")).select(F.col("dst").alias("src"), F.col("m").alias("dst")).distinct()
         # small-star (edges oriented larger -> smaller)
         oriented = large.select(F.greatest("src", "dst").alias("src"), F.least("src", "dst").alias("dst")).where(F.col("src") != F.col("dst"))
         m2 = oriented.groupBy("src").agg(F.min("dst").alias("m"))
-        small = (oriented.join(m2, "src").where(F.col("dst") != F.col("m"))
-                 .select(F.col("dst").alias("src"), F.col("m").alias("dst"))
-                 .unionByName(m2.select("src", F.col("m").alias("dst")))
-                 .select(F.greatest("src", "dst").alias("src"), F.least("src", "dst").alias("dst"))
-                 .distinct().localCheckpoint())
+        small = (
+            oriented.join(m2, "src")
+            .where(F.col("dst") != F.col("m"))
+            .select(F.col("dst").alias("src"), F.col("m").alias("dst"))
+            .unionByName(m2.select("src", F.col("m").alias("dst")))
+            .select(F.greatest("src", "dst").alias("src"), F.least("src", "dst").alias("dst"))
+            .distinct()
+            .localCheckpoint()
+        )
         changed = small.exceptAll(e).limit(1).count() + e.exceptAll(small).limit(1).count()
         e = small
         if changed == 0:

@@ -27,6 +27,7 @@ none can drop a true containment:
 * **Exact verification** — distinct row hashes (64-bit, of the projected row rendered canonically:
   numbers as doubles, so int 5 = double 5.0) of A minus those of B; ratio = |A ∩ B| / |A|.
 """
+
 from __future__ import annotations
 
 import math

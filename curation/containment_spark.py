@@ -6,6 +6,7 @@ ratio = 1 − |distinct(A) left-anti B| / |distinct(A)|, two Spark jobs per pair
 with Spark's own readers: Parquet files, Hive-partitioned datasets (``basePath`` so partition values
 become columns), CSV (header, inferred types) and Delta tables through their active Parquet files.
 """
+
 from __future__ import annotations
 
 import posixpath

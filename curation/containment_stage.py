@@ -10,6 +10,7 @@ driver memory) when both tables are at most ``driver_max_bytes`` on disk, which 
 per pair; pairs with a larger table skip the in-driver content probe and are verified exactly on
 Spark (:mod:`curation.containment_spark`: distinct row hashes, left-anti join).
 """
+
 from __future__ import annotations
 
 import os
@@ -113,13 +114,11 @@ def find_containment(tables: list[TableInfo], params: ContainmentParams, spark=N
         for i, j in on_spark:
             ratio, rows = spark_ratio(session, tables[i], tables[j])
             if ratio >= params.min_ratio:
-                edges.append({"child": tables[i].path, "parent": tables[j].path, "ratio": ratio, "child_rows": rows,
-                              "verified": True})
+                edges.append({"child": tables[i].path, "parent": tables[j].path, "ratio": ratio, "child_rows": rows, "verified": True})
     for i, j in survivors:
         ratio, rows = exact_ratio(distinct[i], hashes.get(j, cols_of[i]))
         if ratio >= params.min_ratio:
-            edges.append({"child": tables[i].path, "parent": tables[j].path, "ratio": ratio, "child_rows": rows,
-                          "verified": True})
+            edges.append({"child": tables[i].path, "parent": tables[j].path, "ratio": ratio, "child_rows": rows, "verified": True})
     record("verified", edges, t)
     funnel["minmax_drop_reasons"] = dropped
     funnel["pruned_before_verification_pct"] = round(100 * (1 - (len(survivors) + len(on_spark)) / max(funnel["ordered_pairs"], 1)), 4)
@@ -128,10 +127,16 @@ def find_containment(tables: list[TableInfo], params: ContainmentParams, spark=N
 
 # ---------------------------------------------------------------- the stage's outputs
 
+
 def report_markdown(lake: str, edges: list[dict], funnel: dict, tables, params: ContainmentParams) -> str:
-    lines = [f"# Containment in `{lake}`", "",
-             f"{funnel['tables']} tables, {funnel['ordered_pairs']:,} ordered pairs; minimum ratio {params.min_ratio}.", "",
-             "| stage | pairs left | seconds |", "|---|---|---|"]
+    lines = [
+        f"# Containment in `{lake}`",
+        "",
+        f"{funnel['tables']} tables, {funnel['ordered_pairs']:,} ordered pairs; minimum ratio {params.min_ratio}.",
+        "",
+        "| stage | pairs left | seconds |",
+        "|---|---|---|",
+    ]
     lines += [f"| {s['stage']} | {s['pairs_left']:,} | {s['seconds']} |" for s in funnel["stages"]]
     lines += ["", f"Pruned before exact verification: {funnel['pruned_before_verification_pct']}% of ordered pairs.", ""]
     broken = [t for t in tables if t.error]

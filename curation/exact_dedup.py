@@ -13,6 +13,7 @@ keep-rule columns; never the text) by key, the decisions of
 :func:`curation.dedup_decisions.exact_decisions` per partition (the local engine runs the same
 function on its whole table), and a broadcast anti-join to drop the removed ids.
 """
+
 from __future__ import annotations
 
 from curation.normalize import exact_keys_arrow
@@ -24,8 +25,10 @@ def check_keep_column(policy: KeepPolicy, columns: list[str]) -> None:
     from connectors.filesystem import InputError
 
     if policy.rule == "highest_score" and policy.score_column not in columns:
-        raise InputError(f"keep score column {policy.score_column!r} is not a column of the input "
-                         f"(columns: {', '.join(c for c in columns if not c.startswith('_'))})")
+        raise InputError(
+            f"keep score column {policy.score_column!r} is not a column of the input "
+            f"(columns: {', '.join(c for c in columns if not c.startswith('_'))})"
+        )
 
 
 def keyed(docs, columns: list[str]):
@@ -37,8 +40,9 @@ def keyed(docs, columns: list[str]):
     from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
     base = docs.select(*columns)
-    schema = StructType([*base.schema.fields, StructField("_key", StringType()), StructField("_norm_len", IntegerType()),
-                         StructField("_text_len", IntegerType())])
+    schema = StructType(
+        [*base.schema.fields, StructField("_key", StringType()), StructField("_norm_len", IntegerType()), StructField("_text_len", IntegerType())]
+    )
     names = schema.fieldNames()
     width = len(columns)
 
@@ -97,8 +101,7 @@ def exact_dedup(docs, params: ExactDedupParams, index_keys=None):
         narrow_cols.append(params.keep.score_column)
     rows = keyed(docs, narrow_cols)
     if index_keys is not None:
-        indexed = index_keys.groupBy(F.col("key").alias("_key")).agg(
-            F.min("id").alias("_old_id"), F.count(F.lit(1)).cast("long").alias("_old_n"))
+        indexed = index_keys.groupBy(F.col("key").alias("_key")).agg(F.min("id").alias("_old_id"), F.count(F.lit(1)).cast("long").alias("_old_n"))
         rows = rows.join(indexed, "_key", "left")
     removed = decide_per_partition(rows, partial(exact_decisions, policy=params.keep), "_key")
     # localCheckpoint materializes `removed` (the texts are normalized and hashed once, here) and
@@ -125,6 +128,12 @@ def exact_dedup_stage(docs, params: ExactDedupParams, index_keys=None, known_in:
         return docs, None, removal_stats("exact_dedup", docs, None, started, known_in=known_in)
     kept, removed = exact_dedup(docs, params, index_keys)  # removed is already materialized
     clusters = removed.where(F.col("kind") == "exact").select("duplicate_of").distinct().count()
-    stats = removal_stats("exact_dedup", docs, removed, started, {
-        "duplicate_clusters": clusters, "keep": params.keep.rule, "incremental": index_keys is not None}, known_in)
+    stats = removal_stats(
+        "exact_dedup",
+        docs,
+        removed,
+        started,
+        {"duplicate_clusters": clusters, "keep": params.keep.rule, "incremental": index_keys is not None},
+        known_in,
+    )
     return kept, removed, stats

@@ -17,6 +17,7 @@ the order datatrove evaluates them, so the reason says exactly which threshold s
 The filters are pure polars expressions: re-thresholding a stored signals table costs no text
 processing.
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -28,6 +29,7 @@ from pydantic import BaseModel, Field
 class FilterRule(NamedTuple):
     """One heuristic rule: the document fails when ``column`` compares to ``threshold`` by ``op``
     (``<``, ``>``, ``is`` for a boolean flag, ``language`` for the language rule)."""
+
     name: str
     column: str
     op: str
@@ -44,8 +46,10 @@ class FilterRule(NamedTuple):
 
     def explain(self, value, lang: str | None = None) -> str:
         """``value`` against the threshold, as a reader wants it: ``alpha_words_frac 0.62 < 0.8``."""
+
         def fmt(v):
             return f"{v:.4g}" if isinstance(v, float) else str(v)
+
         if value is None:
             return f"{self.column} missing"
         if self.op == "language":
@@ -77,8 +81,7 @@ class GopherRepetition(BaseModel):
     dup_line_frac: float = 0.3
     dup_line_char_frac: float = 0.2
     top_ngram_char_frac: dict[int, float] = Field(default_factory=lambda: {2: 0.2, 3: 0.18, 4: 0.16})
-    dup_ngram_char_frac: dict[int, float] = Field(
-        default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10})
+    dup_ngram_char_frac: dict[int, float] = Field(default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10})
 
 
 class C4Quality(BaseModel):
@@ -107,6 +110,7 @@ class LanguageFilter(BaseModel):
 
 class HeuristicFilters(BaseModel):
     """Every filter family, in the order they are applied."""
+
     model_config = {"extra": "forbid"}
     language: LanguageFilter = Field(default_factory=LanguageFilter)
     gopher_quality: GopherQuality = Field(default_factory=GopherQuality)
@@ -188,6 +192,5 @@ def failures_by_rule(signals: pl.DataFrame, filters: HeuristicFilters) -> dict[s
         if not rules:
             continue
         reasons = signals.select(first_failure(rules).alias("r"))["r"]
-        out[fam] = {"removed": int(reasons.is_not_null().sum()), **{
-            k: int(v) for k, v in reasons.drop_nulls().value_counts().iter_rows()}}
+        out[fam] = {"removed": int(reasons.is_not_null().sum()), **{k: int(v) for k, v in reasons.drop_nulls().value_counts().iter_rows()}}
     return out

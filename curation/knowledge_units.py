@@ -19,6 +19,7 @@ Each unit carries provenance: the document id and the character span [start, end
 Extraction runs only on L3 documents (a few percent of a corpus), one compiled regex scan per
 document.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,7 +27,9 @@ from fractions import Fraction
 
 WORKED = re.compile(r"Question:\s*(?P<q>.+?)\s*\n\s*Solution:\s*(?P<s>.+?####\s*(?P<a>-?[\d,]*\.?\d+))", re.S)
 QA = re.compile(r"Question:\s*(?P<q>[^\n]+?)\s*\n+\s*Answer(?:\s*\d+)?:\s*(?P<a>[^\n]+)")
-DEFINITION = re.compile(r"(?:^|(?<=[.!?]\s))(?P<t>[A-Z][\w'-]*(?:\s+[\w'-]+){0,5}?)\s+(?:is defined as|refers to)\s+(?P<d>[^.!?\n]{8,300}[.!?])", re.M)
+DEFINITION = re.compile(
+    r"(?:^|(?<=[.!?]\s))(?P<t>[A-Z][\w'-]*(?:\s+[\w'-]+){0,5}?)\s+(?:is defined as|refers to)\s+(?P<d>[^.!?\n]{8,300}[.!?])", re.M
+)
 NUMBER = r"-?\d+(?:,\d{3})*(?:\.\d+)?"
 CLAIM = re.compile(rf"(?P<a>{NUMBER})\s*(?P<op>[-+*/×x÷])\s*(?P<b>{NUMBER})\s*=\s*(?P<c>{NUMBER})(?:\s+remainder\s+(?P<r>{NUMBER}))?")
 ANNOTATION = re.compile(r"<<(?P<expr>[-+*/().\d\s]+)=(?P<c>-?[\d.]+)>>")
@@ -124,20 +127,50 @@ def extract_units(doc_id: str, text: str) -> list[dict]:
     covered: list[tuple[int, int]] = []
     for m in WORKED.finditer(text):
         ok, reason = check_arithmetic(m["s"], m["a"])
-        units.append({"kind": "worked_solution", "start": m.start(), "end": m.end(), "question": m["q"],
-                      "answer": m["a"], "verified": ok, "verification": reason, "key": normalize_key(m["q"]),
-                      "answer_key": normalize_key(m["a"])})
+        units.append(
+            {
+                "kind": "worked_solution",
+                "start": m.start(),
+                "end": m.end(),
+                "question": m["q"],
+                "answer": m["a"],
+                "verified": ok,
+                "verification": reason,
+                "key": normalize_key(m["q"]),
+                "answer_key": normalize_key(m["a"]),
+            }
+        )
         covered.append((m.start(), m.end()))
     for m in QA.finditer(text):
         if any(s <= m.start() < e for s, e in covered):
             continue
-        units.append({"kind": "qa", "start": m.start(), "end": m.end(), "question": m["q"], "answer": m["a"],
-                      "verified": False, "verification": "needs_agreement", "key": normalize_key(m["q"]),
-                      "answer_key": normalize_key(m["a"])})
+        units.append(
+            {
+                "kind": "qa",
+                "start": m.start(),
+                "end": m.end(),
+                "question": m["q"],
+                "answer": m["a"],
+                "verified": False,
+                "verification": "needs_agreement",
+                "key": normalize_key(m["q"]),
+                "answer_key": normalize_key(m["a"]),
+            }
+        )
     for m in DEFINITION.finditer(text):
-        units.append({"kind": "definition", "start": m.start("t"), "end": m.end(), "question": m["t"],
-                      "answer": m["d"], "verified": False, "verification": "needs_agreement",
-                      "key": normalize_key(m["t"]), "answer_key": normalize_key(m["d"])})
+        units.append(
+            {
+                "kind": "definition",
+                "start": m.start("t"),
+                "end": m.end(),
+                "question": m["t"],
+                "answer": m["d"],
+                "verified": False,
+                "verification": "needs_agreement",
+                "key": normalize_key(m["t"]),
+                "answer_key": normalize_key(m["d"]),
+            }
+        )
     for i, u in enumerate(units):
         u["id"] = doc_id
         u["unit_id"] = f"{doc_id}#{u['kind']}@{u['start']}"

@@ -9,6 +9,7 @@ about one point of accuracy of the full one.
 fastText predicts one line at a time, so newlines become spaces (as datatrove does). The call is
 one C++ prediction per document; its cost is the model's, not Python's.
 """
+
 from __future__ import annotations
 
 import functools

@@ -22,6 +22,7 @@ Hot kernels (ASCII word and character shingling, signatures, pair Jaccard) are c
 (:mod:`curation.minhash_jit`); the numpy reference functions here (:func:`signatures_numpy`, the
 vectorized shingling used for non-ASCII text) give identical results and are tested against them.
 """
+
 from __future__ import annotations
 
 import re
@@ -254,8 +255,7 @@ def shingle_hashes(texts, ngram: int = 5, unit: str = "word") -> tuple[np.ndarra
     if len(arr) == 0:
         return np.zeros(0, dtype=np.uint32), np.zeros(1, dtype=np.int64)
     if unit == "char":
-        return _by_script(arr, lambda t: _ascii_char_shingle_hashes(t, ngram),
-                          lambda t: _char_shingle_hashes_python(t.to_pylist(), ngram))
+        return _by_script(arr, lambda t: _ascii_char_shingle_hashes(t, ngram), lambda t: _char_shingle_hashes_python(t.to_pylist(), ngram))
     return _by_script(arr, lambda t: _ascii_word_shingle_hashes(t, ngram), lambda t: _word_shingle_hashes_vectorized(t, ngram))
 
 
@@ -265,8 +265,12 @@ def signatures(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.nda
     Equal to :func:`signatures_numpy` and to datasketch (tested)."""
     from curation.minhash_jit import minhash_signatures
 
-    return minhash_signatures(np.ascontiguousarray(hashes, dtype=np.uint32), np.ascontiguousarray(offsets, dtype=np.int64),
-                              np.ascontiguousarray(a, dtype=np.uint32), np.ascontiguousarray(b, dtype=np.uint32))
+    return minhash_signatures(
+        np.ascontiguousarray(hashes, dtype=np.uint32),
+        np.ascontiguousarray(offsets, dtype=np.int64),
+        np.ascontiguousarray(a, dtype=np.uint32),
+        np.ascontiguousarray(b, dtype=np.uint32),
+    )
 
 
 def signatures_numpy(hashes: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 2048) -> np.ndarray:
@@ -349,8 +353,9 @@ def bucket_star_edges(band: np.ndarray, key: np.ndarray, ids: pa.Array, old: np.
     n = len(band)
     if n == 0:
         return pa.array([], pa.string()), pa.array([], pa.string())
-    order = pc.sort_indices(pa.table({"band": band, "key": key, "id": ids}),
-                            sort_keys=[("band", "ascending"), ("key", "ascending"), ("id", "ascending")]).to_numpy()
+    order = pc.sort_indices(
+        pa.table({"band": band, "key": key, "id": ids}), sort_keys=[("band", "ascending"), ("key", "ascending"), ("id", "ascending")]
+    ).to_numpy()
     b, k = band[order], key[order]
     first = np.ones(n, dtype=bool)
     first[1:] = (b[1:] != b[:-1]) | (k[1:] != k[:-1])

@@ -21,6 +21,7 @@ measured by bench/minhash_kernel.py.
 Compiled code is cached on disk (``NUMBA_CACHE_DIR``, default a folder under the system temp
 dir) so Spark's Python workers compile each kernel once per machine, not once per task.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,7 +51,7 @@ def _lower(c):
 
 @_jit
 def _read32_lower(data, i):
-    return (_lower(data[i]) | (_lower(data[i + 1]) << 8) | (_lower(data[i + 2]) << 16) | (_lower(data[i + 3]) << 24))
+    return _lower(data[i]) | (_lower(data[i + 1]) << 8) | (_lower(data[i + 2]) << 16) | (_lower(data[i + 3]) << 24)
 
 
 @_jit
@@ -221,8 +222,8 @@ def pair_jaccard_sets(hl, ol, hr, orr):
     n = len(ol) - 1
     out = np.empty(n, dtype=np.float64)
     for p in range(n):
-        x = np.sort(hl[ol[p]:ol[p + 1]])
-        y = np.sort(hr[orr[p]:orr[p + 1]])
+        x = np.sort(hl[ol[p] : ol[p + 1]])
+        y = np.sort(hr[orr[p] : orr[p + 1]])
         i = j = 0
         nx = ny = inter = 0
         while i < len(x) or j < len(y):

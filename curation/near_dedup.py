@@ -26,6 +26,7 @@ Verification compares a member with its bucket's smallest id only (star edges), 
 member, so a true duplicate of another member that is not similar enough to the bucket root loses
 that edge (it may still join through another band); this keeps verification O(n) per bucket.
 """
+
 from __future__ import annotations
 
 import time
@@ -55,10 +56,9 @@ def band_rows_batch(ids: pa.Array, texts: pa.Array, params: NearDedupParams, a: 
     keys = band_keys(signatures(hashes, offsets, a, b), bands, rows)[has]
     owners = np.flatnonzero(has)
     return pa.RecordBatch.from_arrays(
-        [ids.take(pa.array(np.repeat(owners, bands))),
-         pa.array(np.tile(np.arange(bands, dtype=np.int32), len(owners))),
-         pa.array(keys.reshape(-1))],
-        names=["id", "band", "key"])
+        [ids.take(pa.array(np.repeat(owners, bands))), pa.array(np.tile(np.arange(bands, dtype=np.int32), len(owners))), pa.array(keys.reshape(-1))],
+        names=["id", "band", "key"],
+    )
 
 
 def band_rows(docs, params: NearDedupParams):
@@ -92,14 +92,14 @@ def verify_pairs_local(edges: pa.Table, texts: pa.Table, params: NearDedupParams
     sims = np.empty(len(src), np.float64)
     for start in range(0, len(src), PAIR_BATCH):  # bounded memory for the shingle arrays
         stop = min(start + PAIR_BATCH, len(src))
-        sims[start:stop] = pair_jaccard(text.take(i_src.slice(start, stop - start)),
-                                        text.take(i_dst.slice(start, stop - start)), params.ngram, params.unit)
+        sims[start:stop] = pair_jaccard(
+            text.take(i_src.slice(start, stop - start)), text.take(i_dst.slice(start, stop - start)), params.ngram, params.unit
+        )
     keep = pa.array(sims >= params.threshold)
     return pa.table({"src": src.filter(keep), "dst": dst.filter(keep)})
 
 
-def verify_edges(edges, texts, params: NearDedupParams, n_edges: int | None = None,
-                 local_max_bytes: int = LOCAL_VERIFY_MAX_BYTES):
+def verify_edges(edges, texts, params: NearDedupParams, n_edges: int | None = None, local_max_bytes: int = LOCAL_VERIFY_MAX_BYTES):
     """Keep candidate edges whose exact shingle Jaccard reaches the threshold. ``texts``: (id, text).
     Only the texts of documents on a candidate edge are read: on the driver when they are at most
     ``local_max_bytes`` (:func:`verify_pairs_local`), else shuffled to the pairs on Spark. Both
@@ -113,17 +113,18 @@ def verify_edges(edges, texts, params: NearDedupParams, n_edges: int | None = No
         size = texts.agg(F.sum(F.octet_length("text"))).first()[0] or 0
         if size <= local_max_bytes:
             kept = verify_pairs_local(edges.select("src", "dst").toArrow(), texts.select("id", "text").toArrow(), params)
-            return edges.sparkSession.createDataFrame(kept) if kept.num_rows else edges.sparkSession.createDataFrame(
-                [], "src string, dst string")
-    pairs = (edges.join(texts.withColumnRenamed("id", "src").withColumnRenamed("text", "src_text"), "src")
-             .join(texts.withColumnRenamed("id", "dst").withColumnRenamed("text", "dst_text"), "dst"))
+            return edges.sparkSession.createDataFrame(kept) if kept.num_rows else edges.sparkSession.createDataFrame([], "src string, dst string")
+    pairs = edges.join(texts.withColumnRenamed("id", "src").withColumnRenamed("text", "src_text"), "src").join(
+        texts.withColumnRenamed("id", "dst").withColumnRenamed("text", "dst_text"), "dst"
+    )
     ngram, unit, threshold = params.ngram, params.unit, params.threshold
 
     def score(batches):
         for batch in batches:
             sims = pair_jaccard(batch.column("src_text"), batch.column("dst_text"), ngram, unit)
-            yield pa.RecordBatch.from_arrays([batch.column("src"), batch.column("dst"), pa.array(sims, pa.float64())],
-                                             names=["src", "dst", "jaccard"])
+            yield pa.RecordBatch.from_arrays(
+                [batch.column("src"), batch.column("dst"), pa.array(sims, pa.float64())], names=["src", "dst", "jaccard"]
+            )
 
     scored = pairs.select("src", "dst", "src_text", "dst_text").mapInArrow(score, "src string, dst string, jaccard double")
     return scored.where(F.col("jaccard") >= threshold).select("src", "dst")
@@ -169,37 +170,48 @@ def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = Non
         if not parts:
             return
         t = pa.Table.from_batches(parts).combine_chunks()
-        src, dst = bucket_star_edges(t.column("band").to_numpy(), t.column("key").to_numpy(),
-                                     t.column("id").combine_chunks(), t.column("_old").to_numpy(zero_copy_only=False))
+        src, dst = bucket_star_edges(
+            t.column("band").to_numpy(), t.column("key").to_numpy(), t.column("id").combine_chunks(), t.column("_old").to_numpy(zero_copy_only=False)
+        )
         yield pa.RecordBatch.from_arrays([src, dst], names=["src", "dst"])
 
-    candidates = (rows_all.mapInArrow(star_edges, "src string, dst string").distinct()
-                  .persist(StorageLevel.MEMORY_AND_DISK))
+    candidates = rows_all.mapInArrow(star_edges, "src string, dst string").distinct().persist(StorageLevel.MEMORY_AND_DISK)
     n_candidates = candidates.count()
     edges = verify_edges(candidates, texts, params, n_candidates).persist(StorageLevel.MEMORY_AND_DISK) if params.verify else candidates
     n_edges = edges.count()
     components = connected_components_auto(edges)
-    narrow = docs.select("id", "source", "token_count", *(
-        [F.length("text").alias("_text_len")] if params.keep.rule == "longest" else keep_columns(params.keep)))
+    narrow = docs.select(
+        "id", "source", "token_count", *([F.length("text").alias("_text_len")] if params.keep.rule == "longest" else keep_columns(params.keep))
+    )
     # every node of the duplicate graph with its document's narrow row (none for an indexed
     # document); the text is never shuffled here
     graph = components.select(F.col("node").alias("id"), F.col("component").alias("_component")).join(
-        narrow.withColumn("_member", F.lit(True)), "id", "left")
+        narrow.withColumn("_member", F.lit(True)), "id", "left"
+    )
     if index is not None:
         graph = graph.join(index.texts.select("id").distinct().withColumn("_old", F.lit(True)), "id", "left")
     else:
         graph = graph.withColumn("_old", F.lit(False))
     removed = decide_per_partition(graph, partial(near_decisions, policy=params.keep), "_component")
     kept = docs.join(F.broadcast(removed.select("id")) if n_edges < 2_000_000 else removed.select("id"), "id", "left_anti")
-    details = {"bands": bands, "rows": rows, "num_perm": params.num_perm, "threshold": params.threshold,
-               "ngram": params.ngram, "unit": params.unit, "verify": params.verify, "incremental": index is not None,
-               "band_rows": n_band_rows, "candidate_edges": n_candidates, "edges_after_verification": n_edges,
-               "edges_dropped_by_verification": n_candidates - n_edges if params.verify else None}
+    details = {
+        "bands": bands,
+        "rows": rows,
+        "num_perm": params.num_perm,
+        "threshold": params.threshold,
+        "ngram": params.ngram,
+        "unit": params.unit,
+        "verify": params.verify,
+        "incremental": index is not None,
+        "band_rows": n_band_rows,
+        "candidate_edges": n_candidates,
+        "edges_after_verification": n_edges,
+        "edges_dropped_by_verification": n_candidates - n_edges if params.verify else None,
+    }
     return kept, removed, details, rows_all
 
 
-def near_dedup_stage(docs, params: NearDedupParams, index: NearDedupIndex | None = None,
-                     known_in: tuple[int, int] | None = None):
+def near_dedup_stage(docs, params: NearDedupParams, index: NearDedupIndex | None = None, known_in: tuple[int, int] | None = None):
     """(kept, removed, StageStats, band rows: id, band, key, _old = from the index); removed and the band rows
     are persisted (the caller unpersists them when written). ``kept`` is ``docs`` minus a
     broadcast list of removed ids, not a second cached copy of the texts."""
@@ -222,8 +234,7 @@ def repoint(earlier_removed, later_removed):
     ``duplicate_of`` names a kept document. Returns the earlier removals (same columns)."""
     from pyspark.sql import functions as F
 
-    later = later_removed.where(F.col("duplicate_of").isNotNull()).select(
-        F.col("id").alias("_later_id"), F.col("duplicate_of").alias("_later_kept"))
+    later = later_removed.where(F.col("duplicate_of").isNotNull()).select(F.col("id").alias("_later_id"), F.col("duplicate_of").alias("_later_kept"))
     joined = earlier_removed.join(F.broadcast(later), earlier_removed["duplicate_of"] == later["_later_id"], "left")
     return joined.withColumn("duplicate_of", F.coalesce("_later_kept", "duplicate_of")).select(*earlier_removed.columns)
 

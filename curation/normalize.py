@@ -12,6 +12,7 @@ never occur inside a multi-byte UTF-8 sequence, so working on bytes is exact). R
 The key is SHA-256 of the normalized UTF-8 bytes (hex), one hashlib call per document over the
 whole text: C speed, no per-character Python.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,8 @@ def collapse_ascii_whitespace(texts: pa.Array) -> pa.LargeStringArray:
     n = len(texts)
     if n == 0:
         return texts
-    offs = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset: texts.offset + n + 1]
-    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8)[offs[0]: offs[-1]] if offs[-1] > offs[0] else np.zeros(0, np.uint8)
+    offs = np.frombuffer(texts.buffers()[1], dtype=np.int64)[texts.offset : texts.offset + n + 1]
+    data = np.frombuffer(texts.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]] if offs[-1] > offs[0] else np.zeros(0, np.uint8)
     offs = offs - offs[0]
     ws = _is_ascii_space(data)
     drop = ws.copy()

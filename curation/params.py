@@ -2,6 +2,7 @@
 defaults and checks are defined, read by the stages, the flows, recipes and the CLI (which imports
 only this module to build its options). Importing it costs pydantic alone. Reasoning and
 measurements: docs/dedup.md, docs/scoring.md, docs/containment.md, docs/tiers.md."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -82,12 +83,15 @@ class QualityModelParams(BaseModel):
     seed: int = 0
     max_chars: int = Field(100_000, ge=100, description="characters of each document the model reads")
     features: Literal["ngrams", "ngrams_stripped", "embedding", "ngrams+embedding"] = Field(
-        "ngrams", description="ngrams: hashed word 1-2-grams; ngrams_stripped: the same after removing multiple-choice "
-                              "markers (option letters, 'Answer:'); embedding: the static text embedding; "
-                              "ngrams+embedding: both, side by side (docs/scoring.md, 'BETR on topic')")
+        "ngrams",
+        description="ngrams: hashed word 1-2-grams; ngrams_stripped: the same after removing multiple-choice "
+        "markers (option letters, 'Answer:'); embedding: the static text embedding; "
+        "ngrams+embedding: both, side by side (docs/scoring.md, 'BETR on topic')",
+    )
     embedder: Literal["static", "minilm"] = "static"
-    embedding_weight: float = Field(1.0, gt=0, description="scale of the embedding block beside the n-grams "
-                                                           "(both blocks have unit L2 norm per document)")
+    embedding_weight: float = Field(
+        1.0, gt=0, description="scale of the embedding block beside the n-grams (both blocks have unit L2 norm per document)"
+    )
 
     def with_features(self, features: str, max_chars: int | None = None) -> QualityModelParams:
         """A validated copy with other features; an embedding reads the first
@@ -113,17 +117,18 @@ class ScoreParams(BaseModel):
     sample: int = Field(10_000, ge=20, description="documents scored directly and used to train the classifier")
     top_p: float = Field(0.1, gt=0, lt=1, description="fraction of the sample labelled positive")
     holdout: float = Field(0.2, ge=0, lt=1)
-    folds: int = Field(5, ge=2, le=20, description="cross-fitting folds: each sampled document is scored by a "
-                                                     "model fit on the other folds")
+    folds: int = Field(5, ge=2, le=20, description="cross-fitting folds: each sampled document is scored by a model fit on the other folds")
     ngram: int = Field(13, ge=5, le=50, description="words in a decontamination n-gram")
-    max_ngram_doc_frequency: int = Field(10_000, ge=1, description="test n-grams found in more corpus documents are "
-                                                                    "templates/boilerplate and exempt (BETR App. B.2)")
+    max_ngram_doc_frequency: int = Field(
+        10_000, ge=1, description="test n-grams found in more corpus documents are templates/boilerplate and exempt (BETR App. B.2)"
+    )
     seed: int = 0
     classifier: QualityModelParams = Field(
         default_factory=QualityModelParams,
         description="the sample-mode classifier (hashed n-grams by default). For targets of one subject, "
-                    "`features: ngrams+embedding` with `max_chars: 1000` keeps the topic instead of the test "
-                    "format (docs/scoring.md, 'BETR on topic'); its embedder follows `embedder`")
+        "`features: ngrams+embedding` with `max_chars: 1000` keeps the topic instead of the test "
+        "format (docs/scoring.md, 'BETR on topic'); its embedder follows `embedder`",
+    )
 
 
 class ContainmentParams(BaseModel):
@@ -131,5 +136,4 @@ class ContainmentParams(BaseModel):
     min_ratio: float = Field(1.0, gt=0, le=1, description="report A ⊑ B when this share of A's distinct rows is in B")
     sample: int = Field(64, ge=1, description="child rows probed per pair in content pruning")
     seed: int = 0
-    driver_max_bytes: int = Field(256 << 20, ge=0, description="pairs with a table larger than this are "
-                                                               "verified on Spark instead of in the driver")
+    driver_max_bytes: int = Field(256 << 20, ge=0, description="pairs with a table larger than this are verified on Spark instead of in the driver")

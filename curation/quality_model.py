@@ -15,6 +15,7 @@ ever, so loading a model from any path cannot run code.
 :func:`cross_validated_auc` gives the held-out ROC-AUC (stratified k-fold, seeded) that
 :func:`train_quality_model` records in the model.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,7 +34,6 @@ from curation.params import QualityModelParams
 FORMAT = "tierlake-quality-linear/1"
 
 
-
 # multiple-choice markers: option letters at a line start ("A. ", "(b) ", "C) "), answer and question
 # labels; stripped so that a classifier cannot separate documents by the test format alone
 _OPTION = re.compile(r"(?m)^[ \t]*(?:\(?[A-Ea-e][.):]|\([A-Ea-e]\))[ \t]+")
@@ -50,8 +50,15 @@ def strip_format(text: str) -> str:
 def _vectorizer(p: QualityModelParams):
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    return HashingVectorizer(n_features=p.n_features, ngram_range=(1, p.ngram_max), alternate_sign=False,
-                             lowercase=True, norm=None, token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
+    return HashingVectorizer(
+        n_features=p.n_features,
+        ngram_range=(1, p.ngram_max),
+        alternate_sign=False,
+        lowercase=True,
+        norm=None,
+        token_pattern=r"(?u)\b\w+\b",
+        dtype=np.float32,
+    )
 
 
 def _ngram_features(texts, p: QualityModelParams):
@@ -105,8 +112,13 @@ def cross_validated_auc(texts: list[str], labels: np.ndarray, p: QualityModelPar
         clf = _classifier(p).fit(x[train], y[train])
         oof[test] = clf.decision_function(x[test])
         aucs.append(float(roc_auc_score(y[test], oof[test])))
-    return {"folds": p.folds, "auc_mean": float(np.mean(aucs)), "auc_std": float(np.std(aucs)),
-            "auc_per_fold": aucs, "auc_pooled": float(roc_auc_score(y, oof))}
+    return {
+        "folds": p.folds,
+        "auc_mean": float(np.mean(aucs)),
+        "auc_std": float(np.std(aucs)),
+        "auc_per_fold": aucs,
+        "auc_pooled": float(roc_auc_score(y, oof)),
+    }
 
 
 class QualityModel:
@@ -126,8 +138,7 @@ class QualityModel:
         with open(tmp, "wb") as fh:
             np.savez(fh, index=nz.astype(np.int64), value=self.coef[nz])
         os.replace(tmp, os.path.join(folder, "weights.npz"))
-        doc = {"format": FORMAT, "params": self.params.model_dump(), "intercept": self.intercept,
-               "n_weights": int(len(self.coef)), **self.meta}
+        doc = {"format": FORMAT, "params": self.params.model_dump(), "intercept": self.intercept, "n_weights": int(len(self.coef)), **self.meta}
         with open(os.path.join(folder, ".model.json.tmp"), "w") as fh:
             json.dump(doc, fh, indent=2, sort_keys=True)
         os.replace(os.path.join(folder, ".model.json.tmp"), os.path.join(folder, "model.json"))
@@ -158,19 +169,24 @@ def _digest(texts: list[str]) -> str:
     return h.hexdigest()
 
 
-def train_quality_model(positives: list[str], negatives: list[str], params: QualityModelParams | None = None,
-                        sources: dict | None = None) -> QualityModel:
+def train_quality_model(
+    positives: list[str], negatives: list[str], params: QualityModelParams | None = None, sources: dict | None = None
+) -> QualityModel:
     """Fit on all examples after measuring the cross-validated AUC; both go into the model's metadata."""
     p = params or QualityModelParams()
     if len(positives) < p.folds or len(negatives) < p.folds:
-        raise ValueError(f"need at least {p.folds} positive and {p.folds} negative examples "
-                         f"(got {len(positives)} and {len(negatives)})")
+        raise ValueError(f"need at least {p.folds} positive and {p.folds} negative examples (got {len(positives)} and {len(negatives)})")
     texts = list(positives) + list(negatives)
     y = np.r_[np.ones(len(positives), int), np.zeros(len(negatives), int)]
     t0 = time.time()
     cv = cross_validated_auc(texts, y, p)
     clf = _classifier(p).fit(_features(texts, p), y)
-    meta = {"cross_validation": cv, "n_positive": len(positives), "n_negative": len(negatives),
-            "training_sha256": _digest(texts), "training_sources": sources or {},
-            "train_seconds": round(time.time() - t0, 3)}
+    meta = {
+        "cross_validation": cv,
+        "n_positive": len(positives),
+        "n_negative": len(negatives),
+        "training_sha256": _digest(texts),
+        "training_sources": sources or {},
+        "train_seconds": round(time.time() - t0, 3),
+    }
     return QualityModel(p, clf.coef_.ravel(), clf.intercept_[0], meta)

@@ -33,6 +33,7 @@ Departures from datatrove, and why:
 * C4 sentences are counted as runs of text ending in ``.``, ``!`` or ``?`` followed by a space or
   the end (plus a trailing unterminated run), not with NLTK's punkt.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,13 +49,34 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 _DOC_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
 
 SIGNAL_COLUMNS = (
-    ["n_chars", "n_words", "n_non_symbol_words", "mean_word_length", "hash_per_word", "ellipsis_per_word",
-     "bullet_lines_frac", "ellipsis_lines_frac", "alpha_words_frac", "stop_words",
-     "dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac"]
+    [
+        "n_chars",
+        "n_words",
+        "n_non_symbol_words",
+        "mean_word_length",
+        "hash_per_word",
+        "ellipsis_per_word",
+        "bullet_lines_frac",
+        "ellipsis_lines_frac",
+        "alpha_words_frac",
+        "stop_words",
+        "dup_para_frac",
+        "dup_para_char_frac",
+        "dup_line_frac",
+        "dup_line_char_frac",
+    ]
     + [f"top_{n}gram_char_frac" for n in TOP_NGRAMS]
     + [f"dup_{n}gram_char_frac" for n in DUP_NGRAMS]
-    + ["c4_lorem_ipsum", "c4_curly_bracket", "c4_sentences", "c4_removed_lines_frac",
-       "fw_line_punct_frac", "fw_short_lines_frac", "fw_dup_line_char_frac", "fw_newlines_per_word"]
+    + [
+        "c4_lorem_ipsum",
+        "c4_curly_bracket",
+        "c4_sentences",
+        "c4_removed_lines_frac",
+        "fw_line_punct_frac",
+        "fw_short_lines_frac",
+        "fw_dup_line_char_frac",
+        "fw_newlines_per_word",
+    ]
 )
 
 
@@ -75,46 +97,69 @@ def _line_signals(texts: pl.Series, n: int) -> pl.DataFrame:
     doc = pl.Series("doc", np.arange(n, dtype=np.uint32))
     base = pl.DataFrame([doc, texts.alias("text")])
     # Gopher quality: str.splitlines(); a trailing newline adds no line
-    lines = (base.select("doc", pl.col("text").str.strip_suffix("\n").str.split("\n").alias("line"))
-             .explode("line").drop_nulls("line"))
+    lines = base.select("doc", pl.col("text").str.strip_suffix("\n").str.split("\n").alias("line")).explode("line").drop_nulls("line")
     lines = lines.with_columns(pl.col("line").str.strip_suffix("\r"))
-    q = _per_doc(lines, n, [
-        pl.len().alias("_lines"),
-        pl.col("line").str.strip_chars_start().str.contains(r"^[•-]").sum().alias("_bullets"),
-        pl.col("line").str.strip_chars_end().str.contains(r"(\.\.\.|…)$").sum().alias("_ellipses"),
-    ])
+    q = _per_doc(
+        lines,
+        n,
+        [
+            pl.len().alias("_lines"),
+            pl.col("line").str.strip_chars_start().str.contains(r"^[•-]").sum().alias("_bullets"),
+            pl.col("line").str.strip_chars_end().str.contains(r"(\.\.\.|…)$").sum().alias("_ellipses"),
+        ],
+    )
     # Gopher repetition: re.split("\n+") lines, re.split("\n{2,}") paragraphs of the stripped text
-    rlines = (base.select("doc", pl.col("text").str.replace_all(r"\n+", "\n").str.split("\n").alias("l"))
-              .explode("l").drop_nulls("l"))
-    rl = _per_doc(_duplicates(rlines, "l"), n, [
-        pl.len().alias("_rlines"), pl.col("dup").sum().alias("_dup_lines"),
-        pl.col("n").filter(pl.col("dup")).sum().alias("_dup_line_chars")])
-    paras = (base.select("doc", pl.col("text").str.strip_chars().str.replace_all(r"\n{2,}", "\x00")
-                         .str.split("\x00").alias("p")).explode("p").drop_nulls("p"))
-    rp = _per_doc(_duplicates(paras, "p"), n, [
-        pl.len().alias("_paras"), pl.col("dup").sum().alias("_dup_paras"),
-        pl.col("n").filter(pl.col("dup")).sum().alias("_dup_para_chars")])
+    rlines = base.select("doc", pl.col("text").str.replace_all(r"\n+", "\n").str.split("\n").alias("l")).explode("l").drop_nulls("l")
+    rl = _per_doc(
+        _duplicates(rlines, "l"),
+        n,
+        [pl.len().alias("_rlines"), pl.col("dup").sum().alias("_dup_lines"), pl.col("n").filter(pl.col("dup")).sum().alias("_dup_line_chars")],
+    )
+    paras = (
+        base.select("doc", pl.col("text").str.strip_chars().str.replace_all(r"\n{2,}", "\x00").str.split("\x00").alias("p"))
+        .explode("p")
+        .drop_nulls("p")
+    )
+    rp = _per_doc(
+        _duplicates(paras, "p"),
+        n,
+        [pl.len().alias("_paras"), pl.col("dup").sum().alias("_dup_paras"), pl.col("n").filter(pl.col("dup")).sum().alias("_dup_para_chars")],
+    )
     # FineWeb: text.split("\n") without blank lines
     fw = lines.filter(pl.col("line").str.strip_chars() != "")
-    fwd = _per_doc(_duplicates(fw, "line"), n, [
-        pl.len().alias("_fw_lines"),
-        pl.col("line").str.contains(r"\p{Sentence_Terminal}$").sum().alias("_fw_punct"),
-        (pl.col("n") <= 30).sum().alias("_fw_short"),
-        pl.col("n").filter(pl.col("dup")).sum().alias("_fw_dup_chars")])
+    fwd = _per_doc(
+        _duplicates(fw, "line"),
+        n,
+        [
+            pl.len().alias("_fw_lines"),
+            pl.col("line").str.contains(r"\p{Sentence_Terminal}$").sum().alias("_fw_punct"),
+            (pl.col("n") <= 30).sum().alias("_fw_short"),
+            pl.col("n").filter(pl.col("dup")).sum().alias("_fw_dup_chars"),
+        ],
+    )
     # C4 line rules (terminal-punctuation rule off, as FineWeb runs it): a stripped line is
     # removed if empty, < 3 words, a word > 1000 chars, "javascript", or a policy phrase
     c4 = lines.with_columns(s=pl.col("line").str.strip_chars())
     low = pl.col("s").str.to_lowercase()
     words = pl.col("s").str.split(" ").list.eval(pl.element().filter(pl.element() != ""))
-    removed = ((pl.col("s") == "") | (words.list.len() < 3) | pl.col("s").str.contains(r"\S{1001}")
-               | low.str.contains("javascript", literal=True)
-               | pl.any_horizontal([low.str.contains(p, literal=True) for p in C4_POLICY_PHRASES]))
+    removed = (
+        (pl.col("s") == "")
+        | (words.list.len() < 3)
+        | pl.col("s").str.contains(r"\S{1001}")
+        | low.str.contains("javascript", literal=True)
+        | pl.any_horizontal([low.str.contains(p, literal=True) for p in C4_POLICY_PHRASES])
+    )
     c4 = c4.with_columns(removed=removed, nonblank=pl.col("s") != "")
     sentences = pl.col("s").str.count_matches(r"[.!?]+(?:\s|$)") + (~pl.col("s").str.contains(r"[.!?]$")).cast(pl.UInt32)
-    c4d = _per_doc(c4, n, [
-        sentences.filter(~pl.col("removed")).sum().alias("_c4_sentences"),
-        (pl.col("removed") & pl.col("nonblank")).sum().alias("_c4_removed"),
-        pl.col("nonblank").sum().alias("_c4_nonblank")])
+    c4d = _per_doc(
+        c4,
+        n,
+        [
+            sentences.filter(~pl.col("removed")).sum().alias("_c4_sentences"),
+            (pl.col("removed") & pl.col("nonblank")).sum().alias("_c4_removed"),
+            pl.col("nonblank").sum().alias("_c4_nonblank"),
+        ],
+    )
     return pl.concat([q, rl.drop("doc"), rp.drop("doc"), fwd.drop("doc"), c4d.drop("doc")], how="horizontal")
 
 
@@ -126,18 +171,18 @@ def _ngram_signals(tokens: pl.DataFrame, n_docs: int) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     h = wh.copy()
     glen = wl.copy()  # characters of " ".join(ngram), as datatrove's get_n_grams
-    raw = wl.copy()   # characters of "".join(ngram), as datatrove's find_all_duplicate
+    raw = wl.copy()  # characters of "".join(ngram), as datatrove's find_all_duplicate
     for n in range(2, max(DUP_NGRAMS) + 1):
         m = len(h) - 1
         if m <= 0:
             h = h[:0]
         else:
             with np.errstate(over="ignore"):
-                h = (h[:m] * _MIX) ^ wh[n - 1:]
-            glen = glen[:m] + 1 + wl[n - 1:]
-            raw = raw[:m] + wl[n - 1:]
+                h = (h[:m] * _MIX) ^ wh[n - 1 :]
+            glen = glen[:m] + 1 + wl[n - 1 :]
+            raw = raw[:m] + wl[n - 1 :]
         k = len(h)
-        valid = doc[:k] == doc[n - 1: n - 1 + k] if k else np.zeros(0, bool)
+        valid = doc[:k] == doc[n - 1 : n - 1 + k] if k else np.zeros(0, bool)
         idx = np.nonzero(valid)[0]
         if n in TOP_NGRAMS:
             out[f"top_{n}"] = _top_ngram_chars(doc[idx], h[idx], glen[idx], n_docs)
@@ -159,8 +204,7 @@ def _top_ngram_chars(d, h, glen, n_docs):
     occ = pl.DataFrame({"key": _ngram_keys(d, h), "doc": d, "len": glen})
     grams = occ.group_by("key").agg(pl.col("doc").first(), pl.len().alias("count"), pl.col("len").first())
     # the most frequent n-gram of each document (ties: the longest one), as count x characters
-    top = (grams.with_columns(value=pl.col("count") * pl.col("len"))
-           .group_by("doc").agg(pl.col("value").sort_by(["count", "value"]).last()))
+    top = grams.with_columns(value=pl.col("count") * pl.col("len")).group_by("doc").agg(pl.col("value").sort_by(["count", "value"]).last())
     res[top["doc"].to_numpy()] = top["value"].to_numpy()
     return res
 
@@ -183,18 +227,21 @@ def quality_signals(texts: pa.Array | pa.ChunkedArray | list[str]) -> pa.Table:
     n = len(s)
     docs = pl.DataFrame({"doc": np.arange(n, dtype=np.uint32), "text": s})
     n_chars = s.str.len_chars().to_numpy().astype(np.int64)
-    tokens = (docs.select("doc", pl.col("text").str.extract_all(TOKEN_PATTERN).alias("tok"))
-              .explode("tok").drop_nulls("tok"))
+    tokens = docs.select("doc", pl.col("text").str.extract_all(TOKEN_PATTERN).alias("tok")).explode("tok").drop_nulls("tok")
     tokens = tokens.with_columns(
-        word=pl.col("tok").str.contains(r"\w"), alpha=pl.col("tok").str.contains(r"\p{Alphabetic}"),
-        stop=pl.col("tok").str.to_lowercase())
-    w = _per_doc(tokens, n, [
-        pl.len().alias("_tokens"),
-        pl.col("word").sum().alias("_words"),
-        pl.col("tok").str.len_chars().filter(pl.col("word")).sum().alias("_word_chars"),
-        pl.col("alpha").sum().alias("_alpha"),
-        pl.col("stop").filter(pl.col("stop").is_in(GOPHER_STOP_WORDS)).n_unique().alias("_stop"),
-    ])
+        word=pl.col("tok").str.contains(r"\w"), alpha=pl.col("tok").str.contains(r"\p{Alphabetic}"), stop=pl.col("tok").str.to_lowercase()
+    )
+    w = _per_doc(
+        tokens,
+        n,
+        [
+            pl.len().alias("_tokens"),
+            pl.col("word").sum().alias("_words"),
+            pl.col("tok").str.len_chars().filter(pl.col("word")).sum().alias("_word_chars"),
+            pl.col("alpha").sum().alias("_alpha"),
+            pl.col("stop").filter(pl.col("stop").is_in(GOPHER_STOP_WORDS)).n_unique().alias("_stop"),
+        ],
+    )
     lines = _line_signals(s, n)
     ng = _ngram_signals(tokens, n)
     tok = w["_tokens"].to_numpy().astype(np.float64)

@@ -5,6 +5,7 @@ Each class only binds a stage function (Spark when ``ctx.spark`` is set, else th
 engine's Arrow function) to the frames it reads and writes; the runner (:mod:`flows.runner`)
 does checkpoints, retries, artifacts and accounting. See docs/engine.md.
 """
+
 from __future__ import annotations
 
 import os
@@ -70,8 +71,7 @@ class ExactDedupStage(Stage[ExactDedupParams]):
         if ctx.spark is None:
             from curation.dedup_local import exact_dedup_stage_local
 
-            kept, removed, stats, keys = exact_dedup_stage_local(docs, self.params, index_keys, _known_in_arrow(ctx, "ingest", docs),
-                                                                 ctx.threads)
+            kept, removed, stats, keys = exact_dedup_stage_local(docs, self.params, index_keys, _known_in_arrow(ctx, "ingest", docs), ctx.threads)
         else:
             from curation.exact_dedup import exact_dedup_stage
 
@@ -103,8 +103,9 @@ class NearDedupStage(Stage[NearDedupParams]):
         if ctx.spark is None:
             from curation.dedup_local import near_dedup_stage_local
 
-            kept, removed, stats, bands = near_dedup_stage_local(docs, self.params, inputs["index_bands"], inputs["index_texts"],
-                                                                 _known_in_arrow(ctx, "exact_dedup", docs), ctx.threads)
+            kept, removed, stats, bands = near_dedup_stage_local(
+                docs, self.params, inputs["index_bands"], inputs["index_texts"], _known_in_arrow(ctx, "exact_dedup", docs), ctx.threads
+            )
         else:
             from curation.near_dedup import NearDedupIndex, near_dedup_stage
 
@@ -136,9 +137,12 @@ class ScoreStage(Stage[ScoreParams]):
         from curation.betr_stage import score_stage
 
         result = score_stage(inputs[self.inputs[0]], self.params)
-        return StageOutput({"scores": result.scores}, result.stats, objects={"result": result},
-                           meta={"evaluation": result.evaluation, "has_sample": result.sample is not None,
-                                 "has_model": result.model is not None})
+        return StageOutput(
+            {"scores": result.scores},
+            result.stats,
+            objects={"result": result},
+            meta={"evaluation": result.evaluation, "has_sample": result.sample is not None, "has_model": result.model is not None},
+        )
 
     def checkpoint_files(self, out: StageOutput, folder: str) -> dict[str, str]:
         import pyarrow.parquet as pq
@@ -161,8 +165,7 @@ class ScoreStage(Stage[ScoreParams]):
         out = super().restore(ctx, frames, meta, folder)
         sample = pq.read_table(os.path.join(folder, "sample.parquet")) if meta["has_sample"] else None
         model = QualityModel.load(os.path.join(folder, "model")) if meta["has_model"] else None
-        out.objects["result"] = ScoreResult(scores=frames["scores"], sample=sample, model=model, stats=out.stats,
-                                            evaluation=meta["evaluation"])
+        out.objects["result"] = ScoreResult(scores=frames["scores"], sample=sample, model=model, stats=out.stats, evaluation=meta["evaluation"])
         return out
 
     def summary(self, out: StageOutput) -> str:
@@ -190,10 +193,21 @@ class ContainmentStage(Stage[ContainmentParams]):
 
         res = run_containment(self.lake, self.output or os.path.join(ctx.root, "containment"), self.params)
         f = res["funnel"]
-        stats = StageStats(name="containment", docs_in=0, docs_out=0, tokens_in=0, tokens_out=0, seconds=f["seconds"],
-                           details={"tables": f["tables"], "edges": len(res["edges"]), "funnel": f["stages"],
-                                    "pruned_before_verification_pct": f["pruned_before_verification_pct"],
-                                    "files": ["containment/edges.parquet", "containment/funnel.json", "containment/report.md"]})
+        stats = StageStats(
+            name="containment",
+            docs_in=0,
+            docs_out=0,
+            tokens_in=0,
+            tokens_out=0,
+            seconds=f["seconds"],
+            details={
+                "tables": f["tables"],
+                "edges": len(res["edges"]),
+                "funnel": f["stages"],
+                "pruned_before_verification_pct": f["pruned_before_verification_pct"],
+                "files": ["containment/edges.parquet", "containment/funnel.json", "containment/report.md"],
+            },
+        )
         return StageOutput({}, stats, objects={"result": res})
 
     def summary(self, out: StageOutput) -> str:
@@ -201,5 +215,10 @@ class ContainmentStage(Stage[ContainmentParams]):
 
     def artifacts(self, out: StageOutput) -> list[Artifact]:
         f = out.objects["result"]["funnel"]
-        return [Artifact("containment-funnel", [{"stage": s["stage"], "pairs left": s["pairs_left"], "seconds": s["seconds"]}
-                                                for s in f["stages"]], f"containment funnel over {f['tables']} tables")]
+        return [
+            Artifact(
+                "containment-funnel",
+                [{"stage": s["stage"], "pairs left": s["pairs_left"], "seconds": s["seconds"]} for s in f["stages"]],
+                f"containment funnel over {f['tables']} tables",
+            )
+        ]

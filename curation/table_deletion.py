@@ -8,6 +8,7 @@ columns, types, format, a Spark SQL projection) and ``rows.parquet`` (its canoni
 keeps the rows whose hash is listed (each as many times as counted), casts to the original types
 and writes the table back in its format.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,17 +61,29 @@ def _recipe(lake: str, child: dict, parent: dict) -> dict:
     cols = list(child["columns"])
     select = ", ".join(f"CAST(`{pcols[normalize_name(c)]}` AS {_sql_type(child['columns'][c]['type'])}) AS `{c}`" for c in cols)
     src = f"parquet.`{os.path.join(lake, parent['path'])}`" if parent["format"] != "csv" else f"csv.`{os.path.join(lake, parent['path'])}`"
-    return {"parent": parent["path"], "columns": cols, "types": {c: child["columns"][c]["type"] for c in cols},
-            "format": child["format"],
-            "spark_sql": f"SELECT {select} FROM {src} -- keep the rows whose tierlake row hash is in rows.parquet "
-                         "(one copy per count); `tierlake containment restore` does exactly this",
-            "rows": "rows.parquet"}
+    return {
+        "parent": parent["path"],
+        "columns": cols,
+        "types": {c: child["columns"][c]["type"] for c in cols},
+        "format": child["format"],
+        "spark_sql": f"SELECT {select} FROM {src} -- keep the rows whose tierlake row hash is in rows.parquet "
+        "(one copy per count); `tierlake containment restore` does exactly this",
+        "rows": "rows.parquet",
+    }
 
 
 def _sql_type(t: str) -> str:
     t = t.lower()
-    return {"int64": "BIGINT", "long": "BIGINT", "int32": "INT", "integer": "INT", "double": "DOUBLE",
-            "float": "FLOAT", "bool": "BOOLEAN", "boolean": "BOOLEAN"}.get(t, "STRING")
+    return {
+        "int64": "BIGINT",
+        "long": "BIGINT",
+        "int32": "INT",
+        "integer": "INT",
+        "double": "DOUBLE",
+        "float": "FLOAT",
+        "bool": "BOOLEAN",
+        "boolean": "BOOLEAN",
+    }.get(t, "STRING")
 
 
 def apply_plan(output: str, trash: str) -> list[str]:
@@ -82,8 +95,9 @@ def apply_plan(output: str, trash: str) -> list[str]:
     moved = []
     for d in plan["delete"]:
         t = tables[d["table"]]
-        info = TableInfo(**{k: v for k, v in t.items() if k not in ("columns", "_fingerprint")},
-                         columns={c: ColumnStats(**s) for c, s in t["columns"].items()})
+        info = TableInfo(
+            **{k: v for k, v in t.items() if k not in ("columns", "_fingerprint")}, columns={c: ColumnStats(**s) for c, s in t["columns"].items()}
+        )
         data = read_table(info)
         cols = sorted(data.column_names, key=normalize_name)
         h = row_hashes(data, cols).view(np.int64)
@@ -94,8 +108,11 @@ def apply_plan(output: str, trash: str) -> list[str]:
         os.makedirs(entry)
         pq.write_table(pa.table({"row_hash": uniq, "count": counts.astype(np.int64)}), os.path.join(entry, "rows.parquet"))
         with open(os.path.join(entry, "recipe.json"), "w") as fh:
-            json.dump({**d["recipe"], "table": d["table"], "lake": lake, "hash_columns": cols,
-                       "partition_columns": _partition_columns(info, data)}, fh, indent=2)
+            json.dump(
+                {**d["recipe"], "table": d["table"], "lake": lake, "hash_columns": cols, "partition_columns": _partition_columns(info, data)},
+                fh,
+                indent=2,
+            )
         src = os.path.join(lake, d["table"])
         os.makedirs(os.path.join(entry, "original"))
         shutil.move(src, os.path.join(entry, "original", os.path.basename(src)))  # recoverable until the trash is emptied
@@ -133,8 +150,7 @@ def restore(entry: str) -> str:
     take = np.repeat(first[pos], counts)
     out = data.take(pa.array(take)).select([by_norm[normalize_name(c)] for c in recipe["columns"]])
     out = out.rename_columns(recipe["columns"])
-    types = {"int64": pa.int64(), "int32": pa.int32(), "double": pa.float64(), "string": pa.string(), "long": pa.int64(),
-             "integer": pa.int32()}
+    types = {"int64": pa.int64(), "int32": pa.int32(), "double": pa.float64(), "string": pa.string(), "long": pa.int64(), "integer": pa.int32()}
     out = pa.table({c: out.column(c).cast(types.get(recipe["types"][c], out.column(c).type)) for c in recipe["columns"]})
     dest = os.path.join(lake, recipe["table"])
     fmt = recipe["format"]

@@ -8,6 +8,7 @@ alignment score out of the box; the BETR stage (neural embedders, ranks, classif
 separate, stronger score the recipe can name instead. Scoring a batch is one sparse matrix
 product against the target matrix and a row max.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Console output of the CLI commands that print more than a line (the CLI only parses and calls)."""
+
 from __future__ import annotations
 
 import json
@@ -44,16 +45,20 @@ def print_laws(laws: dict, probes: int, output: str) -> None:
     """What ``tierlake probe`` fitted: per-pool QQT laws, held-out checks, projektor's predictor."""
     print(f"probe: {probes} probes ({laws['recipe']} proxy, loss in bits per byte on {', '.join(laws['benchmarks'])})")
     for pool, law in laws["qqt"].items():
-        print(f"  {pool:<24} b {law['b']:+.4f}  tau {law['tau']:6.2f}  a {law['a']:.3g}  d {law['d']:.3f}  "
-              f"in-sample R2 {law['r2_in_sample']:.3f} ({law['points']} points)")
+        print(
+            f"  {pool:<24} b {law['b']:+.4f}  tau {law['tau']:6.2f}  a {law['a']:.3g}  d {law['d']:.3f}  "
+            f"in-sample R2 {law['r2_in_sample']:.3f} ({law['points']} points)"
+        )
     for axis, check in laws["qqt_heldout"].items():
         label = {"size": "largest size left out", "repetition": "largest repetition left out", "all": "both"}[axis]
         print(f"  QQT held-out ({label}): R2 {check['r2']:.3f}, MAE {check['mae']:.4f} bpb over {check['points']} points")
     pk = laws.get("projektor")
     if pk:
-        print(f"  projektor ({pk['form']} form{', ridge' if pk.get('ridge') else ''}, {pk['fit_points']} mixtures fit): "
-              f"held-out R2 {pk['heldout_r2']:.3f} "
-              f"on {pk['heldout_points']} mixtures")
+        print(
+            f"  projektor ({pk['form']} form{', ridge' if pk.get('ridge') else ''}, {pk['fit_points']} mixtures fit): "
+            f"held-out R2 {pk['heldout_r2']:.3f} "
+            f"on {pk['heldout_points']} mixtures"
+        )
     else:
         print(f"  projektor: {laws.get('projektor_note', 'not fitted')}")
     print(f"  {output}/laws.json  {output}/probes.parquet")
@@ -65,8 +70,10 @@ def print_run_summary(manifest, path: str, seconds: float) -> None:
     print(f"\ntierlake run {manifest.run_id} finished in {seconds:.1f} s")
     for s in manifest.stages:
         if s.name == "containment":
-            print(f"  {s.name:<12} {s.details['tables']} tables, {s.details['edges']} contained pairs "
-                  f"({s.details['pruned_before_verification_pct']}% of pairs pruned before verification)")
+            print(
+                f"  {s.name:<12} {s.details['tables']} tables, {s.details['edges']} contained pairs "
+                f"({s.details['pruned_before_verification_pct']}% of pairs pruned before verification)"
+            )
             continue
         extra = {**s.removed, **{f"quarantined {k}": v for k, v in s.quarantined.items()}}
         print(f"  {s.name:<12} in {s.docs_in:>8}  out {s.docs_out:>8}  {extra if extra else ''}")
@@ -77,15 +84,21 @@ def print_run_summary(manifest, path: str, seconds: float) -> None:
         for c in manifest.tiers:
             by_tier[c.tier] = by_tier.get(c.tier, 0) + c.documents
         details: dict = next((s.details for s in manifest.stages if s.name == "tier"), {})
-        print("  tiers (every ingested document): " + ", ".join(f"{k} {v}" for k, v in sorted(by_tier.items()))
-              + f"; L4 units verified {details.get('l4_units_verified')}, rejected {details.get('l4_units_rejected')}")
+        print(
+            "  tiers (every ingested document): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(by_tier.items()))
+            + f"; L4 units verified {details.get('l4_units_verified')}, rejected {details.get('l4_units_rejected')}"
+        )
     if manifest.selection:
         from tiers.select_stage import mix_basis
 
         sel = manifest.selection
-        print(f"  selection: {sel['budget_tokens']:,.0f}-token mix from {sum(1 for p in sel['pools'] if p['share'] > 0)} pools, "
-              + mix_basis(sel) + "; "
-              + ", ".join(f"{p['pool']} {p['share']:.2f} x{p['epochs']:.1f}" for p in sel["pools"] if p["share"] > 0))
+        print(
+            f"  selection: {sel['budget_tokens']:,.0f}-token mix from {sum(1 for p in sel['pools'] if p['share'] > 0)} pools, "
+            + mix_basis(sel)
+            + "; "
+            + ", ".join(f"{p['pool']} {p['share']:.2f} x{p['epochs']:.1f}" for p in sel["pools"] if p["share"] > 0)
+        )
     if not path.startswith("s3://"):
         print(f"report:   {os.path.join(os.path.dirname(path), 'report.html')}")
     print(f"manifest: {path}")
@@ -106,8 +119,11 @@ def show_manifest(path: str, started: float) -> None:
 def print_tier_stats(stats: dict, output: str, seconds: float) -> None:
     """What `tierlake tier` / `retier` decided: documents per tier, thresholds, the quality model's CV."""
     tiers = stats["tiers"]
-    print(f"tier: {stats['documents_in']} documents in ({seconds:.1f} s): " + ", ".join(f"{t} {n}" for t, n in tiers.items())
-          + (f"; quarantined {stats['quarantined']}" if stats.get("quarantined") else ""))
+    print(
+        f"tier: {stats['documents_in']} documents in ({seconds:.1f} s): "
+        + ", ".join(f"{t} {n}" for t, n in tiers.items())
+        + (f"; quarantined {stats['quarantined']}" if stats.get("quarantined") else "")
+    )
     th = stats["thresholds"]
     print("  thresholds: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in th.items()))
     if stats.get("quality_model_cv"):

@@ -5,6 +5,7 @@ Orchestration only: catalog (:mod:`connectors.lake_catalog`, cached in ``OUTPUT/
 relative to the lake root, ratio, child_rows, verified), ``OUTPUT/funnel.json`` (pairs left and
 seconds per stage) and ``OUTPUT/report.md``, each written under a temporary name and renamed.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,6 +13,7 @@ import os
 from curation.containment_stage import run_containment  # noqa: F401  (the CLI's containment command calls it from here)
 
 # ---------------------------------------------------------------- deletion plan costs (YAML)
+
 
 def load_costs(path: str | None):
     import csv

@@ -7,6 +7,7 @@ Orchestration only: each task calls a stage function from ``connectors`` or ``cu
 Spark runs in-process (local[*] by default, or the recipe's master). Each stage's stats are
 published as a Prefect table artifact so the UI shows them; the flow-run id goes in the manifest.
 """
+
 from __future__ import annotations
 
 import os
@@ -75,8 +76,9 @@ def write_task(root: str, run_id: str, recipe: Recipe, kept, removed, quarantine
     outputs = {"documents": write_shards(kept, root, "documents", run_id, recipe.output.shard_bytes)}
     if removed is not None:
         outputs["removed"] = write_shards(removed, root, "removed", run_id, recipe.output.shard_bytes, size_column=None)
-    outputs["quarantine"] = write_shards(quarantine, root, "quarantine", run_id, recipe.output.shard_bytes,
-                                         sort_by=QUARANTINE_ORDER, size_column="raw")
+    outputs["quarantine"] = write_shards(
+        quarantine, root, "quarantine", run_id, recipe.output.shard_bytes, sort_by=QUARANTINE_ORDER, size_column="raw"
+    )
     return outputs
 
 
@@ -140,18 +142,34 @@ def _run_recipe_in(recipe: Recipe, recipe_dict: dict, root: str, upload_to: str 
         stages.append(containment.stats)
     flow_id = flow_run.get_id() or os.environ.get("TIERLAKE_FLOW_RUN_ID")  # set for a spark-submit application
     manifest = Manifest(
-        run_id=run_id, name=recipe.name, created_at=now_iso(), software=software(spark),
-        recipe=recipe_dict, recipe_sha256=recipe_sha256(recipe_dict), seed=recipe.seed,
+        run_id=run_id,
+        name=recipe.name,
+        created_at=now_iso(),
+        software=software(spark),
+        recipe=recipe_dict,
+        recipe_sha256=recipe_sha256(recipe_dict),
+        seed=recipe.seed,
         prefect=PrefectRun(flow_run_id=str(flow_id), flow_name=flow_run.get_flow_name() or "curate") if flow_id else None,
-        inputs=[InputFile(source=i["source"], path=i["path"], bytes=i["bytes"], format=i["format"],
-                          modified=datetime.fromtimestamp(i["mtime_ns"] / 1e9, timezone.utc).isoformat(timespec="seconds") if i["mtime_ns"] else None)
-                for i in inputs],
-        stages=stages, outputs=outputs,
-        totals=Totals(docs_in=ingest_stats.docs_in, docs_out=outputs["documents"].rows,
-                      tokens_out=outputs["documents"].tokens or 0,
-                      # the select stage picks a mix from the kept documents; its "not selected" are not removals
-                      removed=sum(sum(s.removed.values()) for s in stages if s.name != "select"),
-                      quarantined=sum(sum(s.quarantined.values()) for s in stages)),
+        inputs=[
+            InputFile(
+                source=i["source"],
+                path=i["path"],
+                bytes=i["bytes"],
+                format=i["format"],
+                modified=datetime.fromtimestamp(i["mtime_ns"] / 1e9, timezone.utc).isoformat(timespec="seconds") if i["mtime_ns"] else None,
+            )
+            for i in inputs
+        ],
+        stages=stages,
+        outputs=outputs,
+        totals=Totals(
+            docs_in=ingest_stats.docs_in,
+            docs_out=outputs["documents"].rows,
+            tokens_out=outputs["documents"].tokens or 0,
+            # the select stage picks a mix from the kept documents; its "not selected" are not removals
+            removed=sum(sum(s.removed.values()) for s in stages if s.name != "select"),
+            quarantined=sum(sum(s.quarantined.values()) for s in stages),
+        ),
         tiers=[TierCount(**c) for c in tiers.counts] if tiers is not None else None,
         selection=mix_document(selected) if selected is not None else None,
     )
@@ -171,26 +189,31 @@ def _run_recipe_in(recipe: Recipe, recipe_dict: dict, root: str, upload_to: str 
         if frames.get(name) is not None:
             frames[name].unpersist()
     try:
-        create_markdown_artifact(key="run-summary", markdown=summary_markdown(manifest, path, time.time() - started),
-                                 description="tierlake run summary")
+        create_markdown_artifact(
+            key="run-summary", markdown=summary_markdown(manifest, path, time.time() - started), description="tierlake run summary"
+        )
         if samples:
-            create_markdown_artifact(key="run-samples", markdown=samples_markdown(samples),
-                                     description="sampled documents per tier and reason")
+            create_markdown_artifact(key="run-samples", markdown=samples_markdown(samples), description="sampled documents per tier and reason")
     except Exception:
         pass
     return path, manifest
 
 
 def summary_markdown(manifest: Manifest, path: str, seconds: float) -> str:
-    lines = [f"# tierlake run `{manifest.run_id}`", "", f"Manifest: `{path}` ({seconds:.1f} s)", "",
-             "| stage | in | out | removed | quarantined | s |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# tierlake run `{manifest.run_id}`",
+        "",
+        f"Manifest: `{path}` ({seconds:.1f} s)",
+        "",
+        "| stage | in | out | removed | quarantined | s |",
+        "|---|---|---|---|---|---|",
+    ]
     for s in manifest.stages:
         rem = ", ".join(f"{k}: {v}" for k, v in sorted(s.removed.items())) or "-"
         qua = ", ".join(f"{k}: {v}" for k, v in sorted(s.quarantined.items())) or "-"
         lines.append(f"| {s.name} | {s.docs_in} | {s.docs_out} | {rem} | {qua} | {s.seconds:.1f} |")
     t = manifest.totals
-    lines += ["", f"Documents in {t.docs_in} = kept {t.docs_out} + removed {t.removed} + quarantined {t.quarantined}; "
-              f"~{t.tokens_out:,} tokens kept."]
+    lines += ["", f"Documents in {t.docs_in} = kept {t.docs_out} + removed {t.removed} + quarantined {t.quarantined}; ~{t.tokens_out:,} tokens kept."]
     return "\n".join(lines)
 
 
@@ -221,8 +244,15 @@ def submit_recipe(recipe: Recipe, recipe_path: str, base_dir: str | None, overwr
     argv = [os.path.abspath(recipe_path)] + (["--base-dir", base_dir] if base_dir else []) + (["--overwrite"] if overwrite else [])
     os.environ["TIERLAKE_FLOW_RUN_ID"] = str(flow_run.get_id() or "")
     try:
-        submit("run-app", argv, master=recipe.spark.master, python=recipe.spark.python,
-               submit_args=recipe.spark.submit_args, conf=recipe.spark.conf, driver_memory=recipe.spark.driver_memory)
+        submit(
+            "run-app",
+            argv,
+            master=recipe.spark.master,
+            python=recipe.spark.python,
+            submit_args=recipe.spark.submit_args,
+            conf=recipe.spark.conf,
+            driver_memory=recipe.spark.driver_memory,
+        )
     finally:
         os.environ.pop("TIERLAKE_FLOW_RUN_ID", None)
     path = recipe.output.path.rstrip("/") + "/manifest.json"

@@ -7,6 +7,7 @@ name), ``OUTPUT/removed/`` (id, duplicate_of, kind, cluster_size, reason, source
 With ``--index DIR`` the batch is deduplicated against every earlier run saved there, and its
 kept documents are added to it.
 """
+
 from __future__ import annotations
 
 import threading
@@ -44,8 +45,8 @@ def output_columns(columns: list[str], spec: SourceSpec) -> list[tuple[str, str]
             out.append((c, spec.id_column or "id"))
         elif c == "input_id" and not spec.id_column:
             out.append((c, c))  # the input's own `id` (not named as the id column) next to the derived id
-        elif c.startswith("input_") and c[len("input_"):] in RESERVED:
-            out.append((c, c[len("input_"):]))
+        elif c.startswith("input_") and c[len("input_") :] in RESERVED:
+            out.append((c, c[len("input_") :]))
         elif c not in ("source", "token_count", "source_file", "source_line"):
             out.append((c, c))
     return out
@@ -62,9 +63,13 @@ def _job_stats(run_id, input_path, started, engine, stages: list[StageStats], ou
     bands, rows = near.banding()
     ingest_stats = stages[0]
     stats = {
-        "run_id": run_id, "created_at": now_iso(), "input": input_path, "engine": engine,
+        "run_id": run_id,
+        "created_at": now_iso(),
+        "input": input_path,
+        "engine": engine,
         "seconds": round(time.time() - started, 3),
-        "documents_in": ingest_stats.docs_in, "kept": outputs["kept"].rows,
+        "documents_in": ingest_stats.docs_in,
+        "kept": outputs["kept"].rows,
         "removed": {k: v for s in stages for k, v in s.removed.items()},
         "quarantined": ingest_stats.quarantined,
         "stages": [s.model_dump() for s in stages],
@@ -80,15 +85,28 @@ def _job_stats(run_id, input_path, started, engine, stages: list[StageStats], ou
 
 def _index_for(index_dir: str | None, near: NearDedupParams) -> DedupIndex | None:
     bands, rows = near.banding()
-    return DedupIndex(index_dir, {"num_perm": near.num_perm, "seed": near.seed, "bands": bands, "rows": rows,
-                                  "ngram": near.ngram, "unit": near.unit}) if index_dir else None
+    return (
+        DedupIndex(index_dir, {"num_perm": near.num_perm, "seed": near.seed, "bands": bands, "rows": rows, "ngram": near.ngram, "unit": near.unit})
+        if index_dir
+        else None
+    )
 
 
 @holds_output_lock("output", "tierlake dedup")
-def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearDedupParams,
-              text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN, index_dir: str | None = None,
-              spark_settings: SparkSettings | None = None, shard_bytes: int = 256 << 20,
-              engine: str = "spark", threads: int | None = None, resume: bool = False) -> dict:
+def run_dedup(
+    input_path: str,
+    output: str,
+    exact: ExactDedupParams,
+    near: NearDedupParams,
+    text_column: str = "text",
+    id_column: str | None = DEFAULT_ID_COLUMN,
+    index_dir: str | None = None,
+    spark_settings: SparkSettings | None = None,
+    shard_bytes: int = 256 << 20,
+    engine: str = "spark",
+    threads: int | None = None,
+    resume: bool = False,
+) -> dict:
     """Ingest -> exact -> near dedup of one input through the runner, on Spark (``engine="spark"``)
     or in one process (``"local"``: the same stages on Arrow tables, :mod:`curation.dedup_local`,
     for inputs that fit one machine's memory). ``resume``: keep stage checkpoints in
@@ -127,14 +145,22 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
     near_stats = run.outputs["near_dedup"].stats
     if spark is not None:
         removed = combine_removed(f["exact_removed"], f["near_removed"])
-        outputs = {"kept": write_shards(_restore_input_columns(kept, spec), output, "kept", run_id, shard_bytes,
-                                        sort_by=id_column or "id", size_column=text_column,
-                                        size_hint=shard_size_hint(near_stats))}
+        outputs = {
+            "kept": write_shards(
+                _restore_input_columns(kept, spec),
+                output,
+                "kept",
+                run_id,
+                shard_bytes,
+                sort_by=id_column or "id",
+                size_column=text_column,
+                size_hint=shard_size_hint(near_stats),
+            )
+        }
         if removed is not None:
             outputs["removed"] = write_shards(removed, output, "removed", run_id, shard_bytes, size_column=None)
         if sum(run.outputs["ingest"].stats.quarantined.values()):
-            outputs["quarantine"] = write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by=QUARANTINE_ORDER,
-                                                 size_column="raw")
+            outputs["quarantine"] = write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by=QUARANTINE_ORDER, size_column="raw")
     else:
         from connectors.shards import write_table_shards
         from curation.dedup_local import combine_removed_local
@@ -142,14 +168,17 @@ def run_dedup(input_path: str, output: str, exact: ExactDedupParams, near: NearD
         removed = combine_removed_local(f["exact_removed"], f["near_removed"])
         names = output_columns(kept.column_names, spec)
         restored = kept.select([c for c, _ in names]).rename_columns([n for _, n in names])
-        outputs = {"kept": write_table_shards(restored, output, "kept", run_id, shard_bytes, sort_by=id_column or "id",
-                                              size_column=text_column, threads=ctx.threads)}
+        outputs = {
+            "kept": write_table_shards(
+                restored, output, "kept", run_id, shard_bytes, sort_by=id_column or "id", size_column=text_column, threads=ctx.threads
+            )
+        }
         if removed is not None:
-            outputs["removed"] = write_table_shards(removed, output, "removed", run_id, shard_bytes, size_column=None,
-                                                    threads=ctx.threads)
+            outputs["removed"] = write_table_shards(removed, output, "removed", run_id, shard_bytes, size_column=None, threads=ctx.threads)
         if quarantine.num_rows:
-            outputs["quarantine"] = write_table_shards(quarantine, output, "quarantine", run_id, shard_bytes,
-                                                       sort_by=QUARANTINE_ORDER, size_column="raw", threads=ctx.threads)
+            outputs["quarantine"] = write_table_shards(
+                quarantine, output, "quarantine", run_id, shard_bytes, sort_by=QUARANTINE_ORDER, size_column="raw", threads=ctx.threads
+            )
     index_record = None
     if index is not None:
         index_record = index.append(run_id, *_index_parts(spark, kept, f["exact_keys"], f["band_rows"]))
@@ -168,6 +197,9 @@ def _index_parts(spark, kept, keys, band_rows):
 
         return index_parts_local(kept, keys, band_rows)
     kept_ids = kept.select("id")
-    kept_bands = (band_rows.where(~band_rows["_old"]).select("id", "band", "key").join(kept_ids, "id") if band_rows is not None
-                  else spark.createDataFrame([], "id string, band int, key long"))
+    kept_bands = (
+        band_rows.where(~band_rows["_old"]).select("id", "band", "key").join(kept_ids, "id")
+        if band_rows is not None
+        else spark.createDataFrame([], "id string, band int, key long")
+    )
     return exact_keys(kept), kept_bands, kept.select("id", "text")

@@ -1,5 +1,6 @@
 """User errors of the command line and recipes (a module of its own, so `tierlake` starts without
 importing every stage's dependencies)."""
+
 from __future__ import annotations
 
 

@@ -5,6 +5,7 @@ Orchestration only (also a Spark job entry point through ``flows/spark_entry.py`
 other columns), ``OUTPUT/quarantine/`` (unreadable records with file, line and reason) and
 ``OUTPUT/stats.json`` last; documents in = documents out + quarantined.
 """
+
 from __future__ import annotations
 
 import time
@@ -25,9 +26,16 @@ from flows.runner import completed_job, pipeline_key, run_stages
 
 
 @holds_output_lock("output", "tierlake ingest")
-def run_ingest(input_path: str, output: str, text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN,
-               params: IngestParams | None = None, spark_settings: SparkSettings | None = None,
-               shard_bytes: int = 256 << 20, resume: bool = False) -> dict:
+def run_ingest(
+    input_path: str,
+    output: str,
+    text_column: str = "text",
+    id_column: str | None = DEFAULT_ID_COLUMN,
+    params: IngestParams | None = None,
+    spark_settings: SparkSettings | None = None,
+    shard_bytes: int = 256 << 20,
+    resume: bool = False,
+) -> dict:
     """Ingest one input through the runner; ``resume``: a finished run of the same key is kept."""
     started = time.time()
     spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
@@ -40,12 +48,23 @@ def run_ingest(input_path: str, output: str, text_column: str = "text", id_colum
     run = run_stages(stages, StageContext(root=output, run_id=run_id, spark=spark))
     docs, quarantine = run.frames["documents"], run.frames["quarantine"]
     inputs, stats = run.outputs["ingest"].meta["inputs"], run.outputs["ingest"].stats
-    outputs = {"documents": write_shards(docs, output, "documents", run_id, shard_bytes),
-               "quarantine": write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by=QUARANTINE_ORDER,
-                                          size_column="raw")}
-    result = {"run_id": run_id, "created_at": now_iso(), "input": input_path, "seconds": round(time.time() - started, 3),
-              "documents_in": stats.docs_in, "documents": outputs["documents"].rows, "quarantined": stats.quarantined,
-              "inputs": inputs, "stages": [stats.model_dump()], "outputs": {k: v.model_dump() for k, v in outputs.items()}, "key": key}
+    outputs = {
+        "documents": write_shards(docs, output, "documents", run_id, shard_bytes),
+        "quarantine": write_shards(quarantine, output, "quarantine", run_id, shard_bytes, sort_by=QUARANTINE_ORDER, size_column="raw"),
+    }
+    result = {
+        "run_id": run_id,
+        "created_at": now_iso(),
+        "input": input_path,
+        "seconds": round(time.time() - started, 3),
+        "documents_in": stats.docs_in,
+        "documents": outputs["documents"].rows,
+        "quarantined": stats.quarantined,
+        "inputs": inputs,
+        "stages": [stats.model_dump()],
+        "outputs": {k: v.model_dump() for k, v in outputs.items()},
+        "key": key,
+    }
     if result["documents"] + sum(stats.quarantined.values()) != stats.docs_in:
         raise RuntimeError(f"accounting does not add up: {result}")
     write_stats(result, output, run_id)

@@ -7,6 +7,7 @@ fits the laws (:func:`tiers.probe.fit_laws`) and writes ``probes.parquet`` and `
 ``--prepare-only`` stops after the plan, so the grid can run on another machine with
 ``python -m tiers.probe run OUT``; a later ``tierlake probe`` on the same OUT fits what is there.
 """
+
 from __future__ import annotations
 
 import json
@@ -80,9 +81,13 @@ def prepare(run_dir: str, out: str, targets: list[str], evaluate: list[str], par
     if evaluate:
         save_npz(os.path.join(out, EVAL_FILE), benchmark_streams(examples_by_benchmark(evaluate, "evaluation"), params.eval_bytes))
     # baselines for validation: the whole curated corpus and the eligible tiers, each in seeded hash order
-    save_npz(os.path.join(out, "baselines.npz"),
-             {"natural": encode(hash_ordered_texts(tiered_path(run_dir), None, params.seed)),
-              "eligible": encode(hash_ordered_texts(tiered_path(run_dir), ELIGIBLE, params.seed))})
+    save_npz(
+        os.path.join(out, "baselines.npz"),
+        {
+            "natural": encode(hash_ordered_texts(tiered_path(run_dir), None, params.seed)),
+            "eligible": encode(hash_ordered_texts(tiered_path(run_dir), ELIGIBLE, params.seed)),
+        },
+    )
     embedder = get_embedder("static")
     target_texts = [t for texts in target_examples.values() for t in texts]
     rng = np.random.default_rng(params.seed)
@@ -103,18 +108,33 @@ def write_probes_parquet(out: str, rows: list[dict]) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pylist([{**{k: v for k, v in r.items() if k not in ("shares", "parts", "losses")},
-                                   "shares": json.dumps(r["shares"], sort_keys=True),
-                                   "parts": json.dumps(r["parts"], sort_keys=True),
-                                   **{f"loss_{b}": v for b, v in sorted(r["losses"].items())}} for r in rows])
+    table = pa.Table.from_pylist(
+        [
+            {
+                **{k: v for k, v in r.items() if k not in ("shares", "parts", "losses")},
+                "shares": json.dumps(r["shares"], sort_keys=True),
+                "parts": json.dumps(r["parts"], sort_keys=True),
+                **{f"loss_{b}": v for b, v in sorted(r["losses"].items())},
+            }
+            for r in rows
+        ]
+    )
     path = os.path.join(out, "probes.parquet")
     pq.write_table(table, path + ".tmp")
     os.replace(path + ".tmp", path)
     return path
 
 
-def run_probe(run_dir: str | None, out: str, targets: list[str], evaluate: list[str], params: ProbeParams,
-              prepare_only: bool = False, progress=None, step_progress=None) -> dict:
+def run_probe(
+    run_dir: str | None,
+    out: str,
+    targets: list[str],
+    evaluate: list[str],
+    params: ProbeParams,
+    prepare_only: bool = False,
+    progress=None,
+    step_progress=None,
+) -> dict:
     """Prepare (unless OUT is prepared), train what is missing, fit. Returns a summary dict."""
     plan_path = os.path.join(out, PLAN_FILE)
     if not os.path.exists(plan_path):
@@ -135,4 +155,3 @@ def run_probe(run_dir: str | None, out: str, targets: list[str], evaluate: list[
     laws["probes_file"] = write_probes_parquet(out, rows)
     write_json_atomic(os.path.join(out, LAWS_FILE), laws)
     return {"plan": plan, "laws": laws, "probes": len(rows)}
-

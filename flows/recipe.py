@@ -4,6 +4,7 @@ A wrong recipe fails before any work with the field path, the bad value and what
 (:func:`load_recipe` raises :class:`RecipeError`). Relative paths are resolved against the
 recipe's folder (or ``base_dir``).
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,11 @@ class OutputSettings(BaseModel):
     path: str = Field(..., min_length=1, description="output root (local folder or s3:// URI)")
     shard_bytes: int = Field(DEFAULT_SHARD_BYTES, ge=1 << 16, description="target uncompressed text bytes per shard")
     overwrite: bool = False
-    resume: bool = Field(True, description="keep stage checkpoints in OUTPUT/_checkpoints: a re-run with the same inputs "
-                                           "and parameters restores completed stages instead of recomputing them")
+    resume: bool = Field(
+        True,
+        description="keep stage checkpoints in OUTPUT/_checkpoints: a re-run with the same inputs "
+        "and parameters restores completed stages instead of recomputing them",
+    )
 
 
 class Recipe(BaseModel):
@@ -99,15 +103,15 @@ def parse_recipe(data: dict, origin: str = "<recipe>", base_dir: str = ".") -> R
     if sel.laws:
         sel.laws = _absolute(sel.laws, base_dir)
         if "://" not in sel.laws and not os.path.exists(sel.laws):
-            raise RecipeError(f"recipe {origin} is not valid:\n  - stages.select.laws: {sel.laws} not found "
-                              "(write it with `tierlake probe`)")
+            raise RecipeError(f"recipe {origin} is not valid:\n  - stages.select.laws: {sel.laws} not found (write it with `tierlake probe`)")
     if sel.enabled and not recipe.stages.tier.enabled:
         raise RecipeError(f"recipe {origin} is not valid:\n  - stages.select: selection picks from tiers; enable stages.tier")
     if sel.enabled and sel.alignment_weight > 0 and not sel.targets:
         raise RecipeError(f"recipe {origin} is not valid:\n  - stages.select.targets: alignment_weight > 0 needs target files")
     if sc.enabled and not sc.targets:
-        raise RecipeError(f"recipe {origin} is not valid:\n  - stages.score.targets: the score stage needs at least one "
-                          "benchmark train/dev file or folder")
+        raise RecipeError(
+            f"recipe {origin} is not valid:\n  - stages.score.targets: the score stage needs at least one benchmark train/dev file or folder"
+        )
     return recipe
 
 
@@ -151,8 +155,7 @@ def load_dedup_params(path: str) -> tuple[ExactDedupParams, NearDedupParams]:
         return ExactDedupParams(), NearDedupParams()  # load_tier_policy reports these
     stages = (data.get("stages") or {}) if isinstance(data, dict) else {}
     try:
-        return (ExactDedupParams.model_validate(stages.get("exact_dedup") or {}),
-                NearDedupParams.model_validate(stages.get("near_dedup") or {}))
+        return (ExactDedupParams.model_validate(stages.get("exact_dedup") or {}), NearDedupParams.model_validate(stages.get("near_dedup") or {}))
     except ValidationError as exc:
         raise RecipeError(_format_errors(path, exc)) from None
 

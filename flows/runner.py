@@ -8,6 +8,7 @@ once and never a user error — checks its accounting (documents in = kept + rem
 quarantined), saves the checkpoint (:mod:`connectors.checkpoints`, the one resume mechanism),
 logs one line and publishes its stats as a Prefect table artifact. See docs/engine.md.
 """
+
 from __future__ import annotations
 
 import logging
@@ -64,8 +65,12 @@ def _logger():
 
 def stats_rows(stats: StageStats, prefix: str = "") -> list[dict]:
     """A stage's stats as the rows of a Prefect table artifact (metric, value)."""
-    pairs: list[tuple[str, float]] = [("documents in", stats.docs_in), ("documents out", stats.docs_out),
-                                      ("tokens out", stats.tokens_out), ("seconds", stats.seconds)]
+    pairs: list[tuple[str, float]] = [
+        ("documents in", stats.docs_in),
+        ("documents out", stats.docs_out),
+        ("tokens out", stats.tokens_out),
+        ("seconds", stats.seconds),
+    ]
     pairs += [(f"removed: {k}", v) for k, v in sorted(stats.removed.items())]
     pairs += [(f"quarantined: {k}", v) for k, v in sorted(stats.quarantined.items())]
     return [{"metric": prefix + metric, "value": value} for metric, value in pairs]
@@ -126,8 +131,13 @@ def _execute(stage: Stage, ctx: StageContext, inputs: dict, ck: Checkpoints, key
     return out
 
 
-def run_stages(stages: Sequence[Stage], ctx: StageContext, checkpoints: Checkpoints | None = None,
-               frames: dict[str, Any] | None = None, upstream: str | None = None) -> PipelineResult:
+def run_stages(
+    stages: Sequence[Stage],
+    ctx: StageContext,
+    checkpoints: Checkpoints | None = None,
+    frames: dict[str, Any] | None = None,
+    upstream: str | None = None,
+) -> PipelineResult:
     """Run ``stages`` in order over ``frames`` (the pipeline's starting frames, e.g. a dedup
     index); each stage reads its declared inputs from what earlier stages produced."""
     ck = checkpoints or Checkpoints(ctx.root, ctx.spark, enabled=False)
@@ -150,14 +160,18 @@ def run_stages(stages: Sequence[Stage], ctx: StageContext, checkpoints: Checkpoi
                 from prefect import task
                 from prefect.cache_policies import NO_CACHE
 
-                run = task(name=stage.name.replace("_", "-"), cache_policy=NO_CACHE, retries=1,
-                           retry_delay_seconds=5, retry_condition_fn=retry_unless_user_error)(_execute)
+                run = task(
+                    name=stage.name.replace("_", "-"),
+                    cache_policy=NO_CACHE,
+                    retries=1,
+                    retry_delay_seconds=5,
+                    retry_condition_fn=retry_unless_user_error,
+                )(_execute)
                 out = run(stage, ctx, inputs, ck, key)
             else:
                 out = _execute(stage, ctx, inputs, ck, key)
         _logger().info("%s: %s (%.1f s)", stage.name, stage.summary(out), out.stats.seconds)
-        publish([Artifact(f"stage-{stage.name.replace('_', '-')}", stats_rows(out.stats), f"tierlake stage {stage.name}"),
-                 *stage.artifacts(out)])
+        publish([Artifact(f"stage-{stage.name.replace('_', '-')}", stats_rows(out.stats), f"tierlake stage {stage.name}"), *stage.artifacts(out)])
         ctx.stats[stage.name] = out.stats
         result.frames.update(out.frames)
         result.outputs[stage.name] = out

@@ -7,6 +7,7 @@ Orchestration only (also a Spark job entry point: ``python -m flows.score_job ..
 (the sample's exact ranks and labels) and ``OUTPUT/model/`` (the classifier, no pickle),
 ``OUTPUT/quarantine/`` when a record was unreadable, and ``OUTPUT/stats.json`` last.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,16 @@ def write_score_outputs(result, root: str, run_id: str, shard_bytes: int, prefix
 
 
 @holds_output_lock("output", "tierlake score")
-def run_score(input_path: str, output: str, params: ScoreParams, text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN,
-              spark_settings: SparkSettings | None = None, shard_bytes: int = 256 << 20, resume: bool = False) -> dict:
+def run_score(
+    input_path: str,
+    output: str,
+    params: ScoreParams,
+    text_column: str = "text",
+    id_column: str | None = DEFAULT_ID_COLUMN,
+    spark_settings: SparkSettings | None = None,
+    shard_bytes: int = 256 << 20,
+    resume: bool = False,
+) -> dict:
     """Ingest -> score of one input through the runner (``resume``: stage checkpoints in OUTPUT)."""
     started = time.time()
     spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
@@ -62,15 +71,25 @@ def run_score(input_path: str, output: str, params: ScoreParams, text_column: st
     result.scores = run.frames["scores"]
     outputs = write_score_outputs(result, output, run_id, shard_bytes)
     if sum(ingest_stats.quarantined.values()):
-        outputs["quarantine"] = write_shards(run.frames["quarantine"], output, "quarantine", run_id, shard_bytes,
-                                             sort_by=QUARANTINE_ORDER, size_column="raw")
+        outputs["quarantine"] = write_shards(
+            run.frames["quarantine"], output, "quarantine", run_id, shard_bytes, sort_by=QUARANTINE_ORDER, size_column="raw"
+        )
     if outputs["scores"].rows != ingest_stats.docs_out:
         raise RuntimeError(f"{outputs['scores'].rows} scores for {ingest_stats.docs_out} documents")
-    stats = {"run_id": run_id, "created_at": now_iso(), "input": input_path, "seconds": round(time.time() - started, 3),
-             "documents_in": ingest_stats.docs_in, "scored": outputs["scores"].rows, "quarantined": ingest_stats.quarantined,
-             "evaluation": result.evaluation, "params": params.model_dump(),
-             "stages": [s.model_dump() for s in run.stats],
-             "outputs": {k: v.model_dump() for k, v in outputs.items()}, "key": key}
+    stats = {
+        "run_id": run_id,
+        "created_at": now_iso(),
+        "input": input_path,
+        "seconds": round(time.time() - started, 3),
+        "documents_in": ingest_stats.docs_in,
+        "scored": outputs["scores"].rows,
+        "quarantined": ingest_stats.quarantined,
+        "evaluation": result.evaluation,
+        "params": params.model_dump(),
+        "stages": [s.model_dump() for s in run.stats],
+        "outputs": {k: v.model_dump() for k, v in outputs.items()},
+        "key": key,
+    }
     write_stats(stats, output, run_id)
     release(run.frames["documents"], run.frames["quarantine"])
     return stats

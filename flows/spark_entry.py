@@ -2,6 +2,7 @@
 (``flows.spark_submit.JOBS``) with the JSON parameters a per-stage flow sent; anything else is a
 ``tierlake`` command line (``spark.mode: submit`` of a recipe). The code comes from ``--py-files``
 (``tierlake package``)."""
+
 import json
 import sys
 

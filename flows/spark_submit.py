@@ -7,6 +7,7 @@ scikit-learn) must be importable by the Python that runs the driver and the exec
 interpreter on every node (``spark.python``, default this one) or a packed environment shipped
 with ``--archives env.tar.gz#environment`` through ``spark.submit_args`` (docs/operations.md).
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,13 @@ class SubmitError(RuntimeError):
     pass
 
 
-JOBS = {"ingest": "flows.ingest_job:run_ingest", "dedup": "flows.dedup_job:run_dedup", "score": "flows.score_job:run_score",
-        "tier": "flows.tier_job:run_tier", "select": "flows.select_job:run_select"}
+JOBS = {
+    "ingest": "flows.ingest_job:run_ingest",
+    "dedup": "flows.dedup_job:run_dedup",
+    "score": "flows.score_job:run_score",
+    "tier": "flows.tier_job:run_tier",
+    "select": "flows.select_job:run_select",
+}
 
 
 def job_function(job: str):
@@ -90,13 +96,31 @@ def spark_submit_binary() -> str:
     return os.path.join(os.path.dirname(pyspark.__file__), "bin", "spark-submit")
 
 
-def submit_command(stage: str, argv: list[str], master: str, py_files: str, python: str | None = None,
-                   submit_args: list[str] | None = None, conf: dict[str, str] | None = None,
-                   driver_memory: str | None = None) -> list[str]:
+def submit_command(
+    stage: str,
+    argv: list[str],
+    master: str,
+    py_files: str,
+    python: str | None = None,
+    submit_args: list[str] | None = None,
+    conf: dict[str, str] | None = None,
+    driver_memory: str | None = None,
+) -> list[str]:
     python = python or sys.executable
-    cmd = [spark_submit_binary(), "--master", master, "--name", f"tierlake-{stage}", "--py-files", py_files,
-           *(["--driver-memory", driver_memory] if driver_memory else []),
-           "--conf", f"spark.pyspark.python={python}", "--conf", f"spark.pyspark.driver.python={python}"]
+    cmd = [
+        spark_submit_binary(),
+        "--master",
+        master,
+        "--name",
+        f"tierlake-{stage}",
+        "--py-files",
+        py_files,
+        *(["--driver-memory", driver_memory] if driver_memory else []),
+        "--conf",
+        f"spark.pyspark.python={python}",
+        "--conf",
+        f"spark.pyspark.driver.python={python}",
+    ]
     for key, value in sorted((conf or {}).items()):
         cmd += ["--conf", f"{key}={value}"]
     cmd += list(submit_args or [])
@@ -107,9 +131,17 @@ def submit_command(stage: str, argv: list[str], master: str, py_files: str, pyth
     return cmd
 
 
-def submit(stage: str, argv: list[str], master: str = "local[*]", py_files: str | None = None,
-           python: str | None = None, submit_args: list[str] | None = None, conf: dict[str, str] | None = None,
-           timeout: float | None = None, driver_memory: str | None = None) -> None:
+def submit(
+    stage: str,
+    argv: list[str],
+    master: str = "local[*]",
+    py_files: str | None = None,
+    python: str | None = None,
+    submit_args: list[str] | None = None,
+    conf: dict[str, str] | None = None,
+    timeout: float | None = None,
+    driver_memory: str | None = None,
+) -> None:
     """Run ``tierlake <stage> argv`` as a Spark application; raise SubmitError with the tail of its
     output when it fails."""
     py_files = py_files or package()

@@ -17,6 +17,7 @@ the UI shows their fields, and a default lives in one place. Each flow:
 * publishes the job's stats as a Prefect table artifact; each stage inside retries transient
   failures once (never a user error).
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -58,29 +59,62 @@ def _run_job(job: str, kwargs: dict, spark_mode: SparkMode, master: str | None) 
 
 
 @flow(name="ingest", log_prints=True)
-def ingest_flow(input_path: str, output: str, text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN,
-                spark_mode: SparkMode = "local", master: str | None = None, force: bool = False) -> dict:
+def ingest_flow(
+    input_path: str,
+    output: str,
+    text_column: str = "text",
+    id_column: str | None = DEFAULT_ID_COLUMN,
+    spark_mode: SparkMode = "local",
+    master: str | None = None,
+    force: bool = False,
+) -> dict:
     """Read one input into documents + quarantine."""
-    stats = _run_job("ingest", {"input_path": input_path, "output": output, "text_column": text_column,
-                                "id_column": id_column, "resume": not force}, spark_mode, master)
+    stats = _run_job(
+        "ingest",
+        {"input_path": input_path, "output": output, "text_column": text_column, "id_column": id_column, "resume": not force},
+        spark_mode,
+        master,
+    )
     _artifact("ingest", stats)
     return stats
 
 
 @flow(name="dedup", log_prints=True)
-def dedup_flow(input_path: str, output: str, index_dir: str | None = None,
-               exact: ExactDedupParams = ExactDedupParams(), near: NearDedupParams = NearDedupParams(),  # noqa: B008
-               text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN, engine: Literal["spark", "local"] = "spark",
-               spark_mode: SparkMode = "local", master: str | None = None, force: bool = False) -> dict:
+def dedup_flow(
+    input_path: str,
+    output: str,
+    index_dir: str | None = None,
+    exact: ExactDedupParams = ExactDedupParams(),
+    near: NearDedupParams = NearDedupParams(),  # noqa: B008
+    text_column: str = "text",
+    id_column: str | None = DEFAULT_ID_COLUMN,
+    engine: Literal["spark", "local"] = "spark",
+    spark_mode: SparkMode = "local",
+    master: str | None = None,
+    force: bool = False,
+) -> dict:
     """Ingest + exact + MinHash-LSH near dedup of one input; with ``index_dir`` the batch is checked
     against every earlier batch saved there (the hourly incremental deployment). ``engine="local"``
     runs the job in one process without Spark (same results; for batches that fit in memory).
     LSH banding follows ``near.threshold`` unless ``near.bands``/``near.rows`` are given."""
     if engine == "local" and spark_mode == "submit":
         raise ValueError("engine 'local' runs in the worker's process; spark_mode 'submit' needs engine 'spark'")
-    stats = _run_job("dedup", {"input_path": input_path, "output": output, "exact": exact, "near": near,
-                               "text_column": text_column, "id_column": id_column, "index_dir": index_dir,
-                               "engine": engine, "resume": not force}, spark_mode, None if engine == "local" else master)
+    stats = _run_job(
+        "dedup",
+        {
+            "input_path": input_path,
+            "output": output,
+            "exact": exact,
+            "near": near,
+            "text_column": text_column,
+            "id_column": id_column,
+            "index_dir": index_dir,
+            "engine": engine,
+            "resume": not force,
+        },
+        spark_mode,
+        None if engine == "local" else master,
+    )
     _artifact("dedup", stats)
     return stats
 
@@ -103,44 +137,82 @@ def containment_flow(lake: str, output: str, min_ratio: float = 1.0, force: bool
         return {**done, "skipped": True}
     res = run_stages([stage], StageContext(root=output)).outputs["containment"].objects["result"]
     f = res["funnel"]
-    done = {"tables": f["tables"], "edges": len(res["edges"]), "seconds": f["seconds"],
-            "pruned_before_verification_pct": f["pruned_before_verification_pct"], "key": key}
+    done = {
+        "tables": f["tables"],
+        "edges": len(res["edges"]),
+        "seconds": f["seconds"],
+        "pruned_before_verification_pct": f["pruned_before_verification_pct"],
+        "key": key,
+    }
     write_file_atomic(os.path.join(output, "stats.json"), lambda tmp: open(tmp, "w").write(json.dumps(done, indent=2)))
     _artifact("containment", done)
     return done
 
 
 @flow(name="score", log_prints=True)
-def score_flow(input_path: str, output: str, params: ScoreParams, text_column: str = "text",
-               id_column: str | None = DEFAULT_ID_COLUMN, spark_mode: SparkMode = "local", master: str | None = None,
-               force: bool = False) -> dict:
+def score_flow(
+    input_path: str,
+    output: str,
+    params: ScoreParams,
+    text_column: str = "text",
+    id_column: str | None = DEFAULT_ID_COLUMN,
+    spark_mode: SparkMode = "local",
+    master: str | None = None,
+    force: bool = False,
+) -> dict:
     """BETR scores and decontamination flags for one input (``params.targets``: the benchmark files)."""
-    stats = _run_job("score", {"input_path": input_path, "output": output, "params": params, "text_column": text_column,
-                               "id_column": id_column, "resume": not force}, spark_mode, master)
+    stats = _run_job(
+        "score",
+        {"input_path": input_path, "output": output, "params": params, "text_column": text_column, "id_column": id_column, "resume": not force},
+        spark_mode,
+        master,
+    )
     _artifact("score", stats)
     return stats
 
 
 @flow(name="tier", log_prints=True)
-def tier_flow(input_path: str, output: str, policy: TierPolicy = TierPolicy(),  # noqa: B008
-              exact: ExactDedupParams = ExactDedupParams(), near: NearDedupParams = NearDedupParams(),  # noqa: B008
-              dedup: bool = True, text_column: str = "text", id_column: str | None = DEFAULT_ID_COLUMN,
-              spark_mode: SparkMode = "local", master: str | None = None, force: bool = False) -> dict:
+def tier_flow(
+    input_path: str,
+    output: str,
+    policy: TierPolicy = TierPolicy(),  # noqa: B008
+    exact: ExactDedupParams = ExactDedupParams(),
+    near: NearDedupParams = NearDedupParams(),  # noqa: B008
+    dedup: bool = True,
+    text_column: str = "text",
+    id_column: str | None = DEFAULT_ID_COLUMN,
+    spark_mode: SparkMode = "local",
+    master: str | None = None,
+    force: bool = False,
+) -> dict:
     """Signals and tiers L0–L4 for one input, after exact and near dedup with ``exact``/``near``."""
-    stats = _run_job("tier", {"input_path": input_path, "output": output, "policy": policy, "dedup": dedup,
-                              "exact_params": exact, "near_params": near, "text_column": text_column,
-                              "id_column": id_column, "resume": not force}, spark_mode, master)
+    stats = _run_job(
+        "tier",
+        {
+            "input_path": input_path,
+            "output": output,
+            "policy": policy,
+            "dedup": dedup,
+            "exact_params": exact,
+            "near_params": near,
+            "text_column": text_column,
+            "id_column": id_column,
+            "resume": not force,
+        },
+        spark_mode,
+        master,
+    )
     _artifact("tier", stats)
     return stats
 
 
 @flow(name="select", log_prints=True)
-def select_flow(run_dir: str, output: str, params: SelectParams, spark_mode: SparkMode = "local",
-                master: str | None = None, force: bool = False) -> dict:
+def select_flow(
+    run_dir: str, output: str, params: SelectParams, spark_mode: SparkMode = "local", master: str | None = None, force: bool = False
+) -> dict:
     """The training mix for ``params.budget_tokens`` from an earlier run's tiers; with
     ``params.laws`` (laws.json of ``tierlake probe``) the mix minimizes the fitted laws' predicted
     target loss."""
-    stats = _run_job("select", {"run_dir": run_dir, "output": output, "params": params, "resume": not force},
-                     spark_mode, master)
+    stats = _run_job("select", {"run_dir": run_dir, "output": output, "params": params, "resume": not force}, spark_mode, master)
     _artifact("select", stats)
     return stats

@@ -9,6 +9,7 @@ Orchestration only (also a Spark job entry point: ``python -m flows.tier_job ...
 * ``OUTPUT/refined/`` — L3/L4 rewrites when a refiner is configured;
 * ``OUTPUT/quarantine/`` when an input record was unreadable; ``OUTPUT/stats.json`` last.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,22 +43,33 @@ def write_tier_outputs(result: TierResult, root: str, run_id: str, shard_bytes: 
     outputs = {}
     docs = result.documents
     for tier in TIERS:
-        outputs[f"{prefix}documents/tier={tier}"] = write_shards(docs.filter(F.col("tier") == tier).drop("tier"), root,
-                                                                  f"{prefix}documents/tier={tier}", run_id, shard_bytes)
+        outputs[f"{prefix}documents/tier={tier}"] = write_shards(
+            docs.filter(F.col("tier") == tier).drop("tier"), root, f"{prefix}documents/tier={tier}", run_id, shard_bytes
+        )
     outputs[f"{prefix}signals"] = write_shards(result.signals, root, f"{prefix}signals", run_id, shard_bytes, size_column=None)
     outputs[f"{prefix}units"] = write_shards(result.units, root, f"{prefix}units", run_id, shard_bytes, sort_by="unit_id", size_column=None)
-    outputs[f"{prefix}units_rejected"] = write_shards(result.rejected_units, root, f"{prefix}units_rejected", run_id, shard_bytes,
-                                                      sort_by="unit_id", size_column=None)
+    outputs[f"{prefix}units_rejected"] = write_shards(
+        result.rejected_units, root, f"{prefix}units_rejected", run_id, shard_bytes, sort_by="unit_id", size_column=None
+    )
     if result.refined is not None:
         outputs[f"{prefix}refined"] = write_shards(result.refined, root, f"{prefix}refined", run_id, shard_bytes, size_column=None)
     return outputs
 
 
 @holds_output_lock("output", "tierlake tier")
-def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, text_column: str = "text",
-             id_column: str | None = DEFAULT_ID_COLUMN, dedup: bool = True, spark_settings: SparkSettings | None = None,
-             shard_bytes: int = 256 << 20, exact_params: ExactDedupParams | None = None,
-             near_params: NearDedupParams | None = None, resume: bool = False) -> dict:
+def run_tier(
+    input_path: str,
+    output: str,
+    policy: TierPolicy | None = None,
+    text_column: str = "text",
+    id_column: str | None = DEFAULT_ID_COLUMN,
+    dedup: bool = True,
+    spark_settings: SparkSettings | None = None,
+    shard_bytes: int = 256 << 20,
+    exact_params: ExactDedupParams | None = None,
+    near_params: NearDedupParams | None = None,
+    resume: bool = False,
+) -> dict:
     """Ingest -> (exact -> near dedup) -> tier of one input through the runner (``resume``: stage
     checkpoints in OUTPUT)."""
     started = time.time()
@@ -77,23 +89,32 @@ def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, tex
     result = tier_result(run.outputs["tier"])
     outputs = write_tier_outputs(result, output, run_id, shard_bytes)
     if sum(ingest_stats.quarantined.values()):
-        outputs["quarantine"] = write_shards(run.frames["quarantine"], output, "quarantine", run_id, shard_bytes,
-                                             sort_by=QUARANTINE_ORDER, size_column="raw")
+        outputs["quarantine"] = write_shards(
+            run.frames["quarantine"], output, "quarantine", run_id, shard_bytes, sort_by=QUARANTINE_ORDER, size_column="raw"
+        )
     documents_out = sum(outputs[f"documents/tier={t}"].rows for t in TIERS)
     quarantined = sum(ingest_stats.quarantined.values())
     if documents_out + quarantined != ingest_stats.docs_in:
         raise RuntimeError(f"accounting does not add up: {documents_out} documents + {quarantined} quarantined != {ingest_stats.docs_in} in")
     stats = {
-        "run_id": run_id, "created_at": now_iso(), "input": input_path, "seconds": round(time.time() - started, 3),
-        "documents_in": ingest_stats.docs_in, "documents_out": documents_out, "quarantined": ingest_stats.quarantined,
-        "tiers": result.stats.details["tiers"], "by_tier_and_source": result.counts,
-        "thresholds": result.thresholds, "quality_model_cv": result.stats.details.get("quality_model_cv"),
+        "run_id": run_id,
+        "created_at": now_iso(),
+        "input": input_path,
+        "seconds": round(time.time() - started, 3),
+        "documents_in": ingest_stats.docs_in,
+        "documents_out": documents_out,
+        "quarantined": ingest_stats.quarantined,
+        "tiers": result.stats.details["tiers"],
+        "by_tier_and_source": result.counts,
+        "thresholds": result.thresholds,
+        "quality_model_cv": result.stats.details.get("quality_model_cv"),
         "l4_units_verified": result.stats.details["l4_units_verified"],
         "l4_units_rejected": result.stats.details["l4_units_rejected"],
         "filter_failures": result.stats.details["filter_failures"],
         "stages": [s.model_dump() for s in run.stats],
         "outputs": {k: v.model_dump() for k, v in outputs.items()},
-        "policy": policy.model_dump(), "key": key,
+        "policy": policy.model_dump(),
+        "key": key,
     }
     write_stats(stats, output, run_id)
     release(run.frames["documents"], run.frames["quarantine"])
@@ -101,8 +122,7 @@ def run_tier(input_path: str, output: str, policy: TierPolicy | None = None, tex
 
 
 @holds_output_lock("output", "tierlake retier")
-def run_retier(run_dir: str, output: str, policy: TierPolicy, spark_settings: SparkSettings | None = None,
-               shard_bytes: int = 256 << 20) -> dict:
+def run_retier(run_dir: str, output: str, policy: TierPolicy, spark_settings: SparkSettings | None = None, shard_bytes: int = 256 << 20) -> dict:
     """Re-tier an earlier run from its stored signals: no signal is recomputed."""
     from pyspark.sql import functions as F
 
@@ -128,14 +148,23 @@ def run_retier(run_dir: str, output: str, policy: TierPolicy, spark_settings: Sp
     outputs = write_tier_outputs(result, output, run_id, shard_bytes)
     documents_out = sum(outputs[f"documents/tier={t}"].rows for t in TIERS)
     stats = {
-        "run_id": run_id, "created_at": now_iso(), "input": run_dir, "retiered_from": run_dir,
-        "seconds": round(time.time() - started, 3), "documents_in": docs.count(), "documents_out": documents_out,
-        "quarantined": {}, "tiers": result.stats.details["tiers"], "by_tier_and_source": result.counts,
-        "thresholds": result.thresholds, "quality_model_cv": None,
+        "run_id": run_id,
+        "created_at": now_iso(),
+        "input": run_dir,
+        "retiered_from": run_dir,
+        "seconds": round(time.time() - started, 3),
+        "documents_in": docs.count(),
+        "documents_out": documents_out,
+        "quarantined": {},
+        "tiers": result.stats.details["tiers"],
+        "by_tier_and_source": result.counts,
+        "thresholds": result.thresholds,
+        "quality_model_cv": None,
         "l4_units_verified": result.stats.details["l4_units_verified"],
         "l4_units_rejected": result.stats.details["l4_units_rejected"],
         "filter_failures": result.stats.details["filter_failures"],
-        "stages": [result.stats.model_dump()], "outputs": {k: v.model_dump() for k, v in outputs.items()},
+        "stages": [result.stats.model_dump()],
+        "outputs": {k: v.model_dump() for k, v in outputs.items()},
         "policy": policy.model_dump(),
     }
     if stats["documents_in"] != documents_out:

@@ -1,5 +1,6 @@
 """Render a page in Debian's headless Chromium (flags from ../shared/reference: no sandbox as root,
 no background networking on a closed network) and return its DOM and a screenshot."""
+
 from __future__ import annotations
 
 import os
@@ -7,15 +8,23 @@ import shutil
 import subprocess
 import tempfile
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
 
 
 def chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if not path:
-        raise AssertionError("Chromium is needed for the report test: sudo apt-get install -y chromium "
-                             "(.ci/run installs it)")
+        raise AssertionError("Chromium is needed for the report test: sudo apt-get install -y chromium (.ci/run installs it)")
     return path
 
 

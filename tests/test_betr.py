@@ -1,5 +1,6 @@
 """BETR kernels without Spark: benchmark adapters, exact ranks, labels, the classifier,
 decontamination and the static embedder."""
+
 import json
 import os
 
@@ -70,8 +71,9 @@ def test_crossfit_scores_come_from_models_that_did_not_see_the_document():
     score, where a model refit on the whole sample would hand it its own label back."""
     rng = np.random.default_rng(3)
     math = [f"{rng.integers(2, 90)} apples plus {rng.integers(2, 90)} pears, how many fruits now zq{i}" for i in range(60)]
-    web = [" ".join(rng.choice(["river", "castle", "music", "festival", "train", "garden", "market", "winter"], 20)) + f" zq{60 + i}"
-           for i in range(540)]
+    web = [
+        " ".join(rng.choice(["river", "castle", "music", "festival", "train", "garden", "market", "winter"], 20)) + f" zq{60 + i}" for i in range(540)
+    ]
     labels = np.r_[np.ones(60, int), np.zeros(540, int)]
     noisy = 100  # a web page labelled positive: only its unique token zq100 could explain the label
     labels[noisy] = 1
@@ -89,9 +91,12 @@ def test_crossfit_scores_come_from_models_that_did_not_see_the_document():
 def test_decontamination_needs_a_full_13_gram():
     test = ["Natalia sold clips to 48 of her friends in April and then she sold half as many clips in May"]
     grams = benchmark_ngrams(test)
-    docs = ["Homework: NATALIA sold clips to 48 of her friends in April, and then she sold half!",  # 13+ words, case/punct differ
-            "Natalia sold clips to 48 of her friends in April and then",                          # 12 words only
-            "", None]
+    docs = [
+        "Homework: NATALIA sold clips to 48 of her friends in April, and then she sold half!",  # 13+ words, case/punct differ
+        "Natalia sold clips to 48 of her friends in April and then",  # 12 words only
+        "",
+        None,
+    ]
     counts = contamination(docs, grams)
     assert counts[0] >= 1 and list(counts[1:]) == [0, 0, 0]
 
@@ -105,8 +110,14 @@ def test_benchmark_adapters(tmp_path):
     (tmp_path / "piqa").mkdir()
     (tmp_path / "piqa" / "valid.jsonl").write_text(json.dumps({"goal": "open jar", "sol1": "twist", "sol2": "eat"}) + "\n")
     (tmp_path / "piqa" / "valid-labels.lst").write_text("0\n")
-    ex = load_examples([str(tmp_path / "gsm" / "train.jsonl"), str(tmp_path / "mmlu_dev.csv"), str(tmp_path / "arc_dev.jsonl"),
-                        str(tmp_path / "piqa" / "valid.jsonl")])
+    ex = load_examples(
+        [
+            str(tmp_path / "gsm" / "train.jsonl"),
+            str(tmp_path / "mmlu_dev.csv"),
+            str(tmp_path / "arc_dev.jsonl"),
+            str(tmp_path / "piqa" / "valid.jsonl"),
+        ]
+    )
     texts = [e.text for e in ex]
     assert texts[0] == "1+1?\n2 #### 2" and texts[1].endswith("D. 4\nAnswer: D") and texts[2] == "A, quoted\nA. a\nB. b\nC. c\nD. d\nAnswer: A"
     assert texts[3] == "Q: sky? blue" and texts[4] == "open jar twist"
@@ -154,8 +165,7 @@ def test_strip_format_removes_multiple_choice_markers_only():
 
     question = "Which organ pumps blood?\nA. Liver\nB. Heart\n(C) Lung\nD) Kidney\nAnswer: B"
     assert strip_format(question) == "Which organ pumps blood?\nLiver\nHeart\nLung\nKidney\n"
-    assert strip_format("Question: Why is the sky blue?\nAnswer: Rayleigh scattering.") == \
-        "Why is the sky blue?\nRayleigh scattering."
+    assert strip_format("Question: Why is the sky blue?\nAnswer: Rayleigh scattering.") == "Why is the sky blue?\nRayleigh scattering."
     assert strip_format("Plain prose mentions A. Smith mid-line.") == "Plain prose mentions A. Smith mid-line."
 
 
@@ -195,8 +205,9 @@ def test_betr_classifier_features_topic_over_format(features, tmp_path):
 
 
 def test_minilm_embedder_when_the_extra_is_installed():
-    pytest.importorskip("sentence_transformers", reason="optional extra tierlake[minilm] not installed "
-                        "(bench/.peers/minilm has it; see docs/scoring.md)")
+    pytest.importorskip(
+        "sentence_transformers", reason="optional extra tierlake[minilm] not installed (bench/.peers/minilm has it; see docs/scoring.md)"
+    )
     from curation.embedders import get_embedder
 
     e = get_embedder("minilm")

@@ -1,6 +1,7 @@
 """The `tierlake` command line as users type it: nested commands with a default, options taking
 several values, one --quiet before or after the command, usage mistakes as one message and exit 2,
 and --help for every command. Nothing here starts Spark or Prefect."""
+
 import subprocess
 import sys
 
@@ -46,14 +47,17 @@ def test_flags_and_their_negations():
     assert parse(["dedup", "in", "out"])[1].id_column == "id"
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["dedup", "in"], "Missing argument 'OUTPUT'"),
-    (["dedup", "in", "out", "--engine", "gpu"], "'gpu' is not one of"),
-    (["score", "in", "out"], "Missing option '--targets'"),
-    (["dedup", "in", "out", "--threshold", "high"], "'high' is not a valid float"),
-    (["no-such-command"], "No such command"),
-    (["select", "qqt", "--budgets", "1e6"], "Missing option '--params'"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["dedup", "in"], "Missing argument 'OUTPUT'"),
+        (["dedup", "in", "out", "--engine", "gpu"], "'gpu' is not one of"),
+        (["score", "in", "out"], "Missing option '--targets'"),
+        (["dedup", "in", "out", "--threshold", "high"], "'high' is not a valid float"),
+        (["no-such-command"], "No such command"),
+        (["select", "qqt", "--budgets", "1e6"], "Missing option '--params'"),
+    ],
+)
 def test_usage_mistakes_are_one_message_and_exit_2(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -87,8 +91,9 @@ def test_nothing_below_the_cli_imports_it():
             if path.name == "cli.py" or path.name == "spark_entry.py":  # spark_entry is the CLI's entry inside spark-submit
                 continue
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                names = (
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                )
                 if any(n == "flows.cli" or n.startswith("flows.cli.") for n in names):
                     offenders.append(str(path.relative_to(root)))
     assert offenders == []

@@ -1,4 +1,5 @@
 """Large-star/small-star components agree with union-find on random and adversarial graphs."""
+
 import random
 
 import pytest

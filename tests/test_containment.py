@@ -1,4 +1,5 @@
 """Containment: catalog, funnel against planted ground truth, deletion plan, apply and restore."""
+
 import json
 import os
 
@@ -120,5 +121,6 @@ def test_spark_verification_agrees_with_the_driver(spark, tmp_path):
     in_driver, _ = find_containment(tables, ContainmentParams())
     on_spark, funnel = find_containment(tables, ContainmentParams(driver_max_bytes=0), spark=spark)
     assert funnel["stages"][2]["on_spark"] > 0
-    assert {(e["child"], e["parent"], e["ratio"], e["child_rows"]) for e in on_spark} == \
-        {(e["child"], e["parent"], e["ratio"], e["child_rows"]) for e in in_driver}
+    assert {(e["child"], e["parent"], e["ratio"], e["child_rows"]) for e in on_spark} == {
+        (e["child"], e["parent"], e["ratio"], e["child_rows"]) for e in in_driver
+    }

@@ -7,6 +7,7 @@ a stage started (the runner's log line) plus a moment, or an output folder under
 name. Every Parquet file and every other output but the manifest and report (run id, timings) is
 compared by sha256.
 """
+
 from __future__ import annotations
 
 import glob
@@ -44,8 +45,7 @@ def _run(args: list[str], env: dict, output: str, trigger=None, timeout: float =
     """Run ``tierlake args`` (or ``command args``); with ``trigger(output, log_lines)`` kill its
     process group with SIGKILL as soon as the trigger is true. Returns True when it was killed,
     False when it finished (then it must have succeeded)."""
-    proc = subprocess.Popen([*command, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen([*command, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
     reader.start()
@@ -83,6 +83,7 @@ def mid_stage(stage: str, delay: float = 0.3):
         if "t" not in seen and any(f"{stage}: started" in line for line in list(lines)):
             seen["t"] = time.time()
         return "t" in seen and time.time() - seen["t"] >= delay
+
     return trigger
 
 
@@ -126,10 +127,21 @@ def test_curate_killed_in_and_after_every_stage_resumes_to_identical_outputs(dem
     args = ["run", recipe_for(crashed), "--base-dir", workdir, "--overwrite"]  # not quiet: the runner's lines are the triggers
     # mid-stage and after it, for every stage in order, then while the outputs are written: each
     # run is killed at the next point and the one after it resumes from what the killed one left
-    kills = [mid_stage("ingest", 1.0), after_stage("ingest"), mid_stage("exact_dedup"), after_stage("exact_dedup"),
-             mid_stage("near_dedup"), after_stage("near_dedup"), mid_stage("score", 2.0), after_stage("score"),
-             mid_stage("tier", 2.0), after_stage("tier"), mid_stage("select", 1.0), finished("select"),
-             while_writing("documents")]
+    kills = [
+        mid_stage("ingest", 1.0),
+        after_stage("ingest"),
+        mid_stage("exact_dedup"),
+        after_stage("exact_dedup"),
+        mid_stage("near_dedup"),
+        after_stage("near_dedup"),
+        mid_stage("score", 2.0),
+        after_stage("score"),
+        mid_stage("tier", 2.0),
+        after_stage("tier"),
+        mid_stage("select", 1.0),
+        finished("select"),
+        while_writing("documents"),
+    ]
     killed = [_run(args, env, crashed, trigger) for trigger in kills]
     assert sum(killed) >= len(kills) - 3, killed  # a trigger can miss a stage that finished between polls
     assert not os.path.exists(os.path.join(crashed, "manifest.json"))  # nothing looks complete before the end
@@ -147,8 +159,7 @@ def test_dedup_command_killed_mid_run_resumes_to_identical_outputs(demo_lake, tm
     assert not _run(["--quiet", "dedup", source, baseline], env, baseline)
     crashed = str(tmp_path / "crashed")
     args = ["dedup", source, crashed, "--resume"]
-    killed = [_run(args, env, crashed, trigger)
-              for trigger in (after_stage("ingest"), mid_stage("near_dedup", 0.2), while_writing("kept"))]
+    killed = [_run(args, env, crashed, trigger) for trigger in (after_stage("ingest"), mid_stage("near_dedup", 0.2), while_writing("kept"))]
     assert sum(killed) >= 2, killed
     assert not os.path.exists(os.path.join(crashed, "stats.json"))
     assert not _run(args, env, crashed)
@@ -200,8 +211,14 @@ def test_local_engine_dedup_killed_mid_run_resumes_to_identical_outputs(syntheti
     assert not _run(["--quiet", "dedup", synthetic_source, baseline, "--engine", "local"], env, baseline)
     crashed = str(tmp_path / "crashed")
     args = ["dedup", synthetic_source, crashed, "--engine", "local", "--resume"]
-    kills = (mid_stage("ingest", 0.3), after_stage("ingest"), mid_stage("exact_dedup", 0.1), after_stage("exact_dedup"),
-             mid_stage("near_dedup", 0.3), while_writing("kept"))
+    kills = (
+        mid_stage("ingest", 0.3),
+        after_stage("ingest"),
+        mid_stage("exact_dedup", 0.1),
+        after_stage("exact_dedup"),
+        mid_stage("near_dedup", 0.3),
+        while_writing("kept"),
+    )
     killed = [_run(args, env, crashed, trigger) for trigger in kills]
     assert sum(killed) >= 4, killed
     assert not os.path.exists(os.path.join(crashed, "stats.json"))
@@ -210,8 +227,7 @@ def test_local_engine_dedup_killed_mid_run_resumes_to_identical_outputs(syntheti
     _assert_finished_run_is_kept(args, env, crashed)
 
 
-FLOW = [sys.executable, "-c", "import sys; from flows.stage_flows import dedup_flow; "
-                              "dedup_flow(sys.argv[1], sys.argv[2], engine='local')"]
+FLOW = [sys.executable, "-c", "import sys; from flows.stage_flows import dedup_flow; dedup_flow(sys.argv[1], sys.argv[2], engine='local')"]
 
 
 def test_dedup_flow_killed_in_and_after_stages_resumes_to_identical_outputs(synthetic_source, tmp_path):

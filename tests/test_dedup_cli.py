@@ -1,4 +1,5 @@
 """`tierlake dedup`: outputs, input columns kept, incremental runs against a saved index."""
+
 import json
 import random
 
@@ -33,8 +34,28 @@ def test_dedup_cli_incremental_against_index(spark, tmp_path, capsys, engines):
     batch1.append({"doc_id": "a99", "body": _near(base[0]), "lang": "xx"})  # near dup inside batch 1
     _write(tmp_path / "b1" / "part.jsonl", batch1)
     idx = tmp_path / "index"
-    assert main(["dedup", str(tmp_path / "b1"), str(tmp_path / "out1"), "--text-column", "body", "--id-column", "doc_id",
-                 "--bands", "14", "--rows", "8", "--index", str(idx), "--engine", engines[0]]) == 0
+    assert (
+        main(
+            [
+                "dedup",
+                str(tmp_path / "b1"),
+                str(tmp_path / "out1"),
+                "--text-column",
+                "body",
+                "--id-column",
+                "doc_id",
+                "--bands",
+                "14",
+                "--rows",
+                "8",
+                "--index",
+                str(idx),
+                "--engine",
+                engines[0],
+            ]
+        )
+        == 0
+    )
     s1 = json.loads((tmp_path / "out1" / "stats.json").read_text())
     assert s1["kept"] == 30 and s1["removed"] == {"near_duplicate": 1}
     kept1 = pq.read_table(tmp_path / "out1" / "kept")
@@ -42,24 +63,48 @@ def test_dedup_cli_incremental_against_index(spark, tmp_path, capsys, engines):
     removed1 = pq.read_table(tmp_path / "out1" / "removed").to_pylist()
     assert removed1[0]["id"] == "a99" and removed1[0]["duplicate_of"] == "a00" and removed1[0]["kind"] == "near"
 
-    batch2 = [{"doc_id": "b00", "body": base[3], "lang": "yy"},          # exact copy of a03
-              {"doc_id": "b01", "body": _near(base[5]), "lang": "yy"},   # near copy of a05
-              {"doc_id": "b02", "body": _doc(rng), "lang": "yy"},        # new
-              {"doc_id": "b03", "body": base[7].upper(), "lang": "yy"}]  # exact after normalization
+    batch2 = [
+        {"doc_id": "b00", "body": base[3], "lang": "yy"},  # exact copy of a03
+        {"doc_id": "b01", "body": _near(base[5]), "lang": "yy"},  # near copy of a05
+        {"doc_id": "b02", "body": _doc(rng), "lang": "yy"},  # new
+        {"doc_id": "b03", "body": base[7].upper(), "lang": "yy"},
+    ]  # exact after normalization
     _write(tmp_path / "b2" / "part.jsonl", batch2)
-    assert main(["dedup", str(tmp_path / "b2"), str(tmp_path / "out2"), "--text-column", "body", "--id-column", "doc_id",
-                 "--bands", "14", "--rows", "8", "--index", str(idx), "--engine", engines[1]]) == 0
+    assert (
+        main(
+            [
+                "dedup",
+                str(tmp_path / "b2"),
+                str(tmp_path / "out2"),
+                "--text-column",
+                "body",
+                "--id-column",
+                "doc_id",
+                "--bands",
+                "14",
+                "--rows",
+                "8",
+                "--index",
+                str(idx),
+                "--engine",
+                engines[1],
+            ]
+        )
+        == 0
+    )
     s2 = json.loads((tmp_path / "out2" / "stats.json").read_text())
     removed2 = {r["id"]: r for r in pq.read_table(tmp_path / "out2" / "removed").to_pylist()}
     assert {k: (v["duplicate_of"], v["kind"]) for k, v in removed2.items()} == {
-        "b00": ("a03", "exact"), "b03": ("a07", "exact"), "b01": ("a05", "near")}
+        "b00": ("a03", "exact"),
+        "b03": ("a07", "exact"),
+        "b01": ("a05", "near"),
+    }
     assert s2["kept"] == 1 and s2["index"]["runs_before"] == 1
     meta = json.loads((idx / "index.json").read_text())
     assert [r["documents"] for r in meta["runs"]] == [30, 1]
 
     capsys.readouterr()
-    assert main(["dedup", str(tmp_path / "b2"), str(tmp_path / "out3"), "--text-column", "body", "--num-perm", "64",
-                 "--index", str(idx)]) == 2
+    assert main(["dedup", str(tmp_path / "b2"), str(tmp_path / "out3"), "--text-column", "body", "--num-perm", "64", "--index", str(idx)]) == 2
     assert "built with other parameters" in capsys.readouterr().err
 
 

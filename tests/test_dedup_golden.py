@@ -5,6 +5,7 @@ holds the Spark engine to the same rows, so a change to either engine's decision
 or there; the incremental case (the corpus's second file against an index of its first) is held to
 the Spark engine by tests/test_dedup_cli.py. After an intended change: ``TIERLAKE_UPDATE_GOLDEN=1 pytest tests/test_dedup_golden.py``,
 then review the diff of tests/golden/."""
+
 import json
 import os
 import random
@@ -17,23 +18,28 @@ from flows.cli import main
 from tests.test_dedup_local import _messy_corpus
 
 GOLDEN = Path(__file__).parent / "golden"
-CASES = {"smallest_id": ["--keep", "smallest-id"], "longest": ["--keep", "longest"], "score": ["--keep", "score:score"],
-         "char_unverified": ["--unit", "char", "--ngram", "7", "--no-verify"]}
+CASES = {
+    "smallest_id": ["--keep", "smallest-id"],
+    "longest": ["--keep", "longest"],
+    "score": ["--keep", "score:score"],
+    "char_unverified": ["--unit", "char", "--ngram", "7", "--no-verify"],
+}
 
 
 def _decisions(out: Path) -> dict:
     removed = pq.read_table(out / "removed", columns=["id", "duplicate_of", "kind", "cluster_size", "reason"])
     stats = json.loads((out / "stats.json").read_text())
-    return {"removed": sorted(removed.to_pylist(), key=lambda r: r["id"]),
-            "kept": sorted(pq.read_table(out / "kept", columns=["id"]).column(0).to_pylist()),
-            "stages": [{k: s[k] for k in ("name", "docs_in", "docs_out", "removed", "quarantined")} for s in stats["stages"]]}
+    return {
+        "removed": sorted(removed.to_pylist(), key=lambda r: r["id"]),
+        "kept": sorted(pq.read_table(out / "kept", columns=["id"]).column(0).to_pylist()),
+        "stages": [{k: s[k] for k in ("name", "docs_in", "docs_out", "removed", "quarantined")} for s in stats["stages"]],
+    }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_dedup_decisions_match_the_golden_rows(tmp_path, case):
     _messy_corpus(tmp_path / "in", random.Random(5))
-    assert main(["--quiet", "dedup", str(tmp_path / "in"), str(tmp_path / "out"), *CASES[case], "--engine", "local",
-                 "--threads", "2"]) == 0
+    assert main(["--quiet", "dedup", str(tmp_path / "in"), str(tmp_path / "out"), *CASES[case], "--engine", "local", "--threads", "2"]) == 0
     got = _decisions(tmp_path / "out")
     path = GOLDEN / f"dedup_{case}.json"
     if os.environ.get("TIERLAKE_UPDATE_GOLDEN"):
@@ -53,8 +59,12 @@ def test_incremental_dedup_decisions_match_the_golden_rows(tmp_path):
         (tmp_path / part / f"{part}.jsonl").write_bytes((tmp_path / "in" / f"{part}.jsonl").read_bytes())
     idx = tmp_path / "index"
     for part in ("a", "b"):
-        assert main(["--quiet", "dedup", str(tmp_path / part), str(tmp_path / f"out-{part}"), "--index", str(idx),
-                     "--engine", "local", "--threads", "2"]) == 0
+        assert (
+            main(
+                ["--quiet", "dedup", str(tmp_path / part), str(tmp_path / f"out-{part}"), "--index", str(idx), "--engine", "local", "--threads", "2"]
+            )
+            == 0
+        )
     got = _decisions(tmp_path / "out-b")
     path = GOLDEN / "dedup_incremental.json"
     if os.environ.get("TIERLAKE_UPDATE_GOLDEN"):

@@ -1,6 +1,7 @@
 """`tierlake dedup --engine local` gives the Spark engine's results: same kept rows, same removed
 rows (duplicate_of, kind, cluster_size, reason), same quarantine, same stage counts — on messy
 input (bad lines, missing text, empty text, repeated ids, non-ASCII text) and with each keep rule."""
+
 import json
 import random
 
@@ -32,10 +33,18 @@ def _messy_corpus(folder, rng):
         rows.append({"text": t, "score": rng.random(), "source": "crawl"})  # a reserved column name, passed through
     for i in range(25):  # near copies, some of them chained, some below the threshold
         rows.append({"text": _edit(rng, base[i], rng.choice([1, 2, 4, 12])), "score": rng.random()})
-    rows += [{"text": base[3].upper(), "score": 0.5}, {"text": "  " + base[4].replace(" ", "\n  "), "score": None},
-             {"text": base[5], "score": 0.1}, {"text": base[5], "score": 0.9},  # identical text: derived id gets -1
-             {"text": base[62] + " ω"}, {"text": "", "score": 1.0}, {"text": " \t\n"}, {"text": "!!! ... ?"},
-             {"text": "?? !!! .."}, {"score": 3.0}]  # the last has no text: quarantined
+    rows += [
+        {"text": base[3].upper(), "score": 0.5},
+        {"text": "  " + base[4].replace(" ", "\n  "), "score": None},
+        {"text": base[5], "score": 0.1},
+        {"text": base[5], "score": 0.9},  # identical text: derived id gets -1
+        {"text": base[62] + " ω"},
+        {"text": "", "score": 1.0},
+        {"text": " \t\n"},
+        {"text": "!!! ... ?"},
+        {"text": "?? !!! .."},
+        {"score": 3.0},
+    ]  # the last has no text: quarantined
     lines = [json.dumps(r, ensure_ascii=False) for r in rows]
     lines.insert(17, '{"text": "broken')  # malformed JSON
     lines.insert(40, '["not", "an", "object"]')
@@ -57,26 +66,38 @@ def _stages(out):
     return stats
 
 
-@pytest.mark.parametrize("options", [["--keep", "smallest-id"], ["--keep", "longest"], ["--keep", "score:score"],
-                                     ["--unit", "char", "--ngram", "7", "--no-verify"]])
+@pytest.mark.parametrize(
+    "options", [["--keep", "smallest-id"], ["--keep", "longest"], ["--keep", "score:score"], ["--unit", "char", "--ngram", "7", "--no-verify"]]
+)
 def test_local_engine_equals_spark_engine(spark, tmp_path, options):
     _messy_corpus(tmp_path / "in", random.Random(5))
     outs = {}
     for engine in ("spark", "local"):
         outs[engine] = tmp_path / engine
-        assert main(["--quiet", "dedup", str(tmp_path / "in"), str(outs[engine]), *options, "--engine", engine,
-                     *(["--threads", "2"] if engine == "local" else [])]) == 0
+        assert (
+            main(
+                [
+                    "--quiet",
+                    "dedup",
+                    str(tmp_path / "in"),
+                    str(outs[engine]),
+                    *options,
+                    "--engine",
+                    engine,
+                    *(["--threads", "2"] if engine == "local" else []),
+                ]
+            )
+            == 0
+        )
     s, loc = (_stages(outs[e]) for e in ("spark", "local"))
     assert loc["engine"] == "local" and s["engine"] == "spark"
     assert loc["stages"] == s["stages"]
-    assert (loc["documents_in"], loc["kept"], loc["removed"], loc["quarantined"]) == (
-        s["documents_in"], s["kept"], s["removed"], s["quarantined"])
+    assert (loc["documents_in"], loc["kept"], loc["removed"], loc["quarantined"]) == (s["documents_in"], s["kept"], s["removed"], s["quarantined"])
     assert s["quarantined"] == {"invalid_utf8": 1, "malformed_json": 2, "missing_text": 1}
     assert s["removed"]["empty_text"] == 2 and s["removed"]["near_duplicate"] > 5 and s["removed"]["exact_duplicate"] >= 3
     assert _read(outs["local"] / "kept", ["id"]) == _read(outs["spark"] / "kept", ["id"])
     assert _read(outs["local"] / "removed", ["id"]) == _read(outs["spark"] / "removed", ["id"])
-    assert (_read(outs["local"] / "quarantine", ["source_file", "source_line"])
-            == _read(outs["spark"] / "quarantine", ["source_file", "source_line"]))
+    assert _read(outs["local"] / "quarantine", ["source_file", "source_line"]) == _read(outs["spark"] / "quarantine", ["source_file", "source_line"])
     kept_cols = pq.read_schema(outs["local"] / "kept" / "part-00000.parquet").names
     assert set(kept_cols) == {"id", "text", "score", "source"}  # the input's own `source` column is back under its name
 
@@ -88,8 +109,23 @@ def test_local_engine_quarantines_repeated_given_ids_like_spark(spark, tmp_path)
     ids[7] = ids[3]  # a repeated id: the later record is quarantined
     pq.write_table(pa.table({"doc": ids, "body": texts, "n": list(range(20))}), tmp_path / "in.parquet")
     for engine in ("spark", "local"):
-        assert main(["--quiet", "dedup", str(tmp_path / "in.parquet"), str(tmp_path / engine), "--id-column", "doc",
-                     "--text-column", "body", "--engine", engine]) == 0
+        assert (
+            main(
+                [
+                    "--quiet",
+                    "dedup",
+                    str(tmp_path / "in.parquet"),
+                    str(tmp_path / engine),
+                    "--id-column",
+                    "doc",
+                    "--text-column",
+                    "body",
+                    "--engine",
+                    engine,
+                ]
+            )
+            == 0
+        )
     s, loc = (_stages(tmp_path / e) for e in ("spark", "local"))
     assert loc["stages"] == s["stages"] and s["quarantined"] == {"duplicate_id": 1}
     assert _read(tmp_path / "local" / "quarantine", ["source_line"]) == _read(tmp_path / "spark" / "quarantine", ["source_line"])

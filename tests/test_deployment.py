@@ -4,6 +4,7 @@ pool, `prefect --no-prompt deploy --all`, trigger the nightly deployment, run a 
 
 The server runs with its scheduler service off so that the hourly deployment's schedule does not
 queue runs this test did not ask for; the schedules themselves are checked through the API."""
+
 from __future__ import annotations
 
 import json
@@ -59,13 +60,26 @@ def prefect_server(tmp_path):
     home = tmp_path / "prefect-home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"PREFECT_HOME": str(home), "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
-                "PATH": BIN + os.pathsep + env.get("PATH", ""), "PYSPARK_PYTHON": sys.executable,
-                "PYSPARK_DRIVER_PYTHON": sys.executable, "PREFECT_LOGGING_LEVEL": "INFO"})
+    env.update(
+        {
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+            "PATH": BIN + os.pathsep + env.get("PATH", ""),
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "PREFECT_LOGGING_LEVEL": "INFO",
+        }
+    )
     log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([os.path.join(BIN, "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [os.path.join(BIN, "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.time() + 180
     while True:
         try:
@@ -87,8 +101,7 @@ def prefect_server(tmp_path):
 
 
 def _prefect(env, *args, cwd=ROOT, timeout=300):
-    proc = subprocess.run([os.path.join(BIN, "prefect"), *args], env=env, cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run([os.path.join(BIN, "prefect"), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"prefect {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
 
@@ -107,11 +120,16 @@ def test_deploy_all_trigger_and_worker_run_once(prefect_server, tmp_path):
     assert all(d["work_pool_name"] == "tierlake-process" for d in deployments)
 
     recipe = _recipe(tmp_path)
-    out = _prefect(env, "deployment", "run", "curate/nightly-curation", "--param", f"recipe_path={recipe}",
-                   "--param", f"base_dir={tmp_path}")
+    out = _prefect(env, "deployment", "run", "curate/nightly-curation", "--param", f"recipe_path={recipe}", "--param", f"base_dir={tmp_path}")
     assert "Created flow run" in out
-    worker = subprocess.run([os.path.join(BIN, "prefect"), "worker", "start", "--pool", "tierlake-process", "--run-once"],
-                            env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=900)
+    worker = subprocess.run(
+        [os.path.join(BIN, "prefect"), "worker", "start", "--pool", "tierlake-process", "--run-once"],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     runs = httpx.post(f"{api}/flow_runs/filter", json={"deployments": {"id": {"any_": [by_name["nightly-curation"]["id"]]}}}).json()
     assert len(runs) == 1, runs
     run = runs[0]

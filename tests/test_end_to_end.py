@@ -1,4 +1,5 @@
 """The curate flow under Prefect with local Spark: demo lake, real web text, and S3."""
+
 import json
 import os
 import re
@@ -54,6 +55,7 @@ def test_demo_recipe_through_the_flow(demo_run, demo_lake, tmp_path):
     assert set(removed.duplicate_of.dropna()) <= set(kept.id)
     # Shard hashes in the manifest match the files.
     from connectors.shards import sha256_file
+
     for shard in manifest["outputs"]["documents"]["shards"]:
         assert sha256_file(os.path.join(out, shard["path"])) == shard["sha256"]
     # Tiers: every ingested document once; L4 worked solutions all have correct arithmetic.
@@ -69,6 +71,7 @@ def test_demo_recipe_through_the_flow(demo_run, demo_lake, tmp_path):
     assert os.path.exists(os.path.join(out, "models", "quality", "model.json"))
     # containment of the lake's tables: every planted relation found, no near miss reported
     import csv
+
     edges = {(e["child"], e["parent"]) for e in pl.read_parquet(os.path.join(out, "containment", "edges.parquet")).to_dicts()}
     with open(os.path.join(lake, "ground_truth", "containment.csv")) as fh:
         planted = list(csv.DictReader(fh))
@@ -89,6 +92,7 @@ def test_demo_recipe_through_the_flow(demo_run, demo_lake, tmp_path):
     assert chosen["token_count"].sum() == pytest.approx(SELECT_BUDGET, rel=0.1)
     # The report: self-contained (no scripts, nothing fetched) and rendered with every plot in Chromium
     from tests.browser import ink_fraction, render
+
     report = os.path.join(out, "report.html")
     text = open(report, encoding="utf-8").read()
     assert "<script" not in text and "<link" not in text and 'src="http' not in text and 'href="http' not in text
@@ -103,8 +107,7 @@ def test_demo_recipe_through_the_flow(demo_run, demo_lake, tmp_path):
     assert any(k.startswith("L0: ") for k in present) and any(k.startswith("quarantine: ") for k in present)
     for key in present:
         where, reason = key.split(": ", 1)
-        attr = (f'data-sample-quarantine="{reason}"' if where == "quarantine"
-                else f'data-sample-reason="{where}/{reason}"')
+        attr = f'data-sample-quarantine="{reason}"' if where == "quarantine" else f'data-sample-reason="{where}/{reason}"'
         block = dom.split(attr, 1)
         assert len(block) == 2, f"no sample block for {key}"
         assert 'class="doc"' in block[1].split("</details>", 1)[0], f"no sampled document for {key}"
@@ -122,8 +125,9 @@ def test_demo_recipe_through_the_flow(demo_run, demo_lake, tmp_path):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
     with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(manifest["prefect"]["flow_run_id"])])))
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(manifest["prefect"]["flow_run_id"])]))
+        )
     samples_md = next(a.data for a in artifacts if a.key == "run-samples")
     assert "## By tier" in samples_md and "decided by" in samples_md and "## Near-duplicate pairs" in samples_md
     ink, colours = ink_fraction(os.path.join(str(tmp_path), "report.png"))
@@ -158,8 +162,12 @@ def test_dolma_sample_recipe(spark, prefect_harness, tmp_path):
 @pytest.fixture(scope="module")
 def s3_server(monkeypatch_module=None):
     proc, port = start_moto_server()
-    env = {"AWS_ACCESS_KEY_ID": "testing-key", "AWS_SECRET_ACCESS_KEY": "testing-secret-do-not-log",
-           "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing-key",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret-do-not-log",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+    }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     yield f"http://127.0.0.1:{port}"
@@ -185,16 +193,20 @@ def test_s3_input_and_output(spark, prefect_harness, s3_server, demo_lake, tmp_p
     for rel in ("corpus/forum/part-000.jsonl.zst", "corpus/webcrawl/part-000.parquet", "corpus/webcrawl/part-001.parquet"):
         s3.upload_file(os.path.join(lake, rel), "lake", rel)
     recipe = tmp_path / "s3.yaml"
-    recipe.write_text("name: s3\nsources:\n  - {name: forum, path: 's3://lake/corpus/forum', id_column: id}\n"
-                      "  - {name: webcrawl, path: 's3://lake/corpus/webcrawl/'}\noutput: {path: 's3://out/run1'}\n")
+    recipe.write_text(
+        "name: s3\nsources:\n  - {name: forum, path: 's3://lake/corpus/forum', id_column: id}\n"
+        "  - {name: webcrawl, path: 's3://lake/corpus/webcrawl/'}\noutput: {path: 's3://out/run1'}\n"
+    )
     assert main(["run", str(recipe)]) == 0
     body = s3.get_object(Bucket="out", Key="run1/manifest.json")["Body"].read()
     manifest = json.loads(body)
     with open(SCHEMA_PATH) as fh:
         jsonschema.validate(manifest, json.load(fh))
     import zstandard
-    forum_lines = zstandard.ZstdDecompressor().decompressobj().decompress(
-        open(os.path.join(lake, "corpus/forum/part-000.jsonl.zst"), "rb").read()).count(b"\n")
+
+    forum_lines = (
+        zstandard.ZstdDecompressor().decompressobj().decompress(open(os.path.join(lake, "corpus/forum/part-000.jsonl.zst"), "rb").read()).count(b"\n")
+    )
     web_rows = sum(pq.ParquetFile(os.path.join(lake, f"corpus/webcrawl/part-00{i}.parquet")).metadata.num_rows for i in (0, 1))
     assert manifest["totals"]["docs_in"] == forum_lines + web_rows
     assert manifest["totals"]["quarantined"] == 0

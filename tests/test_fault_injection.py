@@ -7,6 +7,7 @@ reason, and the rows on disk adding up: kept + removed + quarantined = documents
 input must exit 2 with one line on stderr and no traceback. A property test (hypothesis) mutates
 valid files — truncation, byte flips, inserted garbage lines — and checks the same invariants.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -30,8 +31,9 @@ WORDS = "river valley weather report rain wind harbour mountain forest village m
 
 def good_records(n: int, prefix: str = "g", seed: int = 0) -> list[dict]:
     rng = random.Random(seed)
-    return [{"id": f"{prefix}{i:03d}", "text": " ".join(rng.choice(WORDS) for _ in range(40)) + f" number {prefix}{i}",
-             "lang": "en"} for i in range(n)]
+    return [
+        {"id": f"{prefix}{i:03d}", "text": " ".join(rng.choice(WORDS) for _ in range(40)) + f" number {prefix}{i}", "lang": "en"} for i in range(n)
+    ]
 
 
 def _lines(records: list[dict]) -> bytes:
@@ -49,10 +51,10 @@ def _compress(data: bytes, compression: str) -> bytes:
 @dataclass
 class Case:
     name: str
-    files: dict[str, bytes]              # relative path -> bytes
-    good: list[str]                      # ids that must be kept or removed
+    files: dict[str, bytes]  # relative path -> bytes
+    good: list[str]  # ids that must be kept or removed
     reasons: set[str] = field(default_factory=set)  # quarantine reasons that must appear
-    unusable: str | None = None          # a usable input: None; else a phrase of the one-line error
+    unusable: str | None = None  # a usable input: None; else a phrase of the one-line error
 
 
 def jsonl_cases(compression: str, tag: str = "") -> list[Case]:
@@ -64,25 +66,30 @@ def jsonl_cases(compression: str, tag: str = "") -> list[Case]:
 
     def one(name: str, bad: bytes, reasons: set[str], extra_good: list[dict] | None = None) -> Case:
         body = _lines(recs[:3]) + bad + _lines(recs[3:] + (extra_good or []))
-        return Case(f"jsonl{compression}-{name}", {f"part-0.{ext}": _compress(body, compression)},
-                    ids + [r["id"] for r in extra_good or []], reasons)
+        return Case(f"jsonl{compression}-{name}", {f"part-0.{ext}": _compress(body, compression)}, ids + [r["id"] for r in extra_good or []], reasons)
 
     cases = [
         one("malformed-line", b'{"id": "' + t + b'b1", "text": "broken\n', {"malformed_json"}),
         one("invalid-utf8", b'{"id": "' + t + b'b1", "text": "caf\xe9 \xff"}\n', {"invalid_utf8"}),
         one("null-text", b'{"id": "' + t + b'b1", "text": null}\n', {"missing_text"}),
         one("missing-text-key", b'{"id": "' + t + b'b1", "body": "no text field"}\n', {"missing_text"}),
-        one("non-object-line", b'[1, 2, 3]\n', {"malformed_json"}),
+        one("non-object-line", b"[1, 2, 3]\n", {"malformed_json"}),
         one("binary-garbage-line", bytes(range(1, 9)) + b"\x00\x01garbage\n", {"malformed_json"}),
         one("unpaired-surrogate", b'{"id": "' + t + b'b1", "text": "half \\ud800 a pair"}\n', {"invalid_unicode"}),
         one("nested-too-deep", b'{"id": "' + t + b'b1", "text": "deep", "meta": ' + b"[" * 5000 + b"]" * 5000 + b"}\n", set()),
-        one("duplicate-id", json.dumps({"id": recs[0]["id"], "text": "another text with the same id"}).encode() + b"\n",
-            {"duplicate_id"}),
+        one("duplicate-id", json.dumps({"id": recs[0]["id"], "text": "another text with the same id"}).encode() + b"\n", {"duplicate_id"}),
         one("numeric-text", b'{"id": "' + t + b'b1", "text": 12345}\n', set(), extra_good=None),
         one("blank-lines-and-crlf", b"\r\n\n   \n", set()),
         one("numeric-ids", b"", set(), extra_good=[{"id": 777 if not tag else f"{tag}777", "text": "a record whose id is a number " * 3}]),
-        one("metadata-types-disagree", b"", set(), extra_good=[{"id": f"{tag}m1", "text": "metadata is a string here " * 3, "lang": 3.5},
-                                                             {"id": f"{tag}m2", "text": "metadata is null here " * 3, "lang": None}]),
+        one(
+            "metadata-types-disagree",
+            b"",
+            set(),
+            extra_good=[
+                {"id": f"{tag}m1", "text": "metadata is a string here " * 3, "lang": 3.5},
+                {"id": f"{tag}m2", "text": "metadata is null here " * 3, "lang": None},
+            ],
+        ),
     ]
     # the deep line's text is read (its metadata is not a column), so it is kept; the numeric-text
     # line is kept with its text as the JSON number's text (a faithful conversion)
@@ -92,17 +99,35 @@ def jsonl_cases(compression: str, tag: str = "") -> list[Case]:
     if compression:
         full = _compress(_lines(recs), compression)
         cut = full[: len(full) * 2 // 3]
-        cases.append(Case(f"jsonl{compression}-truncated-stream", {f"part-0.{ext}": _compress(_lines(recs[:3]), compression),
-                                                                   f"part-1.{ext}": cut}, ids[:3], {"truncated"}))
-        cases.append(Case(f"jsonl{compression}-not-compressed-data", {f"part-0.{ext}": _compress(_lines(recs), compression),
-                                                                      f"part-1.{ext}": os.urandom(64)}, ids, {"unreadable_file"}))
+        cases.append(
+            Case(
+                f"jsonl{compression}-truncated-stream",
+                {f"part-0.{ext}": _compress(_lines(recs[:3]), compression), f"part-1.{ext}": cut},
+                ids[:3],
+                {"truncated"},
+            )
+        )
+        cases.append(
+            Case(
+                f"jsonl{compression}-not-compressed-data",
+                {f"part-0.{ext}": _compress(_lines(recs), compression), f"part-1.{ext}": os.urandom(64)},
+                ids,
+                {"unreadable_file"},
+            )
+        )
     else:
-        cases.append(Case("jsonl-truncated-last-line", {"part-0.jsonl": _lines(recs) + b'{"id": "' + t + b'b1", "text": "cut off'}, ids,
-                          {"malformed_json"}))
+        cases.append(
+            Case("jsonl-truncated-last-line", {"part-0.jsonl": _lines(recs) + b'{"id": "' + t + b'b1", "text": "cut off'}, ids, {"malformed_json"})
+        )
         cases.append(Case("jsonl-empty-file-among-good", {"part-0.jsonl": _lines(recs), "part-1.jsonl": b""}, ids))
-        cases.append(Case("jsonl-random-bytes-file-among-good", {"part-0.jsonl": _lines(recs),
-                                                                 "part-1.jsonl": random.Random(1).randbytes(300)}, ids,
-                          {"invalid_utf8"}))
+        cases.append(
+            Case(
+                "jsonl-random-bytes-file-among-good",
+                {"part-0.jsonl": _lines(recs), "part-1.jsonl": random.Random(1).randbytes(300)},
+                ids,
+                {"invalid_utf8"},
+            )
+        )
     return cases
 
 
@@ -117,16 +142,20 @@ def parquet_cases(tag: str = "") -> list[Case]:
     ids = [r["id"] for r in recs]
     good = _parquet(recs)
     return [
-        Case("parquet-corrupt-file-among-good", {"a.parquet": good, "b.parquet": b"PAR1" + os.urandom(200) + b"PAR1"}, ids,
-             {"unreadable_file"}),
-        Case("parquet-truncated-file-among-good", {"a.parquet": good, "b.parquet": _parquet(good_records(4, f"{tag}q"))[:-40]}, ids,
-             {"unreadable_file"}),
-        Case("parquet-null-texts", {"a.parquet": _parquet(recs + [{"id": f"{tag}p-null", "text": None, "lang": "en"}])}, ids,
-             {"missing_text"}),
-        Case("parquet-zero-row-file-among-good", {"a.parquet": good, "b.parquet": _parquet([], pa.schema(
-            [("id", pa.string()), ("text", pa.string()), ("lang", pa.string())]))}, ids),
-        Case("parquet-duplicate-ids-across-files", {"a.parquet": good, "b.parquet": _parquet([{**recs[0], "text": "other"}])}, ids,
-             {"duplicate_id"}),
+        Case("parquet-corrupt-file-among-good", {"a.parquet": good, "b.parquet": b"PAR1" + os.urandom(200) + b"PAR1"}, ids, {"unreadable_file"}),
+        Case(
+            "parquet-truncated-file-among-good",
+            {"a.parquet": good, "b.parquet": _parquet(good_records(4, f"{tag}q"))[:-40]},
+            ids,
+            {"unreadable_file"},
+        ),
+        Case("parquet-null-texts", {"a.parquet": _parquet(recs + [{"id": f"{tag}p-null", "text": None, "lang": "en"}])}, ids, {"missing_text"}),
+        Case(
+            "parquet-zero-row-file-among-good",
+            {"a.parquet": good, "b.parquet": _parquet([], pa.schema([("id", pa.string()), ("text", pa.string()), ("lang", pa.string())]))},
+            ids,
+        ),
+        Case("parquet-duplicate-ids-across-files", {"a.parquet": good, "b.parquet": _parquet([{**recs[0], "text": "other"}])}, ids, {"duplicate_id"}),
     ]
 
 
@@ -149,8 +178,7 @@ def unusable_cases() -> list[Case]:
     return [
         Case("unusable-only-an-empty-file", {"a.jsonl": b""}, [], unusable="no records"),
         Case("unusable-only-random-bytes", {"a.jsonl": random.Random(2).randbytes(500)}, [], unusable="not JSON"),
-        Case("unusable-no-text-column", {"a.jsonl": _lines([{"id": "x", "body": "no text here"}])}, [],
-             unusable="text column 'text' not found"),
+        Case("unusable-no-text-column", {"a.jsonl": _lines([{"id": "x", "body": "no text here"}])}, [], unusable="text column 'text' not found"),
         Case("unusable-only-a-corrupt-parquet", {"a.parquet": b"PAR1" + os.urandom(100) + b"PAR1"}, [], unusable="no file could be read"),
         Case("unusable-mixed-formats", {"a.jsonl": _lines(good_records(2)), "b.csv": b"id,text\nx,y\n"}, [], unusable="mixed formats"),
     ]
@@ -285,7 +313,7 @@ def test_mutated_files_never_lose_a_readable_record(tmp_path_factory, data, comp
     for _ in range(data.draw(st.integers(0, 3))):
         body[data.draw(st.integers(0, len(body) - 1))] ^= data.draw(st.integers(1, 255))
     if data.draw(st.booleans()):
-        del body[data.draw(st.integers(1, len(body))):]
+        del body[data.draw(st.integers(1, len(body))) :]
     root = tmp_path_factory.mktemp("mutated")
     ext = "jsonl.gz" if compression else "jsonl"
     (root / f"in.{ext}").write_bytes(bytes(body))

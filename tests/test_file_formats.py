@@ -1,4 +1,5 @@
 """Per-file readers (no Spark): every record comes out as a row or a quarantine row with its line."""
+
 import gzip
 import json
 import random
@@ -28,8 +29,7 @@ def test_jsonl_compressions_read_the_same(tmp_path, name, suffix):
     body = b"".join(json.dumps({"id": str(i), "text": f"doc {i}"}).encode() + b"\n" for i in range(50))
     import bz2
 
-    data = {"plain": body, "gz": gzip.compress(body), "zst": zstandard.ZstdCompressor().compress(body),
-            "bz2": bz2.compress(body)}[name]
+    data = {"plain": body, "gz": gzip.compress(body), "zst": zstandard.ZstdCompressor().compress(body), "bz2": bz2.compress(body)}[name]
     path = tmp_path / f"x{suffix}"
     path.write_bytes(data)
     fmt, comp = ff.split_suffix(path.name)
@@ -42,8 +42,14 @@ def test_jsonl_compressions_read_the_same(tmp_path, name, suffix):
 
 
 def test_bad_lines_are_quarantined_with_their_line_numbers(tmp_path):
-    lines = [b'{"id": "a", "text": "fine"}', b"", b'{"id": "b", "text": "unterminated',
-             b'{"id": "c", "text": "bad \xff byte"}', b"[1, 2]", b'{"id": "d", "text": "also fine"}']
+    lines = [
+        b'{"id": "a", "text": "fine"}',
+        b"",
+        b'{"id": "b", "text": "unterminated',
+        b'{"id": "c", "text": "bad \xff byte"}',
+        b"[1, 2]",
+        b'{"id": "d", "text": "also fine"}',
+    ]
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     table = _read_all(path, "jsonl", None, SCHEMA)
@@ -247,8 +253,9 @@ def test_deeply_nested_line_is_no_traceback(tmp_path):
     assert all(e.startswith("too_deep") for e in errors)
     # the one-by-one path (taken when a block fails) gives the line its own reason
     block = (lines[4] + "\n").encode()
-    _, _, (bad, why, _) = ff._parse_lines_one_by_one(block, np.array([0]), np.array([len(block) - 1]), np.array([True]),
-                                                     SCHEMA, pajson.ParseOptions(explicit_schema=SCHEMA), "x", 5)
+    _, _, (bad, why, _) = ff._parse_lines_one_by_one(
+        block, np.array([0]), np.array([len(block) - 1]), np.array([True]), SCHEMA, pajson.ParseOptions(explicit_schema=SCHEMA), "x", 5
+    )
     assert bad == [5] and why[0].startswith("too_deep")
 
 
@@ -259,8 +266,11 @@ def test_lines_that_disagree_on_types_cost_only_themselves(tmp_path):
     only the lines that cannot be read are quarantined, each with its own reason."""
     lines = []
     for i in range(30):
-        lines.append(json.dumps({"id": i if i % 2 else str(i), "text": f"document {i}",
-                                 "meta": None if i % 3 else (1.5 if i % 2 else "high"), "flag": bool(i % 2)}))
+        lines.append(
+            json.dumps(
+                {"id": i if i % 2 else str(i), "text": f"document {i}", "meta": None if i % 3 else (1.5 if i % 2 else "high"), "flag": bool(i % 2)}
+            )
+        )
     lines.insert(5, '{"id": "u", "text": "bad \\ud800 escape"}')
     lines.insert(8, '{"id": "n", "text": "ok", "flag": "maybe"}')  # not a boolean
     lines.insert(12, '{"id": "deep", "text": "t", "meta": ' + "[" * 3000 + "]" * 3000 + "}")
@@ -284,8 +294,9 @@ def test_lines_that_disagree_on_types_cost_only_themselves(tmp_path):
     assert errors == {6: "invalid_unicode", 9: "type_mismatch", 13: "too_deep"} and table.num_rows == 33
 
 
-@pytest.mark.parametrize("content,message", [(b"", "no records: every file is empty"),
-                                             (bytes(range(256)) * 8, "not JSON: no line of the first 4 MB is a JSON object")])
+@pytest.mark.parametrize(
+    "content,message", [(b"", "no records: every file is empty"), (bytes(range(256)) * 8, "not JSON: no line of the first 4 MB is a JSON object")]
+)
 def test_unusable_input_says_what_is_wrong(tmp_path, content, message):
     from connectors.sources import SourceSpec, _plan_files, settle_schema
 

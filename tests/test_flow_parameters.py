@@ -1,4 +1,5 @@
 """Flow parameters follow the stage models' defaults (the drifts issue 19 found, each caught here)."""
+
 import pytest
 
 from curation.params import ContainmentParams, NearDedupParams, QualityModelParams, ScoreParams
@@ -18,6 +19,7 @@ def captured_jobs(monkeypatch):
         def run(**kwargs):
             seen.append((job, kwargs))
             return {"stages": []}
+
         return run
 
     monkeypatch.setattr(flows.spark_submit, "job_function", fake_job_function)
@@ -57,8 +59,7 @@ def test_tier_with_a_recipe_dedups_with_the_recipes_parameters(tmp_path, monkeyp
     from flows.cli import main
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("stages:\n  exact_dedup: {keep: {rule: longest}}\n  near_dedup: {threshold: 0.9, num_perm: 64}\n"
-                      "  tier: {enabled: true}\n")
+    recipe.write_text("stages:\n  exact_dedup: {keep: {rule: longest}}\n  near_dedup: {threshold: 0.9, num_perm: 64}\n  tier: {enabled: true}\n")
     (tmp_path / "in.jsonl").write_text('{"text": "a b c"}\n')
     seen = {}
 

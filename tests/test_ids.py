@@ -1,5 +1,6 @@
 """A user's own ids: an input column named ``id`` is the document id by default (datatrove's
 ``id_key="id"``), in JSONL, Parquet and CSV, on both engines; ``id_column=None`` always hashes."""
+
 import csv
 import json
 
@@ -11,8 +12,7 @@ from connectors.filesystem import InputError
 from connectors.local_ingest import ingest_local
 from connectors.sources import IngestParams, SourceSpec
 
-ROWS = [{"id": "doc-7", "text": "first document text", "lang": "en"},
-        {"id": "doc-3", "text": "second document text", "lang": "de"}]
+ROWS = [{"id": "doc-7", "text": "first document text", "lang": "en"}, {"id": "doc-3", "text": "second document text", "lang": "de"}]
 
 
 def _write(tmp_path, fmt: str, rows=ROWS) -> str:

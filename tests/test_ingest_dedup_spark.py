@@ -1,4 +1,5 @@
 """Ingest, exact dedup and shard writing on a real local Spark session."""
+
 import json
 import os
 
@@ -21,15 +22,18 @@ def _jsonl(path, records, extra=b""):
 
 
 def test_ingest_accounts_for_every_record(spark, tmp_path):
-    _jsonl(tmp_path / "a" / "x.jsonl", [
-        {"doc_id": "1", "text": "Alpha text here", "source": "cc"},
-        {"doc_id": "2", "text": None},
-        {"doc_id": "1", "text": "repeated id"},
-        {"doc_id": "3", "text": "y" * 500},
-    ], extra=b"{broken\n")
+    _jsonl(
+        tmp_path / "a" / "x.jsonl",
+        [
+            {"doc_id": "1", "text": "Alpha text here", "source": "cc"},
+            {"doc_id": "2", "text": None},
+            {"doc_id": "1", "text": "repeated id"},
+            {"doc_id": "3", "text": "y" * 500},
+        ],
+        extra=b"{broken\n",
+    )
     pq.write_table(pa.table({"text": ["same", "same", "other"], "score": [1.0, 2.0, 3.0]}), str(tmp_path / "b.parquet"))
-    specs = [SourceSpec(name="a", path=str(tmp_path / "a"), id_column="doc_id"),
-             SourceSpec(name="b", path=str(tmp_path / "b.parquet"))]
+    specs = [SourceSpec(name="a", path=str(tmp_path / "a"), id_column="doc_id"), SourceSpec(name="b", path=str(tmp_path / "b.parquet"))]
     docs, quarantine, inputs, stats = ingest(spark, specs, IngestParams(max_doc_chars=100))
     assert stats.docs_in == 8
     assert stats.quarantined == {"missing_text": 1, "duplicate_id": 1, "too_large": 1, "malformed_json": 1}
@@ -68,8 +72,9 @@ def test_lines_that_disagree_on_types_on_spark(spark, tmp_path):
     Spark ingests every readable record (ids as strings) and quarantines only the bad line."""
     import json
 
-    lines = [json.dumps({"id": i if i % 2 else str(i), "text": f"document {i}", "meta": None if i % 3 else (1.5 if i % 2 else "x")})
-             for i in range(40)]
+    lines = [
+        json.dumps({"id": i if i % 2 else str(i), "text": f"document {i}", "meta": None if i % 3 else (1.5 if i % 2 else "x")}) for i in range(40)
+    ]
     lines.insert(7, '{"id": "u", "text": "bad \\ud800 escape"}')
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "m.jsonl").write_text("\n".join(lines) + "\n")
@@ -102,11 +107,17 @@ def test_ingest_names_the_file_when_the_text_column_is_missing(spark, tmp_path):
 
 
 def test_exact_dedup_keeps_smallest_id_and_points_to_it(spark, tmp_path):
-    _jsonl(tmp_path / "d.jsonl", [
-        {"id": "b", "text": "The  Same\ttext", "q": 1.0}, {"id": "a", "text": "the same text", "q": 0.5},
-        {"id": "c", "text": "THE SAME TEXT ", "q": 9.0}, {"id": "d", "text": "Table 3", "q": 0.0},
-        {"id": "e", "text": "Table 4", "q": 0.0}, {"id": "f", "text": "   ", "q": 0.0},
-    ])
+    _jsonl(
+        tmp_path / "d.jsonl",
+        [
+            {"id": "b", "text": "The  Same\ttext", "q": 1.0},
+            {"id": "a", "text": "the same text", "q": 0.5},
+            {"id": "c", "text": "THE SAME TEXT ", "q": 9.0},
+            {"id": "d", "text": "Table 3", "q": 0.0},
+            {"id": "e", "text": "Table 4", "q": 0.0},
+            {"id": "f", "text": "   ", "q": 0.0},
+        ],
+    )
     docs, _, _, _ = ingest(spark, [SourceSpec(name="d", path=str(tmp_path / "d.jsonl"), id_column="id")], IngestParams())
     kept, removed, stats = exact_dedup_stage(docs, ExactDedupParams())
     assert sorted(r["id"] for r in kept.collect()) == ["a", "d", "e"]
@@ -152,8 +163,9 @@ def test_one_big_parquet_file_is_read_by_several_tasks(spark, tmp_path, monkeypa
 
     monkeypatch.setattr(sources, "SPLIT_ROWS", 500)  # so a small file has several splits
     n = 2600
-    pq.write_table(pa.table({"id": [f"d{i:05d}" for i in range(n)], "text": [f"text {i}" for i in range(n)]}),
-                   tmp_path / "big.parquet", row_group_size=1000)
+    pq.write_table(
+        pa.table({"id": [f"d{i:05d}" for i in range(n)], "text": [f"text {i}" for i in range(n)]}), tmp_path / "big.parquet", row_group_size=1000
+    )
     docs, quarantine, _inputs, stats = ingest(spark, [SourceSpec(name="big", path=str(tmp_path / "big.parquet"), id_column="id")], IngestParams())
     rows = docs.select("id", "source_line").collect()
     assert stats.docs_in == n and quarantine.count() == 0

@@ -1,5 +1,6 @@
 """Reading a run's documents: the row-group reader and stable sampling (no Spark), and
 `tierlake inspect` on the demo run for each of its options."""
+
 import json
 import os
 
@@ -66,7 +67,6 @@ def test_filter_rules_compile_from_one_definition_and_explain_their_threshold():
 
 
 # --- `tierlake inspect` on the demo run --------------------------------------------------------
-
 
 
 def _inspect(capsys, out, *args) -> list[dict]:

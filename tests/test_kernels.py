@@ -1,4 +1,5 @@
 """Kernels without Spark: normalization, Spark settings, recipes, the manifest schema, the demo lake."""
+
 import json
 import os
 
@@ -33,8 +34,13 @@ def test_spark_conf_is_sized_for_the_machine():
 
 
 def test_recipe_errors_name_field_value_and_expectation(tmp_path):
-    bad = {"name": "x", "sources": [{"name": "a", "path": "p", "format": "xml"}], "output": {"path": "o"},
-           "stages": {"exact_dedup": {"keep": {"rule": "biggest"}}}, "spark": {"shuffle_partitions": 0}}
+    bad = {
+        "name": "x",
+        "sources": [{"name": "a", "path": "p", "format": "xml"}],
+        "output": {"path": "o"},
+        "stages": {"exact_dedup": {"keep": {"rule": "biggest"}}},
+        "spark": {"shuffle_partitions": 0},
+    }
     with pytest.raises(RecipeError) as err:
         parse_recipe(bad, "r.yaml")
     msg = str(err.value)
@@ -46,8 +52,14 @@ def test_recipe_errors_name_field_value_and_expectation(tmp_path):
     with pytest.raises(RecipeError, match="credentials"):
         parse_recipe({"name": "x", "sources": [{"name": "a", "path": "s3://key:secret@bucket/x"}], "output": {"path": "o"}})
     with pytest.raises(RecipeError, match="highest_score"):
-        parse_recipe({"name": "x", "sources": [{"name": "a", "path": "p"}], "output": {"path": "o"},
-                      "stages": {"exact_dedup": {"keep": {"rule": "highest_score"}}}})
+        parse_recipe(
+            {
+                "name": "x",
+                "sources": [{"name": "a", "path": "p"}],
+                "output": {"path": "o"},
+                "stages": {"exact_dedup": {"keep": {"rule": "highest_score"}}},
+            }
+        )
     (tmp_path / "broken.yaml").write_text("name: [unclosed")
     with pytest.raises(RecipeError, match="not valid YAML"):
         load_recipe(str(tmp_path / "broken.yaml"))
@@ -89,6 +101,7 @@ def test_demo_lake_is_deterministic_and_has_ground_truth(tmp_path):
     b = generate_demo_lake(str(tmp_path / "b"), seed=3, n_docs=400)
     assert a == b and digest(tmp_path / "a") == digest(tmp_path / "b")
     import pyarrow.parquet as pq
+
     truth = pq.read_table(tmp_path / "a" / "ground_truth" / "documents.parquet").to_pylist()
     near = [t for t in truth if t["kind"] == "near_duplicate"]
     assert near and all(0.0 < t["jaccard"] <= 1.0 for t in near)
@@ -99,6 +112,7 @@ def test_whitespace_kernel_equals_the_regex_normalization():
     import random
 
     from curation.normalize import exact_keys_arrow, normalize_text_regex
+
     rng = random.Random(7)
     alphabet = ["a", "B", "Ｔ", "ﬁ", " ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\u00a0", "\u3000", "é", "\x1f"]
     texts = ["".join(rng.choices(alphabet, k=rng.randint(0, 12))) for _ in range(400)] + [None]
@@ -118,6 +132,7 @@ def test_ascii_batches_normalize_as_the_unicode_path():
     import random
 
     from curation.normalize import normalize_text_regex
+
     rng = random.Random(9)
     alphabet = ["a", "Z", "Q9", " ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\x1f", "_", "-", "."]
     texts = ["".join(rng.choices(alphabet, k=rng.randint(0, 20))) for _ in range(300)] + [None, ""]

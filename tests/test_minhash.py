@@ -1,4 +1,5 @@
 """MinHash kernel: bit-identical to datasketch, banding as datasketch, short/empty documents."""
+
 import numpy as np
 import pytest
 from datasketch import MinHash
@@ -98,11 +99,12 @@ def test_vectorized_shingle_hashes_equal_the_scalar_reference():
         flat, off = shingle_hashes(texts, n)
         for i, t in enumerate(texts):
             ref = sorted(set(shingle_hash(s) for s in shingles(t or "", n)))
-            assert sorted(set(flat[off[i]:off[i + 1]].tolist())) == ref, (n, t)
+            assert sorted(set(flat[off[i] : off[i + 1]].tolist())) == ref, (n, t)
 
 
 def test_char_shingles_and_pair_jaccard():
     import pyarrow as pa
+
     flat, off = shingle_hashes(["abcdef", "abcdeg"], 3, "char")
     assert off.tolist() == [0, 4, 8]
     left, right = pa.array([TEXTS[0], "", "same words here"]), pa.array([TEXTS[1], "", "same words here"])
@@ -118,6 +120,7 @@ def test_ascii_fast_path_equals_the_unicode_regex_path():
     import pyarrow as pa
 
     from curation.minhash import _tokenize_ascii, _tokenize_regex, tokenize
+
     texts = pa.array(["Hello, World_1!  x", "", None, "a-b c", "end.", "9 LIVES__ ok?", "abc", "def"])
     ta, oa = _tokenize_ascii(texts)
     tr, orr = _tokenize_regex(texts)
@@ -132,6 +135,7 @@ def test_pair_jaccard_batch_equals_set_jaccard_per_pair():
     import random
 
     import pyarrow as pa
+
     rng = random.Random(3)
     words = [f"w{i}" for i in range(40)]
     left = [" ".join(rng.choices(words, k=rng.randint(0, 30))) for _ in range(60)]
@@ -143,6 +147,7 @@ def test_pair_jaccard_batch_equals_set_jaccard_per_pair():
 
 def test_shingles_of_a_sliced_batch_equal_those_of_a_fresh_one():
     import pyarrow as pa
+
     texts = pa.array([f"Doc {i} has Some words in it, number {i % 7}." for i in range(300)])
     part = texts.slice(140, 100)
     got, got_off = shingle_hashes(part, 3)
@@ -157,6 +162,7 @@ def test_bucket_star_edges_link_members_to_the_smallest_id_per_bucket():
     import pyarrow as pa
 
     from curation.minhash import bucket_star_edges
+
     rng = random.Random(5)
     rows = [(rng.randint(0, 3), rng.randint(0, 6), f"d{rng.randint(0, 40):02d}", rng.random() < 0.3) for _ in range(300)]
     rows = list({(b, k, i): o for b, k, i, o in rows}.items())  # a document is once in a bucket
@@ -197,10 +203,12 @@ def test_compiled_shingling_equals_the_vectorized_path_on_random_and_mixed_text(
     import pyarrow as pa
 
     from curation.minhash import _ascii_word_shingle_hashes, _word_shingle_hashes_vectorized
+
     rng = random.Random(11)
     alphabet = "abcXYZ019_ .,;-!\n\t"
-    texts = ["".join(rng.choice(alphabet) if rng.random() < 0.9 else "Q" * rng.randint(10, 40) for _ in range(rng.randint(0, 400)))
-             for _ in range(300)] + ["", None, "one", "a b", "x" * 70]
+    texts = [
+        "".join(rng.choice(alphabet) if rng.random() < 0.9 else "Q" * rng.randint(10, 40) for _ in range(rng.randint(0, 400))) for _ in range(300)
+    ] + ["", None, "one", "a b", "x" * 70]
     arr = pa.array(texts)
     for n in (1, 2, 5, 9):
         for part in (arr, arr.slice(37, 200)):
@@ -234,6 +242,7 @@ def test_compiled_char_shingles_equal_the_reference_sets():
     import pyarrow as pa
 
     from curation.minhash import _char_shingle_hashes_python
+
     rng = random.Random(4)
     alphabet = "abAB c.\t\n\x1c_9-"
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 60))) for _ in range(300)]
@@ -244,4 +253,4 @@ def test_compiled_char_shingles_equal_the_reference_sets():
             got, off = shingle_hashes(part, n, "char")
             want, want_off = _char_shingle_hashes_python(part.to_pylist(), n)
             for i in range(len(part)):
-                assert set(got[off[i]:off[i + 1]].tolist()) == set(want[want_off[i]:want_off[i + 1]].tolist()), (n, part[i])
+                assert set(got[off[i] : off[i + 1]].tolist()) == set(want[want_off[i] : want_off[i + 1]].tolist()), (n, part[i])

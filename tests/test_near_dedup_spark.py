@@ -1,4 +1,5 @@
 """Near-dup stage on Spark: planted pairs found, pairs below threshold not merged, short docs apart."""
+
 import random
 
 import pytest
@@ -9,7 +10,11 @@ from curation.params import NearDedupParams
 
 pytestmark = pytest.mark.spark
 
-WORDS = [f"{a}{b}" for a in ("ka", "lo", "mi", "nu", "pe", "ra", "si", "tu", "vo", "ze") for b in ("rin", "dol", "mek", "sat", "pun", "gra", "fel", "tob", "wix", "hal")]
+WORDS = [
+    f"{a}{b}"
+    for a in ("ka", "lo", "mi", "nu", "pe", "ra", "si", "tu", "vo", "ze")
+    for b in ("rin", "dol", "mek", "sat", "pun", "gra", "fel", "tob", "wix", "hal")
+]
 
 
 def _doc(rng, n=200):
@@ -54,8 +59,7 @@ def test_repoint_sends_exact_duplicates_past_later_removals(spark):
     from curation.near_dedup import repoint
 
     cols = "id string, source string, token_count long, reason string, duplicate_of string, kind string, cluster_size long"
-    exact = spark.createDataFrame([("x2", "s", 1, "exact_duplicate", "x1", "exact", 2),
-                                   ("e", "s", 1, "empty_text", None, None, None)], cols)
+    exact = spark.createDataFrame([("x2", "s", 1, "exact_duplicate", "x1", "exact", 2), ("e", "s", 1, "empty_text", None, None, None)], cols)
     near = spark.createDataFrame([("x1", "s", 1, "near_duplicate", "a0", "near", 3)], cols)
     got = {r["id"]: r["duplicate_of"] for r in repoint(exact, near).collect()}
     assert got == {"x2": "a0", "e": None}

@@ -1,5 +1,6 @@
 """OT between a pool mixture and a target: gradients against finite differences, the simplex
 projection, projected-gradient search."""
+
 import numpy as np
 import pytest
 
@@ -42,8 +43,14 @@ def test_simplex_projection_is_the_euclidean_projection():
         v = rng.normal(size=5) * 2
         p = project_simplex(v)
         assert p.min() >= 0 and p.sum() == pytest.approx(1.0)
-        ref = minimize(lambda x: ((x - v) ** 2).sum(), np.full(5, 0.2), method="SLSQP", bounds=[(0, 1)] * 5,
-                       constraints={"type": "eq", "fun": lambda x: x.sum() - 1}, options={"ftol": 1e-12}).x
+        ref = minimize(
+            lambda x: ((x - v) ** 2).sum(),
+            np.full(5, 0.2),
+            method="SLSQP",
+            bounds=[(0, 1)] * 5,
+            constraints={"type": "eq", "fun": lambda x: x.sum() - 1},
+            options={"ftol": 1e-12},
+        ).x
         assert ((p - v) ** 2).sum() <= ((ref - v) ** 2).sum() + 1e-9  # no feasible point is closer
         assert np.abs(p - ref).max() < 1e-3
     assert project_simplex(np.array([0.2, 0.3, 0.5])) == pytest.approx([0.2, 0.3, 0.5])

@@ -1,5 +1,6 @@
 """Out of disk space on the output (a small tmpfs): a clear one-line error (exit 4), nothing that
 looks complete (no stats.json), and the same command completes once space is freed (issue 20)."""
+
 from __future__ import annotations
 
 import json

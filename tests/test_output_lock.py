@@ -1,5 +1,6 @@
 """One run at a time per output folder: a second run refuses naming the first; the lock a run
 killed with -9 leaves behind is taken over by the next run (issue 20)."""
+
 import json
 import os
 import signal
@@ -16,8 +17,9 @@ HOLD = "import sys, time; from connectors.output_lock import OutputLock\nwith Ou
 
 
 def _holder(folder):
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)], cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -51,8 +53,14 @@ def test_the_command_line_refuses_a_locked_output_in_one_line(tmp_path):
     holder = _holder(out)
     try:
         started = time.time()
-        run = subprocess.run([sys.executable, "-m", "flows.cli", "dedup", str(src), str(out), "--engine", "local"], cwd=ROOT,
-                             env=dict(os.environ, PYTHONPATH=ROOT), capture_output=True, text=True, timeout=300)
+        run = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "dedup", str(src), str(out), "--engine", "local"],
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=ROOT),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()

@@ -1,6 +1,7 @@
 """projektor's predictor on real data (scikit-learn's bundled digits, class-skewed sources,
 logistic regression), the issue's stage-1 target at a small number of repeats: the default form
 predicts held-out mixtures with R² >= 0.8, and better than the notebook's form."""
+
 import os
 import sys
 

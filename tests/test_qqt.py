@@ -1,4 +1,5 @@
 """QQT scaling laws: the published T-MARS frontier, fitting planted parameters, the CLI."""
+
 import json
 
 import numpy as np
@@ -7,16 +8,19 @@ import pytest
 from flows.cli import main
 from tiers.qqt import Pool, error, fit_pool, frontier
 
-TMARS = [Pool("top0-10", -0.160, 6.73, 12.8e6), Pool("top10-20", -0.125, 8.55, 12.8e6),
-         Pool("top20-30", -0.100, 5.27, 12.8e6), Pool("top30-40", -0.085, 2.27, 12.8e6)]
+TMARS = [
+    Pool("top0-10", -0.160, 6.73, 12.8e6),
+    Pool("top10-20", -0.125, 8.55, 12.8e6),
+    Pool("top20-30", -0.100, 5.27, 12.8e6),
+    Pool("top30-40", -0.085, 2.27, 12.8e6),
+]
 
 
 def test_reproduces_published_tmars_frontier():
     # reference §2.5: a = 0.025, d = 0.1, pool size 12.8M; best top-k 10% / 20% / 20% / 30%
     f = frontier(TMARS, 0.025, 0.1, [32e6, 128e6, 640e6, 1.28e9])
     assert [x["best_k"] for x in f] == [1, 2, 2, 3]
-    table = {32e6: [18.3, 15.8, 13.4, 11.7], 128e6: [28.7, 29.6, 26.8, 24.1],
-             640e6: [31.2, 38.6, 37.6, 35.1], 1.28e9: [31.2, 39.8, 40.0, 38.1]}
+    table = {32e6: [18.3, 15.8, 13.4, 11.7], 128e6: [28.7, 29.6, 26.8, 24.1], 640e6: [31.2, 38.6, 37.6, 35.1], 1.28e9: [31.2, 39.8, 40.0, 38.1]}
     for x in f:
         got = [100 * x["accuracy"][str(k)] for k in range(1, 5)]
         assert got == pytest.approx(table[x["budget"]], abs=0.06)

@@ -1,5 +1,6 @@
 """The vectorized quality signals against a per-document Python reference written from
 datatrove's definitions (find_duplicates, find_top_duplicate, the FineWeb and Gopher filters)."""
+
 import random
 import re
 from collections import Counter
@@ -35,7 +36,9 @@ def reference(text: str) -> dict:
     fw = [ln for ln in lines if ln.strip()]
     chars = max(len(text), 1)
     out = {
-        "n_chars": len(text), "n_words": len(toks), "n_non_symbol_words": len(words),
+        "n_chars": len(text),
+        "n_words": len(toks),
+        "n_non_symbol_words": len(words),
         "mean_word_length": np.mean([len(w) for w in words]) if words else 0.0,
         "hash_per_word": text.count("#") / len(toks) if toks else 0.0,
         "ellipsis_per_word": (text.count("...") + text.count("…")) / len(toks) if toks else 0.0,
@@ -56,17 +59,25 @@ def reference(text: str) -> dict:
     for ln in lines:
         st = ln.strip()
         low = st.lower()
-        gone = (st == "" or len([w for w in st.split(" ") if w]) < 3 or re.search(r"\S{1001}", st) is not None
-                or "javascript" in low or any(p in low for p in ("terms of use", "privacy policy", "cookie policy",
-                                                                  "uses cookies", "use of cookies", "use cookies")))
+        gone = (
+            st == ""
+            or len([w for w in st.split(" ") if w]) < 3
+            or re.search(r"\S{1001}", st) is not None
+            or "javascript" in low
+            or any(p in low for p in ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies"))
+        )
         nonblank += st != ""
         removed += gone and st != ""
         if not gone:
             kept_sentences += len(re.findall(r"[.!?]+(?:\s|$)", st)) + (0 if re.search(r"[.!?]$", st) else 1)
-    out.update(c4_lorem_ipsum="lorem ipsum" in text.lower(), c4_curly_bracket="{" in text, c4_sentences=kept_sentences,
-               c4_removed_lines_frac=removed / nonblank if nonblank else 0.0)
+    out.update(
+        c4_lorem_ipsum="lorem ipsum" in text.lower(),
+        c4_curly_bracket="{" in text,
+        c4_sentences=kept_sentences,
+        c4_removed_lines_frac=removed / nonblank if nonblank else 0.0,
+    )
     for n in (2, 3, 4):
-        grams = [" ".join(toks[i:i + n]) for i in range(len(toks) - n + 1)]
+        grams = [" ".join(toks[i : i + n]) for i in range(len(toks) - n + 1)]
         if grams:
             counts = Counter(grams)
             best = max(counts.items(), key=lambda kv: (kv[1], len(kv[0]) * kv[1]))
@@ -76,7 +87,7 @@ def reference(text: str) -> dict:
     for n in range(5, 11):
         seen, covered = set(), set()
         for i in range(len(toks) - n + 1):
-            g = tuple(toks[i:i + n])
+            g = tuple(toks[i : i + n])
             if g in seen:
                 covered.update(range(i, i + n))
             seen.add(g)
@@ -85,8 +96,28 @@ def reference(text: str) -> dict:
 
 
 def random_doc(rng: random.Random) -> str:
-    vocab = ["the", "cat", "sat", "on", "a", "mat", "and", "then", "it", "ran", "42", "#tag", "...", "don't", "Ünïcode",
-             "javascript", "{x}", "Lorem", "ipsum", "privacy policy"]
+    vocab = [
+        "the",
+        "cat",
+        "sat",
+        "on",
+        "a",
+        "mat",
+        "and",
+        "then",
+        "it",
+        "ran",
+        "42",
+        "#tag",
+        "...",
+        "don't",
+        "Ünïcode",
+        "javascript",
+        "{x}",
+        "Lorem",
+        "ipsum",
+        "privacy policy",
+    ]
     lines = []
     for _ in range(rng.randint(1, 12)):
         if lines and rng.random() < 0.25:
@@ -137,7 +168,8 @@ def test_filters_name_the_first_failed_rule():
 def test_language_rule_uses_fasttext_scores():
     from curation.language_id import identify_language
 
-    langs, scores = identify_language(["The cat sat on the mat and looked at the garden.",
-                                       "Le chat est assis sur le tapis et regarde le jardin.", ""])
+    langs, scores = identify_language(
+        ["The cat sat on the mat and looked at the garden.", "Le chat est assis sur le tapis et regarde le jardin.", ""]
+    )
     assert langs.to_pylist()[:2] == ["en", "fr"] and langs.to_pylist()[2] == ""
     assert scores.to_pylist()[0] > 0.65 and scores.to_pylist()[2] == 0

@@ -1,5 +1,6 @@
 """The curate flow's stage checkpoints: a re-run restores completed stages, a crash after a stage
 resumes from there, a changed input or parameter recomputes, and the outputs are identical."""
+
 import json
 import shutil
 
@@ -14,10 +15,11 @@ def _recipe(tmp_path, threshold=0.8):
     recipe = tmp_path / f"recipe-{threshold}.yaml"
     if docs.exists():  # the same input file (same mtime) for every recipe of the test
         return _write_recipe(recipe, docs, tmp_path, threshold)
-    lines = [json.dumps({"id": f"d{i:03d}", "text": f"the river valley weather report number {i % 25} with rain and wind " * 5})
-             for i in range(60)]
-    lines += [json.dumps({"id": f"n{i:03d}", "text": f"the river valley weather report number {i} with rain and wind " * 5
-                          + "and one more line"}) for i in range(5)]
+    lines = [json.dumps({"id": f"d{i:03d}", "text": f"the river valley weather report number {i % 25} with rain and wind " * 5}) for i in range(60)]
+    lines += [
+        json.dumps({"id": f"n{i:03d}", "text": f"the river valley weather report number {i} with rain and wind " * 5 + "and one more line"})
+        for i in range(5)
+    ]
     docs.write_text("\n".join(lines) + "\n")
     return _write_recipe(recipe, docs, tmp_path, threshold)
 
@@ -25,7 +27,7 @@ def _recipe(tmp_path, threshold=0.8):
 def _write_recipe(recipe, docs, tmp_path, threshold):
     recipe.write_text(f"""name: resume
 sources: [{{name: inbox, path: {docs}, id_column: id}}]
-output: {{path: {tmp_path / 'out'}, overwrite: true}}
+output: {{path: {tmp_path / "out"}, overwrite: true}}
 stages:
   near_dedup: {{threshold: {threshold}}}
 """)

@@ -1,5 +1,6 @@
 """The one runner (flows/runner.py) without Spark: declared inputs, the accounting check,
 checkpoint restore of Arrow frames, the job key, and one BLAS thread per stage."""
+
 import pyarrow as pa
 import pytest
 from pydantic import BaseModel
@@ -27,8 +28,11 @@ class EveryOther(Stage[Params]):
         docs = inputs["documents"]
         kept = docs.filter(pa.array([i % self.params.keep_every == 0 for i in range(docs.num_rows)]))
         blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-        return StageOutput({"kept": kept}, StageStats(name=self.name, docs_in=docs.num_rows, docs_out=kept.num_rows,
-                                                      removed={"odd": docs.num_rows - kept.num_rows}), meta={"blas": blas})
+        return StageOutput(
+            {"kept": kept},
+            StageStats(name=self.name, docs_in=docs.num_rows, docs_out=kept.num_rows, removed={"odd": docs.num_rows - kept.num_rows}),
+            meta={"blas": blas},
+        )
 
 
 def test_runner_checkpoints_restores_and_keys(tmp_path):

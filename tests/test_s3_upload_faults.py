@@ -2,6 +2,7 @@
 file; no manifest on the remote until every shard is there; the same upload completes once the
 server answers again. A TCP proxy in front of a local S3-API server (moto) is what stops, so the
 server keeps what it had received."""
+
 from __future__ import annotations
 
 import json
@@ -73,9 +74,14 @@ class StoppableProxy:
 def s3_behind_proxy(monkeypatch):
     server, port = start_moto_server()
     proxy = StoppableProxy(port)
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing-key", "AWS_SECRET_ACCESS_KEY": "testing-secret", "AWS_REGION": "us-east-1",
-                       "AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}", "TIERLAKE_S3_MAX_ATTEMPTS": "3",
-                       "TIERLAKE_S3_CONNECT_TIMEOUT": "2"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing-key",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
+        "TIERLAKE_S3_MAX_ATTEMPTS": "3",
+        "TIERLAKE_S3_CONNECT_TIMEOUT": "2",
+    }.items():
         monkeypatch.setenv(key, value)
     import boto3
 
@@ -111,8 +117,11 @@ def test_upload_interrupted_mid_way_fails_clearly_without_a_manifest_and_complet
 
     monkeypatch.setattr(pafs, "copy_files", copy_then_stop)
     started = time.time()
-    with pytest.raises(UploadError, match=r"failed at documents/part-00005.parquet after retries \(5 of 13 files copied; "
-                                          r"the manifest was not uploaded"):
+    with pytest.raises(
+        UploadError,
+        match=r"failed at documents/part-00005.parquet after retries \(5 of 13 files copied; "
+        r"the manifest was not uploaded",
+    ):
         upload_tree(str(local), "s3://out/run1")
     assert time.time() - started < 120
     got = _keys(direct, "run1/")

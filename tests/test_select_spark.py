@@ -1,5 +1,6 @@
 """`tierlake select` on Spark: pools from tiers, the mix within repetition caps, deterministic
 materialization with repeats, alignment toward the targets, clear errors."""
+
 import json
 import os
 
@@ -76,14 +77,15 @@ def test_alignment_moves_the_mix_toward_the_targets(spark, tmp_path):
     run = _tiered_run(tmp_path / "run", seed=1)
     targets = tmp_path / "targets.jsonl"
     rng = np.random.default_rng(5)
-    targets.write_text("".join(json.dumps({"question": " ".join(rng.choice(WORDS["math"], 30)), "answer": "42"}) + "\n"
-                               for _ in range(40)))
+    targets.write_text("".join(json.dumps({"question": " ".join(rng.choice(WORDS["math"], 30)), "answer": "42"}) + "\n" for _ in range(40)))
     plain, aligned = tmp_path / "plain", tmp_path / "aligned"
     assert main(["--quiet", "select", str(run), str(plain), "--budget", "20000"]) == 0
-    assert main(["--quiet", "select", str(run), str(aligned), "--budget", "20000", "--alignment-weight", "0.3",
-                 "--targets", str(targets)]) == 0
-    share = lambda out: sum(p["share"] for p in json.loads((out / "selection" / "mix.json").read_text())["pools"]  # noqa: E731
-                            if p["pool"].startswith("mathsite"))
+    assert main(["--quiet", "select", str(run), str(aligned), "--budget", "20000", "--alignment-weight", "0.3", "--targets", str(targets)]) == 0
+
+    def share(out):
+        pools = json.loads((out / "selection" / "mix.json").read_text())["pools"]
+        return sum(p["share"] for p in pools if p["pool"].startswith("mathsite"))
+
     mix = json.loads((aligned / "selection" / "mix.json").read_text())
     assert share(aligned) > share(plain) + 0.2
     assert mix["alignment_ot"] < mix["uniform_ot"]
@@ -103,12 +105,17 @@ def test_select_errors_are_user_errors(spark, tmp_path, capsys):
 
 def _laws_file(tmp_path, pools_b):
     """A laws.json as `tierlake probe` writes it (no projektor), with planted per-pool laws."""
-    laws = {"unit": "bytes", "recipe": "tiny", "benchmarks": ["bench"], "pools": list(pools_b),
-            "pool_bytes": {}, "qqt_heldout": {}, "projektor": None,
-            "qqt": {name: {"a": 0.2, "b": b, "tau": 2.0, "d": d, "sse": 0.0, "points": 12, "r2_in_sample": 1.0}
-                    for name, (b, d) in pools_b.items()},
-            "qqt_points": {name: {"unique": [1e4, 1e4], "seen": [1e4, 2e4], "measured": [3.0, 2.9], "predicted": [3.0, 2.9]}
-                           for name in pools_b}}
+    laws = {
+        "unit": "bytes",
+        "recipe": "tiny",
+        "benchmarks": ["bench"],
+        "pools": list(pools_b),
+        "pool_bytes": {},
+        "qqt_heldout": {},
+        "projektor": None,
+        "qqt": {name: {"a": 0.2, "b": b, "tau": 2.0, "d": d, "sse": 0.0, "points": 12, "r2_in_sample": 1.0} for name, (b, d) in pools_b.items()},
+        "qqt_points": {name: {"unique": [1e4, 1e4], "seen": [1e4, 2e4], "measured": [3.0, 2.9], "predicted": [3.0, 2.9]} for name in pools_b},
+    }
     path = tmp_path / "laws.json"
     path.write_text(json.dumps(laws))
     return path
@@ -116,8 +123,9 @@ def _laws_file(tmp_path, pools_b):
 
 def test_select_from_fitted_laws_avoids_a_useless_pool_and_says_so(spark, tmp_path, capsys):
     run = _tiered_run(tmp_path / "run", seed=2)
-    laws = _laws_file(tmp_path, {"mathsite/L2": (-0.30, 1.2), "mathsite/L3": (-0.35, 1.1),
-                                 "fiction/L2": (-0.002, 2.5)})  # no law for fiction/L3: not selected
+    laws = _laws_file(
+        tmp_path, {"mathsite/L2": (-0.30, 1.2), "mathsite/L3": (-0.35, 1.1), "fiction/L2": (-0.002, 2.5)}
+    )  # no law for fiction/L3: not selected
     out = tmp_path / "sel"
     assert main(["select", str(run), str(out), "--budget", "20000", "--laws", str(laws)]) == 0
     printed = capsys.readouterr().out
@@ -156,10 +164,9 @@ def test_betr_scores_order_the_partial_pass_and_keep_top(spark, tmp_path):
     for p in mix["pools"]:
         if 0 < p["epochs"] < 1:  # a partial pass: exactly the best-scored documents, in order
             source, tier = p["pool"].split("/")
-            pool = ranked.filter((pl.col("source") == source) & (pl.col("tier") == tier)).sort(
-                ["betr_score", "id"], descending=[True, False])
+            pool = ranked.filter((pl.col("source") == source) & (pl.col("tier") == tier)).sort(["betr_score", "id"], descending=[True, False])
             picked = set(rows.filter(pl.col("pool") == p["pool"])["id"])
-            assert picked and picked == set(pool["id"][:len(picked)])
+            assert picked and picked == set(pool["id"][: len(picked)])
     # keep the top 50% of every pool's tokens by score: nothing below it is ever selected
     top = tmp_path / "top"
     assert main(["--quiet", "select", str(run), str(top), "--budget", "2000", "--keep-top", "0.5"]) == 0

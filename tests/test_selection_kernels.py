@@ -1,5 +1,6 @@
 """Selection kernels: the weighted-mixture QQT law, the joint optimizer, projektor's predictor and
 projection, quantized OT and the capped-simplex projection."""
+
 import numpy as np
 import pytest
 
@@ -23,7 +24,8 @@ def test_mixture_error_equals_the_reference_union_for_equal_shares(convention, k
     bs, taus = TMARS["bs"][:k], TMARS["taus"][:k]
     for n in (5e6, 32e6, 128e6, 640e6, 1.28e9):
         assert mixture_error(n, [1 / k] * k, [12.8e6] * k, 0.025, bs, taus, 0.1, convention) == pytest.approx(
-            error(n, 12.8e6, 0.025, bs, taus, 0.1, convention), rel=1e-12)
+            error(n, 12.8e6, 0.025, bs, taus, 0.1, convention), rel=1e-12
+        )
 
 
 def test_mixture_error_ignores_zero_shares_and_repeats_small_pools_sooner():
@@ -70,8 +72,14 @@ def test_capped_simplex_projection_is_the_euclidean_projection():
         v = rng.normal(size=5)
         caps = rng.uniform(0.15, 0.6, 5)
         p = project_capped_simplex(v, caps)
-        ref = minimize(lambda x: ((x - v) ** 2).sum(), np.full(5, 0.2), method="SLSQP", bounds=list(zip([0] * 5, caps)),
-                       constraints={"type": "eq", "fun": lambda x: x.sum() - 1}, options={"ftol": 1e-14}).x
+        ref = minimize(
+            lambda x: ((x - v) ** 2).sum(),
+            np.full(5, 0.2),
+            method="SLSQP",
+            bounds=list(zip([0] * 5, caps)),
+            constraints={"type": "eq", "fun": lambda x: x.sum() - 1},
+            options={"ftol": 1e-14},
+        ).x
         assert p.sum() == pytest.approx(1) and (p <= caps + 1e-9).all() and (p >= 0).all()
         assert np.abs(p - ref).max() < 1e-4
     with pytest.raises(ValueError):

@@ -1,6 +1,7 @@
 """spark-submit on a real Spark standalone cluster on 127.0.0.1 (one master, two workers started
 with `spark-class`): dedup submitted with the code as --py-files (`tierlake package`) must equal
 the in-process local run. Also: the per-stage flows skip a completed stage and redo a changed one."""
+
 from __future__ import annotations
 
 import json
@@ -34,21 +35,35 @@ def _spark_class() -> str:
 def standalone_cluster(tmp_path_factory):
     work = tmp_path_factory.mktemp("spark-cluster")
     port, ui = _free_port(), _free_port()
-    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", SPARK_WORKER_DIR=str(work / "worker"),
-               SPARK_LOG_DIR=str(work / "logs"), PYSPARK_PYTHON=sys.executable)
+    env = dict(
+        os.environ, SPARK_LOCAL_IP="127.0.0.1", SPARK_WORKER_DIR=str(work / "worker"), SPARK_LOG_DIR=str(work / "logs"), PYSPARK_PYTHON=sys.executable
+    )
     procs = []
     master_url = f"spark://127.0.0.1:{port}"
 
     def start(args, name):
         log = open(work / f"{name}.log", "w")
-        procs.append((subprocess.Popen([_spark_class(), *args], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True), log))
+        procs.append((subprocess.Popen([_spark_class(), *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log))
 
-    start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui)],
-          "master")
+    start(["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", str(ui)], "master")
     for i in range(2):
-        start(["org.apache.spark.deploy.worker.Worker", master_url, "--host", "127.0.0.1", "--cores", "1", "--memory", "1g",
-               "--webui-port", str(_free_port()), "--work-dir", str(work / f"worker{i}")], f"worker{i}")
+        start(
+            [
+                "org.apache.spark.deploy.worker.Worker",
+                master_url,
+                "--host",
+                "127.0.0.1",
+                "--cores",
+                "1",
+                "--memory",
+                "1g",
+                "--webui-port",
+                str(_free_port()),
+                "--work-dir",
+                str(work / f"worker{i}"),
+            ],
+            f"worker{i}",
+        )
     deadline = time.time() + 120
     alive = 0
     while time.time() < deadline:
@@ -99,8 +114,14 @@ def test_dedup_submitted_to_a_standalone_cluster_equals_the_local_run(spark, sta
     source = os.path.join(lake, "corpus", "forum")
     local_out, cluster_out = tmp_path / "local", tmp_path / "cluster"
     assert main(["--quiet", "dedup", source, str(local_out), "--id-column", "id"]) == 0
-    submit("dedup", [source, str(cluster_out), "--id-column", "id"], master=master, py_files=package(str(tmp_path / "code.zip")),
-           conf={"spark.executor.memory": "1g", "spark.cores.max": "2", "spark.driver.memory": "1g"}, timeout=900)
+    submit(
+        "dedup",
+        [source, str(cluster_out), "--id-column", "id"],
+        master=master,
+        py_files=package(str(tmp_path / "code.zip")),
+        conf={"spark.executor.memory": "1g", "spark.cores.max": "2", "spark.driver.memory": "1g"},
+        timeout=900,
+    )
     local, cluster = json.loads((local_out / "stats.json").read_text()), json.loads((cluster_out / "stats.json").read_text())
     assert cluster["kept"] == local["kept"] and cluster["removed"] == local["removed"]
     assert cluster["quarantined"] == local["quarantined"]
@@ -119,8 +140,12 @@ def _executor_pids() -> list[int]:
 def _file_hashes(root) -> dict[str, str]:
     import hashlib
 
-    return {os.path.relpath(os.path.join(d, f), root): hashlib.sha256(open(os.path.join(d, f), "rb").read()).hexdigest()
-            for d, _, files in os.walk(root) for f in files if f.endswith(".parquet")}
+    return {
+        os.path.relpath(os.path.join(d, f), root): hashlib.sha256(open(os.path.join(d, f), "rb").read()).hexdigest()
+        for d, _, files in os.walk(root)
+        for f in files
+        if f.endswith(".parquet")
+    }
 
 
 def test_an_executor_killed_mid_job_is_replaced_and_the_outputs_are_identical(spark, standalone_cluster, demo_lake, tmp_path):
@@ -143,8 +168,14 @@ def test_an_executor_killed_mid_job_is_replaced_and_the_outputs_are_identical(sp
 
     def run():
         try:
-            submit("dedup", [source, str(cluster_out)], master=master, py_files=package(str(tmp_path / "code.zip")),
-                   conf={"spark.executor.memory": "1g", "spark.cores.max": "2", "spark.driver.memory": "1g"}, timeout=900)
+            submit(
+                "dedup",
+                [source, str(cluster_out)],
+                master=master,
+                py_files=package(str(tmp_path / "code.zip")),
+                conf={"spark.executor.memory": "1g", "spark.cores.max": "2", "spark.driver.memory": "1g"},
+                timeout=900,
+            )
             result["ok"] = True
         except Exception as exc:  # noqa: BLE001 — reported below
             result["error"] = exc
@@ -174,8 +205,7 @@ def test_stage_flow_skips_a_completed_stage_and_redoes_a_changed_one(spark, pref
 
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    (inbox / "a.jsonl").write_text("".join(json.dumps({"id": f"a{i}", "text": f"alpha beta gamma {i % 5} " * 10}) + "\n"
-                                           for i in range(20)))
+    (inbox / "a.jsonl").write_text("".join(json.dumps({"id": f"a{i}", "text": f"alpha beta gamma {i % 5} " * 10}) + "\n" for i in range(20)))
     out = tmp_path / "out"
     first = dedup_flow(str(inbox), str(out))
     assert not first.get("skipped") and first["kept"] == 5
@@ -206,12 +236,11 @@ def test_recipe_in_submit_mode_runs_as_a_cluster_application(prefect_harness, st
 
     master, ui = standalone_cluster
     docs = tmp_path / "docs.jsonl"
-    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": f"river valley weather report {i % 7} " * 6}) + "\n"
-                            for i in range(21)))
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": f"river valley weather report {i % 7} " * 6}) + "\n" for i in range(21)))
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"""name: submit-mode
 sources: [{{name: inbox, path: {docs}, id_column: id}}]
-output: {{path: {tmp_path / 'out'}, overwrite: true}}
+output: {{path: {tmp_path / "out"}, overwrite: true}}
 spark:
   master: {master}
   mode: submit

@@ -1,4 +1,5 @@
 """Tier kernels without Spark: knowledge-unit verification, the quality model, the tier policy."""
+
 import json
 import os
 
@@ -34,14 +35,16 @@ def test_arithmetic_verification_recomputes_every_claim():
 
 
 def test_units_carry_provenance_spans():
-    text = ("Intro line.\nQuestion: Ann has 3 cats and gets 4 more. How many?\nSolution: 3 + 4 = 7. #### 7\n"
-            "Photosynthesis refers to the process by which plants turn light into sugar.")
+    text = (
+        "Intro line.\nQuestion: Ann has 3 cats and gets 4 more. How many?\nSolution: 3 + 4 = 7. #### 7\n"
+        "Photosynthesis refers to the process by which plants turn light into sugar."
+    )
     units = extract_units("doc-1", text)
     kinds = {u["kind"]: u for u in units}
     ws = kinds["worked_solution"]
-    assert ws["verified"] and text[ws["start"]:ws["end"]].startswith("Question: Ann") and text[ws["start"]:ws["end"]].endswith("#### 7")
+    assert ws["verified"] and text[ws["start"] : ws["end"]].startswith("Question: Ann") and text[ws["start"] : ws["end"]].endswith("#### 7")
     d = kinds["definition"]
-    assert text[d["start"]:d["end"]].startswith("Photosynthesis refers to") and not d["verified"]
+    assert text[d["start"] : d["end"]].startswith("Photosynthesis refers to") and not d["verified"]
     assert all(u["id"] == "doc-1" and u["unit_id"].startswith("doc-1#") for u in units)
     assert "qa" not in kinds  # the worked solution's question is not counted twice
 
@@ -70,18 +73,25 @@ def test_quality_model_roundtrip_without_pickle(tmp_path):
 
 def _signals(**cols):
     n = len(next(iter(cols.values())))
-    base = {"duplicate_reason": [None] * n, "filter_reason": [None] * n, "quality_score": [0.9] * n,
-            "target_similarity": [0.5] * n, "source": ["s"] * n}
+    base = {
+        "duplicate_reason": [None] * n,
+        "filter_reason": [None] * n,
+        "quality_score": [0.9] * n,
+        "target_similarity": [0.5] * n,
+        "source": ["s"] * n,
+    }
     base.update(cols)
     return pl.DataFrame(base, schema_overrides={"duplicate_reason": pl.String, "filter_reason": pl.String})
 
 
 def test_policy_tiers_and_reasons():
     policy = TierPolicy()
-    sig = _signals(duplicate_reason=["near_duplicate of x", None, None, None, None, None],
-                   filter_reason=[None, "gopher_short_doc", None, None, None, None],
-                   quality_score=[0.99, 0.99, 0.3, 0.7, 0.95, None],
-                   target_similarity=[0.9, 0.9, 0.9, 0.9, 0.1, 0.9])
+    sig = _signals(
+        duplicate_reason=["near_duplicate of x", None, None, None, None, None],
+        filter_reason=[None, "gopher_short_doc", None, None, None, None],
+        quality_score=[0.99, 0.99, 0.3, 0.7, 0.95, None],
+        target_similarity=[0.9, 0.9, 0.9, 0.9, 0.1, 0.9],
+    )
     out = assign_tiers(sig, policy, {"l2": 0.5, "l3_quality": 0.8, "l3_alignment": 0.4})
     assert out["tier"].to_list() == ["L0", "L0", "L1", "L2", "L2", "L1"]
     reasons = out["tier_reasons"].to_list()
@@ -106,12 +116,37 @@ def test_score_bars():
 
 def test_source_filters_replace_defaults_for_their_source():
     policy = TierPolicy.model_validate({"source_filters": {"math": {"gopher_quality": {"min_alpha_words_ratio": 0.5}}}})
-    row = {c: 0.0 for c in ("fw_newlines_per_word", "fw_dup_line_char_frac", "fw_short_lines_frac",
-                            "dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac",
-                            "top_2gram_char_frac", "top_3gram_char_frac", "top_4gram_char_frac",
-                            *(f"dup_{n}gram_char_frac" for n in range(5, 11)), "hash_per_word", "ellipsis_per_word",
-                            "bullet_lines_frac", "ellipsis_lines_frac")}
-    row.update(n_non_symbol_words=80, mean_word_length=4.0, alpha_words_frac=0.6, stop_words=3, c4_lorem_ipsum=False,
-               c4_curly_bracket=False, c4_sentences=6, fw_line_punct_frac=0.9, lang="en", lang_score=0.9)
+    row = {
+        c: 0.0
+        for c in (
+            "fw_newlines_per_word",
+            "fw_dup_line_char_frac",
+            "fw_short_lines_frac",
+            "dup_para_frac",
+            "dup_para_char_frac",
+            "dup_line_frac",
+            "dup_line_char_frac",
+            "top_2gram_char_frac",
+            "top_3gram_char_frac",
+            "top_4gram_char_frac",
+            *(f"dup_{n}gram_char_frac" for n in range(5, 11)),
+            "hash_per_word",
+            "ellipsis_per_word",
+            "bullet_lines_frac",
+            "ellipsis_lines_frac",
+        )
+    }
+    row.update(
+        n_non_symbol_words=80,
+        mean_word_length=4.0,
+        alpha_words_frac=0.6,
+        stop_words=3,
+        c4_lorem_ipsum=False,
+        c4_curly_bracket=False,
+        c4_sentences=6,
+        fw_line_punct_frac=0.9,
+        lang="en",
+        lang_score=0.9,
+    )
     df = pl.DataFrame([{**row, "source": "math"}, {**row, "source": "web"}])
     assert df.select(filter_reason(policy))["filter_reason"].to_list() == [None, "gopher_below_alpha_threshold"]

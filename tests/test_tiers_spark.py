@@ -1,5 +1,6 @@
 """`tierlake tier` and `tierlake retier` on Spark against the demo lake's ground truth, and the
 refiner against a real HTTP server on 127.0.0.1."""
+
 import json
 import os
 import threading
@@ -51,7 +52,7 @@ def test_tier_cli_every_document_once_and_l4_verified(spark, demo_lake, tmp_path
     units = pl.read_parquet(str(out / "units" / "*.parquet"))
     texts = dict(zip(docs["id"].to_list(), docs["text"].to_list()))
     for u in units.iter_rows(named=True):
-        span = texts[u["id"]][u["start"]:u["end"]]
+        span = texts[u["id"]][u["start"] : u["end"]]
         assert span.startswith("Question:") and span.rstrip().endswith(u["answer"])
     assert stats["l4_units_verified"] == units.height == l4.height
 
@@ -115,8 +116,7 @@ def test_refiner_calls_openai_compatible_endpoint(spark, monkeypatch):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         monkeypatch.setenv("TIERLAKE_TEST_KEY", "sk-secret-123")
-        settings = RefinerSettings(enabled=True, endpoint=f"http://127.0.0.1:{server.server_port}/v1",
-                                   api_key_env="TIERLAKE_TEST_KEY", concurrency=2)
+        settings = RefinerSettings(enabled=True, endpoint=f"http://127.0.0.1:{server.server_port}/v1", api_key_env="TIERLAKE_TEST_KEY", concurrency=2)
         docs = spark.createDataFrame([("a", "first document text"), ("b", "please FAIL here")], "id string, text string")
         rows = {r["id"]: r for r in refine(docs, settings).collect()}
         assert rows["a"]["refined_text"].startswith("REWRITE: ") and rows["a"]["refined_text"].endswith("first document text")
@@ -135,9 +135,25 @@ def test_score_cli_every_document_scored_and_leaks_flagged(spark, demo_lake, tmp
     lake, _ = demo_lake
     out = tmp_path / "score"
     src = os.path.join(lake, "corpus", "forum")
-    assert main(["score", src, str(out), "--targets", os.path.join(lake, "targets", "math_train.jsonl"),
-                 os.path.join(lake, "targets", "qa_dev.jsonl"), "--decontaminate", os.path.join(lake, "targets", "math_test.jsonl"),
-                 "--sample", "200", "--id-column", "id"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                src,
+                str(out),
+                "--targets",
+                os.path.join(lake, "targets", "math_train.jsonl"),
+                os.path.join(lake, "targets", "qa_dev.jsonl"),
+                "--decontaminate",
+                os.path.join(lake, "targets", "math_test.jsonl"),
+                "--sample",
+                "200",
+                "--id-column",
+                "id",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "held-out sampled documents: ROC-AUC" in printed
     stats = json.loads((out / "stats.json").read_text())
@@ -159,8 +175,24 @@ def test_score_cli_every_document_scored_and_leaks_flagged(spark, demo_lake, tmp
     assert means["qa"] > means["list"]
     # the n-grams + embedding classifier through the same Spark pass (embeddings computed in the workers)
     emb_out = tmp_path / "score-emb"
-    assert main(["score", src, str(emb_out), "--targets", os.path.join(lake, "targets", "qa_dev.jsonl"),
-                 "--sample", "200", "--id-column", "id", "--classifier-features", "ngrams+embedding"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                src,
+                str(emb_out),
+                "--targets",
+                os.path.join(lake, "targets", "qa_dev.jsonl"),
+                "--sample",
+                "200",
+                "--id-column",
+                "id",
+                "--classifier-features",
+                "ngrams+embedding",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     emb_scores = pl.read_parquet(str(emb_out / "scores" / "*.parquet")).join(truth, left_on="id", right_on="key")
     assert emb_scores.height == scores.height and emb_scores["betr_score"].null_count() == 0
@@ -180,14 +212,17 @@ def test_decontamination_exempts_template_ngrams(spark, tmp_path):
     template = "please remember that all orders placed after noon on friday will ship on the following monday morning"
     leak = "a train leaves the station at nine and travels east at sixty miles per hour for exactly three hours"
     rows = [{"id": f"t{i:02d}", "text": f"Store notice {i}. {template}. Thanks for shopping with us."} for i in range(30)]
-    rows += [{"id": "leak", "text": f"My homework says: {leak}. How far did it go?"},
-             {"id": "clean", "text": "The river flooded the lower fields twice this spring."}]
+    rows += [
+        {"id": "leak", "text": f"My homework says: {leak}. How far did it go?"},
+        {"id": "clean", "text": "The river flooded the lower fields twice this spring."},
+    ]
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "t_train.jsonl").write_text(json.dumps({"text": "How far does a train travel in three hours?"}) + "\n")
     (tmp_path / "b_test.jsonl").write_text(json.dumps({"text": template}) + "\n" + json.dumps({"text": leak}) + "\n")
-    params = ScoreParams(targets=[str(tmp_path / "t_train.jsonl")], decontaminate=[str(tmp_path / "b_test.jsonl")],
-                         sample=20, max_ngram_doc_frequency=10)
+    params = ScoreParams(
+        targets=[str(tmp_path / "t_train.jsonl")], decontaminate=[str(tmp_path / "b_test.jsonl")], sample=20, max_ngram_doc_frequency=10
+    )
     stats = run_score(str(tmp_path / "in"), str(tmp_path / "out"), params, id_column="id")
     scores = pl.read_parquet(str(tmp_path / "out" / "scores" / "*.parquet"))
     assert scores.filter(pl.col("contaminated"))["id"].to_list() == ["leak"]

@@ -18,6 +18,7 @@ finite difference, which is cheap (a closed form per evaluation). Starts, all de
 the uniform mix, the size-proportional mix and the QQT frontier's best top-k union; the best
 iterate of all wins. Same inputs and seed (the seed only drives the pool quantization) → same mix.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,9 +32,9 @@ from tiers.qqt import mixture_error
 @dataclass
 class PoolSpec:
     name: str
-    size: float          # unique tokens (or samples) in the pool
-    b: float             # QQT utility (negative; more negative = more useful per sample)
-    tau: float           # repetitions for the utility to halve
+    size: float  # unique tokens (or samples) in the pool
+    b: float  # QQT utility (negative; more negative = more useful per sample)
+    tau: float  # repetitions for the utility to halve
     documents: int = 0
     meta: dict = field(default_factory=dict)
 
@@ -43,7 +44,7 @@ class MixResult:
     shares: np.ndarray
     tokens: np.ndarray
     epochs: np.ndarray
-    predicted_accuracy: float | None   # QQT accuracy under priors (relative); None with fitted laws
+    predicted_accuracy: float | None  # QQT accuracy under priors (relative); None with fitted laws
     alignment_ot: float | None
     uniform_ot: float | None
     value: float
@@ -51,24 +52,38 @@ class MixResult:
     predicted_loss: float | None = None  # target loss in bits per byte, with fitted laws
 
     def rows(self, pools: list[PoolSpec]) -> list[dict]:
-        return [{"pool": p.name, "share": float(s), "tokens": float(t), "epochs": float(e), "pool_tokens": p.size,
-                 "b": p.b, "tau": p.tau}
-                for p, s, t, e in zip(pools, self.shares, self.tokens, self.epochs)]
+        return [
+            {"pool": p.name, "share": float(s), "tokens": float(t), "epochs": float(e), "pool_tokens": p.size, "b": p.b, "tau": p.tau}
+            for p, s, t, e in zip(pools, self.shares, self.tokens, self.epochs)
+        ]
 
 
 def repetition_caps(pools: list[PoolSpec], budget: float, max_epochs: float) -> np.ndarray:
     caps = np.minimum(1.0, max_epochs * np.array([p.size for p in pools], float) / budget)
     if caps.sum() < 1:
         total = sum(p.size for p in pools)
-        raise ValueError(f"budget {budget:.4g} exceeds what the pools hold at {max_epochs} epochs "
-                         f"({max_epochs * total:.4g}); raise max_epochs or lower the budget")
+        raise ValueError(
+            f"budget {budget:.4g} exceeds what the pools hold at {max_epochs} epochs ({max_epochs * total:.4g}); raise max_epochs or lower the budget"
+        )
     return caps
 
 
-def optimize_mix(pools: list[PoolSpec], budget: float, a: float, d: float, distance=None,
-                 alignment_weight: float = 0.0, max_epochs: float = 4.0, steps: int = 100, lr: float = 0.1,
-                 decay: float = 0.97, tau_convention: str = "scaled", laws=None, law_budget: float | None = None,
-                 law_sizes: np.ndarray | None = None) -> MixResult:
+def optimize_mix(
+    pools: list[PoolSpec],
+    budget: float,
+    a: float,
+    d: float,
+    distance=None,
+    alignment_weight: float = 0.0,
+    max_epochs: float = 4.0,
+    steps: int = 100,
+    lr: float = 0.1,
+    decay: float = 0.97,
+    tau_convention: str = "scaled",
+    laws=None,
+    law_budget: float | None = None,
+    law_sizes: np.ndarray | None = None,
+) -> MixResult:
     """``distance(w)`` -> {"ot", "grad"} (a :class:`tiers.ot_mixture.MixtureOT`), required when
     ``alignment_weight`` > 0.
 
@@ -78,8 +93,7 @@ def optimize_mix(pools: list[PoolSpec], budget: float, a: float, d: float, dista
     ``alignment_weight`` are then unused (the fit sets the OT term's weight)."""
     if laws is not None:
         assert law_budget is not None and law_sizes is not None, "fitted laws need law_budget and law_sizes"
-        return _optimize_fitted(pools, budget, laws, float(law_budget), np.asarray(law_sizes, float), max_epochs, steps,
-                                lr, decay)
+        return _optimize_fitted(pools, budget, laws, float(law_budget), np.asarray(law_sizes, float), max_epochs, steps, lr, decay)
     if alignment_weight < 0:
         raise ValueError("alignment_weight must be >= 0")
     if alignment_weight > 0 and distance is None:
@@ -128,8 +142,9 @@ def optimize_mix(pools: list[PoolSpec], budget: float, a: float, d: float, dista
 
     (value, w, (acc, ot_value)), history = _ascend(starts, value_and_grad, caps, steps, lr, decay)
     tokens = w * budget
-    return MixResult(shares=w, tokens=tokens, epochs=tokens / sizes, predicted_accuracy=acc,
-                     alignment_ot=ot_value, uniform_ot=ot_ref, value=value, history=history)
+    return MixResult(
+        shares=w, tokens=tokens, epochs=tokens / sizes, predicted_accuracy=acc, alignment_ot=ot_value, uniform_ot=ot_ref, value=value, history=history
+    )
 
 
 def _ascend(starts: list[np.ndarray], value_and_grad, caps: np.ndarray, steps: int, lr: float, decay: float):
@@ -147,15 +162,16 @@ def _ascend(starts: list[np.ndarray], value_and_grad, caps: np.ndarray, steps: i
             norm = np.linalg.norm(g)
             if norm < 1e-12:
                 break
-            w_next = project_capped_simplex(w + lr * decay ** t * g / norm, caps)
+            w_next = project_capped_simplex(w + lr * decay**t * g / norm, caps)
             if np.abs(w_next - w).max() < 1e-9:
                 break
             w = w_next
     return best, history
 
 
-def _optimize_fitted(pools: list[PoolSpec], budget: float, laws, law_budget: float, law_sizes: np.ndarray,
-                     max_epochs: float, steps: int, lr: float, decay: float) -> MixResult:
+def _optimize_fitted(
+    pools: list[PoolSpec], budget: float, laws, law_budget: float, law_sizes: np.ndarray, max_epochs: float, steps: int, lr: float, decay: float
+) -> MixResult:
     """The mix that minimizes the fitted laws' predicted target loss (:class:`tiers.probe.FittedLaws`)."""
     m = len(pools)
     caps = repetition_caps(pools, budget, max_epochs)
@@ -183,5 +199,14 @@ def _optimize_fitted(pools: list[PoolSpec], budget: float, laws, law_budget: flo
         starts.append(project_capped_simplex(np.eye(m)[i], caps))
     (value, w, _), history = _ascend(starts, value_and_grad, caps, steps, lr, decay)
     tokens = w * budget
-    return MixResult(shares=w, tokens=tokens, epochs=tokens / sizes, predicted_accuracy=None, alignment_ot=None,
-                     uniform_ot=None, value=value, history=history, predicted_loss=-value)
+    return MixResult(
+        shares=w,
+        tokens=tokens,
+        epochs=tokens / sizes,
+        predicted_accuracy=None,
+        alignment_ot=None,
+        uniform_ot=None,
+        value=value,
+        history=history,
+        predicted_loss=-value,
+    )

@@ -19,6 +19,7 @@ and the factor at which its loss reaches ``tierlake``'s is read off by linear in
 log(bytes) (BETR reports 2.1× over DCLM-Baseline at scale). docs/selection.md ("Evidence") has the
 measurements. Runs on CPU or CUDA (``python -m tiers.mix_validation``, numpy + pydantic + jax).
 """
+
 from __future__ import annotations
 
 import json
@@ -72,13 +73,18 @@ def mix_parts(streams: dict[str, np.ndarray], shares: dict[str, float], budget: 
     return parts
 
 
-def arm_loss(parts: list[StreamSlice], recipe_name: str, seed: int, device: str, evaluation: dict[str, np.ndarray],
-             eval_bytes: int) -> dict:
+def arm_loss(parts: list[StreamSlice], recipe_name: str, seed: int, device: str, evaluation: dict[str, np.ndarray], eval_bytes: int) -> dict:
     model = train(parts, RECIPES[recipe_name], seed=seed, device=device)
     losses = {b: bits_per_byte(model, s, eval_bytes) for b, s in sorted(evaluation.items())}
-    return {"seed": seed, "loss": float(np.mean(list(losses.values()))), "losses": losses,
-            "tokens_seen": model.tokens_seen, "unique": int(sum(p.unique for p in parts)), "seconds": round(model.seconds, 2),
-            "device": model.device}
+    return {
+        "seed": seed,
+        "loss": float(np.mean(list(losses.values()))),
+        "losses": losses,
+        "tokens_seen": model.tokens_seen,
+        "unique": int(sum(p.unique for p in parts)),
+        "seconds": round(model.seconds, 2),
+        "device": model.device,
+    }
 
 
 def compute_multiplier(target_loss: float, tokens: list[float], losses: list[float]) -> float | None:
@@ -94,9 +100,18 @@ def compute_multiplier(target_loss: float, tokens: list[float], losses: list[flo
     return None
 
 
-def validate_mix(probe_dir: str, mix: dict, budget: float, recipe: str = "base", seeds: tuple[int, ...] = (0, 1, 2),
-                 device: str = "auto", multipliers: tuple[float, ...] = (1.5, 2, 3, 4), max_epochs: float = 4.0,
-                 eval_bytes: int | None = None, progress=print) -> dict:
+def validate_mix(
+    probe_dir: str,
+    mix: dict,
+    budget: float,
+    recipe: str = "base",
+    seeds: tuple[int, ...] = (0, 1, 2),
+    device: str = "auto",
+    multipliers: tuple[float, ...] = (1.5, 2, 3, 4),
+    max_epochs: float = 4.0,
+    eval_bytes: int | None = None,
+    progress=print,
+) -> dict:
     """Train every arm at ``budget`` bytes with each seed; returns the table as a dict."""
     plan, streams, evaluation = load_inputs(probe_dir)
     base = load_npz(os.path.join(probe_dir, "baselines.npz"))
@@ -112,22 +127,24 @@ def validate_mix(probe_dir: str, mix: dict, budget: float, recipe: str = "base",
 
     def run(name, parts, seed):
         row = arm_loss(parts, recipe, seed, device, evaluation, eval_bytes)
-        progress(f"{name:<14} seed {seed}  loss {row['loss']:.4f} bpb  unique {row['unique']:>10,}  "
-                 f"seen {row['tokens_seen']:>10,}  {row['seconds']:.1f}s")
+        progress(
+            f"{name:<14} seed {seed}  loss {row['loss']:.4f} bpb  unique {row['unique']:>10,}  seen {row['tokens_seen']:>10,}  {row['seconds']:.1f}s"
+        )
         return row
 
     # the best single pool: every pool alone at T with the first seed, the lowest loss wins
     singles = {n: run(f"single {n}", whole(s, budget), seeds[0]) for n, s in streams.items()}
     best_pool = min(singles, key=lambda n: singles[n]["loss"])
-    arms = {"tierlake": lambda: mix_parts(streams, shares, budget),
-            "natural": lambda: whole(base["natural"], budget),
-            "uniform": lambda: mix_parts(streams, uniform, budget),
-            "best_pool": lambda: whole(streams[best_pool], budget),
-            "random_subset": lambda: [StreamSlice(base["eligible"], int(mix_unique), int(budget))]}
+    arms = {
+        "tierlake": lambda: mix_parts(streams, shares, budget),
+        "natural": lambda: whole(base["natural"], budget),
+        "uniform": lambda: mix_parts(streams, uniform, budget),
+        "best_pool": lambda: whole(streams[best_pool], budget),
+        "random_subset": lambda: [StreamSlice(base["eligible"], int(mix_unique), int(budget))],
+    }
     results: dict[str, list[dict]] = {}
     for name, parts in arms.items():
-        results[name] = [singles[best_pool] if name == "best_pool" and seed == seeds[0] else run(name, parts(), seed)
-                         for seed in seeds]
+        results[name] = [singles[best_pool] if name == "best_pool" and seed == seeds[0] else run(name, parts(), seed) for seed in seeds]
     natural_curve = {1.0: results["natural"]}
     for k in multipliers:
         t = budget * k
@@ -135,8 +152,13 @@ def validate_mix(probe_dir: str, mix: dict, budget: float, recipe: str = "base",
 
     def summary(rows):
         v = np.array([r["loss"] for r in rows])
-        return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-                "min": float(v.min()), "max": float(v.max()), "seeds": [r["seed"] for r in rows]}
+        return {
+            "mean": float(v.mean()),
+            "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+            "min": float(v.min()),
+            "max": float(v.max()),
+            "seeds": [r["seed"] for r in rows],
+        }
 
     table = {name: summary(rows) for name, rows in results.items()}
     ours = np.array([r["loss"] for r in results["tierlake"]])
@@ -145,36 +167,61 @@ def validate_mix(probe_dir: str, mix: dict, budget: float, recipe: str = "base",
         other = np.array([r["loss"] for r in results[name]])
         diff = other - ours  # positive: the mix is better (lower loss), paired by seed
         spread = max(table["tierlake"]["std"], table[name]["std"])
-        comparisons[name] = {"mean_gain": float(diff.mean()), "paired_std": float(diff.std(ddof=1)) if len(diff) > 1 else 0.0,
-                             "seed_spread": spread, "gain_over_2x_spread": bool(diff.mean() > 2 * spread),
-                             "better_every_seed": bool((diff > 0).all())}
+        comparisons[name] = {
+            "mean_gain": float(diff.mean()),
+            "paired_std": float(diff.std(ddof=1)) if len(diff) > 1 else 0.0,
+            "seed_spread": spread,
+            "gain_over_2x_spread": bool(diff.mean() > 2 * spread),
+            "better_every_seed": bool((diff > 0).all()),
+        }
     curve_tokens = [budget * k for k in natural_curve]
     curve_losses = [float(np.mean([r["loss"] for r in rows])) for rows in natural_curve.values()]
     multiplier = compute_multiplier(table["tierlake"]["mean"], curve_tokens, curve_losses)
-    return {"budget_bytes": budget, "recipe": recipe, "parameters": RECIPES[recipe].parameter_count(),
-            "seeds": list(seeds), "device": results["tierlake"][0]["device"], "benchmarks": sorted(evaluation),
-            "mix_shares": shares, "mix_unique_bytes": mix_unique, "uniform_shares": uniform, "best_pool": best_pool,
-            "single_pools": {n: r["loss"] for n, r in singles.items()}, "arms": table, "comparisons": comparisons,
-            "natural_curve": {"bytes": curve_tokens, "loss": curve_losses},
-            "compute_multiplier": multiplier, "multiplier_note": None if multiplier is not None else
-            f"natural mix did not reach the mix's loss within {max(multipliers):g}x the bytes",
-            "runs": results, "seconds": round(time.time() - started, 1)}
+    return {
+        "budget_bytes": budget,
+        "recipe": recipe,
+        "parameters": RECIPES[recipe].parameter_count(),
+        "seeds": list(seeds),
+        "device": results["tierlake"][0]["device"],
+        "benchmarks": sorted(evaluation),
+        "mix_shares": shares,
+        "mix_unique_bytes": mix_unique,
+        "uniform_shares": uniform,
+        "best_pool": best_pool,
+        "single_pools": {n: r["loss"] for n, r in singles.items()},
+        "arms": table,
+        "comparisons": comparisons,
+        "natural_curve": {"bytes": curve_tokens, "loss": curve_losses},
+        "compute_multiplier": multiplier,
+        "multiplier_note": None if multiplier is not None else f"natural mix did not reach the mix's loss within {max(multipliers):g}x the bytes",
+        "runs": results,
+        "seconds": round(time.time() - started, 1),
+    }
 
 
 def markdown(result: dict) -> str:
-    lines = [f"Proxy `{result['recipe']}` ({result['parameters']:,} parameters), {result['budget_bytes']:,.0f} bytes per arm, "
-             f"seeds {result['seeds']}, device {result['device']}; test-split loss in bits per byte "
-             f"({', '.join(result['benchmarks'])}, mean).", "",
-             "| arm | mean | std | min | max | mix better by (paired mean) | > 2x seed spread |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Proxy `{result['recipe']}` ({result['parameters']:,} parameters), {result['budget_bytes']:,.0f} bytes per arm, "
+        f"seeds {result['seeds']}, device {result['device']}; test-split loss in bits per byte "
+        f"({', '.join(result['benchmarks'])}, mean).",
+        "",
+        "| arm | mean | std | min | max | mix better by (paired mean) | > 2x seed spread |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, row in result["arms"].items():
         comp = result["comparisons"].get(name)
-        extra = (f"{comp['mean_gain']:+.4f} | {'yes' if comp['gain_over_2x_spread'] else 'no'}" if comp else "– | –")
+        extra = f"{comp['mean_gain']:+.4f} | {'yes' if comp['gain_over_2x_spread'] else 'no'}" if comp else "– | –"
         label = f"best_pool ({result['best_pool']})" if name == "best_pool" else name
         lines.append(f"| {label} | {row['mean']:.4f} | {row['std']:.4f} | {row['min']:.4f} | {row['max']:.4f} | {extra} |")
     m = result["compute_multiplier"]
-    lines += ["", "Compute multiplier vs the natural mix: " + (f"**{m:.2f}x**" if m else result["multiplier_note"])
-              + " (natural-mix loss at " + ", ".join(f"{b / result['budget_bytes']:g}x: {v:.4f}" for b, v in
-                                                     zip(result["natural_curve"]["bytes"], result["natural_curve"]["loss"])) + ")."]
+    lines += [
+        "",
+        "Compute multiplier vs the natural mix: "
+        + (f"**{m:.2f}x**" if m else result["multiplier_note"])
+        + " (natural-mix loss at "
+        + ", ".join(f"{b / result['budget_bytes']:g}x: {v:.4f}" for b, v in zip(result["natural_curve"]["bytes"], result["natural_curve"]["loss"]))
+        + ").",
+    ]
     return "\n".join(lines)
 
 
@@ -182,8 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m tiers.mix_validation PROBE_DIR MIX_JSON OUT_JSON --budget BYTES``."""
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m tiers.mix_validation", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="python -m tiers.mix_validation", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("probe_dir")
     ap.add_argument("mix_json", help="mix.json of `tierlake select --laws`")
     ap.add_argument("out_json")
@@ -201,9 +247,18 @@ def main(argv: list[str] | None = None) -> int:
         budget = mix_budget(mix, args.budget)
     except ValueError as exc:
         ap.error(str(exc))
-    result = validate_mix(args.probe_dir, mix, budget, args.recipe, tuple(int(s) for s in args.seeds.split(",")),
-                          args.device, tuple(float(k) for k in args.multipliers.split(",") if k), args.max_epochs,
-                          args.eval_bytes, progress=lambda line: print(line, flush=True))
+    result = validate_mix(
+        args.probe_dir,
+        mix,
+        budget,
+        args.recipe,
+        tuple(int(s) for s in args.seeds.split(",")),
+        args.device,
+        tuple(float(k) for k in args.multipliers.split(",") if k),
+        args.max_epochs,
+        args.eval_bytes,
+        progress=lambda line: print(line, flush=True),
+    )
     write_json_atomic(args.out_json, result)
     print(markdown(result))
     return 0

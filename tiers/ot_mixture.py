@@ -29,6 +29,7 @@ solves on the raw samples) for speed; ``quantize=None`` solves on the raw points
 Label-aware cost (OTDD, Alvarez-Melis & Fusi 2020): :func:`label_cost` gives W[y, y'] = the OT
 distance between the class-conditional feature samples, added to the feature cost.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -76,8 +77,9 @@ def quantize(points: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.
     return km.cluster_centers_[keep], counts[keep] / counts.sum()
 
 
-def cost_matrix(x: np.ndarray, y: np.ndarray, x_labels=None, y_labels=None, label_cost: np.ndarray | None = None,
-                label_weight: float = 1.0) -> np.ndarray:
+def cost_matrix(
+    x: np.ndarray, y: np.ndarray, x_labels=None, y_labels=None, label_cost: np.ndarray | None = None, label_weight: float = 1.0
+) -> np.ndarray:
     """C-order float64 cost: ||x − y||² / 2 (+ label_weight · W[label_x, label_y])."""
     m = 0.5 * ((x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * x @ y.T)
     np.maximum(m, 0, out=m)
@@ -102,26 +104,36 @@ def label_cost(x: np.ndarray, labels: np.ndarray, n_classes: int, max_per_class:
     for i in range(n_classes):
         for j in range(i + 1, n_classes):
             if len(groups[i]) and len(groups[j]):
-                w[i, j] = w[j, i] = ot.emd2(np.full(len(groups[i]), 1 / len(groups[i])),
-                                            np.full(len(groups[j]), 1 / len(groups[j])),
-                                            cost_matrix(groups[i], groups[j]), numItermax=10_000_000)
+                w[i, j] = w[j, i] = ot.emd2(
+                    np.full(len(groups[i]), 1 / len(groups[i])),
+                    np.full(len(groups[j]), 1 / len(groups[j])),
+                    cost_matrix(groups[i], groups[j]),
+                    numItermax=10_000_000,
+                )
     return w
 
 
-def mixture_ot(pools: list[np.ndarray], p: np.ndarray, target: np.ndarray, cost: np.ndarray | None = None,
-               method: str = "auto", reg: float = 0.05, exact_max: int = 4_000_000, calibrated: bool = False,
-               pool_weights: list[np.ndarray] | None = None, target_weights: np.ndarray | None = None) -> dict:
+def mixture_ot(
+    pools: list[np.ndarray],
+    p: np.ndarray,
+    target: np.ndarray,
+    cost: np.ndarray | None = None,
+    method: str = "auto",
+    reg: float = 0.05,
+    exact_max: int = 4_000_000,
+    calibrated: bool = False,
+    pool_weights: list[np.ndarray] | None = None,
+    target_weights: np.ndarray | None = None,
+) -> dict:
     """OT(mixture(p), target) and its gradient in p. ``cost``: precomputed (Σn_i × m) cost matrix;
     ``pool_weights``/``target_weights``: point masses within each pool / the target (default uniform)."""
     import ot
 
     sizes = np.array([len(x) for x in pools])
     owner = np.repeat(np.arange(len(pools)), sizes)
-    within = (np.concatenate([np.asarray(w, float) for w in pool_weights]) if pool_weights is not None
-              else 1.0 / sizes[owner])
+    within = np.concatenate([np.asarray(w, float) for w in pool_weights]) if pool_weights is not None else 1.0 / sizes[owner]
     a = np.asarray(p, float)[owner] * within
-    b = (np.asarray(target_weights, float) if target_weights is not None
-         else np.full(len(target), 1.0 / len(target)))
+    b = np.asarray(target_weights, float) if target_weights is not None else np.full(len(target), 1.0 / len(target))
     m = cost if cost is not None else cost_matrix(np.vstack(pools), target)
     use_exact = method == "exact" or (method == "auto" and m.size <= exact_max)
     live = a > 0  # pools at weight 0 still need potentials: solve on the support, extend by the c-transform
@@ -132,8 +144,7 @@ def mixture_ot(pools: list[np.ndarray], p: np.ndarray, target: np.ndarray, cost:
         reg_value = value
     else:
         scale = float(m.max()) or 1.0
-        plan, log = ot.sinkhorn(a[live], b, m[live] / scale, reg, method="sinkhorn_log", numItermax=20000,
-                                stopThr=1e-12, log=True)
+        plan, log = ot.sinkhorn(a[live], b, m[live] / scale, reg, method="sinkhorn_log", numItermax=20000, stopThr=1e-12, log=True)
         f_live, g = reg * log["log_u"] * scale, reg * log["log_v"] * scale
         value = float((plan * m[live]).sum())
         # the entropic objective whose gradient in a is f exactly: <a,f> + <b,g> - reg*scale
@@ -158,10 +169,20 @@ class MixtureOT:
     """OT to a fixed target as a function of the mixture weights, with the pools quantized once
     (``quantize`` centroids per pool and ``quantize_target`` for the target; None = raw points)."""
 
-    def __init__(self, pools: list[np.ndarray], target: np.ndarray, quantize_pool: int | None = 64,
-                 quantize_target: int | None = 256, method: str = "auto", reg: float = 0.05, seed: int = 0,
-                 pool_labels: list[np.ndarray] | None = None, target_labels: np.ndarray | None = None,
-                 label_costs: np.ndarray | None = None, label_weight: float = 1.0):
+    def __init__(
+        self,
+        pools: list[np.ndarray],
+        target: np.ndarray,
+        quantize_pool: int | None = 64,
+        quantize_target: int | None = 256,
+        method: str = "auto",
+        reg: float = 0.05,
+        seed: int = 0,
+        pool_labels: list[np.ndarray] | None = None,
+        target_labels: np.ndarray | None = None,
+        label_costs: np.ndarray | None = None,
+        label_weight: float = 1.0,
+    ):
         if label_costs is not None and (quantize_pool or quantize_target):
             raise ValueError("a label-aware cost needs raw points (quantize_pool=None, quantize_target=None)")
         self.method, self.reg = method, reg
@@ -170,19 +191,38 @@ class MixtureOT:
             c, w = quantize(x, quantize_pool, seed + i) if quantize_pool else (np.asarray(x, float), np.full(len(x), 1 / len(x)))
             self.points.append(c)
             self.weights.append(w)
-        self.target, self.target_weights = (quantize(target, quantize_target, seed) if quantize_target
-                                            else (np.asarray(target, float), np.full(len(target), 1 / len(target))))
+        self.target, self.target_weights = (
+            quantize(target, quantize_target, seed) if quantize_target else (np.asarray(target, float), np.full(len(target), 1 / len(target)))
+        )
         xl = np.concatenate(pool_labels) if label_costs is not None and pool_labels is not None else None
         self.cost = cost_matrix(np.vstack(self.points), self.target, xl, target_labels, label_costs, label_weight)
 
     def __call__(self, p: np.ndarray) -> dict:
-        return mixture_ot(self.points, p, self.target, cost=self.cost, method=self.method, reg=self.reg,
-                          pool_weights=self.weights, target_weights=self.target_weights)
+        return mixture_ot(
+            self.points,
+            p,
+            self.target,
+            cost=self.cost,
+            method=self.method,
+            reg=self.reg,
+            pool_weights=self.weights,
+            target_weights=self.target_weights,
+        )
 
 
-def minimize_ot(pools, target, p0=None, steps: int = 100, lr: float = 1.0, decay: float = 0.97, method: str = "auto",
-                reg: float = 0.05, seed: int = 0, quantize_pool: int | None = None,
-                quantize_target: int | None = None) -> dict:
+def minimize_ot(
+    pools,
+    target,
+    p0=None,
+    steps: int = 100,
+    lr: float = 1.0,
+    decay: float = 0.97,
+    method: str = "auto",
+    reg: float = 0.05,
+    seed: int = 0,
+    quantize_pool: int | None = None,
+    quantize_target: int | None = None,
+) -> dict:
     """Projected gradient descent of OT(mixture(p), target) on the simplex; the best iterate wins."""
     k = len(pools)
     p = project_simplex(np.full(k, 1.0 / k) if p0 is None else np.asarray(p0, float))
@@ -198,7 +238,7 @@ def minimize_ot(pools, target, p0=None, steps: int = 100, lr: float = 1.0, decay
         norm = np.linalg.norm(g)
         if norm == 0:
             break
-        p = project_simplex(p - lr * decay ** t * g / norm * (1.0 / np.sqrt(k)))
+        p = project_simplex(p - lr * decay**t * g / norm * (1.0 / np.sqrt(k)))
     if best is None:  # no step asked for: the start point
         best = (dist(p)["objective"], p)
     return {"p": best[1], "ot": best[0], "history": history}

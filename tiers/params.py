@@ -1,6 +1,7 @@
 """The parameters of the selection stage, as pydantic models: the one place their fields,
 defaults and checks are defined, read by the stage, the flows, recipes and the CLI. Importing it
 costs pydantic alone. Reasoning and measurements: docs/selection.md."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -44,9 +45,10 @@ class SelectParams(BaseModel):
     seed: int = 0
     qqt: QQTSettings = Field(default_factory=QQTSettings)
     laws: str | None = Field(None, description="laws.json from `tierlake probe`: choose the mix from fitted laws")
-    keep_top: dict[str, float] = Field(default_factory=dict,
-                                       description="per pool ('source/tier', or '*' for every pool): keep this top "
-                                                   "fraction of its tokens by betr_score (needs the score stage)")
+    keep_top: dict[str, float] = Field(
+        default_factory=dict,
+        description="per pool ('source/tier', or '*' for every pool): keep this top fraction of its tokens by betr_score (needs the score stage)",
+    )
 
     @field_validator("keep_top")
     @classmethod

@@ -22,6 +22,7 @@ Departures: the paper leaves the L3 operation to LLM rewriting; tierlake keeps t
 document at L3 and, only when a refiner endpoint is configured, writes the rewrite beside it.
 Top fractions are turned into thresholds on the exact quantile of the eligible documents' scores.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -65,13 +66,15 @@ class L3Policy(BaseModel):
 
 class RefinerSettings(BaseModel):
     """An OpenAI-compatible chat endpoint that rewrites L3 documents (off by default)."""
+
     model_config = {"extra": "forbid"}
     enabled: bool = False
     endpoint: str = Field("http://127.0.0.1:8000/v1", description="base URL of an OpenAI-compatible API")
     model: str = "local-model"
     api_key_env: str | None = Field("OPENAI_API_KEY", description="environment variable holding the key (never in the recipe)")
-    prompt: str = ("Rewrite the following text as a clear, self-contained textbook passage. Keep every fact; "
-                   "add nothing that is not in the text.\n\n{text}")
+    prompt: str = (
+        "Rewrite the following text as a clear, self-contained textbook passage. Keep every fact; add nothing that is not in the text.\n\n{text}"
+    )
     max_tokens: int = Field(1024, ge=16)
     timeout_seconds: float = Field(60, gt=0)
     concurrency: int = Field(4, ge=1, le=64)
@@ -85,6 +88,7 @@ class L4Policy(BaseModel):
 
 class QualityTraining(BaseModel):
     """Train the quality model inside the run from labelled files (JSONL with ``text``)."""
+
     model_config = {"extra": "forbid"}
     positive: list[str] = Field(..., min_length=1)
     negative: list[str] = Field(..., min_length=1)
@@ -96,8 +100,9 @@ class TierPolicy(BaseModel):
     enabled: bool = True
     filters: HeuristicFilters = Field(default_factory=HeuristicFilters)
     source_filters: dict[str, HeuristicFilters] = Field(
-        default_factory=dict, description="per-source filter settings replacing `filters` (e.g. math text fails "
-                                          "Gopher's 80%-alphabetic-words rule by nature)")
+        default_factory=dict,
+        description="per-source filter settings replacing `filters` (e.g. math text fails Gopher's 80%-alphabetic-words rule by nature)",
+    )
     quality_model: str | None = Field(None, description="folder of a model from `tierlake train-quality`")
     quality_training: QualityTraining | None = Field(None, description="or: train one in the run")
     targets: list[str] = Field(default_factory=list, description="JSONL files of target examples (field `text`, or question+answer)")
@@ -150,33 +155,56 @@ def tier_expressions(policy: TierPolicy, thresholds: dict[str, float | None]) ->
     l2, l3q, l3a = thresholds.get("l2"), thresholds.get("l3_quality"), thresholds.get("l3_alignment")
     q = c("quality_score")
     acol = policy.l3.alignment_column
-    q_reason_l2 = (pl.when(q.is_null()).then(pl.lit("quality_score: no quality model configured"))
-                   .otherwise(pl.lit("quality_score ") + q.round(4).cast(pl.String) + pl.lit(f" < {_fmt(l2)}" if l2 is not None else "")))
+    q_reason_l2 = (
+        pl.when(q.is_null())
+        .then(pl.lit("quality_score: no quality model configured"))
+        .otherwise(pl.lit("quality_score ") + q.round(4).cast(pl.String) + pl.lit(f" < {_fmt(l2)}" if l2 is not None else ""))
+    )
     passes_l2 = q.is_not_null() & (q >= l2) if l2 is not None else pl.lit(False)
-    l3_fail_q = pl.when(q < l3q).then(pl.lit("l3 quality_score ") + q.round(4).cast(pl.String) + pl.lit(f" < {_fmt(l3q)}")) if l3q is not None else pl.lit(None, pl.String)
+    l3_fail_q = (
+        pl.when(q < l3q).then(pl.lit("l3 quality_score ") + q.round(4).cast(pl.String) + pl.lit(f" < {_fmt(l3q)}"))
+        if l3q is not None
+        else pl.lit(None, pl.String)
+    )
     l3_fail_a: pl.Expr
     if acol:
         a = c(acol)
-        l3_fail_a = (pl.when(a.is_null()).then(pl.lit(f"{acol}: missing"))
-                     .when(a < l3a).then(pl.lit(f"{acol} ") + a.round(4).cast(pl.String) + pl.lit(f" < {_fmt(l3a) if l3a is not None else l3a}")))
+        l3_fail_a = (
+            pl.when(a.is_null())
+            .then(pl.lit(f"{acol}: missing"))
+            .when(a < l3a)
+            .then(pl.lit(f"{acol} ") + a.round(4).cast(pl.String) + pl.lit(f" < {_fmt(l3a) if l3a is not None else l3a}"))
+        )
     else:
         l3_fail_a = pl.lit(None, pl.String)
     l3_reasons = pl.concat_list([l3_fail_q, l3_fail_a]).list.drop_nulls()
     contaminated = c("contaminated").fill_null(False) if policy.exclude_contaminated else pl.lit(False)
     contaminated_reason = pl.lit("contaminated: ") + c("contamination_ngrams").cast(pl.String) + pl.lit(" n-grams shared with a benchmark test split")
     return [
-        pl.when(c("duplicate_reason").is_not_null()).then(pl.lit("L0"))
-        .when(contaminated).then(pl.lit("L0"))
-        .when(fail.is_not_null()).then(pl.lit("L0"))
-        .when(~passes_l2).then(pl.lit("L1"))
-        .when(l3_reasons.list.len() > 0).then(pl.lit("L2"))
-        .otherwise(pl.lit("L3")).alias("tier"),
-        pl.when(c("duplicate_reason").is_not_null()).then(pl.concat_list([c("duplicate_reason")]))
-        .when(contaminated).then(pl.concat_list([contaminated_reason]))
-        .when(fail.is_not_null()).then(pl.concat_list([fail]))
-        .when(~passes_l2).then(pl.concat_list([q_reason_l2]))
-        .when(l3_reasons.list.len() > 0).then(l3_reasons)
-        .otherwise(pl.concat_list([pl.lit("l4: not examined")])).alias("tier_reasons"),
+        pl.when(c("duplicate_reason").is_not_null())
+        .then(pl.lit("L0"))
+        .when(contaminated)
+        .then(pl.lit("L0"))
+        .when(fail.is_not_null())
+        .then(pl.lit("L0"))
+        .when(~passes_l2)
+        .then(pl.lit("L1"))
+        .when(l3_reasons.list.len() > 0)
+        .then(pl.lit("L2"))
+        .otherwise(pl.lit("L3"))
+        .alias("tier"),
+        pl.when(c("duplicate_reason").is_not_null())
+        .then(pl.concat_list([c("duplicate_reason")]))
+        .when(contaminated)
+        .then(pl.concat_list([contaminated_reason]))
+        .when(fail.is_not_null())
+        .then(pl.concat_list([fail]))
+        .when(~passes_l2)
+        .then(pl.concat_list([q_reason_l2]))
+        .when(l3_reasons.list.len() > 0)
+        .then(l3_reasons)
+        .otherwise(pl.concat_list([pl.lit("l4: not examined")]))
+        .alias("tier_reasons"),
     ]
 
 
@@ -188,8 +216,9 @@ def filter_reason(policy: TierPolicy) -> pl.Expr:
         chained: Any = None  # Then, then ChainedThen
         for source, filters in sorted(policy.source_filters.items()):
             cond = pl.col("source") == source
-            chained = pl.when(cond).then(first_failure(filters.rules())) if chained is None \
-                else chained.when(cond).then(first_failure(filters.rules()))
+            chained = (
+                pl.when(cond).then(first_failure(filters.rules())) if chained is None else chained.when(cond).then(first_failure(filters.rules()))
+            )
         expr = chained.otherwise(expr)
     return expr.alias("filter_reason")
 
@@ -199,5 +228,3 @@ def assign_tiers(signals: pl.DataFrame, policy: TierPolicy, thresholds: dict[str
     if "contaminated" not in signals.columns:
         signals = signals.with_columns(contaminated=pl.lit(False), contamination_ngrams=pl.lit(0, pl.Int64))
     return signals.with_columns(tier_expressions(policy, thresholds))
-
-

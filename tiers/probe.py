@@ -21,6 +21,7 @@ Units: probes count bytes (the proxy's tokens); ``laws.json`` says so, and selec
 budget in tokens with the corpus's bytes per token. docs/selection.md ("Evidence") has the
 reasoning and the measurements.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,16 +43,20 @@ class ProbeParams(BaseModel):
     """The probe grid (``tierlake probe`` options and a recipe's ``probe`` section)."""
 
     model_config = {"extra": "forbid"}
-    sizes: list[float] = Field(default_factory=lambda: [2.5e5, 5e5, 1e6, 2e6],
-                               description="unique bytes per pool probe (the size axis)")
+    sizes: list[float] = Field(default_factory=lambda: [2.5e5, 5e5, 1e6, 2e6], description="unique bytes per pool probe (the size axis)")
     repeats: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], description="passes over those bytes (the repetition axis)")
     mixtures: int = Field(40, ge=0, description="random mixtures of all pools for projektor's predictor")
     mixture_tokens: float = Field(2e6, gt=0, description="bytes each mixture probe is trained on (one pass)")
-    mixture_alpha: float = Field(1.0, gt=0, description="Dirichlet concentration of the mixture draws: below 1 puts "
-                                                        "most of a mixture on few pools, so the predictor sees the "
-                                                        "simplex's corners too")
-    mixture_seeds: list[int] | None = Field(None, description="training seeds per mixture probe (default: the first of "
-                                                              "`seeds`); the predictor is fitted on each mixture's mean")
+    mixture_alpha: float = Field(
+        1.0,
+        gt=0,
+        description="Dirichlet concentration of the mixture draws: below 1 puts "
+        "most of a mixture on few pools, so the predictor sees the "
+        "simplex's corners too",
+    )
+    mixture_seeds: list[int] | None = Field(
+        None, description="training seeds per mixture probe (default: the first of `seeds`); the predictor is fitted on each mixture's mean"
+    )
     recipe: str = Field("small", description=f"proxy size: one of {sorted(RECIPES)}")
     seeds: list[int] = Field(default_factory=lambda: [0], description="training seeds per probe")
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
@@ -96,8 +101,7 @@ def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str
                 continue
             for r in params.repeats:
                 for seed in params.seeds:
-                    entries.append({"kind": "pool", "pool": name, "repeats": r, "seed": seed,
-                                    "parts": {name: [int(unique), int(unique * r)]}})
+                    entries.append({"kind": "pool", "pool": name, "repeats": r, "seed": seed, "parts": {name: [int(unique), int(unique * r)]}})
     rng = np.random.default_rng(params.seed)
     names = [n for n, _ in kept]
     sizes = dict(kept)
@@ -109,14 +113,31 @@ def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str
             if seen > 0:
                 parts[n] = [int(min(seen, sizes[n])), seen]
         for seed in params.mixture_seeds or params.seeds[:1]:
-            entries.append({"kind": "mixture", "pool": "mixture", "repeats": 1, "seed": seed, "parts": parts,
-                            "shares": {n: float(s) for n, s in zip(names, shares)}})
+            entries.append(
+                {
+                    "kind": "mixture",
+                    "pool": "mixture",
+                    "repeats": 1,
+                    "seed": seed,
+                    "parts": parts,
+                    "shares": {n: float(s) for n, s in zip(names, shares)},
+                }
+            )
     for e in entries:
         e["key"] = probe_key(e, recipe)
-    return {"recipe_name": params.recipe, "recipe": recipe.model_dump(), "unit": "bytes", "pools": names,
-            "pool_bytes": {n: int(b) for n, b in kept}, "left_out": left_out, "benchmarks": benchmarks,
-            "mixture_tokens": params.mixture_tokens, "eval_bytes": params.eval_bytes, "device": params.device,
-            "probes": entries}
+    return {
+        "recipe_name": params.recipe,
+        "recipe": recipe.model_dump(),
+        "unit": "bytes",
+        "pools": names,
+        "pool_bytes": {n: int(b) for n, b in kept},
+        "left_out": left_out,
+        "benchmarks": benchmarks,
+        "mixture_tokens": params.mixture_tokens,
+        "eval_bytes": params.eval_bytes,
+        "device": params.device,
+        "probes": entries,
+    }
 
 
 def load_npz(path: str) -> dict[str, np.ndarray]:
@@ -146,8 +167,7 @@ def read_results(out: str) -> list[dict]:
     return rows
 
 
-def run_plan(out: str, device: str | None = None, progress=None, limit_seconds: float | None = None,
-             step_progress=None) -> list[dict]:
+def run_plan(out: str, device: str | None = None, progress=None, limit_seconds: float | None = None, step_progress=None) -> list[dict]:
     """Train every planned probe that ``probes.jsonl`` lacks; returns all result rows.
 
     ``progress(done, total, row)`` after each probe; ``limit_seconds``: stop starting new probes
@@ -168,12 +188,23 @@ def run_plan(out: str, device: str | None = None, progress=None, limit_seconds: 
             parts = [StreamSlice(pools[plan_array_name(plan, name)], u, s) for name, (u, s) in entry["parts"].items()]
             model = train(parts, recipe, seed=entry["seed"], device=device, progress=step_progress)
             losses = {b: bits_per_byte(model, targets[b], plan["eval_bytes"]) for b in plan["benchmarks"]}
-            row = {"key": entry["key"], "kind": entry["kind"], "pool": entry["pool"],
-                   "shares": entry.get("shares") or {entry["pool"]: 1.0}, "parts": entry["parts"],
-                   "unique_tokens": int(sum(u for u, _ in entry["parts"].values())),
-                   "tokens_seen": int(model.tokens_seen), "repeats": entry["repeats"], "seed": entry["seed"],
-                   "loss": float(np.mean(list(losses.values()))), "losses": losses, "train_loss": model.train_loss,
-                   "seconds": round(model.seconds, 3), "device": model.device, "recipe": plan["recipe_name"]}
+            row = {
+                "key": entry["key"],
+                "kind": entry["kind"],
+                "pool": entry["pool"],
+                "shares": entry.get("shares") or {entry["pool"]: 1.0},
+                "parts": entry["parts"],
+                "unique_tokens": int(sum(u for u, _ in entry["parts"].values())),
+                "tokens_seen": int(model.tokens_seen),
+                "repeats": entry["repeats"],
+                "seed": entry["seed"],
+                "loss": float(np.mean(list(losses.values()))),
+                "losses": losses,
+                "train_loss": model.train_loss,
+                "seconds": round(model.seconds, 3),
+                "device": model.device,
+                "recipe": plan["recipe_name"],
+            }
             log.write(json.dumps(row) + "\n")
             log.flush()
             if progress is not None:
@@ -202,12 +233,12 @@ def _pool_points(rows: list[dict], pool: str) -> tuple[np.ndarray, np.ndarray, n
             u, s = r["parts"][pool]
             groups.setdefault((u, s), []).append(r["loss"])
     keys = sorted(groups)
-    return (np.array([k[0] for k in keys], float), np.array([k[1] for k in keys], float),
-            np.array([np.mean(groups[k]) for k in keys]))
+    return (np.array([k[0] for k in keys], float), np.array([k[1] for k in keys], float), np.array([np.mean(groups[k]) for k in keys]))
 
 
-def fit_laws(plan: dict, rows: list[dict], embeddings: dict[str, np.ndarray] | None = None,
-             holdout_fraction: float = 0.25, seed: int = 0, form: str = "auto") -> dict:
+def fit_laws(
+    plan: dict, rows: list[dict], embeddings: dict[str, np.ndarray] | None = None, holdout_fraction: float = 0.25, seed: int = 0, form: str = "auto"
+) -> dict:
     """``laws.json``: QQT laws per pool with held-out checks, and projektor's predictor."""
     from tiers.qqt import fit_pools_shared_d, predict_points
 
@@ -220,14 +251,11 @@ def fit_laws(plan: dict, rows: list[dict], embeddings: dict[str, np.ndarray] | N
     for pool, law in laws.items():
         u, s, y = points[pool]
         law["r2_in_sample"] = _r2(y, predict_points(law, u, s))
-        predictions[pool] = {"unique": u.tolist(), "seen": s.tolist(), "measured": y.tolist(),
-                             "predicted": predict_points(law, u, s).tolist()}
+        predictions[pool] = {"unique": u.tolist(), "seen": s.tolist(), "measured": y.tolist(), "predicted": predict_points(law, u, s).tolist()}
     # held-out: the largest unique size, then the largest repetition level, left out of the fit (every pool at once)
     for axis in ("size", "repetition"):
-        masks = {pool: (u == u.max()) if axis == "size" else ((s / u) >= (s / u).max() - 1e-9)
-                 for pool, (u, s, y) in points.items()}
-        train = {pool: tuple(v[~masks[pool]] for v in points[pool]) for pool in points
-                 if (~masks[pool]).sum() >= 3 and masks[pool].any()}
+        masks = {pool: (u == u.max()) if axis == "size" else ((s / u) >= (s / u).max() - 1e-9) for pool, (u, s, y) in points.items()}
+        train = {pool: tuple(v[~masks[pool]] for v in points[pool]) for pool in points if (~masks[pool]).sum() >= 3 and masks[pool].any()}
         if not train:
             continue
         part = fit_pools_shared_d(train, seed=seed)
@@ -235,8 +263,10 @@ def fit_laws(plan: dict, rows: list[dict], embeddings: dict[str, np.ndarray] | N
             u, s, y = points[pool]
             m = masks[pool]
             pred = predict_points(law, u[m], s[m])
-            held[axis] += [{"pool": pool, "unique": float(a), "seen": float(b), "measured": float(c), "predicted": float(d)}
-                           for a, b, c, d in zip(u[m], s[m], y[m], pred)]
+            held[axis] += [
+                {"pool": pool, "unique": float(a), "seen": float(b), "measured": float(c), "predicted": float(d)}
+                for a, b, c, d in zip(u[m], s[m], y[m], pred)
+            ]
     checks = {}
     for axis, pts in held.items():
         if pts:
@@ -248,9 +278,17 @@ def fit_laws(plan: dict, rows: list[dict], embeddings: dict[str, np.ndarray] | N
         m = np.array([p["measured"] for p in all_pts])
         p = np.array([p["predicted"] for p in all_pts])
         checks["all"] = {"points": len(all_pts), "r2": _r2(m, p), "mae": float(np.abs(m - p).mean())}
-    out = {"unit": plan["unit"], "recipe": plan["recipe_name"], "benchmarks": plan["benchmarks"], "pools": pools,
-           "pool_bytes": plan["pool_bytes"], "qqt": laws, "qqt_heldout": checks, "qqt_points": predictions,
-           "projektor": None}
+    out = {
+        "unit": plan["unit"],
+        "recipe": plan["recipe_name"],
+        "benchmarks": plan["benchmarks"],
+        "pools": pools,
+        "pool_bytes": plan["pool_bytes"],
+        "qqt": laws,
+        "qqt_heldout": checks,
+        "qqt_points": predictions,
+        "projektor": None,
+    }
     mixtures = [r for r in rows if r["kind"] == "mixture"]
     if embeddings is None or len(mixtures) < 8 or len(laws) != len(pools):
         out["projektor_note"] = "not fitted: needs the embedding samples, >= 8 mixture probes and a law for every pool"
@@ -270,8 +308,9 @@ def mixture_distance(pools: list[str], embeddings: dict[str, np.ndarray], seed: 
     return MixtureOT(pool_emb, embeddings["targets"], quantize_pool=64, quantize_target=256, seed=seed)
 
 
-def fit_projektor(pools: list[str], mixtures: list[dict], embeddings: dict[str, np.ndarray], n: float,
-                  holdout_fraction: float, seed: int, form: str = "auto") -> dict:
+def fit_projektor(
+    pools: list[str], mixtures: list[dict], embeddings: dict[str, np.ndarray], n: float, holdout_fraction: float, seed: int, form: str = "auto"
+) -> dict:
     """Stage-1 predictor on the mixture probes; R² on a held-out share of them (deterministic)."""
     from tiers.projektor import FORMS, ProjektorPredictor
 
@@ -303,11 +342,20 @@ def fit_projektor(pools: list[str], mixtures: list[dict], embeddings: dict[str, 
     best_form, ridge = best
     full = ProjektorPredictor(best_form, ridge).fit(ot_values, p, y, n=n)
     held_out = set(test.tolist())
-    return {"form": best_form, "ridge": ridge, "n": n, "heldout_r2": heldout, "heldout_points": int(n_test),
-            "fit_points": int(len(fit_idx)), "coefficients": full.to_dict(),
-            "candidates_heldout_r2": {f"{f}{' ridge' if r else ''}": v for (f, r), (_, v) in results.items()},
-            "points": [{"shares": row.tolist(), "ot": float(o), "measured": float(v), "predicted": float(pv), "heldout": i in held_out}
-                       for i, (row, o, v, pv) in enumerate(zip(p, ot_values, y, full.predict(ot_values, p)))]}
+    return {
+        "form": best_form,
+        "ridge": ridge,
+        "n": n,
+        "heldout_r2": heldout,
+        "heldout_points": int(n_test),
+        "fit_points": int(len(fit_idx)),
+        "coefficients": full.to_dict(),
+        "candidates_heldout_r2": {f"{f}{' ridge' if r else ''}": v for (f, r), (_, v) in results.items()},
+        "points": [
+            {"shares": row.tolist(), "ot": float(o), "measured": float(v), "predicted": float(pv), "heldout": i in held_out}
+            for i, (row, o, v, pv) in enumerate(zip(p, ot_values, y, full.predict(ot_values, p)))
+        ],
+    }
 
 
 def _cv_r2(candidate: tuple[str, bool], ot_values, p, y, n, seed, folds: int = 5) -> float:
@@ -320,8 +368,7 @@ def _cv_r2(candidate: tuple[str, bool], ot_values, p, y, n, seed, folds: int = 5
         test = order[k::folds]
         train_idx = np.setdiff1d(order, test)
         try:
-            preds[test] = ProjektorPredictor(form, ridge).fit(ot_values[train_idx], p[train_idx], y[train_idx], n=n).predict(
-                ot_values[test], p[test])
+            preds[test] = ProjektorPredictor(form, ridge).fit(ot_values[train_idx], p[train_idx], y[train_idx], n=n).predict(ot_values[test], p[test])
         except ValueError:
             return -math.inf
     return _r2(y, preds)
@@ -387,8 +434,9 @@ class FittedLaws:
         for i in range(len(w)):
             e = np.zeros(len(w))
             e[i] = h
-            grad[i] -= (self.qqt_loss(np.maximum(w + e, 0), self.n_mix, mix_sizes)
-                        - self.qqt_loss(np.maximum(w - e, 0), self.n_mix, mix_sizes)) / (2 * h)
+            grad[i] -= (self.qqt_loss(np.maximum(w + e, 0), self.n_mix, mix_sizes) - self.qqt_loss(np.maximum(w - e, 0), self.n_mix, mix_sizes)) / (
+                2 * h
+            )
         return value - base, grad
 
     def predict(self, w: np.ndarray, n: float, sizes: np.ndarray) -> float:
@@ -415,8 +463,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     def report(done, total, row):
-        print(f"[{done}/{total}] {row['kind']} {row['pool']} unique={row['unique_tokens']} seen={row['tokens_seen']} "
-              f"loss={row['loss']:.4f} bpb {row['seconds']:.1f}s {row['device']}", flush=True)
+        print(
+            f"[{done}/{total}] {row['kind']} {row['pool']} unique={row['unique_tokens']} seen={row['tokens_seen']} "
+            f"loss={row['loss']:.4f} bpb {row['seconds']:.1f}s {row['device']}",
+            flush=True,
+        )
 
     rows = run_plan(args.out, args.device, report, args.limit_seconds)
     print(f"{len(rows)} probes in {os.path.join(args.out, RESULTS_FILE)}")

@@ -33,6 +33,7 @@ them: the combined (N0, N1) gradient is used (the notebook applies the N0 one), 
 followed by a Euclidean projection onto the simplex (the notebook has none). The search starts
 from every vertex, the uniform mix and the best probe, so it is deterministic.
 """
+
 from __future__ import annotations
 
 import math
@@ -118,8 +119,15 @@ class ProjektorPredictor:
 
     def to_dict(self) -> dict:
         """The fitted model as plain JSON (no pickle): form, m, n, coefficients, intercept."""
-        return {"form": self.form, "ridge": self.ridge, "alpha": getattr(self, "alpha_", None), "m": self.m_, "n": self.n_,
-                "coef": self.coef_.tolist(), "intercept": self.intercept_}
+        return {
+            "form": self.form,
+            "ridge": self.ridge,
+            "alpha": getattr(self, "alpha_", None),
+            "m": self.m_,
+            "n": self.n_,
+            "coef": self.coef_.tolist(),
+            "intercept": self.intercept_,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> "ProjektorPredictor":
@@ -134,8 +142,8 @@ class ProjektorPredictor:
         columns use every p_i."""
         k = self.m_ - 1
         coef = self.coef_
-        c_ot, c_p, c_pot, c_p2ot = coef[0], coef[1:1 + k], coef[1 + k:1 + 2 * k], coef[1 + 2 * k:1 + 3 * k]
-        extra = coef[1 + 3 * k:]
+        c_ot, c_p, c_pot, c_p2ot = coef[0], coef[1 : 1 + k], coef[1 + k : 1 + 2 * k], coef[1 + 2 * k : 1 + 3 * k]
+        extra = coef[1 + 3 * k :]
         p = np.asarray(p, float)
         q = p[:k]
         d_ot = c_ot + c_pot @ q + c_p2ot @ (q * q)
@@ -157,8 +165,16 @@ def project_floor_simplex(v: np.ndarray, floor: float) -> np.ndarray:
     return floor + (1 - m * floor) * project_simplex((np.asarray(v, float) - floor) / (1 - m * floor))
 
 
-def choose_mixture(predictors: dict[float, ProjektorPredictor], distance, n: float, starts: list[np.ndarray],
-                   steps: int = 100, lr: float = 0.05, decay: float = 0.97, floor: float = 0.0) -> dict:
+def choose_mixture(
+    predictors: dict[float, ProjektorPredictor],
+    distance,
+    n: float,
+    starts: list[np.ndarray],
+    steps: int = 100,
+    lr: float = 0.05,
+    decay: float = 0.97,
+    floor: float = 0.0,
+) -> dict:
     """Maximize L̂(N) over the simplex. ``predictors``: {N0: model, N1: model} (or one model for N
     itself); ``distance(p)`` -> dict with ``ot`` and ``grad`` (:class:`tiers.ot_mixture.MixtureOT`
     at each revealed size is the same target, so one distance serves both). Returns the best
@@ -192,6 +208,6 @@ def choose_mixture(predictors: dict[float, ProjektorPredictor], distance, n: flo
             norm = np.linalg.norm(g)
             if norm < 1e-12:
                 break
-            p = project_floor_simplex(p + lr * decay ** t * g / norm, floor)
+            p = project_floor_simplex(p + lr * decay**t * g / norm, floor)
     assert best is not None, "steps must be at least 1"
     return best

@@ -14,6 +14,7 @@ models of ``make test`` on CPU and the grid on an H100. bf16 matmuls on GPU, flo
 deterministic for a seed on CPU (data order, initialisation and dropout-free training all come
 from the seed). Recipes per size are fixed and documented in :data:`RECIPES`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -116,17 +117,28 @@ def _init_params(recipe: ProxyRecipe, key):
     d, std = recipe.width, 0.02
     keys = jax.random.split(key, 2 + 4 * recipe.layers)
     proj_std = std / math.sqrt(2 * recipe.layers)
-    params: dict[str, Any] = {"tok": jax.random.normal(keys[0], (256, d)) * std,
-              "pos": jax.random.normal(keys[1], (recipe.context, d)) * std,
-              "ln_f": {"g": jnp.ones(d), "b": jnp.zeros(d)}, "blocks": []}
+    params: dict[str, Any] = {
+        "tok": jax.random.normal(keys[0], (256, d)) * std,
+        "pos": jax.random.normal(keys[1], (recipe.context, d)) * std,
+        "ln_f": {"g": jnp.ones(d), "b": jnp.zeros(d)},
+        "blocks": [],
+    }
     for layer in range(recipe.layers):
-        k = keys[2 + 4 * layer: 6 + 4 * layer]
-        params["blocks"].append({
-            "ln1": {"g": jnp.ones(d), "b": jnp.zeros(d)}, "ln2": {"g": jnp.ones(d), "b": jnp.zeros(d)},
-            "qkv": jax.random.normal(k[0], (d, 3 * d)) * std, "qkv_b": jnp.zeros(3 * d),
-            "proj": jax.random.normal(k[1], (d, d)) * proj_std, "proj_b": jnp.zeros(d),
-            "fc": jax.random.normal(k[2], (d, 4 * d)) * std, "fc_b": jnp.zeros(4 * d),
-            "out": jax.random.normal(k[3], (4 * d, d)) * proj_std, "out_b": jnp.zeros(d)})
+        k = keys[2 + 4 * layer : 6 + 4 * layer]
+        params["blocks"].append(
+            {
+                "ln1": {"g": jnp.ones(d), "b": jnp.zeros(d)},
+                "ln2": {"g": jnp.ones(d), "b": jnp.zeros(d)},
+                "qkv": jax.random.normal(k[0], (d, 3 * d)) * std,
+                "qkv_b": jnp.zeros(3 * d),
+                "proj": jax.random.normal(k[1], (d, d)) * proj_std,
+                "proj_b": jnp.zeros(d),
+                "fc": jax.random.normal(k[2], (d, 4 * d)) * std,
+                "fc_b": jnp.zeros(4 * d),
+                "out": jax.random.normal(k[3], (4 * d, d)) * proj_std,
+                "out_b": jnp.zeros(d),
+            }
+        )
     return params
 
 
@@ -249,7 +261,7 @@ def _compiled(recipe: ProxyRecipe, device: str):
         lr = lr_at(step, steps, warm)
 
         def update(p, mm_, vv):
-            upd = (mm_ / (1 - b1 ** t)) / (jnp.sqrt(vv / (1 - b2 ** t)) + eps)
+            upd = (mm_ / (1 - b1**t)) / (jnp.sqrt(vv / (1 - b2**t)) + eps)
             if p.ndim >= 2:  # weight decay on matrices and embeddings, not on gains and biases
                 upd = upd + recipe.weight_decay * p
             return p - lr * upd
@@ -274,8 +286,7 @@ def _compiled(recipe: ProxyRecipe, device: str):
 CHUNK = 16  # training steps per dispatch: small models are bound by per-step launch overhead
 
 
-def train(parts: list[StreamSlice], recipe: ProxyRecipe, seed: int = 0, device: str = "auto",
-          progress=None) -> TrainedProxy:
+def train(parts: list[StreamSlice], recipe: ProxyRecipe, seed: int = 0, device: str = "auto", progress=None) -> TrainedProxy:
     """Train one proxy from scratch on ``parts``; ``progress(step, steps)`` is called now and then."""
     import jax
     import jax.numpy as jnp
@@ -289,8 +300,7 @@ def train(parts: list[StreamSlice], recipe: ProxyRecipe, seed: int = 0, device: 
     chunk_fn, step_fn, _ = _compiled(recipe, device)
     with jax.default_device(dev):
         params = _init_params(recipe, jax.random.PRNGKey(seed))
-        state = (params, jax.tree_util.tree_map(jnp.zeros_like, params),
-                 jax.tree_util.tree_map(jnp.zeros_like, params), jnp.asarray(0, jnp.int32))
+        state = (params, jax.tree_util.tree_map(jnp.zeros_like, params), jax.tree_util.tree_map(jnp.zeros_like, params), jnp.asarray(0, jnp.int32))
         steps_arg, warm_arg = jnp.asarray(steps, jnp.float32), jnp.asarray(warm, jnp.float32)
         losses = []
         s = 0
@@ -307,10 +317,16 @@ def train(parts: list[StreamSlice], recipe: ProxyRecipe, seed: int = 0, device: 
             if progress is not None:
                 progress(s, steps)
         per_step = np.concatenate([np.atleast_1d(np.asarray(v)) for v in losses])
-        final = float(per_step[-max(1, steps // 20):].mean())
-    return TrainedProxy(params=state[0], recipe=recipe, device=device, steps=steps,
-                        tokens_seen=steps * recipe.batch * recipe.context, seconds=time.time() - started,
-                        train_loss=final / math.log(2))
+        final = float(per_step[-max(1, steps // 20) :].mean())
+    return TrainedProxy(
+        params=state[0],
+        recipe=recipe,
+        device=device,
+        steps=steps,
+        tokens_seen=steps * recipe.batch * recipe.context,
+        seconds=time.time() - started,
+        train_loss=final / math.log(2),
+    )
 
 
 def bits_per_byte(model: TrainedProxy, stream: np.ndarray, max_bytes: int | None = None) -> float:
@@ -333,7 +349,7 @@ def bits_per_byte(model: TrainedProxy, stream: np.ndarray, max_bytes: int | None
     total = 0.0
     with jax.default_device(jax.devices("gpu" if model.device == "cuda" else "cpu")[0]):
         for i in range(0, n, batch):
-            chunk = windows[i:i + batch]
+            chunk = windows[i : i + batch]
             rows = len(chunk)
             if rows < batch:  # pad to the one compiled shape; padded rows are not counted
                 chunk = np.concatenate([chunk, np.zeros((batch - rows, ctx + 1), np.uint8)])

@@ -17,6 +17,7 @@ reproduces its published frontier, so that is the default (``"scaled"``); ``"pla
 fitted. The frontier (``estimate_best_buckets``): pools in quality order, for each budget the
 top-k union with the lowest predicted error.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,7 @@ def error(n: float, size: float, a: float, bs, taus, d: float, tau_convention: L
     return float(y)
 
 
-def frontier(pools: list[Pool], a: float, d: float, budgets: list[float],
-             tau_convention: Literal["scaled", "plain"] = "scaled") -> list[dict]:
+def frontier(pools: list[Pool], a: float, d: float, budgets: list[float], tau_convention: Literal["scaled", "plain"] = "scaled") -> list[dict]:
     """For each budget: accuracy of every top-k union and the best k (pools in quality order)."""
     if len({p.size for p in pools}) > 1:
         raise ValueError("QQT combines equal-size pools; give pools of one size")
@@ -64,7 +64,7 @@ def frontier(pools: list[Pool], a: float, d: float, budgets: list[float],
             top = pools[:k]
             acc[str(k)] = 1.0 - error(n, top[0].size, a, [p.b for p in top], [p.tau for p in top], d, tau_convention)
         best = max(acc, key=lambda key: (acc[key], -int(key)))
-        out.append({"budget": n, "best_k": int(best), "pools": [p.name for p in pools[:int(best)]], "accuracy": acc})
+        out.append({"budget": n, "best_k": int(best), "pools": [p.name for p in pools[: int(best)]], "accuracy": acc})
     return out
 
 
@@ -77,8 +77,7 @@ def _error_vec(n: float, size: float, a: np.ndarray, b: np.ndarray, tau: np.ndar
     return y
 
 
-def fit_pool(samples_seen, errors, size: float, d: float = 0.1, a: float | None = None, grid: int = 60,
-             seed: int = 0) -> dict:
+def fit_pool(samples_seen, errors, size: float, d: float = 0.1, a: float | None = None, grid: int = 60, seed: int = 0) -> dict:
     """Fit (a, b, τ) of one pool to observed (n, error) points, d fixed (as the reference).
 
     The reference grid (a: [1e-4, a_max], b: [-0.5, -0.005], τ: [1, 10]) gives a start; a
@@ -108,16 +107,25 @@ def fit_pool(samples_seen, errors, size: float, d: float = 0.1, a: float | None 
     best, best_sse = (float(A[i]), float(B[i]), float(T[i])), float(total[i])
     lo = [1e-6 if a is None else a * (1 - 1e-9), -2.0, 0.1]
     hi = [10.0 if a is None else a * (1 + 1e-9) + 1e-12, -1e-6, 100.0]
-    res = least_squares(lambda p: [error(ni, size, p[0], [p[1]], [p[2]], d, "plain") - yi for ni, yi in zip(n, y)],
-                        x0=np.clip(best, lo, hi), bounds=(lo, hi))
+    res = least_squares(
+        lambda p: [error(ni, size, p[0], [p[1]], [p[2]], d, "plain") - yi for ni, yi in zip(n, y)], x0=np.clip(best, lo, hi), bounds=(lo, hi)
+    )
     refined = (float(res.x[0]), float(res.x[1]), float(res.x[2]))
     if sse(refined) < best_sse:
         best, best_sse = refined, sse(refined)
     return {"a": float(best[0]), "b": float(best[1]), "tau": float(best[2]), "d": d, "sse": best_sse}
 
 
-def mixture_error(n: float, shares, sizes, a: float | np.ndarray, bs, taus, d: float | np.ndarray,  # per pool or shared
-                  tau_convention: Literal["scaled", "plain"] = "scaled") -> float:
+def mixture_error(
+    n: float,
+    shares,
+    sizes,
+    a: float | np.ndarray,
+    bs,
+    taus,
+    d: float | np.ndarray,  # per pool or shared
+    tau_convention: Literal["scaled", "plain"] = "scaled",
+) -> float:
     """Predicted error after ``n`` samples of a *weighted* mixture: pool i supplies a share w_i of
     the stream and has S_i unique samples, so it enters its j-th repeat at n = j·S_i / w_i.
 
@@ -145,8 +153,10 @@ def mixture_error(n: float, shares, sizes, a: float | np.ndarray, bs, taus, d: f
         def power(x):
             return float(np.exp(w @ (bs * (log_a + math.log(x / NORMALIZER)))))
     else:
+
         def power(x):
             return float((a * x / NORMALIZER) ** float(w @ bs))
+
     if tau_convention == "scaled":
         taus = taus / float((w * w).sum())
     # repeat events (stream position, pool) in order; a pool's j-th repeat at j·S_i/w_i
@@ -237,16 +247,22 @@ def fit_pool_points(unique, seen, loss, min_d: float = 0.0, seed: int = 0, fixed
         return _law_points(unique, seen, math.exp(p[0]), p[1], math.exp(p[2]), d) - y
 
     best = None
-    for i in np.argsort(sse_grid)[:5 if fixed_d is None else 2]:
-        x0 = np.clip([math.log(A[i]), B[i], math.log(T[i]), D[i]][:len(lo)], np.array(lo) + 1e-9, np.array(hi) - 1e-9)
+    for i in np.argsort(sse_grid)[: 5 if fixed_d is None else 2]:
+        x0 = np.clip([math.log(A[i]), B[i], math.log(T[i]), D[i]][: len(lo)], np.array(lo) + 1e-9, np.array(hi) - 1e-9)
         res = least_squares(residuals, x0=x0, bounds=(lo, hi))
-        sse = float((res.fun ** 2).sum())
+        sse = float((res.fun**2).sum())
         if best is None or sse < best[0]:
             best = (sse, res.x)
     assert best is not None  # at least one start point
     sse, p = best
-    return {"a": math.exp(p[0]), "b": float(p[1]), "tau": math.exp(p[2]),
-            "d": float(p[3]) if fixed_d is None else float(fixed_d), "sse": sse, "points": len(y)}
+    return {
+        "a": math.exp(p[0]),
+        "b": float(p[1]),
+        "tau": math.exp(p[2]),
+        "d": float(p[3]) if fixed_d is None else float(fixed_d),
+        "sse": sse,
+        "points": len(y),
+    }
 
 
 def predict_points(law: dict, unique, seen) -> np.ndarray:

@@ -9,6 +9,7 @@ error), so nothing is replaced and a failed call is a row with its error, not a 
 The key comes from the environment variable the recipe names, never from the recipe, and never
 reaches logs or outputs. Calls run concurrently per partition (network-bound, not a hot loop).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,11 +27,20 @@ REFINED_SCHEMA = pa.schema([("id", pa.string()), ("refined_text", pa.string()), 
 
 def rewrite_one(text: str, settings: RefinerSettings, api_key: str | None) -> tuple[str | None, str | None]:
     """(rewritten text, None) or (None, error message)."""
-    body = json.dumps({"model": settings.model, "max_tokens": settings.max_tokens, "temperature": 0,
-                       "messages": [{"role": "user", "content": settings.prompt.format(text=text)}]}).encode()
-    req = urllib.request.Request(settings.endpoint.rstrip("/") + "/chat/completions", data=body, method="POST",
-                                 headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {api_key}"} if api_key else {})})
+    body = json.dumps(
+        {
+            "model": settings.model,
+            "max_tokens": settings.max_tokens,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": settings.prompt.format(text=text)}],
+        }
+    ).encode()
+    req = urllib.request.Request(
+        settings.endpoint.rstrip("/") + "/chat/completions",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {api_key}"} if api_key else {})},
+    )
     try:
         with urllib.request.urlopen(req, timeout=settings.timeout_seconds) as resp:
             reply = json.loads(resp.read())
@@ -53,8 +63,13 @@ def refine(docs, settings: RefinerSettings):
                 ids, texts = batch.column("id").to_pylist(), batch.column("text").to_pylist()
                 results = list(pool.map(lambda t: rewrite_one(t or "", settings, api_key), texts))
                 yield pa.RecordBatch.from_arrays(
-                    [pa.array(ids, pa.string()), pa.array([r[0] for r in results], pa.string()),
-                     pa.array([settings.model] * len(ids), pa.string()), pa.array([r[1] for r in results], pa.string())],
-                    schema=REFINED_SCHEMA)
+                    [
+                        pa.array(ids, pa.string()),
+                        pa.array([r[0] for r in results], pa.string()),
+                        pa.array([settings.model] * len(ids), pa.string()),
+                        pa.array([r[1] for r in results], pa.string()),
+                    ],
+                    schema=REFINED_SCHEMA,
+                )
 
     return docs.mapInArrow(per_batch, "id string, refined_text string, model string, error string")

@@ -8,6 +8,7 @@ Samples are drawn by a seeded stable hash of the id (the run's seed), read with
 the Prefect artifact and the CLI all render what :func:`run_samples` and :func:`query` return.
 Reasoning and measurements: docs/inspect.md.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,12 +37,14 @@ TEXT_CHARS = 600
 
 class InspectQuery(BaseModel):
     """What ``tierlake inspect`` shows: documents matching every filter given, sorted or sampled."""
+
     model_config = {"extra": "forbid"}
     tier: str | None = Field(None, description="L0..L4")
     reason: str | None = Field(None, description="a removal, filter, quarantine or tier reason (as the report lists them)")
     source: str | None = None
     sort: Literal["betr_score", "quality_score", "token_count"] | None = Field(
-        None, description="highest first (ascending=True: lowest first); without it a seeded sample")
+        None, description="highest first (ascending=True: lowest first); without it a seeded sample"
+    )
     ascending: bool = False
     n: int = Field(10, ge=1, le=10_000)
     seed: int | None = Field(None, description="sampling seed (default: the run's seed)")
@@ -74,9 +77,13 @@ def reason_key() -> pl.Expr:
     ``near_duplicate`` / ``contaminated`` for L0, else the first tier reason without its numbers
     (``quality_score``, ``l3 quality_score``, ``l4: qa no_agreement``)."""
     first = pl.col("tier_reasons").list.first()
-    return (pl.when(pl.col("filter_reason").is_not_null()).then(pl.col("filter_reason"))
-            .when(pl.col("tier") == "L0").then(first.str.extract(r"^([A-Za-z_]+)", 1))
-            .otherwise(first.str.extract(r"^((?:l[0-9]:? )?[^0-9(<>=]*)", 1).str.strip_chars(" :"))).alias("reason")
+    return (
+        pl.when(pl.col("filter_reason").is_not_null())
+        .then(pl.col("filter_reason"))
+        .when(pl.col("tier") == "L0")
+        .then(first.str.extract(r"^([A-Za-z_]+)", 1))
+        .otherwise(first.str.extract(r"^((?:l[0-9]:? )?[^0-9(<>=]*)", 1).str.strip_chars(" :"))
+    ).alias("reason")
 
 
 def _manifest(root: str) -> dict:
@@ -128,7 +135,7 @@ class RunDocuments:
         scores = pl.DataFrame(schema={"id": pl.String, "betr_score": pl.Float64})
         if self._scores is not None:
             scores = self._scores
-        elif (ds := Dataset.open(self.root, SCORES)):
+        elif ds := Dataset.open(self.root, SCORES):
             found = ds.scan(["id", "betr_score"]) if all_rows else ds.lookup("id", rows["id"].to_list(), ["betr_score"])
             if found.height:
                 scores = found.select("id", "betr_score")
@@ -175,8 +182,9 @@ class RunDocuments:
         full = self.with_betr(full, all_rows=False).with_columns(reason_key())
         decided = self._decisions(full)
         keep = ["id", "source", "tier", "reason", "quality_score", "betr_score", "token_count"]
-        return [{**{k: r.get(k) for k in keep}, "decided": d, "text": _cut(r["text"], text_chars)}
-                for r, d in zip(full.iter_rows(named=True), decided)]
+        return [
+            {**{k: r.get(k) for k in keep}, "decided": d, "text": _cut(r["text"], text_chars)} for r, d in zip(full.iter_rows(named=True), decided)
+        ]
 
     # --- queries -----------------------------------------------------------------------------
     def select(self, q: InspectQuery) -> pl.DataFrame:
@@ -212,8 +220,9 @@ class RunDocuments:
         pairs = removed.scan(["id", "reason", "duplicate_of"]).filter(pl.col("reason") == "near_duplicate")
         pairs = hash_sample(pairs.select("id", "duplicate_of"), [], n, seed)
         left = pairs.join(self.index, on="id", how="inner").select(pl.col("id"), "duplicate_of", "_file", "_row", "source")
-        right = self.index.select(pl.col("id").alias("duplicate_of"), pl.col("_file").alias("_f2"), pl.col("_row").alias("_r2"),
-                                  pl.col("source").alias("kept_source"))
+        right = self.index.select(
+            pl.col("id").alias("duplicate_of"), pl.col("_file").alias("_f2"), pl.col("_row").alias("_r2"), pl.col("source").alias("kept_source")
+        )
         both = left.join(right, on="duplicate_of", how="inner").sort("id")
         if both.is_empty():
             return []
@@ -221,9 +230,18 @@ class RunDocuments:
         b = self.texts(both.select(pl.col("_f2").alias("_file"), pl.col("_r2").alias("_row")))
         near = _recipe_stage(self.manifest, "near_dedup")
         jac = pair_jaccard(pl.Series(a).to_arrow(), pl.Series(b).to_arrow(), int(near.get("ngram", 5)), near.get("unit", "word"))
-        return [{"removed_id": r["id"], "removed_source": r["source"], "kept_id": r["duplicate_of"], "kept_source": r["kept_source"],
-                 "jaccard": float(j), "removed_text": _cut(x, text_chars), "kept_text": _cut(y, text_chars)}
-                for r, x, y, j in zip(both.iter_rows(named=True), a, b, jac)]
+        return [
+            {
+                "removed_id": r["id"],
+                "removed_source": r["source"],
+                "kept_id": r["duplicate_of"],
+                "kept_source": r["kept_source"],
+                "jaccard": float(j),
+                "removed_text": _cut(x, text_chars),
+                "kept_text": _cut(y, text_chars),
+            }
+            for r, x, y, j in zip(both.iter_rows(named=True), a, b, jac)
+        ]
 
     def quarantine_reasons(self) -> dict[str, int]:
         ds = Dataset.open(self.root, QUARANTINE)
@@ -231,8 +249,7 @@ class RunDocuments:
             return {}
         return dict(ds.scan(["reason"]).group_by("reason").len().sort("reason").iter_rows())
 
-    def quarantine(self, n: int, seed: int, reason: str | None = None, source: str | None = None,
-                   text_chars: int | None = TEXT_CHARS) -> list[dict]:
+    def quarantine(self, n: int, seed: int, reason: str | None = None, source: str | None = None, text_chars: int | None = TEXT_CHARS) -> list[dict]:
         ds = Dataset.open(self.root, QUARANTINE)
         if not ds:
             return []
@@ -244,8 +261,17 @@ class RunDocuments:
         df = df.with_columns(_key=pl.format("{}:{}", pl.col("source_file"), pl.col("source_line")))
         df = hash_sample(df, ["reason"], n, seed, id_column="_key")
         raw = ds.fetch(df.select("_file", "_row"), ["raw"])["raw"].to_list() if df.height else []
-        return [{"file": r["source_file"], "line": r["source_line"], "source": r["source"], "reason": r["reason"],
-                 "detail": r["detail"], "text": _cut(x, text_chars)} for r, x in zip(df.iter_rows(named=True), raw)]
+        return [
+            {
+                "file": r["source_file"],
+                "line": r["source_line"],
+                "source": r["source"],
+                "reason": r["reason"],
+                "detail": r["detail"],
+                "text": _cut(x, text_chars),
+            }
+            for r, x in zip(df.iter_rows(named=True), raw)
+        ]
 
 
 def query(root: str, q: InspectQuery) -> list[dict]:
@@ -254,9 +280,17 @@ def query(root: str, q: InspectQuery) -> list[dict]:
     run = RunDocuments(root)
     seed = run.seed if q.seed is None else q.seed
     if q.reason and q.tier is None and q.reason in run.quarantine_reasons():
-        return [{"id": f"{r['file']}:{r['line']}", "source": r["source"], "tier": None, "reason": r["reason"],
-                 "decided": f"quarantined: {r['reason']}" + (f" ({r['detail']})" if r["detail"] else ""), "text": r["text"]}
-                for r in run.quarantine(q.n, seed, q.reason, q.source, q.text_chars)]
+        return [
+            {
+                "id": f"{r['file']}:{r['line']}",
+                "source": r["source"],
+                "tier": None,
+                "reason": r["reason"],
+                "decided": f"quarantined: {r['reason']}" + (f" ({r['detail']})" if r["detail"] else ""),
+                "text": r["text"],
+            }
+            for r in run.quarantine(q.n, seed, q.reason, q.source, q.text_chars)
+        ]
     return run.documents(run.select(q), q.text_chars)
 
 
@@ -291,8 +325,11 @@ def run_samples(root: str, manifest: dict | None = None, per_group: int = 3, pai
     tier_counts = dict(idx.group_by("tier").len().iter_rows())
     return {
         "seed": seed,
-        "tiers": [{"tier": t, "documents": tier_counts.get(t, 0), "samples": run.documents(by_tier.filter(pl.col("tier") == t))}
-                  for t in TIERS if tier_counts.get(t)],
+        "tiers": [
+            {"tier": t, "documents": tier_counts.get(t, 0), "samples": run.documents(by_tier.filter(pl.col("tier") == t))}
+            for t in TIERS
+            if tier_counts.get(t)
+        ],
         "reasons": reason_groups,
         "near_pairs": run.near_pairs(pairs, seed),
         "quarantine": run.quarantine(per_group, seed),

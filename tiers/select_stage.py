@@ -31,6 +31,7 @@ one more time for the fraction e_i − ⌊e_i⌋ of its tokens (best-scored firs
 per-document hash uniform u < e_i − ⌊e_i⌋ — deterministic for the seed, an unbiased token sample).
 Each output row carries ``pool`` and ``repeat``.
 """
+
 from __future__ import annotations
 
 import time
@@ -46,8 +47,8 @@ from tiers.params import SelectParams
 
 @dataclass
 class SelectResult:
-    documents: Any           # selected rows (a document repeated per its pool's epochs) + pool, repeat
-    mix: list[dict]          # per pool: share, planned tokens, epochs, selected documents and tokens
+    documents: Any  # selected rows (a document repeated per its pool's epochs) + pool, repeat
+    mix: list[dict]  # per pool: share, planned tokens, epochs, selected documents and tokens
     result: MixResult
     pools: list[PoolSpec]
     stats: StageStats
@@ -58,10 +59,13 @@ def pool_table(docs, params: SelectParams) -> list[PoolSpec]:
     """(source, tier) pools with their documents and tokens (one Spark job)."""
     from pyspark.sql import functions as F
 
-    rows = (docs.where(F.col("tier").isin(params.tiers)).groupBy("source", "tier")
-            .agg(F.count(F.lit(1)).alias("documents"), F.sum("token_count").alias("tokens"),
-                 F.sum(F.octet_length("text")).alias("bytes"))
-            .orderBy("source", "tier").collect())
+    rows = (
+        docs.where(F.col("tier").isin(params.tiers))
+        .groupBy("source", "tier")
+        .agg(F.count(F.lit(1)).alias("documents"), F.sum("token_count").alias("tokens"), F.sum(F.octet_length("text")).alias("bytes"))
+        .orderBy("source", "tier")
+        .collect()
+    )
     pools = []
     for r in rows:
         name = f"{r['source']}/{r['tier']}"
@@ -69,9 +73,21 @@ def pool_table(docs, params: SelectParams) -> list[PoolSpec]:
         if law is None:
             raise ValueError(f"no QQT law for pool {name}: give qqt.pools['{name}'] or qqt.tier_prior['{r['tier']}']")
         if (r["tokens"] or 0) > 0:
-            pools.append(PoolSpec(name=name, size=float(r["tokens"]), b=law.b, tau=law.tau, documents=int(r["documents"]),
-                                  meta={"source": r["source"], "tier": r["tier"], "bytes": float(r["bytes"] or 0),
-                                        "law": "fitted" if name in params.qqt.pools else "tier prior"}))
+            pools.append(
+                PoolSpec(
+                    name=name,
+                    size=float(r["tokens"]),
+                    b=law.b,
+                    tau=law.tau,
+                    documents=int(r["documents"]),
+                    meta={
+                        "source": r["source"],
+                        "tier": r["tier"],
+                        "bytes": float(r["bytes"] or 0),
+                        "law": "fitted" if name in params.qqt.pools else "tier prior",
+                    },
+                )
+            )
     return pools
 
 
@@ -79,7 +95,7 @@ def _hash_uniform(column: str, seed: int):
     """A deterministic uniform in [0, 1) per value of ``column`` (xxhash64 with the seed)."""
     from pyspark.sql import functions as F
 
-    return (F.xxhash64(F.col(column), F.lit(seed)).bitwiseAND(F.lit(0xFFFFFFFF)).cast("double") / float(1 << 32))
+    return F.xxhash64(F.col(column), F.lit(seed)).bitwiseAND(F.lit(0xFFFFFFFF)).cast("double") / float(1 << 32)
 
 
 def pool_samples(docs, pools: list[PoolSpec], limit: int, seed: int) -> dict[str, list[str]]:
@@ -89,9 +105,14 @@ def pool_samples(docs, pools: list[PoolSpec], limit: int, seed: int) -> dict[str
 
     w = Window.partitionBy("source", "tier").orderBy(F.xxhash64(F.col("id"), F.lit(seed)), F.col("id"))
     names = [p.name for p in pools]
-    rows = (docs.withColumn("pool", F.concat_ws("/", "source", "tier")).where(F.col("pool").isin(names))
-            .withColumn("_rank", F.row_number().over(w)).where(F.col("_rank") <= limit)
-            .select("pool", F.substring("text", 1, 8192).alias("text")).collect())
+    rows = (
+        docs.withColumn("pool", F.concat_ws("/", "source", "tier"))
+        .where(F.col("pool").isin(names))
+        .withColumn("_rank", F.row_number().over(w))
+        .where(F.col("_rank") <= limit)
+        .select("pool", F.substring("text", 1, 8192).alias("text"))
+        .collect()
+    )
     out: dict[str, list[str]] = {n: [] for n in names}
     for r in rows:
         out[r["pool"]].append(r["text"] or "")
@@ -108,9 +129,9 @@ def best_first(docs):
     if "betr_score" not in docs.columns:
         return docs
     order = Window.partitionBy("pool").orderBy(F.col("betr_score").desc_nulls_last(), F.col("id"))
-    return (docs.withColumn("_before", F.coalesce(F.sum("token_count").over(
-                order.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0)))
-            .withColumn("_pool_tokens", F.sum("token_count").over(Window.partitionBy("pool"))))
+    return docs.withColumn("_before", F.coalesce(F.sum("token_count").over(order.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0))).withColumn(
+        "_pool_tokens", F.sum("token_count").over(Window.partitionBy("pool"))
+    )
 
 
 def keep_top_by_score(docs, keep_top: dict[str, float]):
@@ -140,19 +161,21 @@ def materialize(docs, pools: list[PoolSpec], epochs: np.ndarray, seed: int):
     ranked = best_first(docs)
     frac = F.col("epochs") - F.floor("epochs")
     # best first: a document is in the partial pass when its middle token falls inside the pass's share
-    extra = ((F.col("_before") + 0.5 * F.col("token_count") < frac * F.col("_pool_tokens")) if "betr_score" in docs.columns
-             else (F.col("_u") < frac))
-    picked = (ranked.join(F.broadcast(plan), "pool")
-              .withColumn("_u", _hash_uniform("id", seed))
-              .withColumn("_copies", (F.floor("epochs") + extra.cast("int")).cast("int"))
-              .where(F.col("_copies") > 0)
-              .withColumn("repeat", F.explode(F.sequence(F.lit(1), F.col("_copies"))))
-              .drop("_u", "_copies", "epochs", "_before", "_pool_tokens"))
+    extra = (F.col("_before") + 0.5 * F.col("token_count") < frac * F.col("_pool_tokens")) if "betr_score" in docs.columns else (F.col("_u") < frac)
+    picked = (
+        ranked.join(F.broadcast(plan), "pool")
+        .withColumn("_u", _hash_uniform("id", seed))
+        .withColumn("_copies", (F.floor("epochs") + extra.cast("int")).cast("int"))
+        .where(F.col("_copies") > 0)
+        .withColumn("repeat", F.explode(F.sequence(F.lit(1), F.col("_copies"))))
+        .drop("_u", "_copies", "epochs", "_before", "_pool_tokens")
+    )
     return picked
 
 
-def qqt_curves(pools: list[PoolSpec], shares: np.ndarray, budget: float, a: float, d: float, tau_convention: Literal["scaled", "plain"],
-               points: int = 40) -> dict:
+def qqt_curves(
+    pools: list[PoolSpec], shares: np.ndarray, budget: float, a: float, d: float, tau_convention: Literal["scaled", "plain"], points: int = 40
+) -> dict:
     """Predicted accuracy against training tokens for the chosen shares and for each pool alone
     (the report's QQT plot): budgets from budget/30 to 30·budget."""
     from tiers.qqt import mixture_error
@@ -225,8 +248,17 @@ def select_stage(docs, params: SelectParams, embedder=None, seed: int | None = N
             p.meta["law"] = "no fitted law: not selected"
         law_sizes = np.array([p.meta["bytes"] for p in chosen])
         law_budget = params.budget_tokens * law_sizes.sum() / sum(p.size for p in chosen)
-        res = optimize_mix(chosen, params.budget_tokens, a, params.qqt.d, max_epochs=params.max_epochs, steps=params.steps,
-                           laws=fitted, law_budget=law_budget, law_sizes=law_sizes)
+        res = optimize_mix(
+            chosen,
+            params.budget_tokens,
+            a,
+            params.qqt.d,
+            max_epochs=params.max_epochs,
+            steps=params.steps,
+            laws=fitted,
+            law_budget=law_budget,
+            law_sizes=law_sizes,
+        )
         pools = chosen + others
         pad = np.zeros(len(others))
         res.shares, res.tokens, res.epochs = (np.concatenate([v, pad]) for v in (res.shares, res.tokens, res.epochs))
@@ -244,20 +276,40 @@ def select_stage(docs, params: SelectParams, embedder=None, seed: int | None = N
             pool_emb = [embedder.embed(samples[p.name]) for p in pools]
             target_emb = embedder.embed(load_target_texts(params.targets))
             distance = MixtureOT(pool_emb, target_emb, params.quantize_pool, params.quantize_target, seed=seed)
-        res = optimize_mix(pools, params.budget_tokens, a, params.qqt.d, distance, params.alignment_weight,
-                           params.max_epochs, params.steps, tau_convention=params.qqt.tau_convention)
+        res = optimize_mix(
+            pools,
+            params.budget_tokens,
+            a,
+            params.qqt.d,
+            distance,
+            params.alignment_weight,
+            params.max_epochs,
+            params.steps,
+            tau_convention=params.qqt.tau_convention,
+        )
     selected = materialize(docs, pools, res.epochs, seed).cache()
-    got = {r["pool"]: r for r in selected.groupBy("pool").agg(
-        F.count(F.lit(1)).alias("rows"), F.countDistinct("id").alias("documents"),
-        F.sum("token_count").alias("tokens")).collect()}
+    got = {
+        r["pool"]: r
+        for r in selected.groupBy("pool")
+        .agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("id").alias("documents"), F.sum("token_count").alias("tokens"))
+        .collect()
+    }
     mix = []
     for row, p in zip(res.rows(pools), pools):
         g = got.get(p.name)
-        mix.append({**row, "source": p.meta["source"], "tier": p.meta["tier"], "law": p.meta["law"],
-                    "pool_documents": p.documents, "pool_bytes": p.meta["bytes"],
-                    "selected_rows": int(g["rows"]) if g else 0,
-                    "selected_documents": int(g["documents"]) if g else 0,
-                    "selected_tokens": int(g["tokens"] or 0) if g else 0})
+        mix.append(
+            {
+                **row,
+                "source": p.meta["source"],
+                "tier": p.meta["tier"],
+                "law": p.meta["law"],
+                "pool_documents": p.documents,
+                "pool_bytes": p.meta["bytes"],
+                "selected_rows": int(g["rows"]) if g else 0,
+                "selected_documents": int(g["documents"]) if g else 0,
+                "selected_tokens": int(g["tokens"] or 0) if g else 0,
+            }
+        )
     eligible = sum(p.documents for p in pools)
     unique = sum(m["selected_documents"] for m in mix)
     removed = {"not_selected": eligible - unique}
@@ -267,25 +319,49 @@ def select_stage(docs, params: SelectParams, embedder=None, seed: int | None = N
     else:
         removed["tier_not_eligible"] = total - eligible
     basis = "fitted laws" if laws_doc else "priors"
-    stats = StageStats(name="select", docs_in=total, docs_out=unique, tokens_out=sum(m["selected_tokens"] for m in mix),
-                       removed=removed, seconds=round(time.time() - started, 3),
-                       details={"budget_tokens": params.budget_tokens, "rows_with_repeats": sum(m["selected_rows"] for m in mix),
-                                "basis": basis, "predicted_accuracy": res.predicted_accuracy,
-                                "predicted_loss": res.predicted_loss, "alignment_ot": res.alignment_ot,
-                                "uniform_ot": res.uniform_ot, "order": "betr_score" if "betr_score" in docs.columns else "hash"})
-    parameters = {"basis": basis, "max_epochs": params.max_epochs, "seed": seed, "keep_top": params.keep_top,
-                  "order": stats.details["order"]}
+    stats = StageStats(
+        name="select",
+        docs_in=total,
+        docs_out=unique,
+        tokens_out=sum(m["selected_tokens"] for m in mix),
+        removed=removed,
+        seconds=round(time.time() - started, 3),
+        details={
+            "budget_tokens": params.budget_tokens,
+            "rows_with_repeats": sum(m["selected_rows"] for m in mix),
+            "basis": basis,
+            "predicted_accuracy": res.predicted_accuracy,
+            "predicted_loss": res.predicted_loss,
+            "alignment_ot": res.alignment_ot,
+            "uniform_ot": res.uniform_ot,
+            "order": "betr_score" if "betr_score" in docs.columns else "hash",
+        },
+    )
+    parameters = {"basis": basis, "max_epochs": params.max_epochs, "seed": seed, "keep_top": params.keep_top, "order": stats.details["order"]}
     if laws_doc:
-        parameters.update({"laws": params.laws, "unit": laws_doc.get("unit", "bytes"), "law_budget": float(law_budget),
-                           "recipe": laws_doc.get("recipe"), "benchmarks": laws_doc.get("benchmarks"),
-                           "projektor": bool(laws_doc.get("projektor"))})
+        parameters.update(
+            {
+                "laws": params.laws,
+                "unit": laws_doc.get("unit", "bytes"),
+                "law_budget": float(law_budget),
+                "recipe": laws_doc.get("recipe"),
+                "benchmarks": laws_doc.get("benchmarks"),
+                "projektor": bool(laws_doc.get("projektor")),
+            }
+        )
         parameters["evidence"] = law_evidence(laws_doc)
     else:
-        parameters.update({"a": a, "a_source": "fitted" if params.qqt.a is not None else "placed at the budget (relative)",
-                           "d": params.qqt.d, "tau_convention": params.qqt.tau_convention,
-                           "alignment_weight": params.alignment_weight,
-                           "note": "the mix follows priors (the T-MARS bucket fit per tier), not laws fitted on this "
-                                   "corpus: run `tierlake probe` and select with --laws"})
+        parameters.update(
+            {
+                "a": a,
+                "a_source": "fitted" if params.qqt.a is not None else "placed at the budget (relative)",
+                "d": params.qqt.d,
+                "tau_convention": params.qqt.tau_convention,
+                "alignment_weight": params.alignment_weight,
+                "note": "the mix follows priors (the T-MARS bucket fit per tier), not laws fitted on this "
+                "corpus: run `tierlake probe` and select with --laws",
+            }
+        )
         parameters["curves"] = qqt_curves(pools, res.shares, params.budget_tokens, a, params.qqt.d, params.qqt.tau_convention)
     return SelectResult(documents=selected, mix=mix, result=res, pools=pools, stats=stats, parameters=parameters)
 
@@ -304,9 +380,11 @@ def law_evidence(laws: dict) -> dict:
             grid = np.geomspace(min(seen), max(seen), 24)
             curves[str(int(u))] = {"seen": grid.tolist(), "predicted": predict_points(law, np.full(len(grid), u), grid).tolist()}
         points[name] = {**pts, "curves": curves}
-    out = {"qqt": points, "qqt_heldout": {k: {x: v[x] for x in ("points", "r2", "mae")}
-                                                            for k, v in laws.get("qqt_heldout", {}).items()},
-           "laws": {k: {x: v[x] for x in ("a", "b", "tau", "d")} for k, v in laws.get("qqt", {}).items()}}
+    out = {
+        "qqt": points,
+        "qqt_heldout": {k: {x: v[x] for x in ("points", "r2", "mae")} for k, v in laws.get("qqt_heldout", {}).items()},
+        "laws": {k: {x: v[x] for x in ("a", "b", "tau", "d")} for k, v in laws.get("qqt", {}).items()},
+    }
     pk = laws.get("projektor")
     if pk:
         out["projektor"] = {"form": pk["form"], "heldout_r2": pk["heldout_r2"], "points": pk["points"]}
@@ -318,5 +396,6 @@ def mix_basis(mix: dict) -> str:
     if mix.get("basis") == "fitted laws":
         return f"from fitted laws: predicted target loss {mix['predicted_loss']:.4f} bits/byte"
     acc = mix.get("predicted_accuracy")
-    return ("mix follows priors (T-MARS fit per tier, not fitted on this corpus; `tierlake probe` fits laws)"
-            + (f": relative predicted accuracy {acc:.4f}" if acc is not None else ""))
+    return "mix follows priors (T-MARS fit per tier, not fitted on this corpus; `tierlake probe` fits laws)" + (
+        f": relative predicted accuracy {acc:.4f}" if acc is not None else ""
+    )

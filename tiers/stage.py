@@ -6,6 +6,7 @@ from :mod:`tiers.policy` (polars expressions applied per Arrow batch), knowledge
 removed here: every document of the stage's input leaves it exactly once with ``tier`` and
 ``tier_reasons``.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,29 +26,39 @@ from curation.target_similarity import TargetSimilarity
 from tiers.params import TIERS
 from tiers.policy import TierPolicy, filter_reason, resolve_bar, tier_expressions
 
-UNIT_SCHEMA = pa.schema([
-    ("unit_id", pa.string()), ("id", pa.string()), ("kind", pa.string()), ("start", pa.int64()), ("end", pa.int64()),
-    ("question", pa.string()), ("answer", pa.string()), ("verified", pa.bool_()), ("verification", pa.string()),
-    ("key", pa.string()), ("answer_key", pa.string())])
+UNIT_SCHEMA = pa.schema(
+    [
+        ("unit_id", pa.string()),
+        ("id", pa.string()),
+        ("kind", pa.string()),
+        ("start", pa.int64()),
+        ("end", pa.int64()),
+        ("question", pa.string()),
+        ("answer", pa.string()),
+        ("verified", pa.bool_()),
+        ("verification", pa.string()),
+        ("key", pa.string()),
+        ("answer_key", pa.string()),
+    ]
+)
 
 
 @dataclass
 class TierResult:
-    documents: Any           # every document: input columns + tier, tier_reasons
-    signals: Any             # id, signal columns, filter_reason, duplicate_reason, tier, tier_reasons
-    units: Any               # verified L4 units
-    rejected_units: Any      # extracted units that failed verification
-    refined: Any | None      # L3 rewrites (id, refined_text, ...) when a refiner is on
+    documents: Any  # every document: input columns + tier, tier_reasons
+    signals: Any  # id, signal columns, filter_reason, duplicate_reason, tier, tier_reasons
+    units: Any  # verified L4 units
+    rejected_units: Any  # extracted units that failed verification
+    refined: Any | None  # L3 rewrites (id, refined_text, ...) when a refiner is on
     stats: StageStats
     thresholds: dict
-    counts: list[dict]       # per tier and source: documents and tokens
+    counts: list[dict]  # per tier and source: documents and tokens
 
 
 def _spark_type(t: pa.DataType) -> str:
     if pa.types.is_list(t):
         return f"array<{_spark_type(t.value_type)}>"
-    return {pa.string(): "string", pa.large_string(): "string", pa.float64(): "double", pa.int64(): "bigint",
-            pa.bool_(): "boolean"}[t]
+    return {pa.string(): "string", pa.large_string(): "string", pa.float64(): "double", pa.int64(): "bigint", pa.bool_(): "boolean"}[t]
 
 
 def _ddl(schema: pa.Schema) -> str:
@@ -56,10 +67,12 @@ def _ddl(schema: pa.Schema) -> str:
 
 def with_polars(df, fn, out_schema: pa.Schema):
     """Apply a polars DataFrame -> DataFrame function to every Arrow batch of a Spark frame."""
+
     def per_batch(batches):
         for batch in batches:
             out = fn(pl.from_arrow(batch)).to_arrow()
             yield from out.cast(out_schema).to_batches()
+
     return df.mapInArrow(per_batch, _ddl(out_schema))
 
 
@@ -75,6 +88,7 @@ def _quantile_fn(frame, column: str):
         if frame.filter(frame[column].isNotNull()).limit(1).count() == 0:
             return None
         return frame.approxQuantile(column, [p], 0.0)[0]
+
     return q
 
 
@@ -92,8 +106,10 @@ def tier_signals(signals, policy: TierPolicy):
         base = base.withColumn("contaminated", F.lit(False)).withColumn("contamination_ngrams", F.lit(0).cast("bigint"))
     col = policy.l3.alignment_column
     if col and col not in base.columns:
-        raise ValueError(f"tiers.l3.alignment_column: no column {col!r} in the signals; available: "
-                         f"{', '.join(c for c in base.columns if c.endswith(('score', 'similarity')))}")
+        raise ValueError(
+            f"tiers.l3.alignment_column: no column {col!r} in the signals; available: "
+            f"{', '.join(c for c in base.columns if c.endswith(('score', 'similarity')))}"
+        )
     rule = filter_reason(policy)
     sig = with_polars(base, lambda b: b.with_columns(rule), _schema_plus(base, [("filter_reason", pa.string())]))
     sig = sig.localCheckpoint()
@@ -103,8 +119,7 @@ def tier_signals(signals, policy: TierPolicy):
     thresholds["l3_quality"] = resolve_bar(policy.l3.quality, _quantile_fn(l2, "quality_score"))
     thresholds["l3_alignment"] = resolve_bar(policy.l3.alignment, _quantile_fn(l2, col)) if col else None
     exprs = tier_expressions(policy, thresholds)
-    tiered = with_polars(sig, lambda b: b.with_columns(exprs),
-                         _schema_plus(sig, [("tier", pa.string()), ("tier_reasons", pa.list_(pa.string()))]))
+    tiered = with_polars(sig, lambda b: b.with_columns(exprs), _schema_plus(sig, [("tier", pa.string()), ("tier_reasons", pa.list_(pa.string()))]))
     return tiered, thresholds
 
 
@@ -119,19 +134,26 @@ def knowledge_units(l3_docs, policy: TierPolicy):
             rows = []
             for doc_id, text in zip(batch.column("id").to_pylist(), batch.column("text").to_pylist()):
                 rows += extract_units(doc_id, text or "")
-            yield pa.RecordBatch.from_pylist([{k: r[k] for k in names} for r in rows], schema=UNIT_SCHEMA) if rows \
+            yield (
+                pa.RecordBatch.from_pylist([{k: r[k] for k in names} for r in rows], schema=UNIT_SCHEMA)
+                if rows
                 else pa.RecordBatch.from_pylist([], schema=UNIT_SCHEMA)
+            )
 
     units = l3_docs.select("id", "text").mapInArrow(per_batch, _ddl(UNIT_SCHEMA))
     units = units.join(l3_docs.select("id", "source"), "id").localCheckpoint()
-    agree = (units.filter(F.col("kind") != "worked_solution")
-             .groupBy("kind", "key", "answer_key").agg(F.countDistinct("source").alias("sources")))
+    agree = units.filter(F.col("kind") != "worked_solution").groupBy("kind", "key", "answer_key").agg(F.countDistinct("source").alias("sources"))
     units = units.join(agree, ["kind", "key", "answer_key"], "left")
     ok_agree = (F.col("kind") != "worked_solution") & (F.col("sources") >= policy.l4.min_sources)
     units = units.withColumn("verified", F.col("verified") | F.coalesce(ok_agree, F.lit(False))).withColumn(
-        "verification", F.when(ok_agree, F.concat(F.lit("agreement("), F.col("sources").cast("string"), F.lit(" sources)")))
-        .when((F.col("kind") != "worked_solution"), F.concat(F.lit("no_agreement("), F.coalesce(F.col("sources"), F.lit(1)).cast("string"), F.lit(" source)")))
-        .otherwise(F.col("verification")))
+        "verification",
+        F.when(ok_agree, F.concat(F.lit("agreement("), F.col("sources").cast("string"), F.lit(" sources)")))
+        .when(
+            (F.col("kind") != "worked_solution"),
+            F.concat(F.lit("no_agreement("), F.coalesce(F.col("sources"), F.lit(1)).cast("string"), F.lit(" source)")),
+        )
+        .otherwise(F.col("verification")),
+    )
     cols = ["unit_id", "id", "source", "kind", "start", "end", "question", "answer", "verification"]
     return units.filter("verified").select(*cols), units.filter(~F.col("verified")).select(*cols)
 
@@ -187,23 +209,37 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
     else:
         cols = ["unit_id", "id", "source", "kind", "start", "end", "question", "answer", "verification"]
         units = rejected = empty_units.select(*cols)
-    promoted = units.groupBy("id").agg(F.array_sort(F.collect_set(F.concat(F.lit("l4: "), F.col("kind"), F.lit(" "), F.col("verification")))).alias("_l4"))
-    failed = rejected.groupBy("id").agg(F.array_sort(F.collect_set(F.concat(F.lit("l4: "), F.col("kind"), F.lit(" "), F.col("verification")))).alias("_l4_failed"))
-    tiered = (tiered.join(promoted, "id", "left").join(failed, "id", "left")
-              .withColumn("tier", F.when(F.col("_l4").isNotNull(), F.lit("L4")).otherwise(F.col("tier")))
-              .withColumn("tier_reasons", F.when(F.col("_l4").isNotNull(), F.col("_l4"))
-                          .when((F.col("tier") == "L3") & F.col("_l4_failed").isNotNull(), F.col("_l4_failed"))
-                          .when(F.col("tier") == "L3", F.array(F.lit("l4: no knowledge unit found" if policy.l4.enabled else "l4: disabled")))
-                          .otherwise(F.col("tier_reasons")))
-              .drop("_l4", "_l4_failed"))
+    promoted = units.groupBy("id").agg(
+        F.array_sort(F.collect_set(F.concat(F.lit("l4: "), F.col("kind"), F.lit(" "), F.col("verification")))).alias("_l4")
+    )
+    failed = rejected.groupBy("id").agg(
+        F.array_sort(F.collect_set(F.concat(F.lit("l4: "), F.col("kind"), F.lit(" "), F.col("verification")))).alias("_l4_failed")
+    )
+    tiered = (
+        tiered.join(promoted, "id", "left")
+        .join(failed, "id", "left")
+        .withColumn("tier", F.when(F.col("_l4").isNotNull(), F.lit("L4")).otherwise(F.col("tier")))
+        .withColumn(
+            "tier_reasons",
+            F.when(F.col("_l4").isNotNull(), F.col("_l4"))
+            .when((F.col("tier") == "L3") & F.col("_l4_failed").isNotNull(), F.col("_l4_failed"))
+            .when(F.col("tier") == "L3", F.array(F.lit("l4: no knowledge unit found" if policy.l4.enabled else "l4: disabled")))
+            .otherwise(F.col("tier_reasons")),
+        )
+        .drop("_l4", "_l4_failed")
+    )
     tier_cols = tiered.select("id", "tier", "tier_reasons", "quality_score", "filter_reason")
     kept = docs.join(tier_cols, "id")
     documents = kept
     if duplicates is not None and all_docs is not None:
-        dup_docs = (all_docs.join(duplicates, "id")
-                    .withColumn("tier", F.lit("L0")).withColumn("tier_reasons", F.array(F.col("duplicate_reason")))
-                    .withColumn("quality_score", F.lit(None).cast("double")).withColumn("filter_reason", F.lit(None).cast("string"))
-                    .drop("duplicate_reason"))
+        dup_docs = (
+            all_docs.join(duplicates, "id")
+            .withColumn("tier", F.lit("L0"))
+            .withColumn("tier_reasons", F.array(F.col("duplicate_reason")))
+            .withColumn("quality_score", F.lit(None).cast("double"))
+            .withColumn("filter_reason", F.lit(None).cast("string"))
+            .drop("duplicate_reason")
+        )
         documents = kept.unionByName(dup_docs.select(*documents.columns))
     documents = documents.localCheckpoint()
     refined = None
@@ -211,20 +247,35 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
         from tiers.refiner import refine
 
         refined = refine(documents.filter(F.col("tier").isin("L3", "L4")).select("id", "text"), policy.refiner)
-    counts = [{"tier": r["tier"], "source": r["source"], "documents": int(r["documents"]), "tokens": int(r["tokens"] or 0)}
-              for r in documents.groupBy("tier", "source").agg(F.count(F.lit(1)).alias("documents"),
-                                                               F.sum("token_count").alias("tokens"))
-              .orderBy("tier", "source").collect()]
+    counts = [
+        {"tier": r["tier"], "source": r["source"], "documents": int(r["documents"]), "tokens": int(r["tokens"] or 0)}
+        for r in documents.groupBy("tier", "source")
+        .agg(F.count(F.lit(1)).alias("documents"), F.sum("token_count").alias("tokens"))
+        .orderBy("tier", "source")
+        .collect()
+    ]
     thresholds = {k: (None if v is None or math.isinf(v) else v) for k, v in thresholds.items()}  # JSON has no inf
     by_tier = {t: sum(c["documents"] for c in counts if c["tier"] == t) for t in TIERS}
     n_units = units.count()
     n_rejected = rejected.count()
     total = sum(by_tier.values())
-    stats = StageStats(name="tier", docs_in=total, docs_out=total, seconds=round(time.time() - started, 3),
-                       details={"tiers": by_tier, "thresholds": thresholds, "l4_units_verified": n_units,
-                                "l4_units_rejected": n_rejected,
-                                "quality_model_cv": (model.meta.get("cross_validation", {}) if model else None),
-                                "filter_failures": {r["filter_reason"]: int(r["count"]) for r in
-                                                    tiered.filter(F.col("filter_reason").isNotNull()).groupBy("filter_reason").count().collect()}})
-    return TierResult(documents=documents, signals=tiered, units=units, rejected_units=rejected, refined=refined,
-                      stats=stats, thresholds=thresholds, counts=counts)
+    stats = StageStats(
+        name="tier",
+        docs_in=total,
+        docs_out=total,
+        seconds=round(time.time() - started, 3),
+        details={
+            "tiers": by_tier,
+            "thresholds": thresholds,
+            "l4_units_verified": n_units,
+            "l4_units_rejected": n_rejected,
+            "quality_model_cv": (model.meta.get("cross_validation", {}) if model else None),
+            "filter_failures": {
+                r["filter_reason"]: int(r["count"])
+                for r in tiered.filter(F.col("filter_reason").isNotNull()).groupBy("filter_reason").count().collect()
+            },
+        },
+    )
+    return TierResult(
+        documents=documents, signals=tiered, units=units, rejected_units=rejected, refined=refined, stats=stats, thresholds=thresholds, counts=counts
+    )

@@ -4,6 +4,7 @@
 ``SelectStage`` chooses the training mix for the token budget. The runner
 (:mod:`flows.runner`) does checkpoints, retries, artifacts and accounting. See docs/engine.md.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,13 @@ from connectors.pipeline import Artifact, Stage, StageContext, StageOutput
 from tiers.params import SelectParams
 from tiers.policy import TierPolicy
 
-TIER_FRAMES = {"documents": "tiered", "signals": "signals", "units": "units", "rejected_units": "rejected_units",
-               "refined": "refined"}  # TierResult field -> pipeline frame
+TIER_FRAMES = {
+    "documents": "tiered",
+    "signals": "signals",
+    "units": "units",
+    "rejected_units": "rejected_units",
+    "refined": "refined",
+}  # TierResult field -> pipeline frame
 
 
 class TierStage(Stage[TierPolicy]):
@@ -61,8 +67,12 @@ def tier_result(out: StageOutput):
     """The :class:`tiers.stage.TierResult` of a tier stage's output (fresh or restored)."""
     from tiers.stage import TierResult
 
-    return TierResult(**{field: out.frames[frame] for field, frame in TIER_FRAMES.items()}, stats=out.stats,
-                      thresholds=out.meta["thresholds"], counts=out.meta["counts"])
+    return TierResult(
+        **{field: out.frames[frame] for field, frame in TIER_FRAMES.items()},
+        stats=out.stats,
+        thresholds=out.meta["thresholds"],
+        counts=out.meta["counts"],
+    )
 
 
 class SelectStage(Stage[SelectParams]):
@@ -91,10 +101,17 @@ class SelectStage(Stage[SelectParams]):
         from tiers.select_stage import mix_basis
 
         r = out.objects["result"]
-        return (f"{mix_basis(r.parameters | {'predicted_accuracy': r.result.predicted_accuracy, 'predicted_loss': r.result.predicted_loss})}, "
-                f"{out.stats.details['rows_with_repeats']} rows")
+        return (
+            f"{mix_basis(r.parameters | {'predicted_accuracy': r.result.predicted_accuracy, 'predicted_loss': r.result.predicted_loss})}, "
+            f"{out.stats.details['rows_with_repeats']} rows"
+        )
 
     def artifacts(self, out: StageOutput) -> list[Artifact]:
         mix = out.objects["result"].mix
-        return [Artifact("selection-mix", [{k: m[k] for k in ("pool", "share", "epochs", "tokens", "selected_tokens")} for m in mix],
-                         f"training mix for {self.params.budget_tokens:,.0f} tokens")]
+        return [
+            Artifact(
+                "selection-mix",
+                [{k: m[k] for k in ("pool", "share", "epochs", "tokens", "selected_tokens")} for m in mix],
+                f"training mix for {self.params.budget_tokens:,.0f} tokens",
+            )
+        ]

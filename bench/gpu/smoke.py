@@ -1,7 +1,8 @@
 """Device smoke test: jax sees the GPU, pydantic imports, proxy throughput per recipe.
 
-    python3 bench/gpu/smoke.py small base large      (on the GPU machine; output in docs/selection.md)
+python3 bench/gpu/smoke.py small base large      (on the GPU machine; output in docs/selection.md)
 """
+
 import sys
 import time
 
@@ -26,5 +27,6 @@ for name in sys.argv[1:]:
         t = time.time()
         m = train([StreamSlice(stream, 4_000_000, tokens)], r, seed=0, device="cuda")
         bpb = bits_per_byte(m, tgt)
-        print(name, r.parameter_count(), tokens, m.steps, f"{time.time() - t:.1f}s", f"{m.tokens_seen / (time.time() - t):.0f} tok/s", bpb,
-              flush=True)
+        print(
+            name, r.parameter_count(), tokens, m.steps, f"{time.time() - t:.1f}s", f"{m.tokens_seen / (time.time() - t):.0f} tok/s", bpb, flush=True
+        )

@@ -1,5 +1,6 @@
 """datasketch peer: MinHash.bulk (xxh32) + MinHashLSH (query then insert) + union-find.
 Run by the datasketch venv's python: IN.jsonl OUT_removed.txt NUM_PERM BANDS ROWS NGRAM"""
+
 import json
 import re
 import sys
@@ -14,7 +15,7 @@ with open(src) as fh:
     for line in fh:
         rec = json.loads(line)
         toks = word.findall(rec["text"].lower())
-        grams = {" ".join(toks[i:i + ngram]).encode() for i in range(max(1, len(toks) - ngram + 1))}
+        grams = {" ".join(toks[i : i + ngram]).encode() for i in range(max(1, len(toks) - ngram + 1))}
         ids.append(rec["id"])
         shingle_lists.append(list(grams))
 sigs = MinHash.bulk(shingle_lists, num_perm=num_perm, hashfunc=xxh32_intdigest)

@@ -1,6 +1,7 @@
 """datatrove peer: the four-stage MinHash pipeline of datatrove's examples/minhash_deduplication.py,
 on LocalPipelineExecutor with 2 workers. Args: INPUT_DIR (JSONL parts) OUT BANDS ROWS NGRAM.
 Removed ids come from the filter stage's exclusion_writer."""
+
 import glob
 import gzip
 import json
@@ -19,16 +20,34 @@ if __name__ == "__main__":
     tasks = len(glob.glob(os.path.join(src, "*.jsonl")))
     reader = JsonlReader(src, glob_pattern="*.jsonl")
     stages = [
-        LocalPipelineExecutor(pipeline=[reader, MinhashDedupSignature(output_folder=f"{out}/signatures", config=config)],
-                              tasks=tasks, workers=2, logging_dir=f"{out}/logs/signatures"),
-        LocalPipelineExecutor(pipeline=[MinhashDedupBuckets(input_folder=f"{out}/signatures", output_folder=f"{out}/buckets", config=config)],
-                              tasks=bands, workers=2, logging_dir=f"{out}/logs/buckets"),
-        LocalPipelineExecutor(pipeline=[MinhashDedupCluster(input_folder=f"{out}/buckets", output_folder=f"{out}/remove_ids", config=config)],
-                              tasks=1, workers=1, logging_dir=f"{out}/logs/clusters"),
-        LocalPipelineExecutor(pipeline=[JsonlReader(src, glob_pattern="*.jsonl"),
-                                        MinhashDedupFilter(input_folder=f"{out}/remove_ids", exclusion_writer=JsonlWriter(f"{out}/removed")),
-                                        JsonlWriter(output_folder=f"{out}/deduplicated")],
-                              tasks=tasks, workers=2, logging_dir=f"{out}/logs/filter"),
+        LocalPipelineExecutor(
+            pipeline=[reader, MinhashDedupSignature(output_folder=f"{out}/signatures", config=config)],
+            tasks=tasks,
+            workers=2,
+            logging_dir=f"{out}/logs/signatures",
+        ),
+        LocalPipelineExecutor(
+            pipeline=[MinhashDedupBuckets(input_folder=f"{out}/signatures", output_folder=f"{out}/buckets", config=config)],
+            tasks=bands,
+            workers=2,
+            logging_dir=f"{out}/logs/buckets",
+        ),
+        LocalPipelineExecutor(
+            pipeline=[MinhashDedupCluster(input_folder=f"{out}/buckets", output_folder=f"{out}/remove_ids", config=config)],
+            tasks=1,
+            workers=1,
+            logging_dir=f"{out}/logs/clusters",
+        ),
+        LocalPipelineExecutor(
+            pipeline=[
+                JsonlReader(src, glob_pattern="*.jsonl"),
+                MinhashDedupFilter(input_folder=f"{out}/remove_ids", exclusion_writer=JsonlWriter(f"{out}/removed")),
+                JsonlWriter(output_folder=f"{out}/deduplicated"),
+            ],
+            tasks=tasks,
+            workers=2,
+            logging_dir=f"{out}/logs/filter",
+        ),
     ]
     for stage in stages:
         stage.run()

@@ -1,6 +1,7 @@
 """Run datatrove's Gopher quality, Gopher repetition, C4 (as FineWeb: terminal punctuation off) and
 FineWeb filters on a JSONL of texts; print per-document decisions and the time per filter as JSON.
 Runs inside the datatrove peer venv (bench/.peers/datatrove)."""
+
 import json
 import sys
 import time
@@ -9,8 +10,12 @@ from datatrove.data import Document
 from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 
 texts = [json.loads(line)["text"] for line in open(sys.argv[1])]
-filters = {"gopher_quality": GopherQualityFilter(), "gopher_repetition": GopherRepetitionFilter(),
-           "c4": C4QualityFilter(filter_no_terminal_punct=False), "fineweb": FineWebQualityFilter()}
+filters = {
+    "gopher_quality": GopherQualityFilter(),
+    "gopher_repetition": GopherRepetitionFilter(),
+    "c4": C4QualityFilter(filter_no_terminal_punct=False),
+    "fineweb": FineWebQualityFilter(),
+}
 out = {"decisions": {}, "seconds": {}}
 for name, f in filters.items():
     f.filter(Document(text="warm up the tokenizer.", id="w"))

@@ -3,6 +3,7 @@ documented deduplication API (``RMinHashDeduplicator.add_pairs``: a document is 
 earlier kept one is a candidate whose estimated Jaccard reaches the threshold). Shingles as the
 datasketch peer: lower-cased ``\\w+`` words, word n-grams.
 Run by the rensa venv's python: IN.jsonl OUT_removed.txt NUM_PERM BANDS ROWS NGRAM THRESHOLD"""
+
 import json
 import re
 import sys
@@ -19,7 +20,7 @@ def shingled():
         for line in fh:
             rec = json.loads(line)
             toks = word.findall(rec["text"].lower())
-            yield rec["id"], list({" ".join(toks[i:i + ngram]) for i in range(max(1, len(toks) - ngram + 1))})
+            yield rec["id"], list({" ".join(toks[i : i + ngram]) for i in range(max(1, len(toks) - ngram + 1))})
 
 
 pairs = list(shingled())

@@ -1,4 +1,5 @@
 """Convert the benchmark Parquet to a datasets save_to_disk folder (text-dedup's --local input)."""
+
 import sys
 
 import datasets

@@ -1,4 +1,5 @@
 """Removed ids = input ids not in text-dedup's kept dataset (untimed post-processing)."""
+
 import sys
 
 import datasets
