@@ -1,0 +1,34 @@
+"""Write a probe folder's probes.jsonl from a committed probes.parquet (flows/probe_job.py's table),
+so a grid prepared again with the same pools, sizes, seeds and recipe trains only the probes that
+are new: probe keys hash the data plan, seed and recipe (tiers/probe.py, ``probe_key``).
+
+    .venv/bin/python bench/probes_from_parquet.py bench/results/real-qa-lake-h100/probes.parquet work/realqa/probe-a03
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pyarrow.parquet as pq
+
+
+def main(parquet: str, probe_dir: str) -> int:
+    rows = pq.read_table(parquet).to_pylist()
+    path = os.path.join(probe_dir, "probes.jsonl")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        for r in rows:
+            r["losses"] = {k.removeprefix("loss_"): r.pop(k) for k in list(r) if k.startswith("loss_")}
+            r["shares"], r["parts"] = json.loads(r["shares"]), json.loads(r["parts"])
+            f.write(json.dumps(r) + "\n")
+    os.replace(path + ".tmp", path)
+    with open(os.path.join(probe_dir, "plan.json"), encoding="utf-8") as f:
+        planned = {e["key"] for e in json.load(f)["probes"]}
+    reused = sum(r["key"] in planned for r in rows)
+    print(f"{len(rows)} probes written to {path}; {reused} of the plan's {len(planned)} are among them")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))
