@@ -148,17 +148,27 @@ def sample_schema(uri: str, fmt: str, compression: str | None, csv_delimiter: st
                 return _null_to_string(table.schema)
             except pa.ArrowInvalid:  # lines disagree on a field's type: unify the lines' own schemas
                 return _null_to_string(_unify_lines(good))
-        cut = head.rfind(b"\n")
-        head = head if cut < 0 else head[: cut + 1]
         table = pacsv.read_csv(
-            io.BytesIO(head),
-            parse_options=pacsv.ParseOptions(delimiter=csv_delimiter, invalid_row_handler=lambda r: "skip"),
+            io.BytesIO(csv_whole_records(head)),
+            parse_options=pacsv.ParseOptions(delimiter=csv_delimiter, invalid_row_handler=lambda r: "skip", newlines_in_values=True),
         )
         # a column typed binary holds invalid UTF-8 in some row: it is text, and those rows are
         # quarantined by the reader (invalid_utf8), not the whole input refused
         return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_binary(f.type) else f for f in _null_to_string(table.schema)])
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"cannot read the schema of {uri}: {exc}") from None
+
+
+def csv_whole_records(head: bytes) -> bytes:
+    """The leading whole records of a CSV block: up to the last line break outside a quoted value
+    (RFC 4180: a quoted value may hold line breaks, and ``""`` inside it keeps the quote count
+    even), so a sample cut inside a multi-line value does not end in half a record."""
+    data = np.frombuffer(head, dtype=np.uint8)
+    if not len(data):
+        return head
+    outside = (np.cumsum(data == ord('"')) % 2) == 0
+    ends = np.flatnonzero((data == ord("\n")) & outside)
+    return head[: int(ends[-1]) + 1] if len(ends) else head
 
 
 def _unify_lines(lines: list[bytes]) -> pa.Schema:

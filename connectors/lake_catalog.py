@@ -113,10 +113,14 @@ def _parquet_stats(uri: str, cols: dict[str, ColumnStats]) -> tuple[int, pa.Sche
     return meta.num_rows, schema
 
 
+# RFC 4180: a quoted value may hold line breaks (pyarrow splits blocks at line breaks unless told)
+CSV_PARSE = pacsv.ParseOptions(newlines_in_values=True)
+
+
 def _csv_stats(uri: str, cols: dict[str, ColumnStats]) -> int:
     fs, path = resolve(uri)
     with fs.open_input_stream(path) as fh:
-        table = pacsv.read_csv(fh)
+        table = pacsv.read_csv(fh, parse_options=CSV_PARSE)
     for name in table.column_names:
         col = table.column(name)
         typ = str(col.type)
@@ -283,7 +287,7 @@ def read_table(info: TableInfo, columns: list[str] | None = None) -> pa.Table:
     paths = [resolve(u)[1] for u in uris]
     if info.format == "csv":
         with fs.open_input_stream(first) as fh:
-            table = pacsv.read_csv(fh)
+            table = pacsv.read_csv(fh, parse_options=CSV_PARSE)
     elif info.format == "parquet_dataset":
         marker = "/" + info.path + "/"
         base = first[: first.index(marker) + len(marker) - 1] if marker in first else posixpath.dirname(first)

@@ -137,6 +137,36 @@ def test_csv_row_numbers_stay_exact_after_refused_rows_across_blocks(tmp_path):
     assert all(int(r["id"]) == r["_line"] == r["n"] for r in good)  # typed as on the fast path
 
 
+def test_csv_schema_is_sampled_from_whole_records_when_values_hold_line_breaks(tmp_path):
+    """The schema sample is the file's first 4 MiB: with multi-line quoted values in several of
+    Arrow's 1 MB blocks, and the 4 MiB cut inside a value, the sample still parses (it failed with
+    "CSV parser got out of sync with chunker" on the demo lake at 1M documents)."""
+    import pyarrow.csv as pacsv
+
+    rng = random.Random(3)
+    lessons = [f'Question: {"w" * rng.randint(60, 160)} "{i}"?\nSolution: {"s" * rng.randint(60, 200)}, so {i}.' for i in range(30_000)]
+    path = tmp_path / "lessons.csv"  # as Arrow writes it (rows end in CRLF, values keep their LF)
+    pacsv.write_csv(pa.table({"id": [str(i) for i in range(30_000)], "lesson": lessons, "score": [i / 7 for i in range(30_000)]}), path)
+    assert path.stat().st_size > 5 << 20
+    schema = ff.sample_schema(str(path), "csv", None)
+    assert schema.field("lesson").type == pa.string() and schema.field("score").type == pa.float64()
+    rows = _read_all(path, "csv", None, schema)
+    assert rows.num_rows == 30_000 and not any(rows.column("_error").to_pylist())
+
+
+@pytest.mark.parametrize(
+    "head,whole",
+    [
+        (b'a,b\n1,"x\ny"\n2,"p\nq', b'a,b\n1,"x\ny"\n'),  # cut inside a quoted value: up to the record before it
+        (b'a,b\n1,"say ""hi""\nthere"\n2,z', b'a,b\n1,"say ""hi""\nthere"\n'),  # escaped quotes keep the count even
+        (b"a,b\n1,2\n", b"a,b\n1,2\n"),
+        (b"a,b", b"a,b"),  # no line break: as it is
+    ],
+)
+def test_csv_whole_records(head, whole):
+    assert ff.csv_whole_records(head) == whole
+
+
 def test_parquet_hive_partition_columns(tmp_path):
     d = tmp_path / "ds" / "lang=en"
     d.mkdir(parents=True)
