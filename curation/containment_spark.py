@@ -20,7 +20,9 @@ NULL_MARK = "\x00null\x00"
 def spark_table(spark, info: TableInfo):
     paths = [f[0] for f in info.files]
     if info.format == "csv":
-        return spark.read.option("header", True).option("inferSchema", True).csv(paths)
+        # RFC 4180, as the catalog reads it: quoted values may hold line breaks, "" is a quote
+        reader = spark.read.option("header", True).option("inferSchema", True).option("multiLine", True).option("escape", '"')
+        return reader.csv(paths)
     if info.format == "parquet_dataset":
         marker = "/" + info.path + "/"
         first = paths[0]

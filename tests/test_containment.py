@@ -129,7 +129,6 @@ def test_spark_verification_agrees_with_the_driver(spark, tmp_path):
 def test_a_csv_table_with_multi_line_values_is_catalogued_and_read(tmp_path):
     """A CSV whose quoted values hold line breaks (RFC 4180), several of Arrow's 1 MB blocks long:
     catalogued with its row count and min/max, and read back whole."""
-    import pyarrow as pa
     import pyarrow.csv as pacsv
 
     lake = tmp_path / "lake"
@@ -141,3 +140,18 @@ def test_a_csv_table_with_multi_line_values_is_catalogued_and_read(tmp_path):
     (info,) = tables
     assert info.rows == 40_000 and info.columns["k"].min == 0 and info.columns["k"].max == 39_999
     assert read_table(info).column("note").to_pylist() == notes
+
+
+@pytest.mark.spark
+def test_spark_reads_a_multi_line_csv_table_as_the_catalog_does(spark, tmp_path):
+    import pyarrow.csv as pacsv
+
+    from curation.containment_spark import spark_table
+
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    notes = [f'line one of {i}\nline two, "quoted" {i}' for i in range(500)]
+    pacsv.write_csv(pa.table({"k": list(range(500)), "note": notes}), lake / "notes.csv")
+    (info,) = build_catalog(str(lake))[0]
+    rows = sorted((r["k"], r["note"]) for r in spark_table(spark, info).collect())
+    assert rows == list(zip(range(500), notes))
