@@ -68,7 +68,11 @@ def _no_space_left(exc: BaseException) -> bool:
     import errno
 
     while exc is not None:
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "No space left on device" in str(exc):
+        try:
+            text = str(exc)
+        except Exception:  # noqa: BLE001 — a Py4J error whose JVM is gone cannot say more
+            text = type(exc).__name__
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "No space left on device" in text:
             return True
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return False
@@ -1409,7 +1413,9 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 4
-        if "OutOfMemoryError" in str(exc):
+        from flows.runner import is_out_of_memory
+
+        if is_out_of_memory(exc):
             print(
                 "tierlake: Spark ran out of memory (java.lang.OutOfMemoryError). Give it more: "
                 "--driver-memory 8g for `tierlake dedup`, or spark.driver_memory / spark.conf in the recipe "

@@ -32,13 +32,49 @@ def is_user_error(exc: BaseException) -> bool:
     return isinstance(exc, (InputError, RecipeError))
 
 
+def is_out_of_memory(exc: BaseException | None) -> bool:
+    """The JVM (or Python) ran out of memory, here or inside a Spark task (then only the text of
+    the Py4J error says so)."""
+    from flows.errors import OutOfMemory
+
+    while exc is not None:
+        try:
+            text = str(exc)
+        except Exception:  # noqa: BLE001 — a Py4J error whose JVM is gone cannot say more
+            text = type(exc).__name__
+        if isinstance(exc, (MemoryError, OutOfMemory)) or "OutOfMemoryError" in text:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def is_spark_gone(exc: BaseException | None) -> bool:
+    """The Spark JVM this process talks to has stopped (Py4J lost its connection): nothing retried
+    in this process can use it again."""
+    while exc is not None:
+        if type(exc).__name__ in ("Py4JNetworkError", "ConnectionRefusedError"):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def spark_alive(spark) -> bool:
+    """Whether the session's JVM still answers and its context is not stopped."""
+    try:
+        return not spark.sparkContext._jsc.sc().isStopped()
+    except Exception:  # noqa: BLE001 — a dead JVM answers with a Py4J error
+        return False
+
+
 def retry_unless_user_error(task, task_run, state) -> bool:
     """Prefect retry condition: retry a failed stage once for transient failures (a lost executor,
-    a flaky object store), never for a user mistake."""
+    a flaky object store), never for a user mistake, and never after running out of memory: in
+    local mode the OOM killed the JVM the retry would use (it then failed on the dead session's
+    files and the user saw that error instead of the memory advice)."""
     try:
         state.result()
     except Exception as exc:  # noqa: BLE001 — classify, do not handle
-        return not is_user_error(exc)
+        return not (is_user_error(exc) or is_out_of_memory(exc))
     return True
 
 
@@ -119,15 +155,28 @@ def _execute(stage: Stage, ctx: StageContext, inputs: dict, ck: Checkpoints, key
 
     # one BLAS thread: the same products round the same way on any core count (Spark's Python
     # workers get the same through their environment, connectors/spark_session.py)
-    with threadpool_limits(limits=1, user_api="blas"):
-        out = stage.run(ctx, inputs)
-    check_accounting(out, stage)
-    if stage.checkpoint and ck.enabled:
-        meta = {"stats": out.stats.model_dump(), **out.meta}
-        kept = {n: f for n, f in out.frames.items() if n not in stage.transient_outputs}
-        with tempfile.TemporaryDirectory(prefix=f"tierlake-{stage.name}-") as tmp:
-            saved = ck.save(stage.name, key, kept, meta, stage.checkpoint_files(out, tmp))
-        out.frames.update(saved)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            out = stage.run(ctx, inputs)
+        check_accounting(out, stage)
+        if stage.checkpoint and ck.enabled:
+            meta = {"stats": out.stats.model_dump(), **out.meta}
+            kept = {n: f for n, f in out.frames.items() if n not in stage.transient_outputs}
+            with tempfile.TemporaryDirectory(prefix=f"tierlake-{stage.name}-") as tmp:
+                saved = ck.save(stage.name, key, kept, meta, stage.checkpoint_files(out, tmp))
+            out.frames.update(saved)
+    except Exception as exc:
+        from flows.errors import OutOfMemory
+
+        # read now, while the JVM that raised it may still answer: a Py4J error's text comes from it
+        if is_out_of_memory(exc):
+            raise OutOfMemory(f"stage {stage.name}: java.lang.OutOfMemoryError (Spark ran out of memory)") from exc
+        if is_spark_gone(exc) or (ctx.spark is not None and not spark_alive(ctx.spark)):
+            # in local mode an OOM kills the JVM before its error reaches Python
+            raise OutOfMemory(
+                f"stage {stage.name}: Spark's JVM stopped (in local mode: out of memory, as the java.lang.OutOfMemoryError in the log says)"
+            ) from exc
+        raise
     return out
 
 

@@ -69,3 +69,55 @@ def test_runner_refuses_a_missing_input_and_bad_accounting(tmp_path):
 def test_spark_python_workers_get_one_blas_thread():
     conf = session_conf(SparkSettings())
     assert {conf[f"spark.executorEnv.{v}"] for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")} == {"1"}
+
+
+def test_a_stage_is_retried_for_a_transient_failure_but_not_for_a_user_error_or_out_of_memory():
+    """An out-of-memory error in local mode killed the JVM the retry would use: the retry failed on
+    the dead session's temporary files, and that error reached the user instead of the memory advice."""
+    from connectors.filesystem import InputError
+    from flows.runner import is_out_of_memory, retry_unless_user_error
+
+    class Failed:
+        def __init__(self, exc):
+            self.exc = exc
+
+        def result(self):
+            raise self.exc
+
+    spark_oom = RuntimeError(
+        "An error occurred while calling o622.count.\n: org.apache.spark.SparkException: Job aborted "
+        "due to stage failure: Lost task 1.0: java.lang.OutOfMemoryError: Java heap space"
+    )
+    assert retry_unless_user_error(None, None, Failed(ConnectionResetError("executor lost")))
+    assert not retry_unless_user_error(None, None, Failed(InputError("input not found: x")))
+    assert not retry_unless_user_error(None, None, Failed(spark_oom))
+    try:
+        try:
+            raise spark_oom
+        except RuntimeError as inner:
+            raise ValueError("stage ingest failed") from inner
+    except ValueError as outer:
+        assert is_out_of_memory(outer)
+    assert not is_out_of_memory(ValueError("bad value"))
+    from flows.errors import OutOfMemory
+
+    assert not retry_unless_user_error(None, None, Failed(OutOfMemory("stage ingest: java.lang.OutOfMemoryError")))
+
+
+def test_a_stage_whose_spark_died_fails_as_out_of_memory_not_retried():
+    """In local mode an OOM kills the JVM first: Python sees only a lost Py4J connection."""
+    from connectors.pipeline import Stage, StageContext
+    from flows.errors import OutOfMemory
+    from flows.runner import _execute
+
+    class Py4JNetworkError(Exception):  # py4j.protocol's, by name: the check needs no JVM
+        pass
+
+    class DyingStage(Stage[Params]):
+        name = "ingest"
+
+        def run(self, ctx, inputs):
+            raise Py4JNetworkError("Error while sending or receiving")
+
+    with pytest.raises(OutOfMemory, match="Spark's JVM stopped"):
+        _execute(DyingStage(Params()), StageContext(root="."), {}, None, "k")
