@@ -11,16 +11,15 @@ import json
 import os
 import sys
 
-import pyarrow.parquet as pq
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from flows.probe_job import read_probes_parquet  # noqa: E402
 
 
 def main(parquet: str, probe_dir: str) -> int:
-    rows = pq.read_table(parquet).to_pylist()
+    rows = read_probes_parquet(parquet)
     path = os.path.join(probe_dir, "probes.jsonl")
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         for r in rows:
-            r["losses"] = {k.removeprefix("loss_"): r.pop(k) for k in list(r) if k.startswith("loss_")}
-            r["shares"], r["parts"] = json.loads(r["shares"]), json.loads(r["parts"])
             f.write(json.dumps(r) + "\n")
     os.replace(path + ".tmp", path)
     with open(os.path.join(probe_dir, "plan.json"), encoding="utf-8") as f:

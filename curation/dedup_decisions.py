@@ -38,6 +38,26 @@ REMOVED_DDL = (
 )  # REMOVED_SCHEMA as a Spark schema string
 
 
+def near_details(params, incremental: bool, band_rows: int, candidate_edges: int, edges: int) -> dict:
+    """The near-dedup stage's details (its parameters and the funnel band rows -> candidate edges ->
+    edges after verification), the same record from both engines."""
+    bands, rows = params.banding()
+    return {
+        "bands": bands,
+        "rows": rows,
+        "num_perm": params.num_perm,
+        "threshold": params.threshold,
+        "ngram": params.ngram,
+        "unit": params.unit,
+        "verify": params.verify,
+        "incremental": incremental,
+        "band_rows": band_rows,
+        "candidate_edges": candidate_edges,
+        "edges_after_verification": edges,
+        "edges_dropped_by_verification": candidate_edges - edges if params.verify else None,
+    }
+
+
 def keep_columns(policy: KeepPolicy) -> list[str]:
     """Columns the keep rule reads besides ``id``: the narrow frame a keep decision needs
     (``_text_len`` = characters of the text, for ``longest``)."""

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from connectors.accounting import removal_stats_arrow
 from curation.components import components_local
-from curation.dedup_decisions import REMOVED_SCHEMA, exact_decisions, near_decisions, repoint_removed
+from curation.dedup_decisions import REMOVED_SCHEMA, exact_decisions, near_decisions, near_details, repoint_removed
 from curation.exact_dedup import check_keep_column
 from curation.minhash import bucket_star_edges, permutations
 from curation.near_dedup import band_rows_batch, verify_pairs_local
@@ -125,7 +125,6 @@ def near_dedup_local(
     """(removed, details, band rows of ``docs``): :func:`curation.near_dedup.near_dedup` on a table,
     index semantics included (a component holding an indexed document keeps its smallest indexed
     id and removes every new member)."""
-    bands, rows = params.banding()
     a, b = permutations(params.num_perm, params.seed)
     ids, texts = docs.column("id").combine_chunks(), docs.column("text")
     new_rows = pa.Table.from_batches(
@@ -149,20 +148,7 @@ def near_dedup_local(
         ends = pc.unique(pa.chunked_array([candidates.column("src"), candidates.column("dst")]).combine_chunks())
         pool = pool.filter(pc.is_in(pool.column("id"), value_set=ends))  # only texts on an edge are shingled again
         edges = verify_pairs_local(candidates, pool, params)
-    details = {
-        "bands": bands,
-        "rows": rows,
-        "num_perm": params.num_perm,
-        "threshold": params.threshold,
-        "ngram": params.ngram,
-        "unit": params.unit,
-        "verify": params.verify,
-        "incremental": index_texts is not None,
-        "band_rows": all_rows.num_rows,
-        "candidate_edges": n_candidates,
-        "edges_after_verification": edges.num_rows,
-        "edges_dropped_by_verification": n_candidates - edges.num_rows if params.verify else None,
-    }
+    details = near_details(params, index_texts is not None, all_rows.num_rows, n_candidates, edges.num_rows)
     if edges.num_rows == 0:
         return REMOVED_SCHEMA.empty_table(), details, new_rows
     nodes, component = components_local(_strings(edges.column("src")), _strings(edges.column("dst")))

@@ -149,9 +149,8 @@ def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = Non
     from pyspark.sql import functions as F
 
     from curation.components import connected_components_auto
-    from curation.dedup_decisions import near_decisions
+    from curation.dedup_decisions import near_decisions, near_details
 
-    bands, rows = params.banding()
     rows_all = band_rows(docs, params).withColumn("_old", F.lit(False))
     texts = docs.select("id", "text")
     if index is not None:
@@ -194,20 +193,7 @@ def near_dedup(docs, params: NearDedupParams, index: NearDedupIndex | None = Non
         graph = graph.withColumn("_old", F.lit(False))
     removed = decide_per_partition(graph, partial(near_decisions, policy=params.keep), "_component")
     kept = docs.join(F.broadcast(removed.select("id")) if n_edges < 2_000_000 else removed.select("id"), "id", "left_anti")
-    details = {
-        "bands": bands,
-        "rows": rows,
-        "num_perm": params.num_perm,
-        "threshold": params.threshold,
-        "ngram": params.ngram,
-        "unit": params.unit,
-        "verify": params.verify,
-        "incremental": index is not None,
-        "band_rows": n_band_rows,
-        "candidate_edges": n_candidates,
-        "edges_after_verification": n_edges,
-        "edges_dropped_by_verification": n_candidates - n_edges if params.verify else None,
-    }
+    details = near_details(params, index is not None, n_band_rows, n_candidates, n_edges)
     return kept, removed, details, rows_all
 
 

@@ -3,11 +3,11 @@ one-paragraph error and exit 2 (no traceback)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
+from types import SimpleNamespace
 
 import click
 
@@ -61,21 +61,6 @@ def _quiet_third_parties(quiet: bool) -> None:
 
 def _repo_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _no_space_left(exc: BaseException) -> bool:
-    """ENOSPC, raised here or inside a Spark task (then only its text says so)."""
-    import errno
-
-    while exc is not None:
-        try:
-            text = str(exc)
-        except Exception:  # noqa: BLE001 — a Py4J error whose JVM is gone cannot say more
-            text = type(exc).__name__
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "No space left on device" in text:
-            return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return False
 
 
 def _bad_options(exc) -> Exception:
@@ -828,7 +813,7 @@ def _call(handler, options: dict, defaults: dict | None = None) -> int:
     for name, value in list(options.items()):
         if isinstance(value, tuple):  # a ManyValues option: a list, or None when not given
             options[name] = list(value) or None
-    args = argparse.Namespace(**options)
+    args = SimpleNamespace(**options)
     _quiet_third_parties(args.quiet)
     if args.quiet:
         os.environ["TIERLAKE_QUIET"] = "1"
@@ -864,7 +849,6 @@ def command(
         help=description or summary,
         epilog=epilog,
         hidden=hidden,
-        no_args_is_help=False,
     )
     parent.add_command(cmd)
     return cmd
@@ -1367,7 +1351,7 @@ def build_cli() -> click.Group:
     return cli
 
 
-def parse(argv: list[str]) -> tuple[str, argparse.Namespace]:
+def parse(argv: list[str]) -> tuple[str, SimpleNamespace]:
     """(command path, options) that ``argv`` selects, without running anything: what a handler
     would receive (``--quiet`` given before or after the command included)."""
     ctx = build_cli().make_context("tierlake", list(argv))
@@ -1378,7 +1362,7 @@ def parse(argv: list[str]) -> tuple[str, argparse.Namespace]:
         ctx = cmd.make_context(name, rest, parent=ctx)
     options = dict(ctx.params)
     options["quiet"] = bool(options.get("quiet") or quiet)
-    return ctx.command_path.removeprefix("tierlake "), argparse.Namespace(**options)
+    return ctx.command_path.removeprefix("tierlake "), SimpleNamespace(**options)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1386,7 +1370,7 @@ def main(argv: list[str] | None = None) -> int:
     (0 done, 2 a user mistake, 3 out of memory, 4 no space left, 5 upload failed, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     from connectors.filesystem import InputError
-    from flows.errors import RecipeError
+    from flows.errors import RecipeError, is_no_space_left, is_out_of_memory
 
     try:
         return int(build_cli().main(args=argv, prog_name="tierlake", standalone_mode=False) or 0)
@@ -1405,7 +1389,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, UploadError):
             print(f"tierlake: {exc}", file=sys.stderr)
             return 5
-        if _no_space_left(exc):
+        if is_no_space_left(exc):
             print(
                 "tierlake: no space left on the device holding the output. Nothing that looks finished was written "
                 "(stats.json and manifest.json come last); free space and run the same command again "
@@ -1413,8 +1397,6 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 4
-        from flows.runner import is_out_of_memory
-
         if is_out_of_memory(exc):
             print(
                 "tierlake: Spark ran out of memory (java.lang.OutOfMemoryError). Give it more: "

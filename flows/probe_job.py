@@ -125,6 +125,17 @@ def write_probes_parquet(out: str, rows: list[dict]) -> str:
     return path
 
 
+def read_probes_parquet(path: str) -> list[dict]:
+    """The probe rows of a ``probes.parquet`` (:func:`write_probes_parquet`), as probes.jsonl holds them."""
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(path).to_pylist()
+    for r in rows:
+        r["losses"] = {k.removeprefix("loss_"): r.pop(k) for k in list(r) if k.startswith("loss_")}
+        r["shares"], r["parts"] = json.loads(r["shares"]), json.loads(r["parts"])
+    return rows
+
+
 def run_probe(
     run_dir: str | None,
     out: str,

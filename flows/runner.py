@@ -21,6 +21,7 @@ from connectors.accounting import StageStats
 from connectors.checkpoints import Checkpoints, stage_key
 from connectors.filesystem import InputError
 from connectors.pipeline import Artifact, Stage, StageContext, StageOutput
+from flows.errors import OutOfMemory, is_out_of_memory, is_spark_gone
 
 log = logging.getLogger("tierlake")
 
@@ -30,32 +31,6 @@ def is_user_error(exc: BaseException) -> bool:
     from flows.errors import RecipeError
 
     return isinstance(exc, (InputError, RecipeError))
-
-
-def is_out_of_memory(exc: BaseException | None) -> bool:
-    """The JVM (or Python) ran out of memory, here or inside a Spark task (then only the text of
-    the Py4J error says so)."""
-    from flows.errors import OutOfMemory
-
-    while exc is not None:
-        try:
-            text = str(exc)
-        except Exception:  # noqa: BLE001 — a Py4J error whose JVM is gone cannot say more
-            text = type(exc).__name__
-        if isinstance(exc, (MemoryError, OutOfMemory)) or "OutOfMemoryError" in text:
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-def is_spark_gone(exc: BaseException | None) -> bool:
-    """The Spark JVM this process talks to has stopped (Py4J lost its connection): nothing retried
-    in this process can use it again."""
-    while exc is not None:
-        if type(exc).__name__ in ("Py4JNetworkError", "ConnectionRefusedError"):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
 
 
 def spark_alive(spark) -> bool:
@@ -166,8 +141,6 @@ def _execute(stage: Stage, ctx: StageContext, inputs: dict, ck: Checkpoints, key
                 saved = ck.save(stage.name, key, kept, meta, stage.checkpoint_files(out, tmp))
             out.frames.update(saved)
     except Exception as exc:
-        from flows.errors import OutOfMemory
-
         # read now, while the JVM that raised it may still answer: a Py4J error's text comes from it
         if is_out_of_memory(exc):
             raise OutOfMemory(f"stage {stage.name}: java.lang.OutOfMemoryError (Spark ran out of memory)") from exc

@@ -223,3 +223,46 @@ def test_mixture_seeds_repeat_each_mixture_and_keep_the_first_seeds_keys():
     assert len(mix2) == 2 * len(mix1) and [e["seed"] for e in mix2[:2]] == [0, 1]
     assert {e["key"] for e in mix1} <= {e["key"] for e in mix2}  # probes already run with seed 0 are reused
     assert mix2[0]["shares"] == mix2[1]["shares"] and mix2[0]["key"] != mix2[1]["key"]
+
+
+def test_probes_parquet_reads_back_as_the_probe_rows(tmp_path):
+    """bench/probes_from_parquet.py resumes a grid from a committed table: the rows must come back as written."""
+    from flows.probe_job import read_probes_parquet, write_probes_parquet
+
+    rows = [
+        {
+            "key": "a1",
+            "kind": "pool",
+            "pool": "web/L2",
+            "shares": {"web/L2": 1.0},
+            "parts": {"web/L2": [100, 200]},
+            "unique_tokens": 100,
+            "tokens_seen": 200,
+            "repeats": 2,
+            "seed": 0,
+            "loss": 3.5,
+            "losses": {"gsm8k": 3.0, "mmlu": 4.0},
+            "train_loss": 3.1,
+            "seconds": 0.5,
+            "device": "cpu",
+            "recipe": "tiny",
+        },
+        {
+            "key": "b2",
+            "kind": "mixture",
+            "pool": "mixture",
+            "shares": {"web/L2": 0.25, "qa/L2": 0.75},
+            "parts": {"qa/L2": [75, 75], "web/L2": [25, 25]},
+            "unique_tokens": 100,
+            "tokens_seen": 100,
+            "repeats": 1,
+            "seed": 1,
+            "loss": 2.5,
+            "losses": {"gsm8k": 2.0, "mmlu": 3.0},
+            "train_loss": 2.2,
+            "seconds": 0.4,
+            "device": "cpu",
+            "recipe": "tiny",
+        },
+    ]
+    assert read_probes_parquet(write_probes_parquet(str(tmp_path), rows)) == rows
