@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from tiers.mix_optimizer import PoolSpec, optimize_mix  # noqa: E402
 from tiers.mix_validation import markdown, validate_mix  # noqa: E402
-from tiers.probe import EMBED_FILE, PLAN_FILE, FittedLaws, fit_laws, load_npz, run_plan, write_json_atomic  # noqa: E402
+from tiers.probe import EMBED_FILE, PLAN_FILE, FittedLaws, fit_laws, fit_rows, load_npz, run_plan, write_json_atomic  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
         log(f"grid incomplete: {len(rows)} of {len(plan['probes'])} probes; run again to resume")
         return 1
     embeddings = load_npz(os.path.join(args.probe_dir, EMBED_FILE))
-    laws = fit_laws(plan, rows, embeddings)
+    laws = fit_laws(plan, fit_rows(plan, rows), embeddings)
     write_json_atomic(os.path.join(args.out, "laws.json"), laws)
     log(
         f"laws: QQT held-out {json.dumps({k: round(v['r2'], 4) for k, v in laws['qqt_heldout'].items()})}; "

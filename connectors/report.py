@@ -219,7 +219,9 @@ def probe_plot(selection: dict | None):
     note = f"Held-out probes (largest size or repetition left out of the fit): R² {held['r2']:.3f}, MAE {held['mae']:.4f} bits/byte." if held else ""
     pk = evidence.get("projektor")
     if pk:
-        note += f" projektor's predictor on held-out mixtures: R² {pk['heldout_r2']:.3f}."
+        note += f" projektor's predictor on held-out mixtures: R² {pk['heldout_r2']:.3f}"
+        splits = pk.get("heldout_r2_other_splits")
+        note += f" (median {splits['median']:.3f} over {splits['splits']} other random splits)." if splits else "."
     return _figure(
         "probes",
         "Probes and fitted laws per pool (points measured, lines fitted)",

@@ -58,6 +58,11 @@ def print_laws(laws: dict, probes: int, output: str) -> None:
             f"  projektor ({pk['form']} form{', ridge' if pk.get('ridge') else ''}, {pk['fit_points']} mixtures fit): "
             f"held-out R2 {pk['heldout_r2']:.3f} "
             f"on {pk['heldout_points']} mixtures"
+            + (
+                f" (median {pk['heldout_r2_other_splits']['median']:.3f} over {pk['heldout_r2_other_splits']['splits']} other random splits)"
+                if pk.get("heldout_r2_other_splits")
+                else ""
+            )
         )
     else:
         print(f"  projektor: {laws.get('projektor_note', 'not fitted')}")

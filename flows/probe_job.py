@@ -29,6 +29,7 @@ from tiers.probe import (
     TARGETS_FILE,
     ProbeParams,
     fit_laws,
+    fit_rows,
     load_npz,
     make_plan,
     run_plan,
@@ -160,8 +161,7 @@ def run_probe(
     if prepare_only:
         return {"plan": plan, "prepared": True, "probes": len(plan["probes"])}
     rows = run_plan(out, params.device, progress, step_progress=step_progress)
-    keys = {e["key"] for e in plan["probes"]}
-    rows = [r for r in rows if r["key"] in keys]
+    rows = fit_rows(plan, rows)
     laws = fit_laws(plan, rows, load_npz(os.path.join(out, EMBED_FILE)), seed=params.seed)
     laws["probes_file"] = write_probes_parquet(out, rows)
     write_json_atomic(os.path.join(out, LAWS_FILE), laws)

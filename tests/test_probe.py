@@ -266,3 +266,22 @@ def test_probes_parquet_reads_back_as_the_probe_rows(tmp_path):
         },
     ]
     assert read_probes_parquet(write_probes_parquet(str(tmp_path), rows)) == rows
+
+
+def test_fit_uses_earlier_probes_of_the_same_recipe_and_pools_only():
+    """Probes of an earlier grid on the same pools (another mixture design) add points to the fit;
+    probes of another recipe, of pools outside the plan or of another mixture size do not."""
+    from tiers.probe import fit_rows
+
+    names = ["a/L2", "b/L2", "c/L2"]
+    params = ProbeParams(sizes=[1e5], repeats=[1], mixtures=4, mixture_tokens=1e6, recipe="tiny")
+    plan = make_plan(names, [10_000_000] * 3, ["b"], params)
+    earlier = make_plan(names, [10_000_000] * 3, ["b"], params.model_copy(update={"mixture_alpha": 0.3, "seed": 5}))
+    rows = [{**e, "recipe": "tiny", "loss": 1.0} for e in plan["probes"] + earlier["probes"]]
+    other_recipe = {**rows[-1], "key": "x1", "recipe": "base"}
+    other_pool = {**rows[-1], "key": "x2", "shares": {"z/L2": 1.0}}
+    other_size = {**rows[-1], "key": "x3", "parts": {"a/L2": [100, 500_000]}}
+    duplicate = dict(rows[0])
+    kept = fit_rows(plan, rows + [other_recipe, other_pool, other_size, duplicate])
+    assert sorted(r["key"] for r in kept) == sorted({r["key"] for r in rows})
+    assert sum(r["kind"] == "mixture" for r in kept) == 8

@@ -113,7 +113,7 @@ def test_quantized_ot_is_close_to_the_raw_distance():
     assert len(c) <= 64 and w.sum() == pytest.approx(1)
 
 
-@pytest.mark.parametrize("form", ["code", "paper", "log_counts"])
+@pytest.mark.parametrize("form", ["code", "paper", "log_counts", "interaction", "linear"])
 def test_projektor_recovers_a_planted_law_and_its_partials(form):
     rng = np.random.default_rng(7)
     p = rng.dirichlet(np.ones(3), 40)
@@ -133,8 +133,10 @@ def test_projektor_recovers_a_planted_law_and_its_partials(form):
         e = np.eye(3)[i] * eps
         fd = (model.predict([o], [q + e]) - model.predict([o], [q - e]))[0] / (2 * eps)
         assert fd == pytest.approx(d_p[i], rel=1e-5, abs=1e-9)
-    if form == "code":
+    if form in ("code", "interaction", "linear"):
         assert d_p[2] == 0  # the code's columns see p_1..p_{m-1} only
+    if form in ("interaction", "linear"):  # nested designs: fewer columns than the code's form
+        assert design.shape[1] < features(ot, p, "code", n).shape[1]
 
 
 def test_projektor_form_validation():

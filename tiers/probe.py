@@ -167,6 +167,24 @@ def read_results(out: str) -> list[dict]:
     return rows
 
 
+def fit_rows(plan: dict, rows: list[dict]) -> list[dict]:
+    """The probe results a fit uses: every planned probe, and every earlier probe in OUT of the
+    same proxy recipe over the plan's pools (a pool probe of a planned pool, a mixture at the
+    plan's mixture size) — probes of an earlier grid on the same pools, or restored with
+    ``bench/probes_from_parquet.py``, add points instead of being dropped. One row per key."""
+    planned = {e["key"] for e in plan["probes"]}
+    pools = set(plan["pools"])
+    tokens = plan["mixture_tokens"]
+    kept: dict[str, dict] = {}
+    for r in rows:
+        if r["key"] in planned:
+            kept[r["key"]] = r
+        elif r.get("recipe") == plan["recipe_name"] and set(r["shares"]) <= pools:
+            if r["kind"] == "pool" or (r["kind"] == "mixture" and abs(sum(s for _, s in r["parts"].values()) - tokens) <= 0.01 * tokens):
+                kept[r["key"]] = r
+    return list(kept.values())
+
+
 def run_plan(out: str, device: str | None = None, progress=None, limit_seconds: float | None = None, step_progress=None) -> list[dict]:
     """Train every planned probe that ``probes.jsonl`` lacks; returns all result rows.
 
@@ -308,6 +326,9 @@ def mixture_distance(pools: list[str], embeddings: dict[str, np.ndarray], seed: 
     return MixtureOT(pool_emb, embeddings["targets"], quantize_pool=64, quantize_target=256, seed=seed)
 
 
+SPLIT_REPEATS = 20  # further random held-out splits whose R² fit_projektor reports beside the main one
+
+
 def fit_projektor(
     pools: list[str], mixtures: list[dict], embeddings: dict[str, np.ndarray], n: float, holdout_fraction: float, seed: int, form: str = "auto"
 ) -> dict:
@@ -322,23 +343,31 @@ def fit_projektor(
     p = np.array([[m["shares"].get(name, 0.0) for name in pools] for m in mixtures])
     ot_values = np.array([distance(row)["ot"] for row in p])
     y = np.array([m["loss"] for m in mixtures])
-    order = np.random.default_rng(seed).permutation(len(y))
     n_test = max(2, int(round(holdout_fraction * len(y))))
-    test, fit_idx = order[:n_test], order[n_test:]
-    forms = [form] if form != "auto" else [f for f in ("log_counts", "code") if f in FORMS]
+    forms = [form] if form != "auto" else [f for f in ("log_counts", "code", "interaction", "linear") if f in FORMS]
     candidates = [(f, ridge) for f in forms for ridge in (False, True)]
-    results = {}
-    for f, ridge in candidates:
-        try:
-            model = ProjektorPredictor(f, ridge).fit(ot_values[fit_idx], p[fit_idx], y[fit_idx], n=n)
-        except ValueError:
-            continue
-        results[(f, ridge)] = (model, _r2(y[test], model.predict(ot_values[test], p[test])))
-    if not results:
-        raise ValueError(f"{len(y)} mixture probes are too few for projektor's predictor with {len(pools)} pools")
-    # choose the design on the fitting probes only (5-fold CV there), then report its held-out R²
-    best = max(results, key=lambda c: _cv_r2(c, ot_values[fit_idx], p[fit_idx], y[fit_idx], n, seed))
-    model, heldout = results[best]
+
+    def held_out_check(split_seed: int):
+        """Hold out a random share, choose the design by 5-fold CV on the rest, fit there, score the share."""
+        order = np.random.default_rng(split_seed).permutation(len(y))
+        test, fit_idx = order[:n_test], order[n_test:]
+        results = {}
+        for f, ridge in candidates:
+            try:
+                model = ProjektorPredictor(f, ridge).fit(ot_values[fit_idx], p[fit_idx], y[fit_idx], n=n)
+            except ValueError:
+                continue
+            results[(f, ridge)] = _r2(y[test], model.predict(ot_values[test], p[test]))
+        if not results:
+            raise ValueError(f"{len(y)} mixture probes are too few for projektor's predictor with {len(pools)} pools")
+        best = max(results, key=lambda c: _cv_r2(c, ot_values[fit_idx], p[fit_idx], y[fit_idx], n, split_seed))
+        return best, results, test, fit_idx
+
+    best, results, test, fit_idx = held_out_check(seed)
+    heldout = results[best]
+    # the same check on other random splits: one split of a few dozen mixtures is a noisy estimate
+    others = [held_out_check(seed + 1 + k) for k in range(SPLIT_REPEATS)]
+    split_r2 = np.array([res[b] for b, res, _, _ in others])
     best_form, ridge = best
     full = ProjektorPredictor(best_form, ridge).fit(ot_values, p, y, n=n)
     held_out = set(test.tolist())
@@ -350,7 +379,13 @@ def fit_projektor(
         "heldout_points": int(n_test),
         "fit_points": int(len(fit_idx)),
         "coefficients": full.to_dict(),
-        "candidates_heldout_r2": {f"{f}{' ridge' if r else ''}": v for (f, r), (_, v) in results.items()},
+        "candidates_heldout_r2": {f"{f}{' ridge' if r else ''}": v for (f, r), v in results.items()},
+        "heldout_r2_other_splits": {
+            "splits": SPLIT_REPEATS,
+            "median": float(np.median(split_r2)),
+            "q25": float(np.percentile(split_r2, 25)),
+            "q75": float(np.percentile(split_r2, 75)),
+        },
         "points": [
             {"shares": row.tolist(), "ot": float(o), "measured": float(v), "predicted": float(pv), "heldout": i in held_out}
             for i, (row, o, v, pv) in enumerate(zip(p, ot_values, y, full.predict(ot_values, p)))

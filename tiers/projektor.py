@@ -21,6 +21,11 @@ fitted by ordinary least squares. Three designs (``ProjektorPredictor(form=...)`
   way. On the digits benchmark (3 data seeds × N ∈ {200, 400} × probed range inside or on the
   whole simplex, ``docs/selection.md``) held-out R² rises from 0.17–0.95 (code) and 0.18–0.94
   (paper) to 0.74–0.97.
+- ``"interaction"`` and ``"linear"`` (departures, nested in the code's form with b2 = 0, and
+  b2 = b1 = 0): [OT, p, p·OT] and [OT, p]. Why: the code's form has 3(m−1)+1 coefficients, 31 for
+  11 pools, against the few dozen mixtures a language-model probe grid affords; the probe fit
+  (``tiers.probe.fit_projektor``) chooses among all forms by cross-validation on its fitting
+  mixtures, so a smaller form is used only where it predicts better there.
 
 Stage 2 — from fits at N0 and N1, the parameter-free log projection to N:
 
@@ -42,18 +47,23 @@ import numpy as np
 
 from tiers.ot_mixture import project_simplex
 
-FORMS = ("code", "paper", "log_counts")
+FORMS = ("code", "paper", "log_counts", "interaction", "linear")
 
 
 def features(ot: np.ndarray, p: np.ndarray, form: str = "code", n: float | None = None) -> np.ndarray:
-    """The regression design for ``form`` (module docstring): always [OT, p_1..p_{m−1},
-    p_1·OT..p_{m−1}·OT, p_1²·OT..p_{m−1}²·OT], then p_1²..p_{m−1}² ("paper") or
-    log(p_1 + 1/n)..log(p_m + 1/n) ("log_counts", n = the revealed training size)."""
+    """The regression design for ``form`` (module docstring): [OT, p_1..p_{m−1},
+    p_1·OT..p_{m−1}·OT, p_1²·OT..p_{m−1}²·OT] ("code"), then p_1²..p_{m−1}² ("paper") or
+    log(p_1 + 1/n)..log(p_m + 1/n) ("log_counts", n = the revealed training size); the nested
+    designs "interaction" [OT, p, p·OT] and "linear" [OT, p] drop the higher terms."""
     if form not in FORMS:
         raise ValueError(f"form must be one of {FORMS}, got {form!r}")
     ot = np.asarray(ot, float).reshape(-1, 1)
     p = np.atleast_2d(np.asarray(p, float))
     q = p[:, :-1]
+    if form == "linear":
+        return np.hstack([ot, q])
+    if form == "interaction":
+        return np.hstack([ot, q, q * ot])
     cols = [ot, q, q * ot, q * q * ot]
     if form == "paper":
         cols.append(q * q)
@@ -142,7 +152,10 @@ class ProjektorPredictor:
         columns use every p_i."""
         k = self.m_ - 1
         coef = self.coef_
-        c_ot, c_p, c_pot, c_p2ot = coef[0], coef[1 : 1 + k], coef[1 + k : 1 + 2 * k], coef[1 + 2 * k : 1 + 3 * k]
+        zeros = np.zeros(k)
+        c_ot, c_p = coef[0], coef[1 : 1 + k]
+        c_pot = coef[1 + k : 1 + 2 * k] if self.form != "linear" else zeros
+        c_p2ot = coef[1 + 2 * k : 1 + 3 * k] if self.form not in ("linear", "interaction") else zeros
         extra = coef[1 + 3 * k :]
         p = np.asarray(p, float)
         q = p[:k]
