@@ -47,8 +47,8 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from curation.quality_model import (
     QualityModel,
     QualityModelParams,
-    _classifier,
     _features,
+    fit_logistic,
     probability,
 )
 
@@ -101,9 +101,9 @@ def fit_bagged(x, y: np.ndarray, idx: np.ndarray, params: QualityModelParams, rn
     """The average (coefficients, intercept) of one logistic regression per balanced bag."""
     coefs, intercepts = [], []
     for bag in balanced_bags(idx, y, rng):
-        clf = _classifier(params).fit(x[bag], y[bag])
-        coefs.append(clf.coef_.ravel())
-        intercepts.append(float(clf.intercept_[0]))
+        coef, intercept = fit_logistic(params, x[bag], y[bag])
+        coefs.append(coef)
+        intercepts.append(intercept)
     return np.mean(coefs, axis=0), float(np.mean(intercepts))
 
 
