@@ -15,8 +15,8 @@ the reference for each definition, since their removal rates are the ones publis
   terminal punctuation, short lines, characters in duplicated lines, newlines per word.
 
 Everything is vectorized: polars (Rust) splits and explodes lines, paragraphs and tokens for the
-whole batch at once; n-gram statistics are numpy over one flat array of token hashes. No Python
-loop runs per document.
+whole batch at once; n-gram statistics are numpy over one flat array of token hashes, grouped per
+document by compiled kernels (:mod:`curation.ngram_jit`). No Python loop runs per document.
 
 Departures from datatrove, and why:
 
@@ -46,7 +46,6 @@ C4_POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses co
 TOP_NGRAMS = (2, 3, 4)
 DUP_NGRAMS = (5, 6, 7, 8, 9, 10)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
-_DOC_MIX = np.uint64(0xC2B2AE3D27D4EB4F)
 
 SIGNAL_COLUMNS = (
     [
@@ -191,29 +190,20 @@ def _ngram_signals(tokens: pl.DataFrame, n_docs: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _ngram_keys(d: np.ndarray, h: np.ndarray) -> pl.Series:
-    """One 64-bit key per (document, n-gram) occurrence."""
-    with np.errstate(over="ignore"):
-        return pl.Series("key", h ^ (d.astype(np.uint64) * _DOC_MIX))
-
-
 def _top_ngram_chars(d, h, glen, n_docs):
-    res = np.zeros(n_docs, np.int64)
-    if len(d) == 0:
-        return res
-    occ = pl.DataFrame({"key": _ngram_keys(d, h), "doc": d, "len": glen})
-    grams = occ.group_by("key").agg(pl.col("doc").first(), pl.len().alias("count"), pl.col("len").first())
-    # the most frequent n-gram of each document (ties: the longest one), as count x characters
-    top = grams.with_columns(value=pl.col("count") * pl.col("len")).group_by("doc").agg(pl.col("value").sort_by(["count", "value"]).last())
-    res[top["doc"].to_numpy()] = top["value"].to_numpy()
-    return res
+    """Per document: count x characters of its most frequent n-gram (ties: the longest one)."""
+    from curation.ngram_jit import top_ngram_values
+
+    return top_ngram_values(d.astype(np.int64), h, glen.astype(np.int64), n_docs)
 
 
 def _dup_ngram_chars(doc, wl, idx, h, n, n_docs):
     if len(idx) == 0:
         return np.zeros(n_docs, np.int64)
+    from curation.ngram_jit import repeated_occurrences
+
     # an occurrence whose (document, n-gram) was seen earlier in the text is a repeat
-    repeat = ~_ngram_keys(doc[idx], h).is_first_distinct().to_numpy()
+    repeat = repeated_occurrences(doc[idx].astype(np.int64), h)
     starts = idx[repeat]
     size = len(doc) + 1
     cover = np.bincount(starts, minlength=size) - np.bincount(starts + n, minlength=size)

@@ -173,3 +173,25 @@ def test_language_rule_uses_fasttext_scores():
     )
     assert langs.to_pylist()[:2] == ["en", "fr"] and langs.to_pylist()[2] == ""
     assert scores.to_pylist()[0] > 0.65 and scores.to_pylist()[2] == 0
+
+
+def test_per_document_ngram_kernels_match_a_global_grouping():
+    """curation.ngram_jit groups n-grams per document with small hash tables; the result must be
+    what grouping every (document, n-gram) of the batch at once gives (polars, as before)."""
+    from curation.ngram_jit import repeated_occurrences, top_ngram_values
+
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(0, 60, 300)
+    doc = np.repeat(np.arange(300), lengths).astype(np.int64)
+    h = rng.integers(0, 12, len(doc)).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # few distinct values: many repeats
+    glen = (h % np.uint64(7)).astype(np.int64) + 2
+    frame = pl.DataFrame({"doc": doc, "h": h, "len": glen, "pos": np.arange(len(doc))})
+    first = frame.group_by(["doc", "h"]).agg(pl.col("pos").min().alias("first"))
+    want_repeat = frame.join(first, on=["doc", "h"]).sort("pos").select(pl.col("pos") != pl.col("first"))["pos"].to_numpy()
+    assert np.array_equal(repeated_occurrences(doc, h), want_repeat)
+    grams = frame.group_by(["doc", "h"]).agg(pl.len().alias("count"), pl.col("len").first())
+    top = grams.with_columns(value=pl.col("count") * pl.col("len")).group_by("doc").agg(pl.col("value").sort_by(["count", "value"]).last())
+    want_top = np.zeros(300, np.int64)
+    want_top[top["doc"].to_numpy()] = top["value"].to_numpy()
+    assert np.array_equal(top_ngram_values(doc, h, glen, 300), want_top)
+    assert (lengths == 0).any() and (top_ngram_values(doc, h, glen, 300)[lengths == 0] == 0).all()
