@@ -115,6 +115,8 @@ def fit_logistic(p: QualityModelParams, x, y: np.ndarray) -> tuple[np.ndarray, f
         return clf.coef_.ravel().astype(np.float64), float(clf.intercept_[0])
     x = sparse.csr_matrix(x)
     used = np.unique(x.indices)
+    if len(used) == 0:  # no row has a feature (empty texts): one all-zero column, an intercept-only model as before
+        used = np.arange(min(1, x.shape[1]))
     clf = _classifier(p).fit(x[:, used], y)
     coef = np.zeros(x.shape[1], np.float64)
     coef[used] = clf.coef_.ravel()

@@ -213,3 +213,23 @@ def test_minilm_embedder_when_the_extra_is_installed():
     e = get_embedder("minilm")
     v = e.embed(["a cat sat on a mat", "a kitten rested on the rug", "quarterly bond yields fell sharply"])
     assert v.shape == (3, 384) and v[0] @ v[1] > v[0] @ v[2]
+
+
+def test_logistic_fit_on_used_columns_equals_the_fit_on_every_column():
+    """fit_logistic fits liblinear on the hashed columns the rows use; the model must be the one
+    the fit on all 2^20 columns gives, and rows without any feature still fit (intercept only)."""
+    from curation.quality_model import _classifier, fit_logistic
+
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(300)]
+    texts = [" ".join(rng.choice(words, int(rng.integers(5, 40)))) for _ in range(200)]
+    y = (np.arange(200) % 3 == 0).astype(int)
+    p = QualityModelParams()
+    x = _features(texts, p)
+    coef, intercept = fit_logistic(p, x, y)
+    full = _classifier(p).fit(x, y)
+    assert coef.shape == (p.n_features,)
+    assert np.allclose(coef, full.coef_.ravel(), atol=1e-9) and intercept == pytest.approx(float(full.intercept_[0]), abs=1e-9)
+    empty = _features(["", " ", "", ""], p)
+    coef0, _ = fit_logistic(p, empty, np.array([0, 1, 0, 1]))
+    assert not coef0.any()
