@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from tiers.mix_optimizer import PoolSpec, optimize_mix  # noqa: E402
 from tiers.mix_validation import markdown, validate_mix  # noqa: E402
-from tiers.probe import EMBED_FILE, PLAN_FILE, FittedLaws, fit_laws, fit_rows, load_npz, run_plan, write_json_atomic  # noqa: E402
+from tiers.probe import EMBED_FILE, PLAN_FILE, FittedLaws, fit_laws, fit_rows, load_npz, result_keys, run_plan, write_json_atomic  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -55,8 +55,10 @@ def main(argv=None) -> int:
     shutil.copy(os.path.join(args.probe_dir, "probes.jsonl"), os.path.join(args.out, "probes.jsonl"))
     with open(os.path.join(args.probe_dir, PLAN_FILE), encoding="utf-8") as f:
         plan = json.load(f)
-    if len(rows) < len(plan["probes"]):
-        log(f"grid incomplete: {len(rows)} of {len(plan['probes'])} probes; run again to resume")
+    done = {r["key"] for r in rows}
+    missing = [e for e in plan["probes"] if not set(result_keys(e)) <= done]
+    if missing:
+        log(f"grid incomplete: {len(missing)} of {len(plan['probes'])} probes to go; run again to resume")
         return 1
     embeddings = load_npz(os.path.join(args.probe_dir, EMBED_FILE))
     laws = fit_laws(plan, fit_rows(plan, rows), embeddings)

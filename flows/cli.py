@@ -545,6 +545,8 @@ def cmd_probe(args) -> int:
                     "mixture_tokens": args.mixture_tokens,
                     "mixture_alpha": args.mixture_alpha,
                     "recipe": args.recipe,
+                    "pool_design": args.pool_design,
+                    "curve_batch": args.curve_batch,
                     "seeds": _ints(args.seeds),
                     "device": args.device,
                     "mixture_seeds": _ints(args.mixture_seeds),
@@ -1193,6 +1195,13 @@ def build_cli() -> click.Group:
                 help="Dirichlet concentration of the mixtures (default 1; below 1 covers mixes dominated by one pool, where selection may go)",
             ),
             option("--recipe", help="proxy size: tiny (tests, CPU), small, base, large (default small)"),
+            option(
+                "--pool-design",
+                type=choice("runs", "curves"),
+                help="runs (default): a training run per pool, size and repetition level; curves: one run per pool and "
+                "size at a constant learning rate, scored as it passes each repetition level (QQT's learning curves)",
+            ),
+            option("--curve-batch", type=int, help="windows per step of the curve probes (default: the recipe's batch)"),
             option("--seeds", help="training seeds per probe, comma-separated (default 0)"),
             option("--device", type=choice("auto", "cpu", "cuda"), help="where to train (default auto: CUDA when present)"),
             option("--min-pool-bytes", type=float, help="leave out pools smaller than this (default: the smallest size)"),

@@ -109,17 +109,17 @@ def write_probes_parquet(out: str, rows: list[dict]) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pylist(
-        [
-            {
-                **{k: v for k, v in r.items() if k not in ("shares", "parts", "losses")},
-                "shares": json.dumps(r["shares"], sort_keys=True),
-                "parts": json.dumps(r["parts"], sort_keys=True),
-                **{f"loss_{b}": v for b, v in sorted(r["losses"].items())},
-            }
-            for r in rows
-        ]
-    )
+    records = [
+        {
+            **{k: v for k, v in r.items() if k not in ("shares", "parts", "losses")},
+            "shares": json.dumps(r["shares"], sort_keys=True),
+            "parts": json.dumps(r["parts"], sort_keys=True),
+            **{f"loss_{b}": v for b, v in sorted(r["losses"].items())},
+        }
+        for r in rows
+    ]
+    columns = list(dict.fromkeys(k for rec in records for k in rec))  # curve rows carry columns others lack
+    table = pa.Table.from_pylist([{k: rec.get(k) for k in columns} for rec in records])
     path = os.path.join(out, "probes.parquet")
     pq.write_table(table, path + ".tmp")
     os.replace(path + ".tmp", path)

@@ -285,3 +285,58 @@ def test_fit_uses_earlier_probes_of_the_same_recipe_and_pools_only():
     kept = fit_rows(plan, rows + [other_recipe, other_pool, other_size, duplicate])
     assert sorted(r["key"] for r in kept) == sorted({r["key"] for r in rows})
     assert sum(r["kind"] == "mixture" for r in kept) == 8
+
+
+def test_learning_curve_windows_come_pass_by_pass_and_checkpoints_are_scored_on_the_way():
+    """A curve probe sees every window once per pass, in pass order, so the model at k passes has
+    seen each window exactly k times; the checkpoints fire at those bytes seen."""
+    stream = np.arange(2000, dtype=np.uint8)
+    _, offsets = window_plan([StreamSlice(stream, 641, 4 * 640)], context=64, seed=0, in_pass_order=True)
+    for k in range(1, 5):
+        assert (np.bincount(offsets[: 10 * k] // 64, minlength=10) == k).all()
+    with pytest.raises(ValueError):
+        window_plan([StreamSlice(stream, 641, 640), StreamSlice(stream, 641, 640)], context=64, seed=0, in_pass_order=True)
+
+    rng = np.random.default_rng(0)
+    math_stream = encode([_text(rng, "math", 40) for _ in range(200)])
+    target = encode([_text(rng, "math", 30) for _ in range(40)])
+    recipe = RECIPES["tiny"]
+    step_bytes = recipe.batch * recipe.context
+    seen = []
+    model = train(
+        [StreamSlice(math_stream, 8 * step_bytes, 32 * step_bytes)],
+        recipe,
+        seed=1,
+        device="cpu",
+        checkpoints=[8 * step_bytes, 16 * step_bytes, 32 * step_bytes],
+        on_checkpoint=lambda n, m: seen.append((n, m.steps, bits_per_byte(m, target))),
+    )
+    assert [(n, s) for n, s, _ in seen] == [(8 * step_bytes, 8), (16 * step_bytes, 16), (32 * step_bytes, 32)]
+    assert seen[-1][2] == bits_per_byte(model, target)  # the last checkpoint is the trained model
+    assert seen[0][2] > seen[-1][2]  # it learns along the curve
+
+
+def test_curve_probes_write_one_row_per_repetition_level_and_fit_apart_from_runs(tmp_path):
+    from flows.probe_job import run_probe
+    from tiers.probe import fit_rows, read_results
+
+    run = _tiered_run(tmp_path / "run")
+    out = tmp_path / "probe"
+    params = ProbeParams(
+        sizes=[1e4, 2e4], repeats=[1, 2, 4], mixtures=0, recipe="tiny", device="cpu", eval_bytes=4000, embed_sample=20, pool_design="curves"
+    )
+    summary = run_probe(str(run), str(out), [str(run / "bench" / "quiz_dev.jsonl")], [], params)
+    plan = summary["plan"]
+    assert sum(e["kind"] == "curve" for e in plan["probes"]) == 2 * 2  # a run per pool and size
+    probes = pl.read_parquet(out / "probes.parquet")
+    assert probes.height == 2 * 2 * 3 and set(probes["pool_design"]) == {"curves"}
+    assert sorted(set(probes["repeats"])) == [1, 2, 4]
+    laws = summary["laws"]
+    assert set(laws["qqt"]) == {"fiction/L2", "mathsite/L2"} and laws["qqt_heldout"]["size"]["points"] == 2 * 3
+    # resume: nothing trains again
+    rows = read_results(str(out))
+    again = run_probe(None, str(out), [], [], params)
+    assert len(read_results(str(out))) == len(rows) and again["laws"]["qqt"] == laws["qqt"]
+    # rows of the other design on the same pools are not mixed into the fit
+    runs_row = {**rows[0], "key": "r1", "pool_design": None}
+    assert "r1" not in {r["key"] for r in fit_rows(plan, rows + [runs_row])}

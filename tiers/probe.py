@@ -29,6 +29,7 @@ import json
 import math
 import os
 import time
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
@@ -58,6 +59,19 @@ class ProbeParams(BaseModel):
         None, description="training seeds per mixture probe (default: the first of `seeds`); the predictor is fitted on each mixture's mean"
     )
     recipe: str = Field("small", description=f"proxy size: one of {sorted(RECIPES)}")
+    pool_design: Literal["runs", "curves"] = Field(
+        "runs",
+        description="runs: one training run per pool, size and repetition level, each on its own "
+        "cosine schedule; curves: one run per pool and size at a constant learning rate after "
+        "warm-up, scored on the targets as it passes each repetition level (QQT's test error "
+        "against samples seen)",
+    )
+    curve_batch: int | None = Field(
+        None,
+        ge=1,
+        description="windows per step of the curve probes (default: the recipe's); a smaller batch "
+        "gives a probe more optimizer steps per byte, so its loss measures data rather than steps",
+    )
     seeds: list[int] = Field(default_factory=lambda: [0], description="training seeds per probe")
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
     min_pool_bytes: float = Field(0, ge=0, description="pools smaller than this are left out (default: the smallest size)")
@@ -81,9 +95,21 @@ class ProbeParams(BaseModel):
 
 
 def probe_key(entry: dict, recipe: ProxyRecipe) -> str:
-    """Stable id of a probe: its data plan, seed and the model recipe."""
-    body = json.dumps({"parts": entry["parts"], "seed": entry["seed"], "recipe": recipe.model_dump()}, sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
+    """Stable id of a probe: its data plan, seed and the model recipe (and a curve's checkpoints)."""
+    body: dict = {"parts": entry["parts"], "seed": entry["seed"], "recipe": recipe.model_dump()}
+    if "checkpoints" in entry:
+        body["checkpoints"] = entry["checkpoints"]
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def checkpoint_key(entry: dict, seen: int) -> str:
+    """Result key of one checkpoint of a learning-curve probe."""
+    return f"{entry['key']}@{seen}"
+
+
+def result_keys(entry: dict) -> list[str]:
+    """The result rows a planned probe writes: one, or one per checkpoint of a curve."""
+    return [checkpoint_key(entry, c) for c in entry["checkpoints"]] if entry["kind"] == "curve" else [entry["key"]]
 
 
 def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str], params: ProbeParams) -> dict:
@@ -99,8 +125,21 @@ def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str
         for unique in params.sizes:
             if unique > size:
                 continue
-            for r in params.repeats:
-                for seed in params.seeds:
+            for seed in params.seeds:
+                if params.pool_design == "curves":
+                    top = max(params.repeats)
+                    entries.append(
+                        {
+                            "kind": "curve",
+                            "pool": name,
+                            "repeats": top,
+                            "seed": seed,
+                            "parts": {name: [int(unique), int(unique * top)]},
+                            "checkpoints": [int(unique * r) for r in params.repeats],
+                        }
+                    )
+                    continue
+                for r in params.repeats:
                     entries.append({"kind": "pool", "pool": name, "repeats": r, "seed": seed, "parts": {name: [int(unique), int(unique * r)]}})
     rng = np.random.default_rng(params.seed)
     names = [n for n, _ in kept]
@@ -123,11 +162,14 @@ def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str
                     "shares": {n: float(s) for n, s in zip(names, shares)},
                 }
             )
+    curve_recipe = recipe.model_copy(update={"batch": params.curve_batch}) if params.curve_batch else recipe
     for e in entries:
-        e["key"] = probe_key(e, recipe)
+        e["key"] = probe_key(e, curve_recipe if e["kind"] == "curve" else recipe)
     return {
         "recipe_name": params.recipe,
         "recipe": recipe.model_dump(),
+        "pool_design": params.pool_design,
+        "curve_recipe": curve_recipe.model_dump(),
         "unit": "bytes",
         "pools": names,
         "pool_bytes": {n: int(b) for n, b in kept},
@@ -172,15 +214,22 @@ def fit_rows(plan: dict, rows: list[dict]) -> list[dict]:
     same proxy recipe over the plan's pools (a pool probe of a planned pool, a mixture at the
     plan's mixture size) — probes of an earlier grid on the same pools, or restored with
     ``bench/probes_from_parquet.py``, add points instead of being dropped. One row per key."""
-    planned = {e["key"] for e in plan["probes"]}
+    planned = {k for e in plan["probes"] for k in result_keys(e)}
     pools = set(plan["pools"])
     tokens = plan["mixture_tokens"]
+    design = plan.get("pool_design", "runs")
+    curve_batch = (plan.get("curve_recipe") or plan["recipe"])["batch"]
     kept: dict[str, dict] = {}
     for r in rows:
         if r["key"] in planned:
             kept[r["key"]] = r
         elif r.get("recipe") == plan["recipe_name"] and set(r["shares"]) <= pools:
-            if r["kind"] == "pool" or (r["kind"] == "mixture" and abs(sum(s for _, s in r["parts"].values()) - tokens) <= 0.01 * tokens):
+            same_pool_design = (r.get("pool_design") or "runs") == design and (
+                design == "runs" or (r.get("batch") or plan["recipe"]["batch"]) == curve_batch
+            )
+            if (r["kind"] == "pool" and same_pool_design) or (
+                r["kind"] == "mixture" and abs(sum(s for _, s in r["parts"].values()) - tokens) <= 0.01 * tokens
+            ):
                 kept[r["key"]] = r
     return list(kept.values())
 
@@ -193,10 +242,11 @@ def run_plan(out: str, device: str | None = None, progress=None, limit_seconds: 
     with open(os.path.join(out, PLAN_FILE), encoding="utf-8") as f:
         plan = json.load(f)
     recipe = ProxyRecipe(**plan["recipe"])
+    curve_recipe = ProxyRecipe(**plan.get("curve_recipe", plan["recipe"]))
     pools = load_npz(os.path.join(out, POOLS_FILE))
     targets = load_npz(os.path.join(out, TARGETS_FILE))
     done = {r["key"] for r in read_results(out)}
-    todo = [e for e in plan["probes"] if e["key"] not in done]
+    todo = [e for e in plan["probes"] if not set(result_keys(e)) <= done]
     started = time.time()
     device = device or plan.get("device", "auto")
     with open(os.path.join(out, RESULTS_FILE), "a", encoding="utf-8") as log:
@@ -204,26 +254,51 @@ def run_plan(out: str, device: str | None = None, progress=None, limit_seconds: 
             if limit_seconds is not None and time.time() - started > limit_seconds:
                 break
             parts = [StreamSlice(pools[plan_array_name(plan, name)], u, s) for name, (u, s) in entry["parts"].items()]
-            model = train(parts, recipe, seed=entry["seed"], device=device, progress=step_progress)
-            losses = {b: bits_per_byte(model, targets[b], plan["eval_bytes"]) for b in plan["benchmarks"]}
-            row = {
-                "key": entry["key"],
-                "kind": entry["kind"],
-                "pool": entry["pool"],
-                "shares": entry.get("shares") or {entry["pool"]: 1.0},
-                "parts": entry["parts"],
-                "unique_tokens": int(sum(u for u, _ in entry["parts"].values())),
-                "tokens_seen": int(model.tokens_seen),
-                "repeats": entry["repeats"],
-                "seed": entry["seed"],
-                "loss": float(np.mean(list(losses.values()))),
-                "losses": losses,
-                "train_loss": model.train_loss,
-                "seconds": round(model.seconds, 3),
-                "device": model.device,
-                "recipe": plan["recipe_name"],
-            }
-            log.write(json.dumps(row) + "\n")
+            curve_rows: list[dict] = []
+
+            def score(model, seen: int | None = None, entry=entry, curve_rows=curve_rows) -> dict:
+                losses = {b: bits_per_byte(model, targets[b], plan["eval_bytes"]) for b in plan["benchmarks"]}
+                row = {
+                    "key": entry["key"] if seen is None else checkpoint_key(entry, seen),
+                    "kind": entry["kind"] if seen is None else "pool",
+                    "pool": entry["pool"],
+                    "shares": entry.get("shares") or {entry["pool"]: 1.0},
+                    "parts": entry["parts"] if seen is None else {entry["pool"]: [entry["parts"][entry["pool"]][0], seen]},
+                    "unique_tokens": int(sum(u for u, _ in entry["parts"].values())),
+                    "tokens_seen": int(model.tokens_seen),
+                    "repeats": entry["repeats"] if seen is None else round(seen / entry["parts"][entry["pool"]][0], 6),
+                    "seed": entry["seed"],
+                    "loss": float(np.mean(list(losses.values()))),
+                    "losses": losses,
+                    "train_loss": model.train_loss,
+                    "seconds": round(model.seconds, 3),
+                    "device": model.device,
+                    "recipe": plan["recipe_name"],
+                }
+                if seen is not None:
+                    row["pool_design"] = "curves"
+                    row["batch"] = curve_recipe.batch
+                    row["curve"] = entry["key"]
+                    curve_rows.append(row)
+                return row
+
+            if entry["kind"] == "curve":
+                model = train(
+                    parts,
+                    curve_recipe,
+                    seed=entry["seed"],
+                    device=device,
+                    progress=step_progress,
+                    checkpoints=entry["checkpoints"],
+                    on_checkpoint=lambda c, m: score(m, c),
+                )
+                for r in curve_rows:
+                    log.write(json.dumps(r) + "\n")
+                row = curve_rows[-1]
+            else:
+                model = train(parts, recipe, seed=entry["seed"], device=device, progress=step_progress)
+                row = score(model)
+                log.write(json.dumps(row) + "\n")
             log.flush()
             if progress is not None:
                 progress(i + 1, len(todo), row)

@@ -69,13 +69,17 @@ class StreamSlice:
     seen: int
 
 
-def window_plan(parts: list[StreamSlice], context: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def window_plan(parts: list[StreamSlice], context: int, seed: int, in_pass_order: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The training windows as (part index, start offset) pairs, in training order.
 
     Each part's first ``unique`` bytes are cut into windows of ``context + 1`` bytes (stride
     ``context``); ``seen // context`` windows are drawn by whole passes, each pass a fresh
     permutation, the last pass partial. All parts' windows are then interleaved by one shuffle.
-    Repetition is therefore real: a part seen r times shows each of its windows r times."""
+    Repetition is therefore real: a part seen r times shows each of its windows r times.
+    ``in_pass_order`` (one part only: a learning curve) skips the final shuffle, so after k
+    passes' worth of steps the model has seen every window exactly k times."""
+    if in_pass_order and len(parts) != 1:
+        raise ValueError("in_pass_order needs exactly one part")
     rng = np.random.default_rng(seed)
     part_ids, offsets = [], []
     for i, part in enumerate(parts):
@@ -90,6 +94,8 @@ def window_plan(parts: list[StreamSlice], context: int, seed: int) -> tuple[np.n
         part_ids.append(np.full(len(idx), i, dtype=np.int32))
         offsets.append(idx.astype(np.int64) * context)
     part_ids_all, offsets_all = np.concatenate(part_ids), np.concatenate(offsets)
+    if in_pass_order:
+        return part_ids_all, offsets_all
     order = rng.permutation(len(part_ids_all))
     return part_ids_all[order], offsets_all[order]
 
@@ -286,26 +292,48 @@ def _compiled(recipe: ProxyRecipe, device: str):
 CHUNK = 16  # training steps per dispatch: small models are bound by per-step launch overhead
 
 
-def train(parts: list[StreamSlice], recipe: ProxyRecipe, seed: int = 0, device: str = "auto", progress=None) -> TrainedProxy:
-    """Train one proxy from scratch on ``parts``; ``progress(step, steps)`` is called now and then."""
+def train(
+    parts: list[StreamSlice],
+    recipe: ProxyRecipe,
+    seed: int = 0,
+    device: str = "auto",
+    progress=None,
+    checkpoints: list[int] | None = None,
+    on_checkpoint=None,
+) -> TrainedProxy:
+    """Train one proxy from scratch on ``parts``; ``progress(step, steps)`` is called now and then.
+
+    With ``checkpoints`` (bytes seen, one part only) the run is a learning curve: windows in pass
+    order, the learning rate constant after warm-up (no decay tied to the run's length, so the
+    model after n bytes is the same whether the run stops there or goes on), and
+    ``on_checkpoint(checkpoint, model)`` is called as the run passes each checkpoint (at the
+    nearest whole step)."""
     import jax
     import jax.numpy as jnp
 
     device = resolve_device(device)
     dev = jax.devices("gpu" if device == "cuda" else "cpu")[0]
     started = time.time()
-    part_ids, offsets = window_plan(parts, recipe.context, seed)
+    curve = checkpoints is not None
+    part_ids, offsets = window_plan(parts, recipe.context, seed, in_pass_order=curve)
     steps = max(1, len(offsets) // recipe.batch)
     warm = max(1, int(recipe.warmup * steps))
+    step_bytes = recipe.batch * recipe.context
+    at_step: dict[int, list[int]] = {}  # step -> the checkpoints (bytes seen) it stands for
+    for c in checkpoints or []:
+        at_step.setdefault(min(steps, max(1, int(round(c / step_bytes)))), []).append(c)
+    stops = sorted(at_step)
     chunk_fn, step_fn, _ = _compiled(recipe, device)
     with jax.default_device(dev):
         params = _init_params(recipe, jax.random.PRNGKey(seed))
         state = (params, jax.tree_util.tree_map(jnp.zeros_like, params), jax.tree_util.tree_map(jnp.zeros_like, params), jnp.asarray(0, jnp.int32))
-        steps_arg, warm_arg = jnp.asarray(steps, jnp.float32), jnp.asarray(warm, jnp.float32)
+        # a constant schedule is the cosine one with a horizon it never reaches
+        steps_arg, warm_arg = jnp.asarray(1e12 if curve else steps, jnp.float32), jnp.asarray(warm, jnp.float32)
         losses = []
         s = 0
         while s < steps:
-            k = CHUNK if steps - s >= CHUNK else 1  # whole chunks, then single steps: two compiled shapes
+            limit = next((c for c in stops if c > s), steps)
+            k = CHUNK if limit - s >= CHUNK else 1  # whole chunks, then single steps: two compiled shapes
             rows = slice(s * recipe.batch, (s + k) * recipe.batch)
             windows = gather_windows(parts, part_ids[rows], offsets[rows], recipe.context)
             if k == CHUNK:
@@ -316,6 +344,11 @@ def train(parts: list[StreamSlice], recipe: ProxyRecipe, seed: int = 0, device: 
             s += k
             if progress is not None:
                 progress(s, steps)
+            if on_checkpoint is not None and s in at_step:
+                recent = np.concatenate([np.atleast_1d(np.asarray(v)) for v in losses])[-max(1, s // 20) :]
+                now = TrainedProxy(state[0], recipe, device, s, s * step_bytes, time.time() - started, float(recent.mean()) / math.log(2))
+                for c in at_step[s]:
+                    on_checkpoint(c, now)
         per_step = np.concatenate([np.atleast_1d(np.asarray(v)) for v in losses])
         final = float(per_step[-max(1, steps // 20) :].mean())
     return TrainedProxy(
