@@ -1198,8 +1198,8 @@ def build_cli() -> click.Group:
             option(
                 "--pool-design",
                 type=choice("runs", "curves"),
-                help="runs (default): a training run per pool, size and repetition level; curves: one run per pool and "
-                "size at a constant learning rate, scored as it passes each repetition level (QQT's learning curves)",
+                help="curves (default): one run per pool and size at a constant learning rate, scored as it passes each "
+                "repetition level (QQT's learning curves); runs: a training run per pool, size and repetition level",
             ),
             option("--curve-batch", type=int, help="windows per step of the curve probes (default: the recipe's batch)"),
             option("--seeds", help="training seeds per probe, comma-separated (default 0)"),

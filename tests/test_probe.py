@@ -75,11 +75,13 @@ def _planted_rows(params: ProbeParams, noise=0.002, seed=0):
     plan = make_plan(list(PLANTED), [10_000_000] * 3, ["bench"], params)
     rows = []
     for e in plan["probes"]:
-        if e["kind"] != "pool":
+        if e["kind"] == "mixture":
             continue
         ((u, s),) = e["parts"].values()
-        loss = float(predict_points(PLANTED[e["pool"]], [u], [s])[0]) * (1 + rng.normal(0, noise))
-        rows.append({"key": e["key"], "kind": "pool", "pool": e["pool"], "parts": e["parts"], "loss": loss, "shares": {e["pool"]: 1.0}})
+        for seen in e.get("checkpoints", [s]):  # a curve probe writes a row per checkpoint
+            loss = float(predict_points(PLANTED[e["pool"]], [u], [seen])[0]) * (1 + rng.normal(0, noise))
+            key = f"{e['key']}@{seen}" if e["kind"] == "curve" else e["key"]
+            rows.append({"key": key, "kind": "pool", "pool": e["pool"], "parts": {e["pool"]: [u, seen]}, "loss": loss, "shares": {e["pool"]: 1.0}})
     return plan, rows
 
 
@@ -274,7 +276,7 @@ def test_fit_uses_earlier_probes_of_the_same_recipe_and_pools_only():
     from tiers.probe import fit_rows
 
     names = ["a/L2", "b/L2", "c/L2"]
-    params = ProbeParams(sizes=[1e5], repeats=[1], mixtures=4, mixture_tokens=1e6, recipe="tiny")
+    params = ProbeParams(sizes=[1e5], repeats=[1], mixtures=4, mixture_tokens=1e6, recipe="tiny", pool_design="runs")
     plan = make_plan(names, [10_000_000] * 3, ["b"], params)
     earlier = make_plan(names, [10_000_000] * 3, ["b"], params.model_copy(update={"mixture_alpha": 0.3, "seed": 5}))
     rows = [{**e, "recipe": "tiny", "loss": 1.0} for e in plan["probes"] + earlier["probes"]]

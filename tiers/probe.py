@@ -5,9 +5,11 @@ Three steps, each resumable and each a plain function (no Spark):
 1. :func:`make_plan` — which probes to train: every pool at several unique-token counts and
    repetition levels (the QQT size and repetition axes; Goyal et al., CVPR 2024, fit their laws
    on 2–10 passes over a pool) plus random mixtures of all pools (Dirichlet shares, one pass at
-   a fixed size: projektor's stage 1, Kang et al., NeurIPS 2023).
-2. :func:`run_plan` — trains every probe not yet in ``probes.jsonl`` (one JSON line per probe,
-   appended as it finishes: a killed grid resumes where it stopped) with
+   a fixed size: projektor's stage 1, Kang et al., NeurIPS 2023). By default a pool's
+   repetition levels are one learning curve (one run at a constant learning rate, scored as it
+   passes each level: QQT's test error against samples seen), not one run each.
+2. :func:`run_plan` — trains every probe not yet in ``probes.jsonl`` (one JSON line per probe
+   or curve checkpoint, appended as it finishes: a killed grid resumes where it stopped) with
    :mod:`tiers.proxy_lm`, scoring bits per byte on the selection split of every target benchmark.
    Needs only numpy, pydantic and jax, so the same call runs on a GPU machine
    (``python -m tiers.probe run OUT``).
@@ -60,7 +62,7 @@ class ProbeParams(BaseModel):
     )
     recipe: str = Field("small", description=f"proxy size: one of {sorted(RECIPES)}")
     pool_design: Literal["runs", "curves"] = Field(
-        "runs",
+        "curves",
         description="runs: one training run per pool, size and repetition level, each on its own "
         "cosine schedule; curves: one run per pool and size at a constant learning rate after "
         "warm-up, scored on the targets as it passes each repetition level (QQT's test error "
