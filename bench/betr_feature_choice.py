@@ -10,7 +10,9 @@ DCLM pages), this computes on a sample of 2,000 documents labelled as the score 
 them (top 10% by best rank): ``centroid``, the ROC-AUC of the labels by each document's cosine to
 the targets' mean embedding (one direction: what a linear classifier can add from the
 embedding), and ``k16``, the same by the cosine to the nearest of 16 k-means centres of the
-targets; ``centroid - k16`` compares the two. Writes bench/results/betr-feature-choice.json.
+targets; ``centroid - k16`` compares the two; ``target_pairwise``, the mean cosine between two
+target examples (the targets alone), also on single benchmarks of one format and many topics.
+Writes bench/results/betr-feature-choice.json.
 """
 
 from __future__ import annotations
@@ -49,7 +51,16 @@ def statistics(emb: np.ndarray, target_emb: np.ndarray, seed: int = 0) -> dict:
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     a1 = float(roc_auc_score(y, emb[sample] @ centre))
     a16 = float(roc_auc_score(y, (emb[sample] @ centres.T).max(axis=1)))
-    return {"centroid": round(a1, 3), "k16": round(a16, 3), "centroid_minus_k16": round(a1 - a16, 3)}
+    return {"centroid": round(a1, 3), "k16": round(a16, 3), "centroid_minus_k16": round(a1 - a16, 3), "target_pairwise": target_pairwise(target_emb)}
+
+
+def target_pairwise(target_emb: np.ndarray, n: int = 1500) -> float:
+    """Mean cosine between two different target examples (up to ``n`` of them, seeded): a
+    statistic of the targets alone, no corpus needed."""
+    x = target_emb / np.linalg.norm(target_emb, axis=1, keepdims=True)
+    x = x[np.sort(np.random.default_rng(0).choice(len(x), min(n, len(x)), replace=False))]
+    sims = x @ x.T
+    return round(float((sims.sum() - np.trace(sims)) / (len(x) * (len(x) - 1))), 3)
 
 
 def main() -> int:
@@ -113,6 +124,28 @@ def main() -> int:
     emb = embedder.embed(corpus)
     record("MMLU test + DCLM", "MMLU math", "one topic", "-", emb, questions("dev", math) + questions("val", math))
     record("MMLU test + DCLM", "MMLU, every subject", "mixed", "-", emb, questions("dev", subjects) + questions("val", subjects))
+    # 4. single benchmarks that are one format but many topics (no corpus: the targets-only statistic)
+    from connectors.benchmarks import read_examples as read
+
+    foundry = os.path.join(DATA, "benchmarks", "llm_foundry_eval")
+    for name in (
+        "commonsense_reasoning/commonsense_qa",
+        "commonsense_reasoning/siqa",
+        "commonsense_reasoning/piqa",
+        "world_knowledge/arc_easy",
+        "world_knowledge/jeopardy_all",
+        "reading_comprehension/boolq",
+    ):
+        texts = [e.text for e in read(os.path.join(foundry, f"{name}.jsonl"))][:2000]
+        row = {
+            "corpus": "-",
+            "targets": os.path.basename(name),
+            "kind": "one format, many topics",
+            "better_features": "-",
+            "target_pairwise": target_pairwise(embedder.embed(texts)),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "betr-feature-choice.json"), "w") as fh:
         json.dump(rows, fh, indent=2)
