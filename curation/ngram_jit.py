@@ -2,11 +2,12 @@
 per-document n-gram statistics over one flat array of n-gram hashes whose documents are
 contiguous (the token order of the batch).
 
-- :func:`ngram_groups`: a dense id per (document, n-gram), in order of first occurrence;
+- :func:`ngram_groups`: a dense id per (document, n-gram), in order of first occurrence, and
+  whether each occurrence is its group's first;
 - :func:`repeated_occurrences`: whether each occurrence's n-gram already occurred earlier in the
-  same document (numpy over the ids);
+  same document (not its group's first);
 - :func:`top_ngram_values`: per document, count × characters of its most frequent n-gram (ties:
-  the longest; numpy over the ids).
+  the longest), from the groups' counts.
 
 The grouping walks the documents in order with one small open-addressing hash table per document,
 sized to that document's n-grams, so the table stays in cache; a global hash table over every (document,
@@ -50,10 +51,12 @@ def _slot(h, mask):
 
 @_jit
 def ngram_groups(doc, h):
-    """``out[j]``: the id of (``doc[j]``, ``h[j]``), numbered 0, 1, 2, ... in order of first
-    occurrence (``doc`` non-decreasing), so a group's documents never decrease with its id."""
+    """``(group, first)``: ``group[j]`` the id of (``doc[j]``, ``h[j]``), numbered 0, 1, 2, ... in
+    order of first occurrence (``doc`` non-decreasing, so a group's document never decreases with
+    its id); ``first[j]`` whether occurrence j is its group's first."""
     m = len(h)
-    out = np.empty(m, np.int64)
+    group = np.empty(m, np.int64)
+    first = np.zeros(m, np.bool_)
     keys = np.empty(_capacity(m if m > 0 else 1), np.uint64)
     ids = np.empty(len(keys), np.int64)
     used = np.zeros(len(keys), np.bool_)
@@ -73,44 +76,43 @@ def ngram_groups(doc, h):
                     used[s] = True
                     keys[s] = h[j]
                     ids[s] = next_id
+                    first[j] = True
                     next_id += 1
                     break
                 if keys[s] == h[j]:
                     break
                 s = (s + 1) & mask
-            out[j] = ids[s]
+            group[j] = ids[s]
         start = stop
+    return group, first
+
+
+@_jit
+def _best_per_document(group_doc, counts, values, n_docs):
+    """Per document, the value of its group with the highest (count, value)."""
+    out = np.zeros(n_docs, np.int64)
+    best_count = np.zeros(n_docs, np.int64)
+    for g in range(len(counts)):
+        d = group_doc[g]
+        c, v = counts[g], values[g]
+        if c > best_count[d] or (c == best_count[d] and v > out[d]):
+            best_count[d] = c
+            out[d] = v
     return out
-
-
-def _first_occurrences(group: np.ndarray) -> np.ndarray:
-    """Whether each occurrence is its group's first: ids grow by one at every first occurrence."""
-    seen_before = np.maximum.accumulate(np.concatenate([[-1], group[:-1]]))
-    return group > seen_before
 
 
 def repeated_occurrences(doc: np.ndarray, h: np.ndarray) -> np.ndarray:
     """``out[j]``: n-gram ``h[j]`` occurred at an earlier ``j' < j`` with ``doc[j'] == doc[j]``
     (``doc`` non-decreasing)."""
-    if len(h) == 0:
-        return np.zeros(0, bool)
-    return ~_first_occurrences(ngram_groups(doc, h))
+    return ~ngram_groups(doc, h)[1]
 
 
 def top_ngram_values(doc: np.ndarray, h: np.ndarray, length: np.ndarray, n_docs: int) -> np.ndarray:
     """``out[d]``: count × ``length`` of document d's most frequent n-gram (ties: the larger
-    count × length; the length of a group is its first occurrence's); 0 for a document without
+    count × length; a group's length is its first occurrence's); 0 for a document without
     n-grams."""
-    out = np.zeros(n_docs, np.int64)
     if len(h) == 0:
-        return out
-    group = ngram_groups(doc, h)
-    first = _first_occurrences(group)
+        return np.zeros(n_docs, np.int64)
+    group, first = ngram_groups(doc, h)
     counts = np.bincount(group)
-    values = counts * length[first]
-    group_doc = doc[first]  # non-decreasing: groups are numbered in document order
-    starts = np.flatnonzero(np.concatenate([[True], group_doc[1:] != group_doc[:-1]]))
-    most = np.maximum.reduceat(counts, starts)
-    at_most = counts == np.repeat(most, np.diff(np.append(starts, len(counts))))
-    out[group_doc[starts]] = np.maximum.reduceat(np.where(at_most, values, 0), starts)
-    return out
+    return _best_per_document(doc[first], counts, counts * length[first], n_docs)
