@@ -213,8 +213,8 @@ def read_results(out: str) -> list[dict]:
 
 def fit_rows(plan: dict, rows: list[dict]) -> list[dict]:
     """The probe results a fit uses: every planned probe, and every earlier probe in OUT of the
-    same proxy recipe over the plan's pools (a pool probe of a planned pool, a mixture at the
-    plan's mixture size) — probes of an earlier grid on the same pools, or restored with
+    same proxy recipe over the plan's pools (a pool probe of a planned pool and of the plan's pool
+    design and curve batch, a mixture at the plan's mixture size) — probes of an earlier grid on the same pools, or restored with
     ``bench/probes_from_parquet.py``, add points instead of being dropped. One row per key."""
     planned = {k for e in plan["probes"] for k in result_keys(e)}
     pools = set(plan["pools"])
