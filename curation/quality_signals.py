@@ -163,52 +163,15 @@ def _line_signals(texts: pl.Series, n: int) -> pl.DataFrame:
 
 
 def _ngram_signals(tokens: pl.DataFrame, n_docs: int) -> dict[str, np.ndarray]:
-    """Top-n-gram and duplicated-n-gram character counts from one flat token array (numpy)."""
-    doc = tokens["doc"].to_numpy()
+    """Top-n-gram and duplicated-n-gram character counts from one flat token array, one document
+    at a time in compiled code (:func:`curation.ngram_jit.ngram_signal_values`)."""
+    from curation.ngram_jit import ngram_signal_values
+
+    doc = tokens["doc"].to_numpy().astype(np.int64)
     wh = tokens["tok"].hash(seed=17).to_numpy()
     wl = tokens["tok"].str.len_chars().to_numpy().astype(np.int64)
-    out: dict[str, np.ndarray] = {}
-    h = wh.copy()
-    glen = wl.copy()  # characters of " ".join(ngram), as datatrove's get_n_grams
-    raw = wl.copy()  # characters of "".join(ngram), as datatrove's find_all_duplicate
-    for n in range(2, max(DUP_NGRAMS) + 1):
-        m = len(h) - 1
-        if m <= 0:
-            h = h[:0]
-        else:
-            with np.errstate(over="ignore"):
-                h = (h[:m] * _MIX) ^ wh[n - 1 :]
-            glen = glen[:m] + 1 + wl[n - 1 :]
-            raw = raw[:m] + wl[n - 1 :]
-        k = len(h)
-        valid = doc[:k] == doc[n - 1 : n - 1 + k] if k else np.zeros(0, bool)
-        idx = np.nonzero(valid)[0]
-        if n in TOP_NGRAMS:
-            out[f"top_{n}"] = _top_ngram_chars(doc[idx], h[idx], glen[idx], n_docs)
-        if n in DUP_NGRAMS:
-            out[f"dup_{n}"] = _dup_ngram_chars(doc, wl, idx, h[idx], n, n_docs)
-    return out
-
-
-def _top_ngram_chars(d, h, glen, n_docs):
-    """Per document: count x characters of its most frequent n-gram (ties: the longest one)."""
-    from curation.ngram_jit import top_ngram_values
-
-    return top_ngram_values(d.astype(np.int64), h, glen.astype(np.int64), n_docs)
-
-
-def _dup_ngram_chars(doc, wl, idx, h, n, n_docs):
-    if len(idx) == 0:
-        return np.zeros(n_docs, np.int64)
-    from curation.ngram_jit import repeated_occurrences
-
-    # an occurrence whose (document, n-gram) was seen earlier in the text is a repeat
-    repeat = repeated_occurrences(doc[idx].astype(np.int64), h)
-    starts = idx[repeat]
-    size = len(doc) + 1
-    cover = np.bincount(starts, minlength=size) - np.bincount(starts + n, minlength=size)
-    covered = np.cumsum(cover[:-1]) > 0
-    return np.bincount(doc[covered], weights=wl[covered], minlength=n_docs).astype(np.int64)
+    top, dup = ngram_signal_values(doc, wh, wl, n_docs, np.array(TOP_NGRAMS, np.int64), np.array(DUP_NGRAMS, np.int64), _MIX)
+    return {**{f"top_{n}": top[i] for i, n in enumerate(TOP_NGRAMS)}, **{f"dup_{n}": dup[i] for i, n in enumerate(DUP_NGRAMS)}}
 
 
 def quality_signals(texts: pa.Array | pa.ChunkedArray | list[str]) -> pa.Table:

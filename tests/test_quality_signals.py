@@ -175,23 +175,39 @@ def test_language_rule_uses_fasttext_scores():
     assert scores.to_pylist()[0] > 0.65 and scores.to_pylist()[2] == 0
 
 
-def test_per_document_ngram_kernels_match_a_global_grouping():
-    """curation.ngram_jit groups n-grams per document with small hash tables; the result must be
+def test_per_document_ngram_kernel_matches_a_global_grouping():
+    """curation.ngram_jit groups n-grams per document with small hash tables; the signals must be
     what grouping every (document, n-gram) of the batch at once gives (polars, as before)."""
-    from curation.ngram_jit import repeated_occurrences, top_ngram_values
+    from curation.ngram_jit import ngram_signal_values
 
     rng = np.random.default_rng(5)
     lengths = rng.integers(0, 60, 300)
     doc = np.repeat(np.arange(300), lengths).astype(np.int64)
-    h = rng.integers(0, 12, len(doc)).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # few distinct values: many repeats
-    glen = (h % np.uint64(7)).astype(np.int64) + 2
-    frame = pl.DataFrame({"doc": doc, "h": h, "len": glen, "pos": np.arange(len(doc))})
-    first = frame.group_by(["doc", "h"]).agg(pl.col("pos").min().alias("first"))
-    want_repeat = frame.join(first, on=["doc", "h"]).sort("pos").select(pl.col("pos") != pl.col("first"))["pos"].to_numpy()
-    assert np.array_equal(repeated_occurrences(doc, h), want_repeat)
-    grams = frame.group_by(["doc", "h"]).agg(pl.len().alias("count"), pl.col("len").first())
-    top = grams.with_columns(value=pl.col("count") * pl.col("len")).group_by("doc").agg(pl.col("value").sort_by(["count", "value"]).last())
-    want_top = np.zeros(300, np.int64)
-    want_top[top["doc"].to_numpy()] = top["value"].to_numpy()
-    assert np.array_equal(top_ngram_values(doc, h, glen, 300), want_top)
-    assert (lengths == 0).any() and (top_ngram_values(doc, h, glen, 300)[lengths == 0] == 0).all()
+    wh = rng.integers(0, 6, len(doc)).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # few distinct words: many repeats
+    wl = (wh % np.uint64(7)).astype(np.int64) + 2
+    mix = np.uint64(0x9E3779B97F4A7C15)
+    top_ns, dup_ns = np.array([2, 3]), np.array([4, 5])
+    top, dup = ngram_signal_values(doc, wh, wl, 300, top_ns, dup_ns, mix)
+    h, glen = wh.copy(), wl.copy()
+    for n in range(2, 6):
+        m = len(h) - 1
+        with np.errstate(over="ignore"):
+            h = (h[:m] * mix) ^ wh[n - 1 :]
+        glen = glen[:m] + 1 + wl[n - 1 :]
+        pos = np.nonzero(doc[:m] == doc[n - 1 :])[0]  # n-grams inside one document
+        frame = pl.DataFrame({"doc": doc[pos], "h": h[pos], "len": glen[pos], "pos": pos})
+        if n in top_ns:
+            grams = frame.group_by(["doc", "h"]).agg(pl.len().alias("count"), pl.col("len").sort_by("pos").first())
+            best = grams.with_columns(value=pl.col("count") * pl.col("len")).group_by("doc").agg(pl.col("value").sort_by(["count", "value"]).last())
+            want = np.zeros(300, np.int64)
+            want[best["doc"].to_numpy()] = best["value"].to_numpy()
+            assert np.array_equal(top[list(top_ns).index(n)], want)
+        if n in dup_ns:
+            first = frame.group_by(["doc", "h"]).agg(pl.col("pos").min().alias("first"))
+            repeats = frame.join(first, on=["doc", "h"]).filter(pl.col("pos") != pl.col("first"))["pos"].to_numpy()
+            covered = np.zeros(len(doc), bool)
+            for start in repeats:
+                covered[start : start + n] = True
+            want = np.bincount(doc[covered], weights=wl[covered], minlength=300).astype(np.int64)
+            assert np.array_equal(dup[list(dup_ns).index(n)], want)
+    assert (lengths == 0).any() and (top[:, lengths == 0] == 0).all() and (dup[:, lengths == 0] == 0).all()
