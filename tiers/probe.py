@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
-from tiers.proxy_lm import RECIPES, ProxyRecipe, StreamSlice, bits_per_byte, train
+from tiers.proxy_lm import RECIPES, ProxyRecipe, StreamSlice, TrainedProxy, bits_per_byte, train
 
 PLAN_FILE, RESULTS_FILE, LAWS_FILE = "plan.json", "probes.jsonl", "laws.json"
 POOLS_FILE, TARGETS_FILE, EVAL_FILE, EMBED_FILE = "pools.npz", "targets.npz", "evaluation.npz", "embeddings.npz"
@@ -256,55 +256,59 @@ def run_plan(out: str, device: str | None = None, progress=None, limit_seconds: 
             if limit_seconds is not None and time.time() - started > limit_seconds:
                 break
             parts = [StreamSlice(pools[plan_array_name(plan, name)], u, s) for name, (u, s) in entry["parts"].items()]
-            curve_rows: list[dict] = []
 
-            def score(model, seen: int | None = None, entry=entry, curve_rows=curve_rows) -> dict:
+            def score(model: TrainedProxy, seen: int | None = None, entry: dict = entry) -> dict:
                 losses = {b: bits_per_byte(model, targets[b], plan["eval_bytes"]) for b in plan["benchmarks"]}
-                row = {
-                    "key": entry["key"] if seen is None else checkpoint_key(entry, seen),
-                    "kind": entry["kind"] if seen is None else "pool",
-                    "pool": entry["pool"],
-                    "shares": entry.get("shares") or {entry["pool"]: 1.0},
-                    "parts": entry["parts"] if seen is None else {entry["pool"]: [entry["parts"][entry["pool"]][0], seen]},
-                    "unique_tokens": int(sum(u for u, _ in entry["parts"].values())),
-                    "tokens_seen": int(model.tokens_seen),
-                    "repeats": entry["repeats"] if seen is None else round(seen / entry["parts"][entry["pool"]][0], 6),
-                    "seed": entry["seed"],
-                    "loss": float(np.mean(list(losses.values()))),
-                    "losses": losses,
-                    "train_loss": model.train_loss,
-                    "seconds": round(model.seconds, 3),
-                    "device": model.device,
-                    "recipe": plan["recipe_name"],
-                }
-                if seen is not None:
-                    row["pool_design"] = "curves"
-                    row["batch"] = curve_recipe.batch
-                    row["curve"] = entry["key"]
-                    curve_rows.append(row)
-                return row
+                return result_row(plan, entry, model, losses, seen, curve_recipe.batch)
 
             if entry["kind"] == "curve":
-                model = train(
+                curve_rows: list[dict] = []
+                train(
                     parts,
                     curve_recipe,
                     seed=entry["seed"],
                     device=device,
                     progress=step_progress,
                     checkpoints=entry["checkpoints"],
-                    on_checkpoint=lambda c, m: score(m, c),
+                    on_checkpoint=lambda c, m, rows=curve_rows: rows.append(score(m, c)),
                 )
-                for r in curve_rows:
-                    log.write(json.dumps(r) + "\n")
-                row = curve_rows[-1]
+                rows_out = curve_rows
             else:
-                model = train(parts, recipe, seed=entry["seed"], device=device, progress=step_progress)
-                row = score(model)
+                rows_out = [score(train(parts, recipe, seed=entry["seed"], device=device, progress=step_progress))]
+            for row in rows_out:
                 log.write(json.dumps(row) + "\n")
             log.flush()
             if progress is not None:
                 progress(i + 1, len(todo), row)
     return read_results(out)
+
+
+def result_row(
+    plan: dict, entry: dict, model: TrainedProxy, losses: dict[str, float], seen: int | None = None, curve_batch: int | None = None
+) -> dict:
+    """One ``probes.jsonl`` row: a probe's result, or (``seen``) one checkpoint of a curve probe,
+    which reads as a pool probe of that many bytes seen."""
+    unique = int(entry["parts"][entry["pool"]][0]) if seen is not None else 0  # a curve has one part: its pool
+    row = {
+        "key": entry["key"] if seen is None else checkpoint_key(entry, seen),
+        "kind": entry["kind"] if seen is None else "pool",
+        "pool": entry["pool"],
+        "shares": entry.get("shares") or {entry["pool"]: 1.0},
+        "parts": entry["parts"] if seen is None else {entry["pool"]: [unique, seen]},
+        "unique_tokens": int(sum(u for u, _ in entry["parts"].values())),
+        "tokens_seen": int(model.tokens_seen),
+        "repeats": entry["repeats"] if seen is None else round(seen / unique, 6),
+        "seed": entry["seed"],
+        "loss": float(np.mean(list(losses.values()))),
+        "losses": losses,
+        "train_loss": model.train_loss,
+        "seconds": round(model.seconds, 3),
+        "device": model.device,
+        "recipe": plan["recipe_name"],
+    }
+    if seen is not None:
+        row.update(pool_design="curves", batch=curve_batch, curve=entry["key"])
+    return row
 
 
 def plan_array_name(plan: dict, pool: str) -> str:

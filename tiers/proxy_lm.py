@@ -289,6 +289,12 @@ def _compiled(recipe: ProxyRecipe, device: str):
     return _COMPILED[key]
 
 
+def _recent_bits(losses: list, steps: int) -> float:
+    """Mean training loss (bits per byte) of the last 5% of ``steps`` steps so far."""
+    per_step = np.concatenate([np.atleast_1d(np.asarray(v)) for v in losses])
+    return float(per_step[-max(1, steps // 20) :].mean()) / math.log(2)
+
+
 CHUNK = 16  # training steps per dispatch: small models are bound by per-step launch overhead
 
 
@@ -304,10 +310,9 @@ def train(
     """Train one proxy from scratch on ``parts``; ``progress(step, steps)`` is called now and then.
 
     With ``checkpoints`` (bytes seen, one part only) the run is a learning curve: windows in pass
-    order, the learning rate constant after warm-up (no decay tied to the run's length, so the
-    model after n bytes is the same whether the run stops there or goes on), and
-    ``on_checkpoint(checkpoint, model)`` is called as the run passes each checkpoint (at the
-    nearest whole step)."""
+    order, the learning rate constant after warm-up (warm-up is still ``recipe.warmup`` of the
+    whole run; no decay follows it), and ``on_checkpoint(checkpoint, model)`` is called as the
+    run passes each checkpoint (at the nearest whole step)."""
     import jax
     import jax.numpy as jnp
 
@@ -345,12 +350,10 @@ def train(
             if progress is not None:
                 progress(s, steps)
             if on_checkpoint is not None and s in at_step:
-                recent = np.concatenate([np.atleast_1d(np.asarray(v)) for v in losses])[-max(1, s // 20) :]
-                now = TrainedProxy(state[0], recipe, device, s, s * step_bytes, time.time() - started, float(recent.mean()) / math.log(2))
+                now = TrainedProxy(state[0], recipe, device, s, s * step_bytes, time.time() - started, _recent_bits(losses, s))
                 for c in at_step[s]:
                     on_checkpoint(c, now)
-        per_step = np.concatenate([np.atleast_1d(np.asarray(v)) for v in losses])
-        final = float(per_step[-max(1, steps // 20) :].mean())
+        final_bits = _recent_bits(losses, steps)
     return TrainedProxy(
         params=state[0],
         recipe=recipe,
@@ -358,7 +361,7 @@ def train(
         steps=steps,
         tokens_seen=steps * recipe.batch * recipe.context,
         seconds=time.time() - started,
-        train_loss=final / math.log(2),
+        train_loss=final_bits,
     )
 
 
