@@ -342,3 +342,33 @@ def test_curve_probes_write_one_row_per_repetition_level_and_fit_apart_from_runs
     # rows of the other design on the same pools are not mixed into the fit
     runs_row = {**rows[0], "key": "r1", "pool_design": None}
     assert "r1" not in {r["key"] for r in fit_rows(plan, rows + [runs_row])}
+
+
+def test_a_curve_checkpoint_does_not_depend_on_how_long_the_curve_runs():
+    """With the grid's shared warm-up, the model a curve has after k passes is the model a shorter
+    curve of the same pool, size and seed has after k passes: points of curves of different lengths
+    compare at equal bytes seen (a warm-up proportional to each run's length breaks that). make_plan
+    gives every curve of a grid that warm-up."""
+    rng = np.random.default_rng(0)
+    stream = encode([_text(rng, "math", 40) for _ in range(200)])
+    target = encode([_text(rng, "math", 30) for _ in range(40)])
+    recipe = RECIPES["tiny"].model_copy(update={"warmup": 0.25})
+    step_bytes = recipe.batch * recipe.context
+    at: dict[tuple, float] = {}
+    for shared in (2, None):
+        for passes in (2, 8):
+            train(
+                [StreamSlice(stream, 4 * step_bytes, passes * 4 * step_bytes)],
+                recipe,
+                seed=3,
+                device="cpu",
+                checkpoints=[8 * step_bytes],
+                on_checkpoint=lambda n, m, key=(shared, passes): at.__setitem__(key, bits_per_byte(m, target)),
+                warmup_steps=shared,
+            )
+    assert at[(2, 2)] == at[(2, 8)]
+    assert at[(None, 2)] != at[(None, 8)]  # 2 vs 8 warm-up steps
+
+    plan = make_plan(["a/L2", "b/L2"], [10**6, 10**6], ["quiz"], ProbeParams(sizes=[1e4, 4e4], repeats=[1, 4], mixtures=0, recipe="tiny"))
+    step_bytes = RECIPES["tiny"].batch * RECIPES["tiny"].context
+    assert {e["warmup_steps"] for e in plan["probes"]} == {max(1, int(RECIPES["tiny"].warmup * (4 * 10**4 // step_bytes)))}

@@ -101,6 +101,8 @@ def probe_key(entry: dict, recipe: ProxyRecipe) -> str:
     body: dict = {"parts": entry["parts"], "seed": entry["seed"], "recipe": recipe.model_dump()}
     if "checkpoints" in entry:
         body["checkpoints"] = entry["checkpoints"]
+    if "warmup_steps" in entry:
+        body["warmup_steps"] = entry["warmup_steps"]
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -165,6 +167,15 @@ def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str
                 }
             )
     curve_recipe = recipe.model_copy(update={"batch": params.curve_batch}) if params.curve_batch else recipe
+    curves = [e for e in entries if e["kind"] == "curve"]
+    if curves:
+        # one warm-up for every curve of the grid: the recipe's fraction of the shortest curve. With a
+        # warm-up proportional to each run's length, a longer curve would still be warming up where a
+        # shorter one is not, and points of different sizes at equal bytes seen would not compare.
+        shortest = min(e["parts"][e["pool"]][1] for e in curves)  # bytes seen by the shortest curve
+        warm = max(1, int(recipe.warmup * (shortest // (curve_recipe.batch * curve_recipe.context))))
+        for e in curves:
+            e["warmup_steps"] = warm
     for e in entries:
         e["key"] = probe_key(e, curve_recipe if e["kind"] == "curve" else recipe)
     return {
@@ -271,6 +282,7 @@ def run_plan(out: str, device: str | None = None, progress=None, limit_seconds: 
                     progress=step_progress,
                     checkpoints=entry["checkpoints"],
                     on_checkpoint=lambda c, m, rows=curve_rows: rows.append(score(m, c)),
+                    warmup_steps=entry.get("warmup_steps"),  # absent in plans written before 2026-12-06
                 )
                 rows_out = curve_rows
             else:

@@ -306,13 +306,16 @@ def train(
     progress=None,
     checkpoints: list[int] | None = None,
     on_checkpoint=None,
+    warmup_steps: int | None = None,
 ) -> TrainedProxy:
     """Train one proxy from scratch on ``parts``; ``progress(step, steps)`` is called now and then.
 
     With ``checkpoints`` (bytes seen, one part only) the run is a learning curve: windows in pass
-    order, the learning rate constant after warm-up (warm-up is still ``recipe.warmup`` of the
-    whole run; no decay follows it), and ``on_checkpoint(checkpoint, model)`` is called as the
-    run passes each checkpoint (at the nearest whole step)."""
+    order, the learning rate constant after warm-up (no decay follows it), and
+    ``on_checkpoint(checkpoint, model)`` is called as the run passes each checkpoint (at the
+    nearest whole step). ``warmup_steps`` overrides the warm-up of ``recipe.warmup`` × the run's
+    steps: curves of one grid share it, so at equal bytes seen every curve has followed the same
+    learning-rate schedule whatever its length."""
     import jax
     import jax.numpy as jnp
 
@@ -322,7 +325,7 @@ def train(
     curve = checkpoints is not None
     part_ids, offsets = window_plan(parts, recipe.context, seed, in_pass_order=curve)
     steps = max(1, len(offsets) // recipe.batch)
-    warm = max(1, int(recipe.warmup * steps))
+    warm = max(1, int(recipe.warmup * steps)) if warmup_steps is None else max(1, int(warmup_steps))
     step_bytes = recipe.batch * recipe.context
     at_step: dict[int, list[int]] = {}  # step -> the checkpoints (bytes seen) it stands for
     for c in checkpoints or []:
