@@ -6,7 +6,9 @@ many base documents (plus its planted duplicates, malformed records and tables),
 local Spark, Prefect without a server). Per stage: documents in, seconds, documents/s and
 tokens/s from the run's manifest; end to end: the stages' sum and the whole command's wall time,
 whose difference is the fixed cost (interpreter and imports, Prefect's temporary server, the
-JVM's start, writing the report and manifest). Medians over ``--repeat`` runs.
+JVM's start, writing the report and manifest). Medians over ``--repeat`` runs. A stage that
+splits its time (``step_seconds`` in the manifest's stage details; the tier stage) gets a table of
+where its time goes.
 
     .venv/bin/python bench/pipeline.py --docs 20000,100000 --repeat 3
 
@@ -50,7 +52,7 @@ def run_once(workdir: str, recipe: str) -> dict:
     with open(os.path.join(workdir, "output", "manifest.json")) as fh:
         manifest = json.load(fh)
     stages = {
-        s["name"]: {"docs_in": s["docs_in"], "tokens_in": s["tokens_in"], "seconds": s["seconds"]}
+        s["name"]: {"docs_in": s["docs_in"], "tokens_in": s["tokens_in"], "seconds": s["seconds"], "steps": s["details"].get("step_seconds") or {}}
         for s in manifest["stages"]
         if s["name"] != "containment"
     }
@@ -95,6 +97,7 @@ def main(argv=None) -> int:
                 "seconds": secs,
                 "docs_per_s": first["docs_in"] / secs if secs else None,
                 "tokens_per_s": first["tokens_in"] / secs if secs and first["tokens_in"] else None,
+                "steps": {step: statistics.median(r["stages"][name]["steps"].get(step, 0.0) for r in runs) for step in first["steps"]},
             }
         total = statistics.median(sum(s["seconds"] for s in r["stages"].values()) for r in runs)
         wall = statistics.median(r["wall"] for r in runs)
@@ -141,6 +144,19 @@ def render(results: list[dict], command: str, machine_text: str, markdown: str) 
             f"**{r['end_to_end_docs_per_s']:,.0f}** | |"
         )
         lines.append(f"| {r['documents']:,} | whole command (fixed cost {r['fixed_seconds']:.1f} s) | | {r['wall_seconds']:.1f} | | |")
+    split = [(r, name, s) for r in results for name, s in r["stages"].items() if s.get("steps")]
+    if split:
+        lines += [
+            "",
+            "Where a stage's time goes (the stage's own split, `step_seconds` in the manifest: Spark is lazy, so a step is "
+            "the work up to the checkpoint or action that makes it run; medians):",
+            "",
+            "| documents | stage | step | seconds | share of the stage |",
+            "|---|---|---|---|---|",
+        ]
+        for r, name, s in split:
+            for step, secs in s["steps"].items():
+                lines.append(f"| {r['documents']:,} | {name} | {step} | {secs:.1f} | {100 * secs / s['seconds']:.0f}% |")
     replace_section(markdown, "Curate: per-stage throughput", "\n".join(lines))
     print("\n".join(lines))
 

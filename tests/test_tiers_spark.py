@@ -55,6 +55,10 @@ def test_tier_cli_every_document_once_and_l4_verified(spark, demo_lake, tmp_path
         span = texts[u["id"]][u["start"] : u["end"]]
         assert span.startswith("Question:") and span.rstrip().endswith(u["answer"])
     assert stats["l4_units_verified"] == units.height == l4.height
+    tier_stage = next(s for s in stats["stages"] if s["name"] == "tier")
+    steps = tier_stage["details"]["step_seconds"]  # where the stage's time went, one entry per materialized step
+    assert list(steps) == ["signals and filters", "thresholds", "tiers L0-L3", "knowledge units (L4)", "documents with tiers (joins)", "counts"]
+    assert all(v >= 0 for v in steps.values()) and sum(steps.values()) <= tier_stage["seconds"] + 0.01
 
     # re-tier with a looser L3 bar from the stored signals: more L3/L4, signals unchanged
     looser = _policy_file(tmp_path, lake, l3="{quality: {threshold: 0.5}, alignment_column: target_similarity, alignment: {threshold: 0.0}}")

@@ -125,6 +125,7 @@ def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str
         raise ValueError(f"no pool holds {floor:.0f} bytes, the smallest probe size: lower --sizes")
     left_out = sorted(set(pool_names) - {n for n, _ in kept})
     entries = []
+    curve_bytes: list[int] = []  # bytes seen by each curve probe
     for name, size in kept:
         for unique in params.sizes:
             if unique > size:
@@ -132,6 +133,7 @@ def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str
             for seed in params.seeds:
                 if params.pool_design == "curves":
                     top = max(params.repeats)
+                    curve_bytes.append(int(unique * top))
                     entries.append(
                         {
                             "kind": "curve",
@@ -167,15 +169,14 @@ def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str
                 }
             )
     curve_recipe = recipe.model_copy(update={"batch": params.curve_batch}) if params.curve_batch else recipe
-    curves = [e for e in entries if e["kind"] == "curve"]
-    if curves:
+    if curve_bytes:
         # one warm-up for every curve of the grid: the recipe's fraction of the shortest curve. With a
         # warm-up proportional to each run's length, a longer curve would still be warming up where a
         # shorter one is not, and points of different sizes at equal bytes seen would not compare.
-        shortest = min(e["parts"][e["pool"]][1] for e in curves)  # bytes seen by the shortest curve
-        warm = max(1, int(recipe.warmup * (shortest // (curve_recipe.batch * curve_recipe.context))))
-        for e in curves:
-            e["warmup_steps"] = warm
+        warm = max(1, int(recipe.warmup * (min(curve_bytes) // (curve_recipe.batch * curve_recipe.context))))
+        for e in entries:
+            if e["kind"] == "curve":
+                e["warmup_steps"] = warm
     for e in entries:
         e["key"] = probe_key(e, curve_recipe if e["kind"] == "curve" else recipe)
     return {

@@ -92,11 +92,12 @@ def _quantile_fn(frame, column: str):
     return q
 
 
-def tier_signals(signals, policy: TierPolicy):
+def tier_signals(signals, policy: TierPolicy, on_step=None):
     """(signals + filter_reason, tier, tier_reasons for L0–L3, resolved thresholds).
 
     Any earlier filter_reason/tier columns are recomputed: this is how a new policy re-tiers a
-    run from its stored signals without touching the text."""
+    run from its stored signals without touching the text. ``on_step(name)`` is called as each
+    materialized step ends (the stage's time split)."""
     from pyspark.sql import functions as F
 
     base = signals.select(*[c for c in signals.columns if c not in ("filter_reason", "tier", "tier_reasons")])
@@ -113,11 +114,15 @@ def tier_signals(signals, policy: TierPolicy):
     rule = filter_reason(policy)
     sig = with_polars(base, lambda b: b.with_columns(rule), _schema_plus(base, [("filter_reason", pa.string())]))
     sig = sig.localCheckpoint()
+    if on_step is not None:
+        on_step("signals and filters")
     l1 = sig.filter(F.col("duplicate_reason").isNull() & F.col("filter_reason").isNull())
     thresholds = {"l2": resolve_bar(policy.l2, _quantile_fn(l1, "quality_score"))}
     l2 = l1.filter(F.col("quality_score") >= F.lit(thresholds["l2"])) if thresholds["l2"] is not None else l1.limit(0)
     thresholds["l3_quality"] = resolve_bar(policy.l3.quality, _quantile_fn(l2, "quality_score"))
     thresholds["l3_alignment"] = resolve_bar(policy.l3.alignment, _quantile_fn(l2, col)) if col else None
+    if on_step is not None:
+        on_step("thresholds")
     exprs = tier_expressions(policy, thresholds)
     tiered = with_polars(sig, lambda b: b.with_columns(exprs), _schema_plus(sig, [("tier", pa.string()), ("tier_reasons", pa.list_(pa.string()))]))
     return tiered, thresholds
@@ -192,6 +197,16 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
     from pyspark.sql import functions as F
 
     started = time.time()
+    step_seconds: dict[str, float] = {}
+    clock = [started]
+
+    def on_step(name: str) -> None:
+        """Record the seconds since the last step: Spark is lazy, so each step ends where a
+        checkpoint or an action makes it run."""
+        now = time.time()
+        step_seconds[name] = round(step_seconds.get(name, 0.0) + now - clock[0], 3)
+        clock[0] = now
+
     model = None
     if signals is None:
         model = QualityModel.load(policy.quality_model) if policy.quality_model else None
@@ -199,13 +214,15 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
         signals = compute_signals(docs, model, sim, language=policy.filters.language.enabled)
     if scores is not None:
         signals = signals.drop(*[c for c in scores.columns if c != "id" and c in signals.columns]).join(scores, "id", "left")
-    tiered, thresholds = tier_signals(signals, policy)
+    tiered, thresholds = tier_signals(signals, policy, on_step)
     tiered = tiered.localCheckpoint()
+    on_step("tiers L0-L3")
     l3 = docs.join(tiered.filter(F.col("tier") == "L3").select("id"), "id")
     empty_units = docs.sparkSession.createDataFrame([], _ddl(UNIT_SCHEMA)).withColumn("source", F.lit(None).cast("string"))
     if policy.l4.enabled:
         units, rejected = knowledge_units(l3, policy)
         units, rejected = units.localCheckpoint(), rejected.localCheckpoint()
+        on_step("knowledge units (L4)")
     else:
         cols = ["unit_id", "id", "source", "kind", "start", "end", "question", "answer", "verification"]
         units = rejected = empty_units.select(*cols)
@@ -242,11 +259,12 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
         )
         documents = kept.unionByName(dup_docs.select(*documents.columns))
     documents = documents.localCheckpoint()
+    on_step("documents with tiers (joins)")
     refined = None
     if policy.refiner.enabled:
         from tiers.refiner import refine
 
-        refined = refine(documents.filter(F.col("tier").isin("L3", "L4")).select("id", "text"), policy.refiner)
+        refined = refine(documents.filter(F.col("tier").isin("L3", "L4")).select("id", "text"), policy.refiner)  # lazy: runs where it is written
     counts = [
         {"tier": r["tier"], "source": r["source"], "documents": int(r["documents"]), "tokens": int(r["tokens"] or 0)}
         for r in documents.groupBy("tier", "source")
@@ -259,6 +277,10 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
     n_units = units.count()
     n_rejected = rejected.count()
     total = sum(by_tier.values())
+    filter_failures = {
+        r["filter_reason"]: int(r["count"]) for r in tiered.filter(F.col("filter_reason").isNotNull()).groupBy("filter_reason").count().collect()
+    }
+    on_step("counts")
     stats = StageStats(
         name="tier",
         docs_in=total,
@@ -270,10 +292,8 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
             "l4_units_verified": n_units,
             "l4_units_rejected": n_rejected,
             "quality_model_cv": (model.meta.get("cross_validation", {}) if model else None),
-            "filter_failures": {
-                r["filter_reason"]: int(r["count"])
-                for r in tiered.filter(F.col("filter_reason").isNotNull()).groupBy("filter_reason").count().collect()
-            },
+            "filter_failures": filter_failures,
+            "step_seconds": step_seconds,
         },
     )
     return TierResult(
