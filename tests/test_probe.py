@@ -370,5 +370,4 @@ def test_a_curve_checkpoint_does_not_depend_on_how_long_the_curve_runs():
     assert at[(None, 2)] != at[(None, 8)]  # 2 vs 8 warm-up steps
 
     plan = make_plan(["a/L2", "b/L2"], [10**6, 10**6], ["quiz"], ProbeParams(sizes=[1e4, 4e4], repeats=[1, 4], mixtures=0, recipe="tiny"))
-    step_bytes = RECIPES["tiny"].batch * RECIPES["tiny"].context
     assert {e["warmup_steps"] for e in plan["probes"]} == {max(1, int(RECIPES["tiny"].warmup * (4 * 10**4 // step_bytes)))}

@@ -92,7 +92,11 @@ def _quantile_fn(frame, column: str):
     return q
 
 
-def tier_signals(signals, policy: TierPolicy, on_step=None):
+def _no_step(name: str) -> None:
+    return None
+
+
+def tier_signals(signals, policy: TierPolicy, on_step=_no_step):
     """(signals + filter_reason, tier, tier_reasons for L0–L3, resolved thresholds).
 
     Any earlier filter_reason/tier columns are recomputed: this is how a new policy re-tiers a
@@ -114,15 +118,13 @@ def tier_signals(signals, policy: TierPolicy, on_step=None):
     rule = filter_reason(policy)
     sig = with_polars(base, lambda b: b.with_columns(rule), _schema_plus(base, [("filter_reason", pa.string())]))
     sig = sig.localCheckpoint()
-    if on_step is not None:
-        on_step("signals and filters")
+    on_step("signals and filters")
     l1 = sig.filter(F.col("duplicate_reason").isNull() & F.col("filter_reason").isNull())
     thresholds = {"l2": resolve_bar(policy.l2, _quantile_fn(l1, "quality_score"))}
     l2 = l1.filter(F.col("quality_score") >= F.lit(thresholds["l2"])) if thresholds["l2"] is not None else l1.limit(0)
     thresholds["l3_quality"] = resolve_bar(policy.l3.quality, _quantile_fn(l2, "quality_score"))
     thresholds["l3_alignment"] = resolve_bar(policy.l3.alignment, _quantile_fn(l2, col)) if col else None
-    if on_step is not None:
-        on_step("thresholds")
+    on_step("thresholds")
     exprs = tier_expressions(policy, thresholds)
     tiered = with_polars(sig, lambda b: b.with_columns(exprs), _schema_plus(sig, [("tier", pa.string()), ("tier_reasons", pa.list_(pa.string()))]))
     return tiered, thresholds
@@ -197,15 +199,10 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
     from pyspark.sql import functions as F
 
     started = time.time()
-    step_seconds: dict[str, float] = {}
-    clock = [started]
+    step_seconds: dict[str, float] = {}  # Spark is lazy: a step ends where a checkpoint or an action runs it
 
     def on_step(name: str) -> None:
-        """Record the seconds since the last step: Spark is lazy, so each step ends where a
-        checkpoint or an action makes it run."""
-        now = time.time()
-        step_seconds[name] = round(step_seconds.get(name, 0.0) + now - clock[0], 3)
-        clock[0] = now
+        step_seconds[name] = round(time.time() - started - sum(step_seconds.values()), 3)
 
     model = None
     if signals is None:
