@@ -11,7 +11,9 @@ every document on the executors and scores it by its maximum cosine to any targe
 
 The same pass flags contamination: documents sharing a 13-word n-gram with a test split.
 ``betr_rank_pct`` is the document's percentile of ``betr_score`` over the whole input (100 = closest),
-from 1,001 exact-enough quantiles (relative error 1e-4), so no global sort is needed.
+from 1,001 exact quantiles (:mod:`curation.quantiles`), so no global sort is needed. The per-batch
+kernels (``score_batch``, ``finish_batch``) and the sample's fit (``fit_sample``) are shared with
+the one-process engine, :mod:`curation.betr_local`.
 """
 
 from __future__ import annotations
@@ -54,19 +56,24 @@ def sample_documents(docs, n: int, seed: int):
     return [r["id"] for r in rows], [r["text"] or "" for r in rows]
 
 
-def _score_pass(docs, params: ScoreParams, model: QualityModel | None, target_emb: np.ndarray | None, test_ngrams: np.ndarray):
-    mode, embedder_name, ngram = params.mode, params.embedder, params.ngram
+def score_batch(texts: list[str], params: ScoreParams, model: QualityModel | None, target_emb: np.ndarray | None, test_ngrams: np.ndarray):
+    """(betr_score, matched test n-grams as a list array) of one batch of texts: the kernel both
+    engines call per batch."""
+    if params.mode == "direct":
+        assert target_emb is not None
+        emb = get_embedder(params.embedder).embed(texts)
+        score = (emb @ target_emb.T).max(axis=1).astype(np.float64) if len(texts) else np.zeros(0)
+    else:
+        assert model is not None
+        score = model.score(texts) if texts else np.zeros(0)
+    values, offsets = matched_ngrams(texts, test_ngrams, params.ngram)
+    return score, pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, pa.int64()))
 
+
+def _score_pass(docs, params: ScoreParams, model: QualityModel | None, target_emb: np.ndarray | None, test_ngrams: np.ndarray):
     def per_batch(batches):
         for batch in batches:
-            texts = [t or "" for t in batch.column("text").to_pylist()]
-            if mode == "direct":
-                emb = get_embedder(embedder_name).embed(texts)
-                score = (emb @ target_emb.T).max(axis=1).astype(np.float64) if len(texts) else np.zeros(0)
-            else:
-                score = model.score(texts) if texts else np.zeros(0)
-            values, offsets = matched_ngrams(texts, test_ngrams, ngram)
-            matched = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values, pa.int64()))
+            score, matched = score_batch([t or "" for t in batch.column("text").to_pylist()], params, model, target_emb, test_ngrams)
             yield pa.RecordBatch.from_arrays([batch.column("id"), pa.array(score, pa.float64()), matched], names=["id", "betr_score", "matched"])
 
     return docs.select("id", "text").mapInArrow(per_batch, PASS_DDL)
@@ -91,41 +98,55 @@ def frequent_ngrams(scores, max_doc_frequency: int) -> np.ndarray:
     return np.sort(np.array([r["h"] for r in rows], dtype=np.int64))
 
 
+QUANTILE_PROBS = [i / 1000 for i in range(1001)]
+
+
+def finish_batch(ids, score, matched, qs: np.ndarray | None, exempt: np.ndarray) -> pa.RecordBatch:
+    """One batch of the stage's output: ``betr_rank_pct`` from the 1,001 quantiles ``qs`` and the
+    contamination flag from the matched n-grams that are not ``exempt`` (both engines)."""
+    s = np.asarray(score, np.float64)
+    pct = np.searchsorted(qs, s, side="right") / 10.0 if qs is not None and len(qs) else np.zeros(len(s))
+    flat = matched.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+    lengths = np.diff(matched.offsets.to_numpy())
+    owner = np.repeat(np.arange(len(s)), lengths)
+    counted = ~np.isin(flat, exempt) if len(exempt) else np.ones(len(flat), bool)
+    counts = np.bincount(owner[counted], minlength=len(s)).astype(np.int64)
+    return pa.RecordBatch.from_arrays(
+        [ids, pa.array(s, pa.float64()), pa.array(counts > 0), pa.array(counts), pa.array(np.minimum(pct, 100.0))],
+        names=["id", "betr_score", "contaminated", "contamination_ngrams", "betr_rank_pct"],
+    )
+
+
 def finish_scores(scores, exempt: np.ndarray):
-    """``betr_rank_pct`` (0-100, higher = closer) from 1,001 quantiles of ``betr_score``, and the
-    contamination flag from the matched n-grams that are not exempt."""
-    probs = [i / 1000 for i in range(1001)]
-    qs = np.asarray(scores.approxQuantile("betr_score", probs, 1e-4), np.float64)
+    """``betr_rank_pct`` (0-100, higher = closer) from 1,001 exact quantiles of ``betr_score``
+    (:mod:`curation.quantiles`' rule), and the contamination flag."""
+    qs = np.asarray(scores.approxQuantile("betr_score", QUANTILE_PROBS, 0.0), np.float64)
 
     def per_batch(batches):
         for batch in batches:
-            s = batch.column("betr_score").to_numpy(zero_copy_only=False)
-            pct = np.searchsorted(qs, s, side="right") / 10.0 if len(qs) else np.zeros(len(s))
-            matched = batch.column("matched")
-            flat = matched.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
-            lengths = np.diff(matched.offsets.to_numpy())
-            owner = np.repeat(np.arange(batch.num_rows), lengths)
-            counted = ~np.isin(flat, exempt) if len(exempt) else np.ones(len(flat), bool)
-            counts = np.bincount(owner[counted], minlength=batch.num_rows).astype(np.int64)
-            yield pa.RecordBatch.from_arrays(
-                [batch.column("id"), batch.column("betr_score"), pa.array(counts > 0), pa.array(counts), pa.array(np.minimum(pct, 100.0))],
-                names=["id", "betr_score", "contaminated", "contamination_ngrams", "betr_rank_pct"],
-            )
+            yield finish_batch(batch.column("id"), batch.column("betr_score").to_numpy(zero_copy_only=False), batch.column("matched"), qs, exempt)
 
     return scores.mapInArrow(per_batch, SCORE_DDL)
 
 
-def score_stage(docs, params: ScoreParams) -> ScoreResult:
-    from pyspark.sql import functions as F
+@dataclass
+class ScoringSetup:
+    """What both engines load before scoring: targets embedded, test n-grams, the evaluation dict."""
 
-    started = time.time()
+    targets: list
+    test_ngrams: np.ndarray
+    embedder: object
+    target_emb: np.ndarray
+    evaluation: dict
+
+
+def prepare_scoring(params: ScoreParams) -> ScoringSetup:
     targets = load_examples(params.targets, role="target") if params.targets else []
     if not targets:
         raise ValueError("the score stage needs targets (benchmark train/dev files)")
     tests = load_examples(params.decontaminate, role="decontaminate") if params.decontaminate else []
     test_ngrams = benchmark_ngrams([e.text for e in tests], params.ngram)
     embedder = get_embedder(params.embedder)
-    t = time.time()
     target_emb = embedder.embed([e.text for e in targets])
     evaluation: dict = {
         "targets": len(targets),
@@ -135,47 +156,64 @@ def score_stage(docs, params: ScoreParams) -> ScoreResult:
         "mode": params.mode,
         "embedder": params.embedder,
     }
-    model, sample_table = None, None
+    return ScoringSetup(targets, test_ngrams, embedder, target_emb, evaluation)
+
+
+def fit_sample(ids: list[str], texts: list[str], params: ScoreParams, setup: ScoringSetup) -> tuple[QualityModel, pa.Table, np.ndarray | None]:
+    """Sample mode on the sampled documents (sorted by id): embed, rank against the targets,
+    label the top p%, train the bagged, cross-fitted classifier. Returns (model, sample table,
+    cross-fitted scores); adds the classifier's figures to ``setup.evaluation``."""
+    if len(ids) < 2:  # the classifier needs a positive and a negative document
+        raise InputError(
+            f"the score stage's sample mode needs at least 2 documents to train its classifier, "
+            f"the input has {len(ids)}; use mode direct (--mode direct) for an input this small"
+        )
+    t = time.time()
+    emb = setup.embedder.embed(texts)  # type: ignore[attr-defined]
+    embed_s = time.time() - t
+    t = time.time()
+    direct = direct_scores(emb, setup.target_emb)
+    rank_s = time.time() - t
+    score = rank_score(direct["best_rank"])
+    labels = top_labels(score, params.top_p, tiebreak=direct["max_sim"])
+    model, metrics, crossfit = train_betr_classifier(
+        texts,
+        labels,
+        params.top_p,
+        params.classifier.model_copy(update={"seed": params.seed, "embedder": params.embedder}),
+        params.holdout,
+        params.folds,
+    )
+    setup.evaluation.update(metrics, embed_docs_per_s=round(len(texts) / max(embed_s, 1e-9), 1), rank_seconds=round(rank_s, 3))
+    sample_table = pa.table(
+        {
+            "id": ids,
+            "best_rank": direct["best_rank"],
+            "direct_score": score,
+            "max_sim": direct["max_sim"],
+            "mean_log_rank": direct["mean_log_rank"],
+            "label": labels,
+            "crossfit_score": crossfit if crossfit is not None else pa.nulls(len(ids), pa.float64()),
+        }
+    )
+    return model, sample_table, crossfit
+
+
+def score_stage(docs, params: ScoreParams) -> ScoreResult:
+    from pyspark.sql import functions as F
+
+    started = time.time()
+    setup = prepare_scoring(params)
+    evaluation = setup.evaluation
+    model, sample_table, crossfit = None, None, None
     if params.mode == "sample":
         ids, texts = sample_documents(docs, params.sample, params.seed)
-        if len(ids) < 2:  # the classifier needs a positive and a negative document
-            raise InputError(
-                f"the score stage's sample mode needs at least 2 documents to train its classifier, "
-                f"the input has {len(ids)}; use mode direct (--mode direct) for an input this small"
-            )
-        t = time.time()
-        emb = embedder.embed(texts)
-        embed_s = time.time() - t
-        t = time.time()
-        direct = direct_scores(emb, target_emb)
-        rank_s = time.time() - t
-        score = rank_score(direct["best_rank"])
-        labels = top_labels(score, params.top_p, tiebreak=direct["max_sim"])
-        model, metrics, crossfit = train_betr_classifier(
-            texts,
-            labels,
-            params.top_p,
-            params.classifier.model_copy(update={"seed": params.seed, "embedder": params.embedder}),
-            params.holdout,
-            params.folds,
-        )
-        evaluation.update(metrics, embed_docs_per_s=round(len(texts) / max(embed_s, 1e-9), 1), rank_seconds=round(rank_s, 3))
-        sample_table = pa.table(
-            {
-                "id": ids,
-                "best_rank": direct["best_rank"],
-                "direct_score": score,
-                "max_sim": direct["max_sim"],
-                "mean_log_rank": direct["mean_log_rank"],
-                "label": labels,
-                "crossfit_score": crossfit if crossfit is not None else pa.nulls(len(ids), pa.float64()),
-            }
-        )
-    scores = _score_pass(docs, params, model, target_emb, test_ngrams)
+        model, sample_table, crossfit = fit_sample(ids, texts, params, setup)
+    scores = _score_pass(docs, params, model, setup.target_emb, setup.test_ngrams)
     if sample_table is not None and crossfit is not None:
         scores = with_crossfit_scores(scores, sample_table.select(["id", "crossfit_score"]))
     scores = scores.localCheckpoint()
-    exempt = frequent_ngrams(scores, params.max_ngram_doc_frequency) if len(test_ngrams) else np.zeros(0, np.int64)
+    exempt = frequent_ngrams(scores, params.max_ngram_doc_frequency) if len(setup.test_ngrams) else np.zeros(0, np.int64)
     evaluation["decontamination_exempt_ngrams"] = int(len(exempt))
     scores = finish_scores(scores, exempt).localCheckpoint()
     agg = scores.agg(F.count(F.lit(1)).alias("n"), F.sum(F.col("contaminated").cast("long")).alias("c")).first()

@@ -3,7 +3,8 @@
 Per Arrow batch: the heuristic signals (:mod:`curation.quality_signals`, polars + numpy),
 fastText language id (:mod:`curation.language_id`), the quality model's score
 (:mod:`curation.quality_model`, one sparse product) and the lexical target similarity
-(:mod:`curation.target_similarity`). The text crosses to Python once for all of them.
+(:mod:`curation.target_similarity`). The text crosses to Python once for all of them. The
+one-process engine (:mod:`tiers.stage_local`) calls the same ``signals_batch`` per slice.
 """
 
 from __future__ import annotations
@@ -32,30 +33,32 @@ def _spark_schema(schema: pa.Schema) -> str:
     return ", ".join(f"`{f.name}` {names[f.type]}" for f in schema)
 
 
+def signals_batch(part, quality_model=None, target_similarity=None, language: bool = True, schema: pa.Schema | None = None) -> pa.RecordBatch:
+    """Every signal column of one batch (id, source, text): the kernel both engines call."""
+    from curation.language_id import identify_language
+
+    texts = part.column("text")
+    sig = quality_signals(texts)
+    n = part.num_rows
+    if language:
+        lang, lang_score = identify_language(texts)
+    else:
+        lang, lang_score = pa.nulls(n, pa.string()), pa.nulls(n, pa.float64())
+    values = texts.to_pylist() if (quality_model or target_similarity) else None
+    q = pa.array(quality_model.score(values)) if quality_model else pa.nulls(n, pa.float64())
+    t = pa.array(target_similarity.score(values)) if target_similarity else pa.nulls(n, pa.float64())
+    cols = [part.column("id"), part.column("source")] + [sig.column(c).combine_chunks() for c in SIGNAL_COLUMNS] + [lang, lang_score, q, t]
+    return pa.RecordBatch.from_arrays(cols, schema=schema or signals_schema())
+
+
 def compute_signals(docs, quality_model=None, target_similarity=None, language: bool = True):
     """DataFrame (id, source, signal columns, lang, lang_score, quality_score, target_similarity) for
     ``docs`` (id, text). Models are plain numpy objects shipped to the tasks with the closure."""
-    from curation.language_id import identify_language
-
     schema = signals_schema()
 
     def per_batch(batches):
         for batch in batches:
             for start in range(0, batch.num_rows, BATCH_ROWS):
-                part = batch.slice(start, BATCH_ROWS)
-                texts = part.column("text")
-                sig = quality_signals(texts)
-                n = part.num_rows
-                if language:
-                    lang, lang_score = identify_language(texts)
-                else:
-                    lang, lang_score = pa.nulls(n, pa.string()), pa.nulls(n, pa.float64())
-                values = texts.to_pylist() if (quality_model or target_similarity) else None
-                q = pa.array(quality_model.score(values)) if quality_model else pa.nulls(n, pa.float64())
-                t = pa.array(target_similarity.score(values)) if target_similarity else pa.nulls(n, pa.float64())
-                cols = (
-                    [part.column("id"), part.column("source")] + [sig.column(c).combine_chunks() for c in SIGNAL_COLUMNS] + [lang, lang_score, q, t]
-                )
-                yield pa.RecordBatch.from_arrays(cols, schema=schema)
+                yield signals_batch(batch.slice(start, BATCH_ROWS), quality_model, target_similarity, language, schema)
 
     return docs.select("id", "source", "text").mapInArrow(per_batch, _spark_schema(schema))

@@ -134,9 +134,14 @@ class ScoreStage(Stage[ScoreParams]):
         return [*self.params.targets, *self.params.decontaminate]
 
     def run(self, ctx: StageContext, inputs: dict[str, Any]) -> StageOutput:
-        from curation.betr_stage import score_stage
+        if ctx.spark is None:
+            from curation.betr_local import score_stage_local
 
-        result = score_stage(inputs[self.inputs[0]], self.params)
+            result = score_stage_local(inputs[self.inputs[0]], self.params, ctx.threads)
+        else:
+            from curation.betr_stage import score_stage
+
+            result = score_stage(inputs[self.inputs[0]], self.params)
         return StageOutput(
             {"scores": result.scores},
             result.stats,

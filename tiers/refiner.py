@@ -53,23 +53,29 @@ def rewrite_one(text: str, settings: RefinerSettings, api_key: str | None) -> tu
         return None, "malformed response"
 
 
-def refine(docs, settings: RefinerSettings):
-    """(id, refined_text, model, error) for every row of ``docs`` (id, text)."""
+def refine_batches(batches, settings: RefinerSettings):
+    """(id, refined_text, model, error) batches for batches of (id, text): both engines' kernel."""
     api_key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
+    with ThreadPoolExecutor(settings.concurrency) as pool:
+        for batch in batches:
+            ids, texts = batch.column("id").to_pylist(), batch.column("text").to_pylist()
+            results = list(pool.map(lambda t: rewrite_one(t or "", settings, api_key), texts))
+            yield pa.RecordBatch.from_arrays(
+                [
+                    pa.array(ids, pa.string()),
+                    pa.array([r[0] for r in results], pa.string()),
+                    pa.array([settings.model] * len(ids), pa.string()),
+                    pa.array([r[1] for r in results], pa.string()),
+                ],
+                schema=REFINED_SCHEMA,
+            )
 
-    def per_batch(batches):
-        with ThreadPoolExecutor(settings.concurrency) as pool:
-            for batch in batches:
-                ids, texts = batch.column("id").to_pylist(), batch.column("text").to_pylist()
-                results = list(pool.map(lambda t: rewrite_one(t or "", settings, api_key), texts))
-                yield pa.RecordBatch.from_arrays(
-                    [
-                        pa.array(ids, pa.string()),
-                        pa.array([r[0] for r in results], pa.string()),
-                        pa.array([settings.model] * len(ids), pa.string()),
-                        pa.array([r[1] for r in results], pa.string()),
-                    ],
-                    schema=REFINED_SCHEMA,
-                )
 
-    return docs.mapInArrow(per_batch, "id string, refined_text string, model string, error string")
+def refine(docs, settings: RefinerSettings):
+    """(id, refined_text, model, error) for every row of the Spark frame ``docs`` (id, text)."""
+    return docs.mapInArrow(lambda batches: refine_batches(batches, settings), "id string, refined_text string, model string, error string")
+
+
+def refine_local(docs: pa.Table, settings: RefinerSettings) -> pa.Table:
+    """:func:`refine` on an Arrow table (id, text)."""
+    return pa.Table.from_batches(list(refine_batches(docs.select(["id", "text"]).to_batches(), settings)), schema=REFINED_SCHEMA)

@@ -55,17 +55,8 @@ class SelectResult:
     parameters: dict
 
 
-def pool_table(docs, params: SelectParams) -> list[PoolSpec]:
-    """(source, tier) pools with their documents and tokens (one Spark job)."""
-    from pyspark.sql import functions as F
-
-    rows = (
-        docs.where(F.col("tier").isin(params.tiers))
-        .groupBy("source", "tier")
-        .agg(F.count(F.lit(1)).alias("documents"), F.sum("token_count").alias("tokens"), F.sum(F.octet_length("text")).alias("bytes"))
-        .orderBy("source", "tier")
-        .collect()
-    )
+def pool_specs(rows: list[dict], params: SelectParams) -> list[PoolSpec]:
+    """PoolSpecs (with their QQT law) from per-(source, tier) rows of documents, tokens and bytes."""
     pools = []
     for r in rows:
         name = f"{r['source']}/{r['tier']}"
@@ -89,6 +80,20 @@ def pool_table(docs, params: SelectParams) -> list[PoolSpec]:
                 )
             )
     return pools
+
+
+def pool_rows(docs, tiers: list[str]) -> list[dict]:
+    """(source, tier) rows of documents, tokens and UTF-8 bytes in ``tiers`` (one Spark job)."""
+    from pyspark.sql import functions as F
+
+    rows = (
+        docs.where(F.col("tier").isin(tiers))
+        .groupBy("source", "tier")
+        .agg(F.count(F.lit(1)).alias("documents"), F.sum("token_count").alias("tokens"), F.sum(F.octet_length("text")).alias("bytes"))
+        .orderBy("source", "tier")
+        .collect()
+    )
+    return [r.asDict() for r in rows]
 
 
 def _hash_uniform(column: str, seed: int):
@@ -173,6 +178,50 @@ def materialize(docs, pools: list[PoolSpec], epochs: np.ndarray, seed: int):
     return picked
 
 
+class SparkFrames:
+    """The select stage's frame operations on a Spark DataFrame (the one-process engine's are
+    :class:`tiers.select_local.ArrowFrames`; the stage's logic is the same for both)."""
+
+    def __init__(self, docs):
+        self.docs = docs
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.docs.columns)
+
+    def with_scores(self, scores) -> SparkFrames:
+        return SparkFrames(self.docs.join(scores.select("id", "betr_score"), "id", "left"))
+
+    def count(self, tiers: list[str] | None = None) -> int:
+        from pyspark.sql import functions as F
+
+        return int((self.docs if tiers is None else self.docs.where(F.col("tier").isin(tiers))).count())
+
+    def keep_top(self, keep_top: dict[str, float]) -> SparkFrames:
+        return SparkFrames(keep_top_by_score(self.docs, keep_top))
+
+    def pool_rows(self, tiers: list[str]) -> list[dict]:
+        return pool_rows(self.docs, tiers)
+
+    def samples(self, pools: list[PoolSpec], limit: int, seed: int) -> dict[str, list[str]]:
+        return pool_samples(self.docs, pools, limit, seed)
+
+    def materialize(self, pools: list[PoolSpec], epochs: np.ndarray, seed: int):
+        return materialize(self.docs, pools, epochs, seed).cache()
+
+    @staticmethod
+    def selected_by_pool(selected) -> dict[str, dict]:
+        """Per pool of the selection: rows, distinct documents, tokens."""
+        from pyspark.sql import functions as F
+
+        return {
+            r["pool"]: r.asDict()
+            for r in selected.groupBy("pool")
+            .agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("id").alias("documents"), F.sum("token_count").alias("tokens"))
+            .collect()
+        }
+
+
 def qqt_curves(
     pools: list[PoolSpec], shares: np.ndarray, budget: float, a: float, d: float, tau_convention: Literal["scaled", "plain"], points: int = 40
 ) -> dict:
@@ -217,19 +266,25 @@ def load_laws(path: str):
 def select_stage(docs, params: SelectParams, embedder=None, seed: int | None = None, scores=None) -> SelectResult:
     """``docs``: tiered documents (id, text, source, tier, token_count); ``scores``: the score
     stage's (id, betr_score), joined when ``docs`` lacks betr_score."""
-    from pyspark.sql import functions as F
+    import pyarrow as pa
 
     started = time.time()
     seed = params.seed if seed is None else seed
-    missing = {"id", "text", "source", "tier", "token_count"} - set(docs.columns)
+    if isinstance(docs, pa.Table):
+        from tiers.select_local import ArrowFrames
+
+        frames: Any = ArrowFrames(docs)
+    else:
+        frames = SparkFrames(docs)
+    missing = {"id", "text", "source", "tier", "token_count"} - set(frames.columns)
     if missing:
         raise ValueError(f"selection needs tiered documents; missing columns {sorted(missing)}")
-    if scores is not None and "betr_score" not in docs.columns:
-        docs = docs.join(scores.select("id", "betr_score"), "id", "left")
-    total = docs.count()
-    eligible_before = docs.where(F.col("tier").isin(params.tiers)).count() if params.keep_top else None
-    docs = keep_top_by_score(docs, params.keep_top)
-    pools = pool_table(docs, params)
+    if scores is not None and "betr_score" not in frames.columns:
+        frames = frames.with_scores(scores)
+    total = frames.count()
+    eligible_before = frames.count(params.tiers) if params.keep_top else None
+    frames = frames.keep_top(params.keep_top)
+    pools = pool_specs(frames.pool_rows(params.tiers), params)
     if not pools:
         raise ValueError(f"no documents in tiers {params.tiers}: nothing to select")
     a = params.qqt.a if params.qqt.a is not None else 8e5 / params.budget_tokens
@@ -272,7 +327,7 @@ def select_stage(docs, params: SelectParams, embedder=None, seed: int | None = N
             from tiers.ot_mixture import MixtureOT
 
             embedder = embedder or get_embedder(params.embedder)
-            samples = pool_samples(docs, pools, params.embed_sample, seed)
+            samples = frames.samples(pools, params.embed_sample, seed)
             pool_emb = [embedder.embed(samples[p.name]) for p in pools]
             target_emb = embedder.embed(load_target_texts(params.targets))
             distance = MixtureOT(pool_emb, target_emb, params.quantize_pool, params.quantize_target, seed=seed)
@@ -287,13 +342,8 @@ def select_stage(docs, params: SelectParams, embedder=None, seed: int | None = N
             params.steps,
             tau_convention=params.qqt.tau_convention,
         )
-    selected = materialize(docs, pools, res.epochs, seed).cache()
-    got = {
-        r["pool"]: r
-        for r in selected.groupBy("pool")
-        .agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("id").alias("documents"), F.sum("token_count").alias("tokens"))
-        .collect()
-    }
+    selected = frames.materialize(pools, res.epochs, seed)
+    got = frames.selected_by_pool(selected)
     mix = []
     for row, p in zip(res.rows(pools), pools):
         g = got.get(p.name)
@@ -334,7 +384,7 @@ def select_stage(docs, params: SelectParams, embedder=None, seed: int | None = N
             "predicted_loss": res.predicted_loss,
             "alignment_ot": res.alignment_ot,
             "uniform_ot": res.uniform_ot,
-            "order": "betr_score" if "betr_score" in docs.columns else "hash",
+            "order": "betr_score" if "betr_score" in frames.columns else "hash",
         },
     )
     parameters = {"basis": basis, "max_epochs": params.max_epochs, "seed": seed, "keep_top": params.keep_top, "order": stats.details["order"]}

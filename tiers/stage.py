@@ -92,6 +92,34 @@ def _quantile_fn(frame, column: str):
     return q
 
 
+def check_alignment_column(columns: list[str], policy: TierPolicy) -> str | None:
+    """The policy's L3 alignment column, which the signals must hold (a user error otherwise)."""
+    col = policy.l3.alignment_column
+    if col and col not in columns:
+        raise ValueError(
+            f"tiers.l3.alignment_column: no column {col!r} in the signals; available: "
+            f"{', '.join(c for c in columns if c.endswith(('score', 'similarity')))}"
+        )
+    return col
+
+
+def units_batch(ids: list[str], texts: list) -> pa.RecordBatch:
+    """The knowledge units (:func:`curation.knowledge_units.extract_units`) of a batch of L3 documents."""
+    names = UNIT_SCHEMA.names
+    rows = []
+    for doc_id, text in zip(ids, texts):
+        rows += extract_units(doc_id, text or "")
+    return pa.RecordBatch.from_pylist([{k: r[k] for k in names} for r in rows], schema=UNIT_SCHEMA)
+
+
+UNIT_COLUMNS = ["unit_id", "id", "source", "kind", "start", "end", "question", "answer", "verification"]
+
+
+def no_unit_reason(policy: TierPolicy) -> str:
+    """The reason an L3 document without a verified or rejected unit stays at L3."""
+    return "l4: no knowledge unit found" if policy.l4.enabled else "l4: disabled"
+
+
 def _no_step(name: str) -> None:
     return None
 
@@ -109,12 +137,7 @@ def tier_signals(signals, policy: TierPolicy, on_step=_no_step):
         base = base.withColumn("duplicate_reason", F.lit(None).cast("string"))
     if "contaminated" not in base.columns:
         base = base.withColumn("contaminated", F.lit(False)).withColumn("contamination_ngrams", F.lit(0).cast("bigint"))
-    col = policy.l3.alignment_column
-    if col and col not in base.columns:
-        raise ValueError(
-            f"tiers.l3.alignment_column: no column {col!r} in the signals; available: "
-            f"{', '.join(c for c in base.columns if c.endswith(('score', 'similarity')))}"
-        )
+    col = check_alignment_column(base.columns, policy)
     rule = filter_reason(policy)
     sig = with_polars(base, lambda b: b.with_columns(rule), _schema_plus(base, [("filter_reason", pa.string())]))
     sig = sig.localCheckpoint()
@@ -134,18 +157,9 @@ def knowledge_units(l3_docs, policy: TierPolicy):
     """(verified units, rejected units) of L3 documents (id, source, text)."""
     from pyspark.sql import functions as F
 
-    names = UNIT_SCHEMA.names
-
     def per_batch(batches):
         for batch in batches:
-            rows = []
-            for doc_id, text in zip(batch.column("id").to_pylist(), batch.column("text").to_pylist()):
-                rows += extract_units(doc_id, text or "")
-            yield (
-                pa.RecordBatch.from_pylist([{k: r[k] for k in names} for r in rows], schema=UNIT_SCHEMA)
-                if rows
-                else pa.RecordBatch.from_pylist([], schema=UNIT_SCHEMA)
-            )
+            yield units_batch(batch.column("id").to_pylist(), batch.column("text").to_pylist())
 
     units = l3_docs.select("id", "text").mapInArrow(per_batch, _ddl(UNIT_SCHEMA))
     units = units.join(l3_docs.select("id", "source"), "id").localCheckpoint()
@@ -161,8 +175,7 @@ def knowledge_units(l3_docs, policy: TierPolicy):
         )
         .otherwise(F.col("verification")),
     )
-    cols = ["unit_id", "id", "source", "kind", "start", "end", "question", "answer", "verification"]
-    return units.filter("verified").select(*cols), units.filter(~F.col("verified")).select(*cols)
+    return units.filter("verified").select(*UNIT_COLUMNS), units.filter(~F.col("verified")).select(*UNIT_COLUMNS)
 
 
 def duplicate_reasons(removed):
@@ -187,6 +200,13 @@ def prepare_quality_model(policy: TierPolicy, model_dir: str) -> dict | None:
     return model.meta["cross_validation"]
 
 
+def signal_models(policy: TierPolicy) -> tuple[QualityModel | None, TargetSimilarity | None]:
+    """The policy's quality model and lexical target similarity (None where it names none)."""
+    model = QualityModel.load(policy.quality_model) if policy.quality_model else None
+    sim = TargetSimilarity(load_target_texts(policy.targets)) if policy.targets else None
+    return model, sim
+
+
 def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None, scores=None) -> TierResult:
     """Tier ``docs`` (deduplicated documents with id, source, text, token_count).
 
@@ -206,8 +226,7 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
 
     model = None
     if signals is None:
-        model = QualityModel.load(policy.quality_model) if policy.quality_model else None
-        sim = TargetSimilarity(load_target_texts(policy.targets)) if policy.targets else None
+        model, sim = signal_models(policy)
         signals = compute_signals(docs, model, sim, language=policy.filters.language.enabled)
     if scores is not None:
         signals = signals.drop(*[c for c in scores.columns if c != "id" and c in signals.columns]).join(scores, "id", "left")
@@ -221,8 +240,7 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
         units, rejected = units.localCheckpoint(), rejected.localCheckpoint()
         on_step("knowledge units (L4)")
     else:
-        cols = ["unit_id", "id", "source", "kind", "start", "end", "question", "answer", "verification"]
-        units = rejected = empty_units.select(*cols)
+        units = rejected = empty_units.select(*UNIT_COLUMNS)
     promoted = units.groupBy("id").agg(
         F.array_sort(F.collect_set(F.concat(F.lit("l4: "), F.col("kind"), F.lit(" "), F.col("verification")))).alias("_l4")
     )
@@ -237,7 +255,7 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
             "tier_reasons",
             F.when(F.col("_l4").isNotNull(), F.col("_l4"))
             .when((F.col("tier") == "L3") & F.col("_l4_failed").isNotNull(), F.col("_l4_failed"))
-            .when(F.col("tier") == "L3", F.array(F.lit("l4: no knowledge unit found" if policy.l4.enabled else "l4: disabled")))
+            .when(F.col("tier") == "L3", F.array(F.lit(no_unit_reason(policy))))
             .otherwise(F.col("tier_reasons")),
         )
         .drop("_l4", "_l4_failed")
@@ -269,15 +287,27 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
         .orderBy("tier", "source")
         .collect()
     ]
-    thresholds = {k: (None if v is None or math.isinf(v) else v) for k, v in thresholds.items()}  # JSON has no inf
-    by_tier = {t: sum(c["documents"] for c in counts if c["tier"] == t) for t in TIERS}
     n_units = units.count()
     n_rejected = rejected.count()
-    total = sum(by_tier.values())
-    filter_failures = {
-        r["filter_reason"]: int(r["count"]) for r in tiered.filter(F.col("filter_reason").isNotNull()).groupBy("filter_reason").count().collect()
-    }
+    filter_failures = dict(
+        sorted(
+            (r["filter_reason"], int(r["count"]))
+            for r in tiered.filter(F.col("filter_reason").isNotNull()).groupBy("filter_reason").count().collect()
+        )
+    )
     on_step("counts")
+    return tier_result_of(
+        documents, tiered, units, rejected, refined, counts, thresholds, (n_units, n_rejected), filter_failures, model, step_seconds, started
+    )
+
+
+def tier_result_of(
+    documents, tiered, units, rejected, refined, counts, thresholds, n_units, filter_failures, model, step_seconds, started
+) -> TierResult:
+    """The stage's result and stats (both engines)."""
+    thresholds = {k: (None if v is None or math.isinf(v) else v) for k, v in thresholds.items()}  # JSON has no inf
+    by_tier = {t: sum(c["documents"] for c in counts if c["tier"] == t) for t in TIERS}
+    total = sum(by_tier.values())
     stats = StageStats(
         name="tier",
         docs_in=total,
@@ -286,8 +316,8 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
         details={
             "tiers": by_tier,
             "thresholds": thresholds,
-            "l4_units_verified": n_units,
-            "l4_units_rejected": n_rejected,
+            "l4_units_verified": n_units[0],
+            "l4_units_rejected": n_units[1],
             "quality_model_cv": (model.meta.get("cross_validation", {}) if model else None),
             "filter_failures": filter_failures,
             "step_seconds": step_seconds,

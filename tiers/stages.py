@@ -43,14 +43,25 @@ class TierStage(Stage[TierPolicy]):
         return [getattr(owner, attr) if index is None else owner[index] for owner, attr, index in self.params.paths()]
 
     def run(self, ctx: StageContext, inputs: dict[str, Any]) -> StageOutput:
-        from curation.near_dedup import combine_removed
-        from tiers.stage import duplicate_reasons, prepare_quality_model, tier_stage
+        from tiers.stage import prepare_quality_model
 
         policy = self.params.model_copy(deep=True)
         cv = prepare_quality_model(policy, os.path.join(ctx.root, self.model_dir))
-        removed = combine_removed(inputs["exact_removed"], inputs["near_removed"])
-        duplicates = duplicate_reasons(removed) if removed is not None else None
-        result = tier_stage(inputs[self.inputs[0]], duplicates, policy, all_docs=inputs["documents"], scores=inputs["scores"])
+        docs, all_docs, scores = inputs[self.inputs[0]], inputs["documents"], inputs["scores"]
+        if ctx.spark is None:
+            from curation.dedup_local import combine_removed_local
+            from tiers.stage_local import duplicate_reasons_local, tier_stage_local
+
+            removed = combine_removed_local(inputs["exact_removed"], inputs["near_removed"])
+            duplicates = duplicate_reasons_local(removed) if removed is not None else None
+            result = tier_stage_local(docs, duplicates, policy, all_docs=all_docs, scores=scores, threads=ctx.threads)
+        else:
+            from curation.near_dedup import combine_removed
+            from tiers.stage import duplicate_reasons, tier_stage
+
+            removed = combine_removed(inputs["exact_removed"], inputs["near_removed"])
+            duplicates = duplicate_reasons(removed) if removed is not None else None
+            result = tier_stage(docs, duplicates, policy, all_docs=all_docs, scores=scores)
         if cv:
             result.stats.details["quality_model_cv"] = cv
         frames = {frame: getattr(result, field) for field, frame in TIER_FRAMES.items()}
