@@ -40,8 +40,9 @@ class Software(BaseModel):
     git_dirty: bool | None
     python: str
     spark_version: str | None = None
-    spark_master: str | None = None
+    spark_master: str | None = None  # None when the one-process engine ran every stage
     prefect_version: str | None = None
+    engine: str = "spark"  # spark, or local (every stage in one process on Arrow tables)
 
 
 class PrefectRun(BaseModel):
@@ -118,7 +119,7 @@ def tierlake_version() -> str:
     return _package_version("tierlake") or "0+unknown"
 
 
-def software(spark=None) -> Software:
+def software(spark=None, engine: str = "spark") -> Software:
     _v = _package_version
     commit, dirty = git_state()
     return Software(
@@ -129,6 +130,7 @@ def software(spark=None) -> Software:
         spark_version=spark.version if spark is not None else _v("pyspark"),
         spark_master=spark.sparkContext.master if spark is not None else None,
         prefect_version=_v("prefect"),
+        engine=engine,
     )
 
 

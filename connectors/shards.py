@@ -104,7 +104,10 @@ def write_shards(
 
     The shards are written by pyarrow inside the Spark tasks (``mapInArrow``), not by Spark's
     Parquet writer, whose footers list a column chunk's encodings in an order that varies
-    between identical runs: the same rows and config give the same bytes."""
+    between identical runs: the same rows and config give the same bytes. An Arrow table (the
+    one-process engine's frames) goes to :func:`write_table_shards`."""
+    if isinstance(df, pa.Table):
+        return write_table_shards(df, root, name, run_id, target_bytes, sort_by, size_column)
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import to_arrow_schema
 

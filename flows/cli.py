@@ -74,6 +74,7 @@ def cmd_run(args) -> int:
     from connectors.filesystem import list_files
     from connectors.sources import check_source
     from flows.curate import curate
+    from flows.errors import RecipeError
     from flows.recipe import load_recipe
 
     recipe = load_recipe(args.recipe, args.base_dir)  # fail fast, before Prefect or Spark start
@@ -81,7 +82,9 @@ def cmd_run(args) -> int:
         list_files(src.path)  # a missing or unreadable input is an InputError naming it, not a flow failure
         check_source(src)  # an unusable input (no records, not JSON, no text column): one line, no flow-run traceback
     started = time.time()
-    path = curate(recipe_path=os.path.abspath(args.recipe), base_dir=args.base_dir, overwrite=args.overwrite, master=args.master)
+    if args.engine == "local" and args.master:
+        raise RecipeError("--master is a Spark option; --engine local runs every stage in this process")
+    path = curate(recipe_path=os.path.abspath(args.recipe), base_dir=args.base_dir, overwrite=args.overwrite, master=args.master, engine=args.engine)
     if not args.quiet:
         show_manifest(path, started)
     return 0
@@ -884,6 +887,12 @@ def build_cli() -> click.Group:
         [
             click.Argument(["recipe"]),
             master_option("Spark master URL, overriding the recipe (e.g. local[2], spark://host:7077)"),
+            option(
+                "--engine",
+                type=choice("spark", "local"),
+                help="overrides the recipe's engine: spark (every stage a Spark job) or local (every stage in this "
+                "process on Arrow tables, no JVM, the same documents, tiers and mix; for inputs that fit in memory)",
+            ),
             option("--overwrite", is_flag=True, help="replace an earlier run in the output folder"),
             option("--base-dir", help="resolve relative recipe paths against this folder (default: the recipe's folder)"),
         ],

@@ -117,14 +117,27 @@ def _run_recipe_in(recipe: Recipe, recipe_dict: dict, root: str, upload_to: str 
         assert ct.lake is not None  # the recipe's validation requires it when the stage is on
         done = run_stages([ContainmentStage(ContainmentParams(min_ratio=ct.min_ratio, sample=ct.sample, seed=ct.seed), ct.lake)], ctx)
         containment = done.outputs["containment"]
-    ctx.spark = spark = get_spark(recipe.spark)
+    spark = None
+    if recipe.engine == "local":
+        from connectors.local_ingest import check_fits_in_memory
+        from curation.dedup_local import default_threads
+
+        check_fits_in_memory(recipe.sources)
+        ctx.threads = recipe.threads or default_threads()
+    else:
+        ctx.spark = spark = get_spark(recipe.spark)
     ck = Checkpoints(root, spark, enabled=recipe.output.resume and upload_to is None)
     run = run_stages(document_stages(recipe), ctx, ck)
     frames, out = run.frames, run.outputs
     docs, quarantine, kept = frames["documents"], frames["quarantine"], frames["kept"]
     inputs = out["ingest"].meta["inputs"]
     ingest_stats = out["ingest"].stats
-    removed = combine_removed(frames["exact_removed"], frames["near_removed"])
+    if spark is None:
+        from curation.dedup_local import combine_removed_local
+
+        removed = combine_removed_local(frames["exact_removed"], frames["near_removed"])
+    else:
+        removed = combine_removed(frames["exact_removed"], frames["near_removed"])
     scored = out["score"].objects["result"] if "score" in out else None
     if scored is not None:
         scored.scores = frames["scores"]  # the checkpoint's copy (lineage cut)
@@ -145,7 +158,7 @@ def _run_recipe_in(recipe: Recipe, recipe_dict: dict, root: str, upload_to: str 
         run_id=run_id,
         name=recipe.name,
         created_at=now_iso(),
-        software=software(spark),
+        software=software(spark, recipe.engine),
         recipe=recipe_dict,
         recipe_sha256=recipe_sha256(recipe_dict),
         seed=recipe.seed,
@@ -182,12 +195,13 @@ def _run_recipe_in(recipe: Recipe, recipe_dict: dict, root: str, upload_to: str 
         upload_tree(root, upload_to)
         shutil.rmtree(root, ignore_errors=True)
         path = upload_to.rstrip("/") + "/manifest.json"
-    release(docs, quarantine)
-    # release caches only after everything is written: un-caching an input invalidates the
-    # caches that depend on it
-    for name in ("exact_removed", "near_removed", "exact_kept", "kept", "band_rows", "selected"):
-        if frames.get(name) is not None:
-            frames[name].unpersist()
+    if spark is not None:
+        release(docs, quarantine)
+        # release caches only after everything is written: un-caching an input invalidates the
+        # caches that depend on it
+        for name in ("exact_removed", "near_removed", "exact_kept", "kept", "band_rows", "selected"):
+            if frames.get(name) is not None:
+                frames[name].unpersist()
     try:
         create_markdown_artifact(
             key="run-summary", markdown=summary_markdown(manifest, path, time.time() - started), description="tierlake run summary"
@@ -218,7 +232,7 @@ def summary_markdown(manifest: Manifest, path: str, seconds: float) -> str:
 
 
 @flow(name="curate", log_prints=True)
-def curate(recipe_path: str, base_dir: str | None = None, overwrite: bool = False, master: str | None = None) -> str:
+def curate(recipe_path: str, base_dir: str | None = None, overwrite: bool = False, master: str | None = None, engine: str | None = None) -> str:
     """Run a tierlake recipe end to end; returns the manifest path."""
     import yaml
 
@@ -229,7 +243,9 @@ def curate(recipe_path: str, base_dir: str | None = None, overwrite: bool = Fals
         recipe.output.overwrite = True
     if master:
         recipe.spark.master = master
-    if recipe.spark.mode == "submit":
+    if engine:
+        recipe.engine = engine  # type: ignore[assignment]  # the CLI offers spark|local only
+    if recipe.spark.mode == "submit" and recipe.engine == "spark":
         return submit_recipe(recipe, recipe_path, base_dir, overwrite)
     path, _ = run_recipe(recipe, recipe_dict)
     return path

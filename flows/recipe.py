@@ -8,6 +8,7 @@ recipe's folder (or ``base_dir``).
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
@@ -61,6 +62,11 @@ class Recipe(BaseModel):
     output: OutputSettings
     stages: StageParams = Field(default_factory=StageParams)
     spark: SparkSettings = Field(default_factory=SparkSettings)
+    engine: Literal["spark", "local"] = Field(
+        "spark",
+        description="spark: every stage on Spark (spark settings apply); local: every stage in this process on Arrow tables, for inputs that fit its memory",
+    )
+    threads: int | None = Field(None, ge=1, description="threads of engine local (default: the cores this process may use)")
 
 
 def _format_errors(path: str, exc: ValidationError) -> str:

@@ -128,10 +128,11 @@ def stage_key_of(stage: Stage, upstream: str | None, engine: str) -> str:
 def _execute(stage: Stage, ctx: StageContext, inputs: dict, ck: Checkpoints, key: str) -> StageOutput:
     from threadpoolctl import threadpool_limits
 
-    # one BLAS thread: the same products round the same way on any core count (Spark's Python
-    # workers get the same through their environment, connectors/spark_session.py)
+    # one BLAS and one OpenMP thread: the same products (and scikit-learn's k-means in the select
+    # stage's OT) round the same way on any core count and in either engine (Spark's Python
+    # workers and driver get the same through their environment, connectors/spark_session.py)
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with threadpool_limits(limits=1, user_api="blas"), threadpool_limits(limits=1, user_api="openmp"):
             out = stage.run(ctx, inputs)
         check_accounting(out, stage)
         if stage.checkpoint and ck.enabled:

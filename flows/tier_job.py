@@ -37,15 +37,24 @@ from tiers.stage import TierResult, tier_stage
 from tiers.stages import TierStage, tier_result
 
 
-def write_tier_outputs(result: TierResult, root: str, run_id: str, shard_bytes: int, prefix: str = "") -> dict:
+def _one_tier(docs, tier: str):
+    """The documents of one tier without the tier column (a Spark frame or an Arrow table)."""
+    import pyarrow as pa
+
+    if isinstance(docs, pa.Table):
+        import pyarrow.compute as pc
+
+        return docs.filter(pc.equal(docs.column("tier"), tier)).drop_columns(["tier"])
     from pyspark.sql import functions as F
 
+    return docs.filter(F.col("tier") == tier).drop("tier")
+
+
+def write_tier_outputs(result: TierResult, root: str, run_id: str, shard_bytes: int, prefix: str = "") -> dict:
     outputs = {}
     docs = result.documents
     for tier in TIERS:
-        outputs[f"{prefix}documents/tier={tier}"] = write_shards(
-            docs.filter(F.col("tier") == tier).drop("tier"), root, f"{prefix}documents/tier={tier}", run_id, shard_bytes
-        )
+        outputs[f"{prefix}documents/tier={tier}"] = write_shards(_one_tier(docs, tier), root, f"{prefix}documents/tier={tier}", run_id, shard_bytes)
     outputs[f"{prefix}signals"] = write_shards(result.signals, root, f"{prefix}signals", run_id, shard_bytes, size_column=None)
     outputs[f"{prefix}units"] = write_shards(result.units, root, f"{prefix}units", run_id, shard_bytes, sort_by="unit_id", size_column=None)
     outputs[f"{prefix}units_rejected"] = write_shards(
