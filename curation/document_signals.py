@@ -44,9 +44,8 @@ def signals_batch(part, quality_model=None, target_similarity=None, language: bo
         lang, lang_score = identify_language(texts)
     else:
         lang, lang_score = pa.nulls(n, pa.string()), pa.nulls(n, pa.float64())
-    values = texts.to_pylist() if (quality_model or target_similarity) else None
-    q = pa.array(quality_model.score(values)) if quality_model else pa.nulls(n, pa.float64())
-    t = pa.array(target_similarity.score(values)) if target_similarity else pa.nulls(n, pa.float64())
+    q = pa.array(quality_model.score(texts)) if quality_model else pa.nulls(n, pa.float64())
+    t = pa.array(target_similarity.score(texts)) if target_similarity else pa.nulls(n, pa.float64())
     cols = [part.column("id"), part.column("source")] + [sig.column(c).combine_chunks() for c in SIGNAL_COLUMNS] + [lang, lang_score, q, t]
     return pa.RecordBatch.from_arrays(cols, schema=schema or signals_schema())
 

@@ -62,10 +62,16 @@ def _vectorizer(p: QualityModelParams):
 
 
 def _ngram_features(texts, p: QualityModelParams):
-    cut = [(t or "")[: p.max_chars] for t in texts]
+    """Hashed word 1..n-gram counts (:func:`curation.hashing_jit.hashed_ngram_counts`, equal to
+    scikit-learn's ``HashingVectorizer`` entry for entry and free of the GIL), then sublinear TF and
+    L2 norm. ``texts``: a list of str or an Arrow string array."""
     if p.features == "ngrams_stripped":
-        cut = [strip_format(t) for t in cut]
-    x = _vectorizer(p).transform(cut)
+        values = texts.to_pylist() if hasattr(texts, "to_pylist") else texts
+        x = _vectorizer(p).transform([strip_format((t or "")[: p.max_chars]) for t in values])
+    else:
+        from curation.hashing_jit import hashed_ngram_counts
+
+        x = hashed_ngram_counts(texts, p.n_features, p.ngram_max, p.max_chars)
     x.data = np.log1p(x.data)  # sublinear term frequency
     norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
     norms[norms == 0] = 1
@@ -80,7 +86,8 @@ def _features(texts, p: QualityModelParams, embeddings: np.ndarray | None = None
     if embeddings is None:
         from curation.embedders import get_embedder
 
-        embeddings = get_embedder(p.embedder).embed([(t or "")[: p.max_chars] for t in texts])
+        values = texts.to_pylist() if hasattr(texts, "to_pylist") else texts
+        embeddings = get_embedder(p.embedder).embed([(t or "")[: p.max_chars] for t in values])
     dense = np.asarray(embeddings, np.float32) * np.float32(p.embedding_weight)
     if not p.uses_ngrams():
         return dense

@@ -1,0 +1,288 @@
+"""Hashed word n-gram counts in one compiled pass over Arrow string buffers: scikit-learn's
+``HashingVectorizer(lowercase=True, token_pattern=r"(?u)\\b\\w+\\b", ngram_range=(1, n),
+alternate_sign=False, norm=None)`` without its per-document Python.
+
+The quality model, the lexical target similarity and BETR's classifier all read documents through
+that vectorizer, and its analyzer (Python ``str.lower``, ``re.findall``, n-gram joins) held the
+GIL for most of their time, so threads could not share the work. This kernel decodes UTF-8, cuts
+at ``max_chars`` characters, lower-cases and finds word characters from tables built from
+Python's own ``str.lower`` and ``re``'s ``\\w`` (so the tokens are the same), hashes every n-gram
+with MurmurHash3 (x86, 32-bit, seed 0, as scikit-learn does) and counts them per document, with
+the GIL released. Documents holding a character whose lower case is not one character (``İ``) or
+depends on context (``Σ``) are marked and left to scikit-learn. The counts equal the
+vectorizer's matrix entry for entry (tests/test_quality_model.py); speed in docs/benchmarks.md
+("Hashed n-gram features").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "tierlake-numba-cache"))
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+
+_jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+_TABLES: tuple[np.ndarray, np.ndarray] | None = None
+MAX_CODEPOINT = 0x110000
+
+
+def unicode_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(lower, is_word): ``lower[cp]`` the code point of ``chr(cp).lower()`` when that is one
+    character and does not depend on context, else -1; ``is_word[cp]`` whether ``re``'s ``\\w``
+    matches it. Built once per process from Python itself (about 0.1 s)."""
+    global _TABLES
+    if _TABLES is None:
+        points = np.concatenate([np.arange(0xD800), np.arange(0xE000, MAX_CODEPOINT)]).astype(np.uint32)  # no surrogates
+        chars = points.tobytes().decode("utf-32-le")
+        lower = np.full(MAX_CODEPOINT, -1, np.int32)
+        step = 4096
+        for start in range(0, len(chars), step):  # str.lower per block; per character only where a block changes length
+            block = chars[start : start + step]
+            low = block.lower()
+            if len(low) == len(block):
+                lower[points[start : start + step]] = np.frombuffer(low.encode("utf-32-le"), np.uint32).astype(np.int32)
+            else:
+                for ch in block:
+                    one = ch.lower()
+                    lower[ord(ch)] = ord(one) if len(one) == 1 else -1
+        lower[0x03A3] = -1  # capital sigma lowers to final or medial sigma by context
+        is_word = np.zeros(MAX_CODEPOINT, np.bool_)
+        is_word[np.frombuffer("".join(re.findall(r"\w", chars)).encode("utf-32-le"), np.uint32)] = True
+        _TABLES = (lower, is_word)
+    return _TABLES
+
+
+_M32 = 0xFFFFFFFF
+
+
+@_jit
+def _rotl32(x, r):
+    return ((x << r) | (x >> (32 - r))) & _M32
+
+
+@_jit
+def murmur3_32(buf, n):
+    """MurmurHash3 x86_32 (seed 0) of ``buf[:n]`` as a signed int32 (scikit-learn's murmurhash3_32).
+    Arithmetic in int64 masked to 32 bits (numba widens integer products)."""
+    c1, c2 = 0xCC9E2D51, 0x1B873593
+    h = np.int64(0)
+    nblocks = n // 4
+    for b in range(nblocks):
+        i = 4 * b
+        k = np.int64(buf[i]) | (np.int64(buf[i + 1]) << 8) | (np.int64(buf[i + 2]) << 16) | (np.int64(buf[i + 3]) << 24)
+        k = (k * c1) & _M32
+        k = _rotl32(k, 15)
+        k = (k * c2) & _M32
+        h ^= k
+        h = _rotl32(h, 13)
+        h = (h * 5 + 0xE6546B64) & _M32
+    tail = 4 * nblocks
+    rem = n & 3
+    k1 = np.int64(0)
+    if rem == 3:
+        k1 ^= np.int64(buf[tail + 2]) << 16
+    if rem >= 2:
+        k1 ^= np.int64(buf[tail + 1]) << 8
+    if rem >= 1:
+        k1 ^= np.int64(buf[tail])
+        k1 = (k1 * c1) & _M32
+        k1 = _rotl32(k1, 15)
+        k1 = (k1 * c2) & _M32
+        h ^= k1
+    h ^= n
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _M32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _M32
+    h ^= h >> 16
+    return h - (1 << 32) if h >= (1 << 31) else h
+
+
+@_jit
+def _put_utf8(buf, n, cp):
+    if cp < 0x80:
+        buf[n] = cp
+        return n + 1
+    if cp < 0x800:
+        buf[n] = 0xC0 | (cp >> 6)
+        buf[n + 1] = 0x80 | (cp & 0x3F)
+        return n + 2
+    if cp < 0x10000:
+        buf[n] = 0xE0 | (cp >> 12)
+        buf[n + 1] = 0x80 | ((cp >> 6) & 0x3F)
+        buf[n + 2] = 0x80 | (cp & 0x3F)
+        return n + 3
+    buf[n] = 0xF0 | (cp >> 18)
+    buf[n + 1] = 0x80 | ((cp >> 12) & 0x3F)
+    buf[n + 2] = 0x80 | ((cp >> 6) & 0x3F)
+    buf[n + 3] = 0x80 | (cp & 0x3F)
+    return n + 4
+
+
+@_jit
+def _feature_index(h, n_features):
+    if h == -2147483648:
+        return (2147483647 - (n_features - 1)) % n_features
+    return abs(h) % n_features
+
+
+@_jit
+def ngram_count_rows(offsets, data, valid, max_chars, ngram_max, n_features, lower, is_word):
+    """(indptr int64, indices int32, counts float32, fallback bool) of the CSR count matrix;
+    rows of documents marked ``fallback`` are empty (a caller fills them by scikit-learn)."""
+    n_docs = len(offsets) - 1
+    indptr = np.zeros(n_docs + 1, np.int64)
+    fallback = np.zeros(n_docs, np.bool_)
+    cap = 1024
+    out_idx = np.empty(cap, np.int32)
+    out_cnt = np.empty(cap, np.float32)
+    nnz = 0
+    tok = np.empty(1024, np.uint8)  # the document's tokens, lower-cased UTF-8, back to back
+    starts = np.empty(256, np.int64)
+    ends = np.empty(256, np.int64)
+    scratch = np.empty(1024, np.uint8)
+    feats = np.empty(1024, np.int64)
+    for d in range(n_docs):
+        if valid[d]:
+            i, stop = offsets[d], offsets[d + 1]
+            if len(tok) < 4 * (stop - i) + 4:
+                tok = np.empty(4 * (stop - i) + 4, np.uint8)
+            nt, nb, chars, in_word, bad = 0, 0, 0, False, False
+            while i < stop and chars < max_chars:
+                b0 = np.int64(data[i])
+                if b0 < 0x80:
+                    cp, width = b0, 1
+                elif b0 < 0xE0:
+                    cp, width = ((b0 & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), 2
+                elif b0 < 0xF0:
+                    cp, width = ((b0 & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), 3
+                else:
+                    cp = (
+                        ((b0 & 0x07) << 18)
+                        | ((np.int64(data[i + 1]) & 0x3F) << 12)
+                        | ((np.int64(data[i + 2]) & 0x3F) << 6)
+                        | (np.int64(data[i + 3]) & 0x3F)
+                    )
+                    width = 4
+                i += width
+                chars += 1
+                lc = lower[cp]
+                if lc < 0:
+                    bad = True
+                    break
+                if is_word[lc]:
+                    if not in_word:
+                        if nt == len(starts):
+                            grown_s = np.empty(2 * nt, np.int64)
+                            grown_e = np.empty(2 * nt, np.int64)
+                            grown_s[:nt] = starts
+                            grown_e[:nt] = ends
+                            starts, ends = grown_s, grown_e
+                        starts[nt] = nb
+                        in_word = True
+                    nb = _put_utf8(tok, nb, lc)
+                elif in_word:
+                    ends[nt] = nb
+                    nt += 1
+                    in_word = False
+            if in_word and not bad:
+                ends[nt] = nb
+                nt += 1
+            if bad:
+                fallback[d] = True
+                indptr[d + 1] = nnz
+                continue
+            n_feats = 0
+            for n in range(1, ngram_max + 1):
+                n_feats += max(0, nt - n + 1)
+            if len(feats) < n_feats:
+                feats = np.empty(2 * n_feats, np.int64)
+            k = 0
+            for t in range(nt):
+                feats[k] = _feature_index(murmur3_32(tok[starts[t] :], ends[t] - starts[t]), n_features)
+                k += 1
+            for n in range(2, ngram_max + 1):
+                for t in range(nt - n + 1):
+                    size = ends[t + n - 1] - starts[t] + (n - 1)
+                    if len(scratch) < size:
+                        scratch = np.empty(2 * size, np.uint8)
+                    m = 0
+                    for j in range(t, t + n):
+                        if j > t:
+                            scratch[m] = 32
+                            m += 1
+                        for q in range(starts[j], ends[j]):
+                            scratch[m] = tok[q]
+                            m += 1
+                    feats[k] = _feature_index(murmur3_32(scratch, m), n_features)
+                    k += 1
+            row = np.sort(feats[:k])
+            if nnz + k > cap:
+                cap = max(2 * cap, nnz + k)
+                grown_i = np.empty(cap, np.int32)
+                grown_c = np.empty(cap, np.float32)
+                grown_i[:nnz] = out_idx[:nnz]
+                grown_c[:nnz] = out_cnt[:nnz]
+                out_idx, out_cnt = grown_i, grown_c
+            q = 0
+            while q < k:
+                r = q
+                while r < k and row[r] == row[q]:
+                    r += 1
+                out_idx[nnz] = row[q]
+                out_cnt[nnz] = r - q
+                nnz += 1
+                q = r
+        indptr[d + 1] = nnz
+    return indptr, out_idx[:nnz].copy(), out_cnt[:nnz].copy(), fallback
+
+
+def hashed_ngram_counts(texts, n_features: int, ngram_max: int, max_chars: int | None = None):
+    """scipy CSR float32 (documents × n_features) of hashed word 1..n-gram counts of ``texts``
+    (a list of str or an Arrow string array), equal to scikit-learn's ``HashingVectorizer`` on
+    the texts cut at ``max_chars`` characters."""
+    from scipy import sparse
+
+    arr = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.large_string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = arr.cast(pa.large_string())
+    n = len(arr)
+    lower, is_word = unicode_tables()
+    if n == 0:
+        return sparse.csr_matrix((0, n_features), dtype=np.float32)
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, np.int64)[arr.offset : arr.offset + n + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    limit = max_chars if max_chars is not None else np.iinfo(np.int64).max
+    indptr, indices, counts, fallback = ngram_count_rows(offsets, data, valid, limit, ngram_max, n_features, lower, is_word)
+    index_type = np.int32 if indptr[-1] <= np.iinfo(np.int32).max else np.int64
+    x = sparse.csr_matrix((counts, indices.astype(index_type), indptr.astype(index_type)), shape=(n, n_features))
+    if fallback.any():
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        rows = np.flatnonzero(fallback)
+        vec = HashingVectorizer(
+            n_features=n_features,
+            ngram_range=(1, ngram_max),
+            alternate_sign=False,
+            lowercase=True,
+            norm=None,
+            token_pattern=r"(?u)\b\w+\b",
+            dtype=np.float32,
+        )
+        slow = vec.transform([(arr[int(r)].as_py() or "")[:max_chars] for r in rows]).tocsr()
+        rest = np.flatnonzero(~fallback)
+        stacked = sparse.vstack([x[rest], slow], format="csr")
+        position = np.empty(n, np.int64)
+        position[np.concatenate([rest, rows])] = np.arange(n)
+        x = stacked[position]
+        x.sort_indices()
+    x.has_sorted_indices = True
+    return x
