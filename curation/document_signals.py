@@ -33,14 +33,19 @@ def _spark_schema(schema: pa.Schema) -> str:
     return ", ".join(f"`{f.name}` {names[f.type]}" for f in schema)
 
 
-def signals_batch(part, quality_model=None, target_similarity=None, language: bool = True, schema: pa.Schema | None = None) -> pa.RecordBatch:
-    """Every signal column of one batch (id, source, text): the kernel both engines call."""
+def signals_batch(
+    part, quality_model=None, target_similarity=None, language: bool = True, schema: pa.Schema | None = None, languages=None
+) -> pa.RecordBatch:
+    """Every signal column of one batch (id, source, text): the kernel both engines call.
+    ``languages``: the batch's (codes, probabilities) when language id already ran elsewhere."""
     from curation.language_id import identify_language
 
     texts = part.column("text")
     sig = quality_signals(texts)
     n = part.num_rows
-    if language:
+    if languages is not None:
+        lang, lang_score = languages
+    elif language:
         lang, lang_score = identify_language(texts)
     else:
         lang, lang_score = pa.nulls(n, pa.string()), pa.nulls(n, pa.float64())

@@ -32,7 +32,14 @@ distance between the class-conditional feature samples, added to the feature cos
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+# POT registers a backend for every array library it finds and imports each one: JAX alone took
+# 2 of the select stage's 11 s on the demo. tierlake hands POT numpy arrays only.
+for _backend in ("JAX", "PYTORCH", "CUPY", "TENSORFLOW"):
+    os.environ.setdefault(f"POT_BACKEND_DISABLE_{_backend}", "1")
 
 
 def project_simplex(v: np.ndarray) -> np.ndarray:
