@@ -98,13 +98,15 @@ def balanced_bags(idx: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> l
 
 
 def fit_bagged(x, y: np.ndarray, idx: np.ndarray, params: QualityModelParams, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """The average (coefficients, intercept) of one logistic regression per balanced bag."""
-    coefs, intercepts = [], []
-    for bag in balanced_bags(idx, y, rng):
-        coef, intercept = fit_logistic(params, x[bag], y[bag])
-        coefs.append(coef)
-        intercepts.append(intercept)
-    return np.mean(coefs, axis=0), float(np.mean(intercepts))
+    """The average (coefficients, intercept) of one logistic regression per balanced bag. The bags
+    are drawn in order from ``rng``; their fits run on two threads (liblinear releases the GIL)
+    and are averaged in bag order, so the result does not depend on the threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bags = balanced_bags(idx, y, rng)
+    with ThreadPoolExecutor(min(2, len(bags))) as pool:
+        fits = list(pool.map(lambda bag: fit_logistic(params, x[bag], y[bag]), bags))
+    return np.mean([c for c, _ in fits], axis=0), float(np.mean([i for _, i in fits]))
 
 
 def train_betr_classifier(

@@ -10,7 +10,7 @@ Python's own ``str.lower`` and ``re``'s ``\\w`` (so the tokens are the same), ha
 with MurmurHash3 (x86, 32-bit, seed 0, as scikit-learn does) and counts them per document, with
 the GIL released. Documents holding a character whose lower case is not one character (``İ``) or
 depends on context (``Σ``) are marked and left to scikit-learn. The counts equal the
-vectorizer's matrix entry for entry (tests/test_quality_model.py); speed in docs/benchmarks.md
+vectorizer's matrix entry for entry (tests/test_hashing_kernel.py); speed in docs/benchmarks.md
 ("Hashed n-gram features").
 """
 

@@ -1,0 +1,93 @@
+"""The compiled hashed n-gram featurizer against scikit-learn's HashingVectorizer, and language
+id in worker processes against the in-process call."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from sklearn.feature_extraction.text import HashingVectorizer
+
+from curation.hashing_jit import hashed_ngram_counts, unicode_tables
+
+SPECIAL = [
+    "",
+    "İstanbul ΣΟΦΙΑ σοφία ΟΔΟΣ",
+    "Straße ǅemal ﬁne",
+    "a_b c-d 12 ½ ² ٣",
+    "🙂 émoji 中文字 テスト",
+    "Ａｂｃ ＡＢＣ",
+    "ǈ ǉ Ǉ ⅰⅱ Ⅻ",
+    "tab\tnew\nline  x",
+]
+
+
+def _random_texts(n: int, seed: int) -> list[str]:
+    """Words of ASCII, Latin-1, Greek, Cyrillic, CJK, marks, digits and symbols, joined by assorted separators."""
+    rng = np.random.default_rng(seed)
+    pools = [
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_",
+        "àáâãäåæçèéêëìíîïðñòóôõöøùúûüýþÿÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØÙÚÛÜÝÞ",
+        "αβγδεζηθικλμνξοπρστυφχψωΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩς",
+        "абвгдежзийклмнопрстуфхцчшщъыьэюяАБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ",
+        "中文字テスト한국어\u0301\u0308\u200b\u00a0İıŉǅǈǋ½²٣",
+    ]
+    seps = [" ", "  ", ", ", ". ", "\n", "\t", "-", "'", "—", "…", "🙂"]
+    texts = []
+    for _ in range(n):
+        words = []
+        for _ in range(int(rng.integers(0, 60))):
+            pool = pools[int(rng.choice(len(pools), p=[0.6, 0.1, 0.1, 0.1, 0.1]))]
+            words.append("".join(pool[int(i)] for i in rng.integers(0, len(pool), int(rng.integers(1, 9)))))
+            words.append(seps[int(rng.integers(0, len(seps)))])
+        texts.append("".join(words))
+    return texts
+
+
+def _sklearn(texts, n_features, ngram_max, max_chars):
+    vec = HashingVectorizer(
+        n_features=n_features,
+        ngram_range=(1, ngram_max),
+        alternate_sign=False,
+        lowercase=True,
+        norm=None,
+        token_pattern=r"(?u)\b\w+\b",
+        dtype=np.float32,
+    )
+    return vec.transform([(t or "")[:max_chars] for t in texts]).tocsr()
+
+
+@pytest.mark.parametrize(("n_features", "ngram_max", "max_chars"), [(1 << 20, 2, 100_000), (1 << 18, 3, 40), (1_000_003, 1, 7)])
+def test_hashed_ngram_counts_equal_scikit_learns_vectorizer(n_features, ngram_max, max_chars):
+    texts = SPECIAL + _random_texts(400, seed=n_features % 97)
+    expected = _sklearn(texts, n_features, ngram_max, max_chars)
+    for given in (texts, pa.array(texts), pa.array(texts, pa.large_string()).slice(0)):
+        got = hashed_ngram_counts(given, n_features, ngram_max, max_chars)
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        assert np.array_equal(got.indptr, expected.indptr)
+        assert np.array_equal(got.indices, expected.indices)
+        assert np.array_equal(got.data, expected.data)
+
+
+def test_hashed_ngram_counts_handle_nulls_slices_and_context_dependent_case():
+    texts = ["Hello World", None, "ΣΟΦΟΣ sigma", "x"]
+    got = hashed_ngram_counts(pa.array(texts).slice(1), 1 << 16, 2, 1000)
+    expected = _sklearn([None, "ΣΟΦΟΣ sigma", "x"], 1 << 16, 2, 1000)
+    assert (got != expected).nnz == 0 and got.getrow(0).nnz == 0
+    lower, is_word = unicode_tables()
+    assert lower[0x03A3] == -1 and lower[0x0130] == -1  # left to scikit-learn
+    assert lower[ord("A")] == ord("a") and is_word[ord("_")] and not is_word[0x0301]
+
+
+def test_language_id_workers_answer_what_the_call_in_process_answers():
+    from curation.language_id import LanguageIdWorkers, identify_language
+
+    slices = [pa.array(["This is an English sentence about data.", "", None, "Ceci est une phrase en français."]), pa.array(_random_texts(50, 3))]
+    with LanguageIdWorkers(2) as workers:
+        futures = [workers.submit(s) for s in slices]
+        answers = [f.result() for f in futures]
+    for texts, (lang, score) in zip(slices, answers):
+        want_lang, want_score = identify_language(texts)
+        assert lang.to_pylist() == want_lang.to_pylist()
+        assert score.to_pylist() == want_score.to_pylist()
+    assert answers[0][0].to_pylist()[:2] == ["en", ""]
