@@ -67,12 +67,16 @@ def commit_dir(tmp: str, final: str) -> None:
 def _nullable_type(t):
     import pyarrow as pa
 
+    if pa.types.is_large_string(t):
+        return pa.string()  # as Spark writes it; a shard is far below string's 2 GiB per array
+    if pa.types.is_large_binary(t):
+        return pa.binary()
     if pa.types.is_struct(t):
         return pa.struct([pa.field(f.name, _nullable_type(f.type), True) for f in t])
     if pa.types.is_large_list(t):
-        return pa.large_list(pa.field(t.value_field.name, _nullable_type(t.value_type), True))
+        return pa.list_(pa.field("element", _nullable_type(t.value_type), True))
     if pa.types.is_list(t):
-        return pa.list_(pa.field(t.value_field.name, _nullable_type(t.value_type), True))
+        return pa.list_(pa.field("element", _nullable_type(t.value_type), True))  # Spark's name for list items
     if pa.types.is_map(t):
         return pa.map_(t.key_type, _nullable_type(t.item_type))
     return t
