@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from curation.hashing_jit import hashed_ngram_counts_shared
 from curation.quality_signals import SIGNAL_COLUMNS, quality_signals
 
 BATCH_ROWS = 2048
@@ -49,8 +50,13 @@ def signals_batch(
         lang, lang_score = identify_language(texts)
     else:
         lang, lang_score = pa.nulls(n, pa.string()), pa.nulls(n, pa.float64())
-    q = pa.array(quality_model.score(texts)) if quality_model else pa.nulls(n, pa.float64())
-    t = pa.array(target_similarity.score(texts)) if target_similarity else pa.nulls(n, pa.float64())
+    q_counts = t_counts = None
+    if quality_model and target_similarity:  # one tokenization for both when they read the same n-grams
+        qs, ts = quality_model.ngram_space(), target_similarity.ngram_space()
+        if qs is not None and qs[1:] == ts[1:]:
+            q_counts, t_counts = hashed_ngram_counts_shared(texts, (qs[0], ts[0]), qs[1], qs[2])
+    q = pa.array(quality_model.score(texts, counts=q_counts)) if quality_model else pa.nulls(n, pa.float64())
+    t = pa.array(target_similarity.score(texts, counts=t_counts)) if target_similarity else pa.nulls(n, pa.float64())
     cols = [part.column("id"), part.column("source")] + [sig.column(c).combine_chunks() for c in SIGNAL_COLUMNS] + [lang, lang_score, q, t]
     return pa.RecordBatch.from_arrays(cols, schema=schema or signals_schema())
 

@@ -132,16 +132,47 @@ def _feature_index(h, n_features):
 
 
 @_jit
-def ngram_count_rows(offsets, data, valid, max_chars, ngram_max, n_features, lower, is_word):
-    """(indptr int64, indices int32, counts float32, fallback bool) of the CSR count matrix;
-    rows of documents marked ``fallback`` are empty (a caller fills them by scikit-learn)."""
+def _append_counts(raw, k, n_features, out_idx, out_cnt, nnz):
+    """Append one document's (column, count) pairs of the hashes ``raw[:k]`` in ``n_features``
+    columns, columns ascending; returns the (possibly grown) arrays and the new length."""
+    row = np.empty(k, np.int64)
+    for j in range(k):
+        row[j] = _feature_index(raw[j], n_features)
+    row.sort()
+    if nnz + k > len(out_idx):
+        cap = max(2 * len(out_idx), nnz + k)
+        grown_i = np.empty(cap, np.int32)
+        grown_c = np.empty(cap, np.float32)
+        grown_i[:nnz] = out_idx[:nnz]
+        grown_c[:nnz] = out_cnt[:nnz]
+        out_idx, out_cnt = grown_i, grown_c
+    q = 0
+    while q < k:
+        r = q
+        while r < k and row[r] == row[q]:
+            r += 1
+        out_idx[nnz] = row[q]
+        out_cnt[nnz] = r - q
+        nnz += 1
+        q = r
+    return out_idx, out_cnt, nnz
+
+
+@_jit
+def ngram_count_rows(offsets, data, valid, max_chars, ngram_max, n_features, n_features_2, lower, is_word):
+    """(indptr, indices int32, counts float32) of the CSR count matrix in ``n_features`` columns,
+    the same in ``n_features_2`` columns (empty when it is 0), and ``fallback``: documents whose
+    rows are left empty for scikit-learn. The text is tokenized and hashed once for both."""
     n_docs = len(offsets) - 1
     indptr = np.zeros(n_docs + 1, np.int64)
+    indptr_2 = np.zeros(n_docs + 1, np.int64)
     fallback = np.zeros(n_docs, np.bool_)
-    cap = 1024
-    out_idx = np.empty(cap, np.int32)
-    out_cnt = np.empty(cap, np.float32)
+    out_idx = np.empty(1024, np.int32)
+    out_cnt = np.empty(1024, np.float32)
+    out_idx_2 = np.empty(1024 if n_features_2 > 0 else 0, np.int32)
+    out_cnt_2 = np.empty(1024 if n_features_2 > 0 else 0, np.float32)
     nnz = 0
+    nnz_2 = 0
     tok = np.empty(1024, np.uint8)  # the document's tokens, lower-cased UTF-8, back to back
     starts = np.empty(256, np.int64)
     ends = np.empty(256, np.int64)
@@ -196,6 +227,7 @@ def ngram_count_rows(offsets, data, valid, max_chars, ngram_max, n_features, low
             if bad:
                 fallback[d] = True
                 indptr[d + 1] = nnz
+                indptr_2[d + 1] = nnz_2
                 continue
             n_feats = 0
             for n in range(1, ngram_max + 1):
@@ -204,7 +236,7 @@ def ngram_count_rows(offsets, data, valid, max_chars, ngram_max, n_features, low
                 feats = np.empty(2 * n_feats, np.int64)
             k = 0
             for t in range(nt):
-                feats[k] = _feature_index(murmur3_32(tok[starts[t] :], ends[t] - starts[t]), n_features)
+                feats[k] = murmur3_32(tok[starts[t] :], ends[t] - starts[t])
                 k += 1
             for n in range(2, ngram_max + 1):
                 for t in range(nt - n + 1):
@@ -219,35 +251,30 @@ def ngram_count_rows(offsets, data, valid, max_chars, ngram_max, n_features, low
                         for q in range(starts[j], ends[j]):
                             scratch[m] = tok[q]
                             m += 1
-                    feats[k] = _feature_index(murmur3_32(scratch, m), n_features)
+                    feats[k] = murmur3_32(scratch, m)
                     k += 1
-            row = np.sort(feats[:k])
-            if nnz + k > cap:
-                cap = max(2 * cap, nnz + k)
-                grown_i = np.empty(cap, np.int32)
-                grown_c = np.empty(cap, np.float32)
-                grown_i[:nnz] = out_idx[:nnz]
-                grown_c[:nnz] = out_cnt[:nnz]
-                out_idx, out_cnt = grown_i, grown_c
-            q = 0
-            while q < k:
-                r = q
-                while r < k and row[r] == row[q]:
-                    r += 1
-                out_idx[nnz] = row[q]
-                out_cnt[nnz] = r - q
-                nnz += 1
-                q = r
+            out_idx, out_cnt, nnz = _append_counts(feats, k, n_features, out_idx, out_cnt, nnz)
+            if n_features_2 > 0:
+                out_idx_2, out_cnt_2, nnz_2 = _append_counts(feats, k, n_features_2, out_idx_2, out_cnt_2, nnz_2)
         indptr[d + 1] = nnz
-    return indptr, out_idx[:nnz].copy(), out_cnt[:nnz].copy(), fallback
+        indptr_2[d + 1] = nnz_2
+    return (indptr, out_idx[:nnz].copy(), out_cnt[:nnz].copy()), (indptr_2, out_idx_2[:nnz_2].copy(), out_cnt_2[:nnz_2].copy()), fallback
 
 
 def hashed_ngram_counts(texts, n_features: int, ngram_max: int, max_chars: int | None = None):
     """scipy CSR float32 (documents × n_features) of hashed word 1..n-gram counts of ``texts``
     (a list of str or an Arrow string array), equal to scikit-learn's ``HashingVectorizer`` on
     the texts cut at ``max_chars`` characters."""
+    return hashed_ngram_counts_shared(texts, (n_features,), ngram_max, max_chars)[0]
+
+
+def hashed_ngram_counts_shared(texts, n_features: tuple[int, ...], ngram_max: int, max_chars: int | None = None) -> list:
+    """:func:`hashed_ngram_counts` in one or two column counts from one tokenization: the tier
+    signals' quality model (2^20 columns) and target similarity (2^18) read the same n-grams."""
     from scipy import sparse
 
+    if not 1 <= len(n_features) <= 2:
+        raise ValueError("one or two column counts")
     arr = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.large_string())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -255,34 +282,45 @@ def hashed_ngram_counts(texts, n_features: int, ngram_max: int, max_chars: int |
     n = len(arr)
     lower, is_word = unicode_tables()
     if n == 0:
-        return sparse.csr_matrix((0, n_features), dtype=np.float32)
+        return [sparse.csr_matrix((0, f), dtype=np.float32) for f in n_features]
     _, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, np.int64)[arr.offset : arr.offset + n + 1]
     data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
     valid = arr.is_valid().to_numpy(zero_copy_only=False)
     limit = max_chars if max_chars is not None else np.iinfo(np.int64).max
-    indptr, indices, counts, fallback = ngram_count_rows(offsets, data, valid, limit, ngram_max, n_features, lower, is_word)
-    index_type = np.int32 if indptr[-1] <= np.iinfo(np.int32).max else np.int64
-    x = sparse.csr_matrix((counts, indices.astype(index_type), indptr.astype(index_type)), shape=(n, n_features))
-    if fallback.any():
-        from sklearn.feature_extraction.text import HashingVectorizer
+    second = n_features[1] if len(n_features) == 2 else 0
+    first_rows, second_rows, fallback = ngram_count_rows(offsets, data, valid, limit, ngram_max, n_features[0], second, lower, is_word)
+    out = []
+    for columns, (indptr, indices, counts) in zip(n_features, (first_rows, second_rows)):
+        index_type = np.int32 if indptr[-1] <= np.iinfo(np.int32).max else np.int64
+        x = sparse.csr_matrix((counts, indices.astype(index_type), indptr.astype(index_type)), shape=(n, columns))
+        if fallback.any():
+            x = _fill_fallback_rows(x, arr, fallback, columns, ngram_max, max_chars)
+        x.has_sorted_indices = True
+        out.append(x)
+    return out
 
-        rows = np.flatnonzero(fallback)
-        vec = HashingVectorizer(
-            n_features=n_features,
-            ngram_range=(1, ngram_max),
-            alternate_sign=False,
-            lowercase=True,
-            norm=None,
-            token_pattern=r"(?u)\b\w+\b",
-            dtype=np.float32,
-        )
-        slow = vec.transform([(arr[int(r)].as_py() or "")[:max_chars] for r in rows]).tocsr()
-        rest = np.flatnonzero(~fallback)
-        stacked = sparse.vstack([x[rest], slow], format="csr")
-        position = np.empty(n, np.int64)
-        position[np.concatenate([rest, rows])] = np.arange(n)
-        x = stacked[position]
-        x.sort_indices()
-    x.has_sorted_indices = True
+
+def _fill_fallback_rows(x, arr: pa.Array, fallback: np.ndarray, n_features: int, ngram_max: int, max_chars: int | None):
+    """``x`` with the rows of ``fallback`` documents computed by scikit-learn."""
+    from scipy import sparse
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    rows = np.flatnonzero(fallback)
+    vec = HashingVectorizer(
+        n_features=n_features,
+        ngram_range=(1, ngram_max),
+        alternate_sign=False,
+        lowercase=True,
+        norm=None,
+        token_pattern=r"(?u)\b\w+\b",
+        dtype=np.float32,
+    )
+    slow = vec.transform([(arr[int(r)].as_py() or "")[:max_chars] for r in rows]).tocsr()
+    rest = np.flatnonzero(~fallback)
+    stacked = sparse.vstack([x[rest], slow], format="csr")
+    position = np.empty(len(fallback), np.int64)
+    position[np.concatenate([rest, rows])] = np.arange(len(fallback))
+    x = stacked[position]
+    x.sort_indices()
     return x

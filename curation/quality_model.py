@@ -61,11 +61,14 @@ def _vectorizer(p: QualityModelParams):
     )
 
 
-def _ngram_features(texts, p: QualityModelParams):
+def _ngram_features(texts, p: QualityModelParams, counts=None):
     """Hashed word 1..n-gram counts (:func:`curation.hashing_jit.hashed_ngram_counts`, equal to
     scikit-learn's ``HashingVectorizer`` entry for entry and free of the GIL), then sublinear TF and
-    L2 norm. ``texts``: a list of str or an Arrow string array."""
-    if p.features == "ngrams_stripped":
+    L2 norm. ``texts``: a list of str or an Arrow string array; ``counts``: those counts when the
+    caller already has them (one tokenization for several models)."""
+    if counts is not None:
+        x = counts.copy()
+    elif p.features == "ngrams_stripped":
         values = texts.to_pylist() if hasattr(texts, "to_pylist") else texts
         x = _vectorizer(p).transform([strip_format((t or "")[: p.max_chars]) for t in values])
     else:
@@ -78,11 +81,11 @@ def _ngram_features(texts, p: QualityModelParams):
     return x.multiply(1 / norms[:, None]).tocsr()
 
 
-def _features(texts, p: QualityModelParams, embeddings: np.ndarray | None = None):
+def _features(texts, p: QualityModelParams, embeddings: np.ndarray | None = None, counts=None):
     """The model's input rows: hashed n-grams, the L2-normalized text embedding (computed here
     unless given), or both side by side as one sparse matrix."""
     if not p.uses_embedding():
-        return _ngram_features(texts, p)
+        return _ngram_features(texts, p, counts)
     if embeddings is None:
         from curation.embedders import get_embedder
 
@@ -157,9 +160,16 @@ class QualityModel:
     def __init__(self, params: QualityModelParams, coef: np.ndarray, intercept: float, meta: dict | None = None):
         self.params, self.coef, self.intercept, self.meta = params, coef.astype(np.float32), float(intercept), meta or {}
 
-    def score(self, texts, embeddings: np.ndarray | None = None) -> np.ndarray:
-        """P(positive) per text; ``embeddings``: the texts' embeddings when already computed."""
-        return probability(_features(texts, self.params, embeddings) @ self.coef + self.intercept)
+    def score(self, texts, embeddings: np.ndarray | None = None, counts=None) -> np.ndarray:
+        """P(positive) per text; ``embeddings``: the texts' embeddings when already computed;
+        ``counts``: their hashed n-gram counts (:meth:`ngram_space`)."""
+        return probability(_features(texts, self.params, embeddings, counts) @ self.coef + self.intercept)
+
+    def ngram_space(self) -> tuple[int, int, int] | None:
+        """(columns, n-gram order, characters) of its hashed n-gram counts when those are its only
+        features (counts another model can share), else None."""
+        p = self.params
+        return (p.n_features, p.ngram_max, p.max_chars) if p.features == "ngrams" else None
 
     def save(self, folder: str) -> None:
         os.makedirs(folder, exist_ok=True)

@@ -20,11 +20,18 @@ _PARAMS = QualityModelParams(n_features=1 << 18)
 
 
 class TargetSimilarity:
+    @staticmethod
+    def ngram_space() -> tuple[int, int, int]:
+        """(columns, n-gram order, characters) of the hashed n-gram counts it reads."""
+        return (_PARAMS.n_features, _PARAMS.ngram_max, _PARAMS.max_chars)
+
     def __init__(self, targets: list[str]):
         if not targets:
             raise ValueError("target similarity needs at least one target example")
         self.targets = _features(targets, _PARAMS).T.tocsr()
 
-    def score(self, texts) -> np.ndarray:
-        sims = _features(texts, _PARAMS) @ self.targets
+    def score(self, texts, counts=None) -> np.ndarray:
+        """Best cosine to a target example per text; ``counts``: the texts' hashed n-gram counts
+        in :meth:`ngram_space` when already computed."""
+        sims = _features(texts, _PARAMS, counts=counts) @ self.targets
         return np.asarray(sims.max(axis=1).todense()).ravel().astype(np.float64)

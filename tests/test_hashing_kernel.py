@@ -91,3 +91,15 @@ def test_language_id_workers_answer_what_the_call_in_process_answers():
         assert lang.to_pylist() == want_lang.to_pylist()
         assert score.to_pylist() == want_score.to_pylist()
     assert answers[0][0].to_pylist()[:2] == ["en", ""]
+
+
+def test_one_tokenization_gives_both_column_counts():
+    from curation.hashing_jit import hashed_ngram_counts_shared
+
+    texts = SPECIAL + _random_texts(200, seed=5)
+    both = hashed_ngram_counts_shared(texts, (1 << 20, 1 << 18), 2, 500)
+    for got, columns in zip(both, (1 << 20, 1 << 18)):
+        expected = _sklearn(texts, columns, 2, 500)
+        assert got.shape == expected.shape and (got != expected).nnz == 0
+    with pytest.raises(ValueError):
+        hashed_ngram_counts_shared(texts, (8, 16, 32), 2, 500)

@@ -1,6 +1,8 @@
-"""Spark glue for the selection stage: tiered documents -> pools (source × tier) -> the mix for a
-token budget (:mod:`tiers.mix_optimizer`) -> the selected documents, repeated per their pool's
-epochs.
+"""The selection stage: tiered documents -> pools (source × tier) -> the mix for a token budget
+(:mod:`tiers.mix_optimizer`) -> the selected documents, repeated per their pool's epochs. The
+stage's logic is written once over :class:`SelectFrames`, the six frame operations it needs;
+:class:`SparkFrames` does them in Spark, :class:`tiers.select_local.ArrowFrames` in polars for the
+one-process engine.
 
 Pools: every (source, tier) with tier in ``params.tiers`` (L0 — duplicates, filtered, leaked — is
 never eligible). Each pool's QQT utility b and decay τ come from ``params.qqt.pools`` (fitted
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -178,6 +180,28 @@ def materialize(docs, pools: list[PoolSpec], epochs: np.ndarray, seed: int):
     return picked
 
 
+class SelectFrames(Protocol):
+    """The frame operations of the select stage (one implementation per engine)."""
+
+    @property
+    def columns(self) -> list[str]: ...
+
+    def with_scores(self, scores) -> SelectFrames: ...  # left join of (id, betr_score)
+
+    def count(self, tiers: list[str] | None = None) -> int: ...
+
+    def keep_top(self, keep_top: dict[str, float]) -> SelectFrames: ...  # BETR's "keep the top X%" per pool
+
+    def pool_rows(self, tiers: list[str]) -> list[dict]: ...  # source, tier, documents, tokens, bytes; sorted
+
+    def samples(self, pools: list[PoolSpec], limit: int, seed: int) -> dict[str, list[str]]: ...  # embedding sample
+
+    def materialize(self, pools: list[PoolSpec], epochs: np.ndarray, seed: int) -> Any: ...  # the selected rows
+
+    @staticmethod
+    def selected_by_pool(selected) -> dict[str, dict]: ...  # rows, documents, tokens per pool
+
+
 class SparkFrames:
     """The select stage's frame operations on a Spark DataFrame (the one-process engine's are
     :class:`tiers.select_local.ArrowFrames`; the stage's logic is the same for both)."""
@@ -273,7 +297,7 @@ def select_stage(docs, params: SelectParams, embedder=None, seed: int | None = N
     if isinstance(docs, pa.Table):
         from tiers.select_local import ArrowFrames
 
-        frames: Any = ArrowFrames(docs)
+        frames: SelectFrames = ArrowFrames(docs)
     else:
         frames = SparkFrames(docs)
     missing = {"id", "text", "source", "tier", "token_count"} - set(frames.columns)
