@@ -6,7 +6,10 @@ trained on labelled seeds). Departure: scikit-learn's ``HashingVectorizer`` (wor
 2**20 features, sublinear TF, L2 norm) with ``LogisticRegression`` replaces fastText: the build that trains
 with numpy 2 (``fasttext-numpy2``) installs the same ``fasttext`` module as ``fasttext-predict``,
 which language id uses, and on BETR's labels it measured no better (docs/scoring.md); the model
-is still linear over bigrams and scores a batch as one sparse matrix product.
+is still linear over bigrams and scores a batch as one sparse matrix product. The vectorizer's
+matrix is computed by :mod:`curation.hashing_jit` (the same entries, one compiled pass without the
+GIL; docs/benchmarks.md, "Hashed n-gram features"); scikit-learn's own code runs only for the
+``ngrams_stripped`` features and the rare document whose lower case depends on context.
 
 Safe format: a model folder holds ``model.json`` (parameters, metrics, training data digests) and
 ``weights.npz`` (the non-zero coefficients, loaded with ``allow_pickle=False``) — no pickle
