@@ -33,9 +33,8 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from bench_markdown import replace_section  # noqa: E402
 from dedup import machine  # noqa: E402
-from sklearn.feature_extraction.text import HashingVectorizer  # noqa: E402
 
-from curation.hashing_jit import hashed_ngram_counts  # noqa: E402
+from curation.hashing_jit import hashed_ngram_counts, sklearn_vectorizer  # noqa: E402
 
 N_FEATURES, NGRAM_MAX, MAX_CHARS, SLICE = 1 << 20, 2, 100_000, 2048
 
@@ -63,16 +62,7 @@ def corpora() -> dict[str, list[str]]:
 
 
 def sklearn_features(texts: list[str]):
-    vec = HashingVectorizer(
-        n_features=N_FEATURES,
-        ngram_range=(1, NGRAM_MAX),
-        alternate_sign=False,
-        lowercase=True,
-        norm=None,
-        token_pattern=r"(?u)\b\w+\b",
-        dtype=np.float32,
-    )
-    return vec.transform([t[:MAX_CHARS] for t in texts])
+    return sklearn_vectorizer(N_FEATURES, NGRAM_MAX).transform([t[:MAX_CHARS] for t in texts])
 
 
 def kernel_features(texts: list[str]):

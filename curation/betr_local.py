@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.accounting import StageStats
-from curation.betr_stage import QUANTILE_PROBS, ScoreResult, finish_batch, fit_sample, prepare_scoring, score_batch
+from curation.betr_stage import QUANTILE_PROBS, ScoreResult, finish_batch, prepare_scoring, sample_classifier, score_batch
 from curation.dedup_local import map_slices, slice_of
 from curation.params import ScoreParams
 from curation.quantiles import exact_quantiles
@@ -42,10 +42,7 @@ def score_stage_local(docs: pa.Table, params: ScoreParams, threads: int = 1) -> 
     started = time.time()
     setup = prepare_scoring(params)
     evaluation = setup.evaluation
-    model, sample_table, crossfit = None, None, None
-    if params.mode == "sample":
-        ids, texts = sample_documents_local(docs, params.sample, params.seed)
-        model, sample_table, crossfit = fit_sample(ids, texts, params, setup)
+    model, sample_table, crossfit = sample_classifier(params, setup, lambda n, seed: sample_documents_local(docs, n, seed))
     text = docs.column("text")
 
     def one_slice(start: int, stop: int):

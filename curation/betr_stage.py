@@ -199,16 +199,22 @@ def fit_sample(ids: list[str], texts: list[str], params: ScoreParams, setup: Sco
     return model, sample_table, crossfit
 
 
+def sample_classifier(params: ScoreParams, setup: ScoringSetup, draw) -> tuple[QualityModel | None, pa.Table | None, np.ndarray | None]:
+    """(model, sample table, cross-fitted scores) in sample mode, from the documents
+    ``draw(n, seed)`` returns as (ids, texts); (None, None, None) in direct mode."""
+    if params.mode != "sample":
+        return None, None, None
+    ids, texts = draw(params.sample, params.seed)
+    return fit_sample(ids, texts, params, setup)
+
+
 def score_stage(docs, params: ScoreParams) -> ScoreResult:
     from pyspark.sql import functions as F
 
     started = time.time()
     setup = prepare_scoring(params)
     evaluation = setup.evaluation
-    model, sample_table, crossfit = None, None, None
-    if params.mode == "sample":
-        ids, texts = sample_documents(docs, params.sample, params.seed)
-        model, sample_table, crossfit = fit_sample(ids, texts, params, setup)
+    model, sample_table, crossfit = sample_classifier(params, setup, lambda n, seed: sample_documents(docs, n, seed))
     scores = _score_pass(docs, params, model, setup.target_emb, setup.test_ngrams)
     if sample_table is not None and crossfit is not None:
         scores = with_crossfit_scores(scores, sample_table.select(["id", "crossfit_score"]))

@@ -301,13 +301,11 @@ def hashed_ngram_counts_shared(texts, n_features: tuple[int, ...], ngram_max: in
     return out
 
 
-def _fill_fallback_rows(x, arr: pa.Array, fallback: np.ndarray, n_features: int, ngram_max: int, max_chars: int | None):
-    """``x`` with the rows of ``fallback`` documents computed by scikit-learn."""
-    from scipy import sparse
+def sklearn_vectorizer(n_features: int, ngram_max: int):
+    """The scikit-learn ``HashingVectorizer`` the kernel reproduces (and falls back to)."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    rows = np.flatnonzero(fallback)
-    vec = HashingVectorizer(
+    return HashingVectorizer(
         n_features=n_features,
         ngram_range=(1, ngram_max),
         alternate_sign=False,
@@ -316,7 +314,14 @@ def _fill_fallback_rows(x, arr: pa.Array, fallback: np.ndarray, n_features: int,
         token_pattern=r"(?u)\b\w+\b",
         dtype=np.float32,
     )
-    slow = vec.transform([(arr[int(r)].as_py() or "")[:max_chars] for r in rows]).tocsr()
+
+
+def _fill_fallback_rows(x, arr: pa.Array, fallback: np.ndarray, n_features: int, ngram_max: int, max_chars: int | None):
+    """``x`` with the rows of ``fallback`` documents computed by scikit-learn."""
+    from scipy import sparse
+
+    rows = np.flatnonzero(fallback)
+    slow = sklearn_vectorizer(n_features, ngram_max).transform([(arr[int(r)].as_py() or "")[:max_chars] for r in rows]).tocsr()
     rest = np.flatnonzero(~fallback)
     stacked = sparse.vstack([x[rest], slow], format="csr")
     position = np.empty(len(fallback), np.int64)

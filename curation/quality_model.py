@@ -51,17 +51,9 @@ def strip_format(text: str) -> str:
 
 
 def _vectorizer(p: QualityModelParams):
-    from sklearn.feature_extraction.text import HashingVectorizer
+    from curation.hashing_jit import sklearn_vectorizer
 
-    return HashingVectorizer(
-        n_features=p.n_features,
-        ngram_range=(1, p.ngram_max),
-        alternate_sign=False,
-        lowercase=True,
-        norm=None,
-        token_pattern=r"(?u)\b\w+\b",
-        dtype=np.float32,
-    )
+    return sklearn_vectorizer(p.n_features, p.ngram_max)
 
 
 def _ngram_features(texts, p: QualityModelParams, counts=None):

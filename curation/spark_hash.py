@@ -36,17 +36,10 @@ def _rotl(x, r):
 
 
 @_jit
-def _read64(data, i):
+def _read_le(data, i, width):
+    """``width`` bytes of ``data`` from ``i``, little-endian, as uint64."""
     v = np.uint64(0)
-    for k in range(8):
-        v |= np.uint64(data[i + k]) << np.uint64(8 * k)
-    return v
-
-
-@_jit
-def _read32(data, i):
-    v = np.uint64(0)
-    for k in range(4):
+    for k in range(width):
         v |= np.uint64(data[i + k]) << np.uint64(8 * k)
     return v
 
@@ -84,10 +77,10 @@ def xxh64(data, start, stop, seed):
         v4 = seed - _P1
         limit = stop - 32
         while i <= limit:
-            v1 = _round(v1, _read64(data, i))
-            v2 = _round(v2, _read64(data, i + 8))
-            v3 = _round(v3, _read64(data, i + 16))
-            v4 = _round(v4, _read64(data, i + 24))
+            v1 = _round(v1, _read_le(data, i, 8))
+            v2 = _round(v2, _read_le(data, i + 8, 8))
+            v3 = _round(v3, _read_le(data, i + 16, 8))
+            v4 = _round(v4, _read_le(data, i + 24, 8))
             i += 32
         h = _rotl(v1, 1) + _rotl(v2, 7) + _rotl(v3, 12) + _rotl(v4, 18)
         h = _merge(h, v1)
@@ -98,11 +91,11 @@ def xxh64(data, start, stop, seed):
         h = seed + _P5
     h += np.uint64(n)
     while i + 8 <= stop:
-        h ^= _round(np.uint64(0), _read64(data, i))
+        h ^= _round(np.uint64(0), _read_le(data, i, 8))
         h = _rotl(h, 27) * _P1 + _P4
         i += 8
     if i + 4 <= stop:
-        h ^= _read32(data, i) * _P1
+        h ^= _read_le(data, i, 4) * _P1
         h = _rotl(h, 23) * _P2 + _P3
         i += 4
     while i < stop:

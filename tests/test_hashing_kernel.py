@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from sklearn.feature_extraction.text import HashingVectorizer
 
-from curation.hashing_jit import hashed_ngram_counts, unicode_tables
+from curation.hashing_jit import hashed_ngram_counts, sklearn_vectorizer, unicode_tables
 
 SPECIAL = [
     "",
@@ -45,16 +44,7 @@ def _random_texts(n: int, seed: int) -> list[str]:
 
 
 def _sklearn(texts, n_features, ngram_max, max_chars):
-    vec = HashingVectorizer(
-        n_features=n_features,
-        ngram_range=(1, ngram_max),
-        alternate_sign=False,
-        lowercase=True,
-        norm=None,
-        token_pattern=r"(?u)\b\w+\b",
-        dtype=np.float32,
-    )
-    return vec.transform([(t or "")[:max_chars] for t in texts]).tocsr()
+    return sklearn_vectorizer(n_features, ngram_max).transform([(t or "")[:max_chars] for t in texts]).tocsr()
 
 
 @pytest.mark.parametrize(("n_features", "ngram_max", "max_chars"), [(1 << 20, 2, 100_000), (1 << 18, 3, 40), (1_000_003, 1, 7)])
