@@ -135,6 +135,27 @@ def test_refiner_calls_openai_compatible_endpoint(spark, monkeypatch):
         server.shutdown()
 
 
+def test_refiner_of_the_one_process_engine_gives_the_same_rows(monkeypatch):
+    import pyarrow as pa
+
+    from tiers.policy import RefinerSettings
+    from tiers.refiner import refine_local
+
+    server = HTTPServer(("127.0.0.1", 0), _FakeLLM)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        _FakeLLM.seen_auth = []
+        monkeypatch.setenv("TIERLAKE_TEST_KEY", "sk-secret-123")
+        settings = RefinerSettings(enabled=True, endpoint=f"http://127.0.0.1:{server.server_port}/v1", api_key_env="TIERLAKE_TEST_KEY", concurrency=2)
+        docs = pa.table({"id": ["a", "b"], "text": ["first document text", "please FAIL here"], "other": [1, 2]})
+        rows = {r["id"]: r for r in refine_local(docs, settings).to_pylist()}
+        assert rows["a"]["refined_text"].startswith("REWRITE: ") and rows["a"]["error"] is None
+        assert rows["b"]["refined_text"] is None and rows["b"]["error"] == "HTTP 500"
+        assert _FakeLLM.seen_auth and all(a == "Bearer sk-secret-123" for a in _FakeLLM.seen_auth)
+    finally:
+        server.shutdown()
+
+
 def test_score_cli_every_document_scored_and_leaks_flagged(spark, demo_lake, tmp_path, capsys):
     lake, _ = demo_lake
     out = tmp_path / "score"

@@ -53,9 +53,14 @@ def rewrite_one(text: str, settings: RefinerSettings, api_key: str | None) -> tu
         return None, "malformed response"
 
 
-def refine_batches(batches, settings: RefinerSettings):
+def _api_key(settings: RefinerSettings) -> str | None:
+    """The key from the environment variable the recipe names, read where the run starts (Spark's
+    Python workers may have started before it was set)."""
+    return os.environ.get(settings.api_key_env) if settings.api_key_env else None
+
+
+def refine_batches(batches, settings: RefinerSettings, api_key: str | None):
     """(id, refined_text, model, error) batches for batches of (id, text): both engines' kernel."""
-    api_key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
     with ThreadPoolExecutor(settings.concurrency) as pool:
         for batch in batches:
             ids, texts = batch.column("id").to_pylist(), batch.column("text").to_pylist()
@@ -73,9 +78,10 @@ def refine_batches(batches, settings: RefinerSettings):
 
 def refine(docs, settings: RefinerSettings):
     """(id, refined_text, model, error) for every row of the Spark frame ``docs`` (id, text)."""
-    return docs.mapInArrow(lambda batches: refine_batches(batches, settings), "id string, refined_text string, model string, error string")
+    api_key = _api_key(settings)
+    return docs.mapInArrow(lambda batches: refine_batches(batches, settings, api_key), "id string, refined_text string, model string, error string")
 
 
 def refine_local(docs: pa.Table, settings: RefinerSettings) -> pa.Table:
     """:func:`refine` on an Arrow table (id, text)."""
-    return pa.Table.from_batches(list(refine_batches(docs.select(["id", "text"]).to_batches(), settings)), schema=REFINED_SCHEMA)
+    return pa.Table.from_batches(list(refine_batches(docs.select(["id", "text"]).to_batches(), settings, _api_key(settings))), schema=REFINED_SCHEMA)
