@@ -6,7 +6,8 @@
 Runs the per-batch kernels of ``curation.document_signals.compute_signals`` (2,048-document Arrow
 slices, as the Spark tasks do) on the documents of a ``bench/pipeline.py`` demo run, outside Spark,
 one BLAS and tokenizer thread: heuristic signals, language id, the run's quality model and the
-lexical target similarity. Prints seconds and documents/s per kernel (median of 3 passes), to
+lexical target similarity; then language id on two threads and on two worker processes. Prints
+seconds and documents/s per kernel (median of 3 passes), to
 compare with the stage's ``signals and filters`` step in docs/benchmarks.md ("Curate: per-stage
 throughput"), where Spark's cost is the difference.
 """
@@ -37,18 +38,20 @@ from tiers.stage import load_target_texts  # noqa: E402
 
 def main() -> int:
     run = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "bench", ".data", "pipeline", "n20000")
-    files = sorted(glob.glob(os.path.join(run, "output", "documents", "*.parquet")))
+    outputs = sorted(glob.glob(os.path.join(run, "output*", "manifest.json")))  # output-spark, output-local (or output)
+    output = os.path.dirname(outputs[0]) if outputs else os.path.join(run, "output")
+    files = sorted(glob.glob(os.path.join(output, "documents", "*.parquet")))
     if not files:
         print(f"skipped: no demo run under {run} (run bench/pipeline.py --docs 20000 --repeat 1 first)")
         return 0
     texts = pa.concat_tables([pq.read_table(f, columns=["text"]) for f in files]).column("text").combine_chunks()
-    model = QualityModel.load(os.path.join(run, "output", "models", "quality"))
+    model = QualityModel.load(os.path.join(output, "models", "quality"))
     similarity = TargetSimilarity(load_target_texts([os.path.join(run, "lake", "targets", f) for f in ("math_train.jsonl", "qa_dev.jsonl")]))
     kernels = {
         "heuristic signals (quality_signals)": quality_signals,
         "language id": identify_language,
-        "quality model": lambda t: model.score(t.to_pylist()),
-        "target similarity": lambda t: similarity.score(t.to_pylist()),
+        "quality model": model.score,
+        "target similarity": similarity.score,
     }
     chars = int(np.mean([len(t) for t in texts.to_pylist()]))
     print(f"{len(texts):,} documents (mean {chars:,} characters), {BATCH_ROWS}-document slices, one thread")
@@ -66,7 +69,36 @@ def main() -> int:
             total += seconds
             print(f"{name}: {seconds:.2f} s, {len(texts) / seconds:,.0f} documents/s", flush=True)
     print(f"all kernels: {total:.2f} s, {len(texts) / total:,.0f} documents/s on one thread")
+    language_id_across_cores(texts)
     return 0
+
+
+def language_id_across_cores(texts: pa.Array) -> None:
+    """Language id of the same slices on two threads and on two worker processes (what the
+    one-process engine's tier stage does: fastText's predict holds the GIL). Medians of 3; the
+    workers' time includes starting them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from curation.language_id import LanguageIdWorkers
+
+    slices = [texts.slice(start, BATCH_ROWS) for start in range(0, len(texts), BATCH_ROWS)]
+
+    def on_threads() -> None:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(identify_language, slices))
+
+    def on_workers() -> None:
+        with LanguageIdWorkers(2) as workers:
+            [f.result() for f in [workers.submit(s) for s in slices]]
+
+    for name, run in (("two threads", on_threads), ("two worker processes", on_workers)):
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - started)
+        seconds = float(np.median(times))
+        print(f"language id, {name}: {seconds:.2f} s, {len(texts) / seconds:,.0f} documents/s", flush=True)
 
 
 if __name__ == "__main__":

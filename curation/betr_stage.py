@@ -133,7 +133,6 @@ def finish_scores(scores, exempt: np.ndarray):
 class ScoringSetup:
     """What both engines load before scoring: targets embedded, test n-grams, the evaluation dict."""
 
-    targets: list
     test_ngrams: np.ndarray
     embedder: object
     target_emb: np.ndarray
@@ -156,7 +155,7 @@ def prepare_scoring(params: ScoreParams) -> ScoringSetup:
         "mode": params.mode,
         "embedder": params.embedder,
     }
-    return ScoringSetup(targets, test_ngrams, embedder, target_emb, evaluation)
+    return ScoringSetup(test_ngrams, embedder, target_emb, evaluation)
 
 
 def fit_sample(ids: list[str], texts: list[str], params: ScoreParams, setup: ScoringSetup) -> tuple[QualityModel, pa.Table, np.ndarray | None]:

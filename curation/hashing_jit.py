@@ -189,10 +189,16 @@ def ngram_count_rows(offsets, data, valid, max_chars, ngram_max, n_features, n_f
                 if b0 < 0x80:
                     cp, width = b0, 1
                 elif b0 < 0xE0:
+                    if i + 1 >= stop:
+                        break
                     cp, width = ((b0 & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), 2
                 elif b0 < 0xF0:
+                    if i + 2 >= stop:
+                        break
                     cp, width = ((b0 & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), 3
                 else:
+                    if i + 3 >= stop:
+                        break  # a truncated sequence (not valid UTF-8): stop reading this document
                     cp = (
                         ((b0 & 0x07) << 18)
                         | ((np.int64(data[i + 1]) & 0x3F) << 12)
@@ -202,6 +208,8 @@ def ngram_count_rows(offsets, data, valid, max_chars, ngram_max, n_features, n_f
                     width = 4
                 i += width
                 chars += 1
+                if cp >= len(lower):
+                    break  # not a code point (a malformed lead byte)
                 lc = lower[cp]
                 if lc < 0:
                     bad = True

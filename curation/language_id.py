@@ -78,9 +78,11 @@ class LanguageIdWorkers:
             self.idle.put(proc)
         self.threads = ThreadPoolExecutor(len(self.procs))
 
-    def _ask(self, texts: pa.Array) -> tuple[pa.Array, pa.Array]:
+    def _ask(self, texts: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
         proc = self.idle.get()
         try:
+            if isinstance(texts, pa.ChunkedArray):
+                texts = texts.combine_chunks()  # the slice's copy is made here, when it is sent
             batch = pa.RecordBatch.from_arrays([texts], names=["text"])
             with pa.ipc.new_stream(proc.stdin, batch.schema) as writer:
                 writer.write_batch(batch)
@@ -88,10 +90,11 @@ class LanguageIdWorkers:
             answer = pa.ipc.open_stream(proc.stdout).read_all()
         except (OSError, pa.ArrowInvalid) as exc:
             raise RuntimeError(f"a language id worker stopped (exit code {proc.poll()}): {exc}") from None
-        self.idle.put(proc)
+        finally:
+            self.idle.put(proc)  # a dead worker fails its next request at once instead of leaving it waiting
         return answer.column("lang").combine_chunks(), answer.column("lang_score").combine_chunks()
 
-    def submit(self, texts: pa.Array):
+    def submit(self, texts: pa.Array | pa.ChunkedArray):
         return self.threads.submit(self._ask, texts)
 
     def __enter__(self) -> LanguageIdWorkers:

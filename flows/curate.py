@@ -46,7 +46,7 @@ from curation.near_dedup import combine_removed
 from curation.params import ContainmentParams
 from curation.stages import ContainmentStage, ExactDedupStage, IngestStage, NearDedupStage, ScoreStage
 from flows.recipe import Recipe, load_recipe
-from flows.runner import retry_unless_user_error, run_stages
+from flows.runner import local_engine_threads, retry_unless_user_error, run_stages
 from flows.score_job import write_score_outputs
 from flows.select_job import mix_document, write_select_outputs
 from flows.tier_job import write_tier_outputs
@@ -119,11 +119,7 @@ def _run_recipe_in(recipe: Recipe, recipe_dict: dict, root: str, upload_to: str 
         containment = done.outputs["containment"]
     spark = None
     if recipe.engine == "local":
-        from connectors.local_ingest import check_fits_in_memory
-        from curation.dedup_local import default_threads
-
-        check_fits_in_memory(recipe.sources)
-        ctx.threads = recipe.threads or default_threads()
+        ctx.threads = local_engine_threads(recipe.sources, recipe.threads)
     else:
         ctx.spark = spark = get_spark(recipe.spark)
     ck = Checkpoints(root, spark, enabled=recipe.output.resume and upload_to is None)

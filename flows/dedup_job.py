@@ -31,7 +31,7 @@ from curation.exact_dedup import exact_keys
 from curation.near_dedup import combine_removed
 from curation.params import ExactDedupParams, NearDedupParams
 from curation.stages import ExactDedupStage, IngestStage, NearDedupStage
-from flows.runner import completed_job, pipeline_key, run_stages
+from flows.runner import completed_job, local_engine_threads, pipeline_key, run_stages
 
 
 def output_columns(columns: list[str], spec: SourceSpec) -> list[tuple[str, str]]:
@@ -116,11 +116,7 @@ def run_dedup(
         raise ValueError(f"engine must be 'spark' or 'local', got {engine!r}")
     started = time.time()
     spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
-    if engine == "local":
-        from connectors.local_ingest import check_fits_in_memory
-        from curation.dedup_local import default_threads
-
-        check_fits_in_memory([spec])  # before any work: a clear refusal, not an out-of-memory kill
+    local_threads = local_engine_threads([spec], threads) if engine == "local" else 1
     index = _index_for(index_dir, near)
     stages: list[Stage] = [IngestStage(IngestParams(), [spec]), ExactDedupStage(exact), NearDedupStage(near, keep_band_rows=index is not None)]
     key = pipeline_key(stages, {"index": index_dir, "shard_bytes": shard_bytes}, engine)
@@ -128,7 +124,7 @@ def run_dedup(
         return {**done, "skipped": True}
     run_id = begin_job_output(output)
     spark = get_spark(spark_settings) if engine == "spark" else None
-    ctx = StageContext(root=output, run_id=run_id, spark=spark, threads=threads or (default_threads() if engine == "local" else 1))
+    ctx = StageContext(root=output, run_id=run_id, spark=spark, threads=local_threads)
     if engine == "local" and near.enabled:
         from curation.minhash import load_kernels
 

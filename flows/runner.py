@@ -119,6 +119,16 @@ class PipelineResult:
         return [o.stats for o in self.outputs.values()]
 
 
+def local_engine_threads(sources, threads: int | None) -> int:
+    """Threads of the one-process engine for ``sources`` (SourceSpecs), after refusing inputs that
+    do not fit in memory: a clear error before any work, not an out-of-memory kill."""
+    from connectors.local_ingest import check_fits_in_memory
+    from curation.dedup_local import default_threads
+
+    check_fits_in_memory(sources)
+    return threads or default_threads()
+
+
 def stage_key_of(stage: Stage, upstream: str | None, engine: str) -> str:
     """A stage's checkpoint key: its name, parameters, the engine (Spark frames and Arrow tables
     are not interchangeable), the upstream stage's key and its files' fingerprints."""

@@ -93,3 +93,12 @@ def test_one_tokenization_gives_both_column_counts():
         assert got.shape == expected.shape and (got != expected).nnz == 0
     with pytest.raises(ValueError):
         hashed_ngram_counts_shared(texts, (8, 16, 32), 2, 500)
+
+
+def test_malformed_utf8_stops_the_document_without_reading_past_it():
+    """Arrow does not always validate strings (ingest quarantines invalid UTF-8, but a caller may
+    pass anything): a truncated sequence or a lead byte past U+10FFFF ends that document's tokens."""
+    raw = pa.array([b"good words \xe2\x82", b"ok \xff\xff\xff\xff more", b"fine text"], pa.binary()).view(pa.string())
+    got = hashed_ngram_counts(raw, 1 << 16, 2, 1000)
+    expected = _sklearn(["good words", "ok", "fine text"], 1 << 16, 2, 1000)
+    assert (got != expected).nnz == 0

@@ -120,11 +120,11 @@ def no_unit_reason(policy: TierPolicy) -> str:
     return "l4: no knowledge unit found" if policy.l4.enabled else "l4: disabled"
 
 
-def _no_step(name: str) -> None:
+def no_step(name: str) -> None:
     return None
 
 
-def tier_signals(signals, policy: TierPolicy, on_step=_no_step):
+def tier_signals(signals, policy: TierPolicy, on_step=no_step):
     """(signals + filter_reason, tier, tier_reasons for L0–L3, resolved thresholds).
 
     Any earlier filter_reason/tier columns are recomputed: this is how a new policy re-tiers a
@@ -287,8 +287,7 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
         .orderBy("tier", "source")
         .collect()
     ]
-    n_units = units.count()
-    n_rejected = rejected.count()
+    unit_counts = (units.count(), rejected.count())
     filter_failures = dict(
         sorted(
             (r["filter_reason"], int(r["count"]))
@@ -297,14 +296,25 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
     )
     on_step("counts")
     return tier_result_of(
-        documents, tiered, units, rejected, refined, counts, thresholds, (n_units, n_rejected), filter_failures, model, step_seconds, started
+        documents=documents,
+        tiered=tiered,
+        units=units,
+        rejected=rejected,
+        refined=refined,
+        counts=counts,
+        thresholds=thresholds,
+        unit_counts=unit_counts,
+        filter_failures=filter_failures,
+        model=model,
+        step_seconds=step_seconds,
+        started=started,
     )
 
 
 def tier_result_of(
-    documents, tiered, units, rejected, refined, counts, thresholds, n_units, filter_failures, model, step_seconds, started
+    *, documents, tiered, units, rejected, refined, counts, thresholds, unit_counts: tuple[int, int], filter_failures, model, step_seconds, started
 ) -> TierResult:
-    """The stage's result and stats (both engines)."""
+    """The stage's result and stats (both engines); ``unit_counts``: (verified, rejected) units."""
     thresholds = {k: (None if v is None or math.isinf(v) else v) for k, v in thresholds.items()}  # JSON has no inf
     by_tier = {t: sum(c["documents"] for c in counts if c["tier"] == t) for t in TIERS}
     total = sum(by_tier.values())
@@ -316,8 +326,8 @@ def tier_result_of(
         details={
             "tiers": by_tier,
             "thresholds": thresholds,
-            "l4_units_verified": n_units[0],
-            "l4_units_rejected": n_units[1],
+            "l4_units_verified": unit_counts[0],
+            "l4_units_rejected": unit_counts[1],
             "quality_model_cv": (model.meta.get("cross_validation", {}) if model else None),
             "filter_failures": filter_failures,
             "step_seconds": step_seconds,

@@ -21,7 +21,17 @@ from curation.dedup_local import map_slices, slice_of
 from curation.document_signals import BATCH_ROWS, signals_batch, signals_schema
 from curation.quantiles import exact_quantiles
 from tiers.policy import TierPolicy, filter_reason, resolve_bar, tier_expressions
-from tiers.stage import UNIT_COLUMNS, UNIT_SCHEMA, TierResult, check_alignment_column, no_unit_reason, signal_models, tier_result_of, units_batch
+from tiers.stage import (
+    UNIT_COLUMNS,
+    UNIT_SCHEMA,
+    TierResult,
+    check_alignment_column,
+    no_step,
+    no_unit_reason,
+    signal_models,
+    tier_result_of,
+    units_batch,
+)
 
 
 def duplicate_reasons_local(removed: pa.Table) -> pa.Table:
@@ -47,7 +57,8 @@ def compute_signals_local(docs: pa.Table, policy: TierPolicy, threads: int):
         return pa.RecordBatch.from_arrays([slice_of(narrow.column(c), s, e) for c in narrow.column_names], names=narrow.column_names)
 
     with LanguageIdWorkers(threads) if language and len(bounds) > 1 else contextlib.nullcontext() as pool:
-        pending = {se: pool.submit(slice_of(narrow.column("text"), *se)) for se in bounds} if pool is not None else {}
+        text = narrow.column("text")
+        pending = {(s, e): pool.submit(text.slice(s, e - s)) for s, e in bounds} if pool is not None else {}
 
         def one_slice(start: int, stop: int) -> list[pa.RecordBatch]:
             out = []
@@ -70,11 +81,7 @@ def _quantile(frame: pl.DataFrame, column: str):
     return q
 
 
-def _no_step(name: str) -> None:
-    return None
-
-
-def tier_signals_local(signals: pl.DataFrame, policy: TierPolicy, on_step=_no_step) -> tuple[pl.DataFrame, dict]:
+def tier_signals_local(signals: pl.DataFrame, policy: TierPolicy, on_step=no_step) -> tuple[pl.DataFrame, dict]:
     """:func:`tiers.stage.tier_signals` on a polars frame."""
     base = signals.drop([c for c in ("filter_reason", "tier", "tier_reasons") if c in signals.columns])
     if "duplicate_reason" not in base.columns:
@@ -201,16 +208,16 @@ def tier_stage_local(
     filter_failures = dict(sorted((r["filter_reason"], int(r["len"])) for r in failures.iter_rows(named=True)))
     on_step("counts")
     return tier_result_of(
-        documents_table,
-        tiered.to_arrow(),
-        units.to_arrow(),
-        rejected.to_arrow(),
-        refined,
-        counts,
-        thresholds,
-        (units.height, rejected.height),
-        filter_failures,
-        model,
-        step_seconds,
-        started,
+        documents=documents_table,
+        tiered=tiered.to_arrow(),
+        units=units.to_arrow(),
+        rejected=rejected.to_arrow(),
+        refined=refined,
+        counts=counts,
+        thresholds=thresholds,
+        unit_counts=(units.height, rejected.height),
+        filter_failures=filter_failures,
+        model=model,
+        step_seconds=step_seconds,
+        started=started,
     )
