@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -84,6 +85,7 @@ def run_once(workdir: str, recipe: str, engine: str) -> dict:
         text=True,
     )
     wall = time.time() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest process waited for so far (kB on Linux)
     if proc.returncode:
         raise SystemExit(f"tierlake run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     with open(os.path.join(workdir, f"output-{engine}", "manifest.json")) as fh:
@@ -93,7 +95,7 @@ def run_once(workdir: str, recipe: str, engine: str) -> dict:
         for s in manifest["stages"]
         if s["name"] != "containment"
     }
-    return {"wall": wall, "stages": stages, "documents": manifest["totals"]["docs_in"]}
+    return {"wall": wall, "stages": stages, "documents": manifest["totals"]["docs_in"], "peak_mb": peak_mb}
 
 
 def main(argv=None) -> int:
@@ -104,11 +106,15 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default=os.path.join(HERE, ".data", "pipeline"))
     ap.add_argument("--markdown", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--render-only", action="store_true", help="rewrite the docs section from bench/results/pipeline.json")
+    ap.add_argument(
+        "--tag", default="", help="a separate results file (pipeline-TAG.json) and docs section, e.g. for a 1M-document run on one engine"
+    )
     args = ap.parse_args(argv)
+    results_path = os.path.join(HERE, "results", f"pipeline-{args.tag}.json" if args.tag else "pipeline.json")
     if args.render_only:
-        with open(os.path.join(HERE, "results", "pipeline.json")) as fh:
+        with open(results_path) as fh:
             saved = json.load(fh)
-        render(saved["results"], saved["command"], saved["machine"], args.markdown)
+        render(saved["results"], saved["command"], saved["machine"], args.markdown, args.tag)
         return 0
     from connectors.demo_lake import generate_demo_lake
 
@@ -134,10 +140,10 @@ def main(argv=None) -> int:
         for engine in engines:
             results.append(summarize(size, engine, runs[engine], args.repeat, differ))
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    command = f"bench/pipeline.py --docs {args.docs} --repeat {args.repeat} --engines {args.engines}"
-    with open(os.path.join(HERE, "results", "pipeline.json"), "w") as fh:
+    command = f"bench/pipeline.py --docs {args.docs} --repeat {args.repeat} --engines {args.engines}" + (f" --tag {args.tag}" if args.tag else "")
+    with open(results_path, "w") as fh:
         json.dump({"machine": machine(), "command": command, "results": results}, fh, indent=1)
-    render(results, command, machine(), args.markdown)
+    render(results, command, machine(), args.markdown, args.tag)
     return 0
 
 
@@ -165,12 +171,13 @@ def summarize(size: int, engine: str, runs: list[dict], repeat: int, differ: lis
         "stages_seconds": total,
         "wall_seconds": wall,
         "fixed_seconds": wall - total,
+        "peak_mb": max(r.get("peak_mb", 0.0) for r in runs),
         "end_to_end_docs_per_s": runs[0]["documents"] / total,
         "outputs_differ_from_other_engine": differ,
     }
 
 
-def render(results: list[dict], command: str, machine_text: str, markdown: str) -> None:
+def render(results: list[dict], command: str, machine_text: str, markdown: str, tag: str = "") -> None:
     runs = results[0]["runs"] if results else 0
     lines = [
         f"Command: `.venv/bin/python {command}`  ",
@@ -203,7 +210,9 @@ def render(results: list[dict], command: str, machine_text: str, markdown: str) 
             f"**{r['end_to_end_docs_per_s']:,.0f}** | |"
         )
         lines.append(
-            f"| {r['documents']:,} | {r['engine']} | whole command (fixed cost {r['fixed_seconds']:.1f} s) | | {r['wall_seconds']:.1f} | | |"
+            f"| {r['documents']:,} | {r['engine']} | whole command (fixed cost {r['fixed_seconds']:.1f} s"
+            + (f"; peak RSS {r['peak_mb']:,.0f} MB, the largest process" if r.get("peak_mb") else "")
+            + f") | | {r['wall_seconds']:.1f} | | |"
         )
     pairs = {}
     for r in results:
@@ -234,7 +243,7 @@ def render(results: list[dict], command: str, machine_text: str, markdown: str) 
         for r, name, st in split:
             for step, secs in st["steps"].items():
                 lines.append(f"| {r['documents']:,} | {r['engine']} | {name} | {step} | {secs:.1f} | {100 * secs / st['seconds']:.0f}% |")
-    replace_section(markdown, "Curate: per-stage throughput", "\n".join(lines))
+    replace_section(markdown, "Curate: per-stage throughput" + (f" ({tag})" if tag else ""), "\n".join(lines))
     print("\n".join(lines))
 
 

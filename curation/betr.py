@@ -106,7 +106,18 @@ def fit_bagged(x, y: np.ndarray, idx: np.ndarray, params: QualityModelParams, rn
     bags = balanced_bags(idx, y, rng)
     with ThreadPoolExecutor(min(2, len(bags))) as pool:
         fits = list(pool.map(lambda bag: fit_logistic(params, x[bag], y[bag]), bags))
-    return np.mean([c for c, _ in fits], axis=0), float(np.mean([i for _, i in fits]))
+    return mean_of_rows([c for c, _ in fits]), float(np.mean([i for _, i in fits]))
+
+
+def mean_of_rows(rows: list[np.ndarray]) -> np.ndarray:
+    """``np.mean(rows, axis=0)``, bit for bit (numpy reduces axis 0 row after row, then divides),
+    without first copying the rows into one 2-D array: for 2^20 hashed coefficients and nine
+    bags that copy took 0.3 s of a 0.01 s mean, six times per BETR classifier."""
+    total = np.array(rows[0], np.float64, copy=True)
+    for row in rows[1:]:
+        total += row
+    total /= len(rows)
+    return total
 
 
 def train_betr_classifier(
@@ -147,7 +158,7 @@ def train_betr_classifier(
         intercepts.append(intercept)
     metrics.update(folds=folds, **_ranking_metrics(y, oof, top_p, "crossfit"))
     meta = {"kind": "betr-classifier", "bagged": True, "cross_fitted": True, "folds": folds, "evaluation": metrics}
-    model = QualityModel(params, np.mean(coefs, axis=0), float(np.mean(intercepts)), meta)
+    model = QualityModel(params, mean_of_rows(coefs), float(np.mean(intercepts)), meta)
     return model, metrics, probability(oof)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.benchmarks import load_examples, read_examples, split_of
 from connectors.filesystem import InputError
-from curation.betr import balanced_bags, direct_scores, fit_bagged, rank_score, top_labels, train_betr_classifier
+from curation.betr import balanced_bags, direct_scores, fit_bagged, mean_of_rows, rank_score, top_labels, train_betr_classifier
 from curation.decontamination import benchmark_ngrams, contamination
 from curation.params import QualityModelParams
 from curation.quality_model import _features
@@ -52,6 +52,13 @@ def test_betr_classifier_learns_direct_labels():
     assert metrics["crossfit_auc"] > 0.95 and metrics["folds"] == 5
     assert model.score(math[:3]).min() > model.score(web[:3]).max()
     assert crossfit.shape == (600,) and crossfit[:60].min() > crossfit[60:].max()
+
+
+@pytest.mark.parametrize("rows", [1, 2, 5, 9, 17])
+def test_mean_of_rows_is_numpys_mean_bit_for_bit(rows):
+    rng = np.random.default_rng(rows)
+    arrays = [rng.normal(size=1000) * 10.0 ** rng.integers(-8, 8, size=1000) for _ in range(rows)]
+    assert np.array_equal(mean_of_rows(arrays), np.mean(arrays, axis=0))
 
 
 def test_balanced_bags_use_every_negative_once():
