@@ -249,14 +249,7 @@ def cmd_dedup(args) -> int:
         exact = ExactDedupParams(keep=keep)
     except ValidationError as exc:
         raise _bad_options(exc) from None
-    from flows.errors import RecipeError
-
-    if args.engine == "local" and args.master:
-        raise RecipeError("--master is a Spark option; --engine local runs in this process (use --threads)")
-    if args.engine == "spark" and args.threads:
-        raise RecipeError("--threads is for --engine local; Spark's parallelism comes from --master (local[N] or a cluster)")
-    if args.threads is not None and args.threads < 1:
-        raise RecipeError("--threads must be at least 1")
+    _check_engine_options(args)
     settings = SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory)
     started = time.time()
     stats = run_dedup(
@@ -304,6 +297,7 @@ def cmd_tier(args) -> int:
     from flows.recipe import load_dedup_params
     from flows.tier_job import run_tier
 
+    _check_engine_options(args)
     policy = _policy(args)
     exact, near = load_dedup_params(args.recipe) if args.recipe else (None, None)  # a recipe's dedup, not the defaults
     started = time.time()
@@ -318,6 +312,8 @@ def cmd_tier(args) -> int:
         exact_params=exact,
         near_params=near,
         resume=args.resume,
+        engine=args.engine,
+        threads=args.threads,
     )
     if not args.quiet:
         print_tier_stats(stats, args.output, time.time() - started)
@@ -343,6 +339,7 @@ def cmd_score(args) -> int:
     from curation.params import ScoreParams
     from flows.score_job import run_score
 
+    _check_engine_options(args)
     try:
         params = ScoreParams(
             targets=[os.path.abspath(t) if "://" not in t else t for t in args.targets],
@@ -367,6 +364,8 @@ def cmd_score(args) -> int:
         id_column=args.id_column,
         spark_settings=SparkSettings(master=args.master or "local[*]", driver_memory=args.driver_memory),
         resume=args.resume,
+        engine=args.engine,
+        threads=args.threads,
     )
     if not args.quiet:
         ev = stats["evaluation"]
@@ -798,6 +797,31 @@ def resume_option() -> click.Option:
     )
 
 
+def engine_options(speed: str) -> list[click.Option]:
+    """``--engine`` and ``--threads`` of a one-input job (dedup, score, tier)."""
+    return [
+        option(
+            "--engine",
+            type=choice("spark", "local"),
+            default="spark",
+            help="spark: a Spark job, local or on a cluster (--master); local: one process on this machine without "
+            f"a JVM, the same results and outputs, for inputs that fit in memory; {speed}",
+        ),
+        option("--threads", type=int, help="threads of --engine local (default: the cores this process may use)"),
+    ]
+
+
+def _check_engine_options(args) -> None:
+    from flows.errors import RecipeError
+
+    if args.engine == "local" and args.master:
+        raise RecipeError("--master is a Spark option; --engine local runs in this process (use --threads)")
+    if args.engine == "spark" and args.threads:
+        raise RecipeError("--threads is for --engine local; Spark's parallelism comes from --master (local[N] or a cluster)")
+    if args.threads is not None and args.threads < 1:
+        raise RecipeError("--threads must be at least 1")
+
+
 def driver_memory_option() -> click.Option:
     return option("--driver-memory", default="4g", help="Spark driver heap, e.g. 8g (in local mode it also holds the executors' work)")
 
@@ -941,15 +965,7 @@ def build_cli() -> click.Group:
             model_option("--verify", NearDedupParams, "verify", "check candidate pairs by exact Jaccard before clustering"),
             option("--index", help="folder of a dedup index: dedup against earlier runs saved there, then add this run"),
             model_option("--seed", NearDedupParams, "seed", "MinHash seed"),
-            option(
-                "--engine",
-                type=choice("spark", "local"),
-                default="spark",
-                help="spark: a Spark job, local or on a cluster (--master); local: one process on this machine without "
-                "a JVM, the same results and outputs, for inputs that fit in memory (peak about 5x the input's "
-                "text); 3-14x faster than spark on one machine (docs/dedup.md)",
-            ),
-            option("--threads", type=int, help="threads of --engine local (default: the cores this process may use)"),
+            *engine_options("peak memory about 5x the input's text; 3-14x faster than spark on one machine (docs/dedup.md)"),
             master_option(),
             driver_memory_option(),
             resume_option(),
@@ -976,6 +992,7 @@ def build_cli() -> click.Group:
             text_column_option(),
             id_column_option(),
             option("--dedup/--no-dedup", default=True, show_default=False, help="exact and near dedup first (default on)"),
+            *engine_options("the tier stage ran 1.7-2.3x faster than on Spark (docs/benchmarks.md, 'Curate: per-stage throughput')"),
             master_option(),
             driver_memory_option(),
             resume_option(),
@@ -1039,6 +1056,7 @@ def build_cli() -> click.Group:
             model_option("--seed", ScoreParams, "seed", "seed of the sample and the classifier"),
             text_column_option(),
             id_column_option(),
+            *engine_options("the score stage ran 1.7-2.0x faster than on Spark (docs/benchmarks.md, 'Curate: per-stage throughput')"),
             master_option(),
             driver_memory_option(),
             resume_option(),

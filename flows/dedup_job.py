@@ -26,12 +26,12 @@ from connectors.output_lock import holds_output_lock
 from connectors.pipeline import Stage, StageContext
 from connectors.shards import QUARANTINE_ORDER, write_shards
 from connectors.sources import DEFAULT_ID_COLUMN, RESERVED, IngestParams, SourceSpec, release, shard_size_hint
-from connectors.spark_session import SparkSettings, get_spark
+from connectors.spark_session import SparkSettings
 from curation.exact_dedup import exact_keys
 from curation.near_dedup import combine_removed
 from curation.params import ExactDedupParams, NearDedupParams
 from curation.stages import ExactDedupStage, IngestStage, NearDedupStage
-from flows.runner import completed_job, local_engine_threads, pipeline_key, run_stages
+from flows.runner import completed_job, engine_session, pipeline_key, run_stages
 
 
 def output_columns(columns: list[str], spec: SourceSpec) -> list[tuple[str, str]]:
@@ -112,18 +112,15 @@ def run_dedup(
     for inputs that fit one machine's memory). ``resume``: keep stage checkpoints in
     ``OUTPUT/_checkpoints`` so a re-run after a crash redoes only the unfinished stages (not with
     ``index_dir``: appending to the index is not repeatable)."""
-    if engine not in ("spark", "local"):
-        raise ValueError(f"engine must be 'spark' or 'local', got {engine!r}")
     started = time.time()
     spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
-    local_threads = local_engine_threads([spec], threads) if engine == "local" else 1
     index = _index_for(index_dir, near)
     stages: list[Stage] = [IngestStage(IngestParams(), [spec]), ExactDedupStage(exact), NearDedupStage(near, keep_band_rows=index is not None)]
     key = pipeline_key(stages, {"index": index_dir, "shard_bytes": shard_bytes}, engine)
     if resume and (done := completed_job(output, key)):
         return {**done, "skipped": True}
+    spark, local_threads = engine_session(engine, [spec], threads, spark_settings)
     run_id = begin_job_output(output)
-    spark = get_spark(spark_settings) if engine == "spark" else None
     ctx = StageContext(root=output, run_id=run_id, spark=spark, threads=local_threads)
     if engine == "local" and near.enabled:
         from curation.minhash import load_kernels

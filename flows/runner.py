@@ -129,6 +129,18 @@ def local_engine_threads(sources, threads: int | None) -> int:
     return threads or default_threads()
 
 
+def engine_session(engine: str, sources, threads: int | None, spark_settings=None):
+    """(Spark session or None, threads of the one-process engine) for a job on ``engine``:
+    ``"spark"`` starts (or reuses) the session; ``"local"`` checks the inputs fit in memory first."""
+    if engine not in ("spark", "local"):
+        raise ValueError(f"engine must be 'spark' or 'local', got {engine!r}")
+    if engine == "local":
+        return None, local_engine_threads(sources, threads)
+    from connectors.spark_session import get_spark
+
+    return get_spark(spark_settings), 1
+
+
 def stage_key_of(stage: Stage, upstream: str | None, engine: str) -> str:
     """A stage's checkpoint key: its name, parameters, the engine (Spark frames and Arrow tables
     are not interchangeable), the upstream stage's key and its files' fingerprints."""

@@ -26,10 +26,10 @@ from connectors.output_lock import holds_output_lock
 from connectors.pipeline import Stage, StageContext
 from connectors.shards import QUARANTINE_ORDER, write_shards
 from connectors.sources import DEFAULT_ID_COLUMN, IngestParams, SourceSpec, release
-from connectors.spark_session import SparkSettings, get_spark
+from connectors.spark_session import SparkSettings
 from curation.params import ScoreParams
 from curation.stages import IngestStage, ScoreStage
-from flows.runner import completed_job, pipeline_key, run_stages
+from flows.runner import completed_job, engine_session, pipeline_key, run_stages
 
 
 def write_score_outputs(result, root: str, run_id: str, shard_bytes: int, prefix: str = "") -> dict:
@@ -54,17 +54,20 @@ def run_score(
     spark_settings: SparkSettings | None = None,
     shard_bytes: int = 256 << 20,
     resume: bool = False,
+    engine: str = "spark",
+    threads: int | None = None,
 ) -> dict:
-    """Ingest -> score of one input through the runner (``resume``: stage checkpoints in OUTPUT)."""
+    """Ingest -> score of one input through the runner (``resume``: stage checkpoints in OUTPUT),
+    on Spark or in one process (``engine="local"``, :mod:`curation.betr_local`; the same scores)."""
     started = time.time()
     spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
     stages: list[Stage] = [IngestStage(IngestParams(), [spec]), ScoreStage(params, reads="documents")]
-    key = pipeline_key(stages, {"shard_bytes": shard_bytes})
+    key = pipeline_key(stages, {"shard_bytes": shard_bytes}, engine)
     if resume and (done := completed_job(output, key)):
         return {**done, "skipped": True}
+    spark, local_threads = engine_session(engine, [spec], threads, spark_settings)
     run_id = begin_job_output(output)
-    spark = get_spark(spark_settings)
-    ctx = StageContext(root=output, run_id=run_id, seed=params.seed, spark=spark)
+    ctx = StageContext(root=output, run_id=run_id, seed=params.seed, spark=spark, threads=local_threads)
     run = run_stages(stages, ctx, Checkpoints(output, spark, enabled=resume))
     ingest_stats = run.outputs["ingest"].stats
     result = run.outputs["score"].objects["result"]
@@ -85,11 +88,13 @@ def run_score(
         "scored": outputs["scores"].rows,
         "quarantined": ingest_stats.quarantined,
         "evaluation": result.evaluation,
+        "engine": engine,
         "params": params.model_dump(),
         "stages": [s.model_dump() for s in run.stats],
         "outputs": {k: v.model_dump() for k, v in outputs.items()},
         "key": key,
     }
     write_stats(stats, output, run_id)
-    release(run.frames["documents"], run.frames["quarantine"])
+    if spark is not None:
+        release(run.frames["documents"], run.frames["quarantine"])
     return stats

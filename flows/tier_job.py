@@ -30,7 +30,7 @@ from connectors.sources import DEFAULT_ID_COLUMN, IngestParams, SourceSpec, rele
 from connectors.spark_session import SparkSettings, get_spark
 from curation.params import ExactDedupParams, NearDedupParams
 from curation.stages import ExactDedupStage, IngestStage, NearDedupStage
-from flows.runner import completed_job, pipeline_key, run_stages
+from flows.runner import completed_job, engine_session, pipeline_key, run_stages
 from tiers.params import TIERS
 from tiers.policy import TierPolicy
 from tiers.stage import TierResult, tier_stage
@@ -78,9 +78,12 @@ def run_tier(
     exact_params: ExactDedupParams | None = None,
     near_params: NearDedupParams | None = None,
     resume: bool = False,
+    engine: str = "spark",
+    threads: int | None = None,
 ) -> dict:
     """Ingest -> (exact -> near dedup) -> tier of one input through the runner (``resume``: stage
-    checkpoints in OUTPUT)."""
+    checkpoints in OUTPUT), on Spark or in one process (``engine="local"``,
+    :mod:`tiers.stage_local`; the same tiers)."""
     started = time.time()
     policy = policy or TierPolicy()
     spec = SourceSpec(name=source_name(input_path), path=input_path, text_column=text_column, id_column=id_column)
@@ -88,12 +91,13 @@ def run_tier(
     if dedup:
         stages += [ExactDedupStage(exact_params or ExactDedupParams()), NearDedupStage(near_params or NearDedupParams())]
     stages.append(TierStage(policy, reads="kept" if dedup else "documents", model_dir="quality_model"))
-    key = pipeline_key(stages, {"shard_bytes": shard_bytes})
+    key = pipeline_key(stages, {"shard_bytes": shard_bytes}, engine)
     if resume and (done := completed_job(output, key)):
         return {**done, "skipped": True}
+    spark, local_threads = engine_session(engine, [spec], threads, spark_settings)
     run_id = begin_job_output(output)
-    spark = get_spark(spark_settings)
-    run = run_stages(stages, StageContext(root=output, run_id=run_id, spark=spark), Checkpoints(output, spark, enabled=resume))
+    ctx = StageContext(root=output, run_id=run_id, spark=spark, threads=local_threads)
+    run = run_stages(stages, ctx, Checkpoints(output, spark, enabled=resume))
     ingest_stats = run.outputs["ingest"].stats
     result = tier_result(run.outputs["tier"])
     outputs = write_tier_outputs(result, output, run_id, shard_bytes)
@@ -110,6 +114,7 @@ def run_tier(
         "created_at": now_iso(),
         "input": input_path,
         "seconds": round(time.time() - started, 3),
+        "engine": engine,
         "documents_in": ingest_stats.docs_in,
         "documents_out": documents_out,
         "quarantined": ingest_stats.quarantined,
@@ -126,7 +131,8 @@ def run_tier(
         "key": key,
     }
     write_stats(stats, output, run_id)
-    release(run.frames["documents"], run.frames["quarantine"])
+    if spark is not None:
+        release(run.frames["documents"], run.frames["quarantine"])
     return stats
 
 

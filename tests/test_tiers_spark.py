@@ -28,6 +28,12 @@ def _policy_file(tmp_path, lake, **extra):
     return str(path)
 
 
+def _assert_same_rows(a, b, dataset: str, key: str) -> None:
+    """The Parquet rows of ``dataset`` under two output folders are equal (sorted by ``key``)."""
+    read = [pl.read_parquet(str(root / dataset / "*.parquet"), hive_partitioning=True).sort(key) for root in (a, b)]
+    assert read[0].columns == read[1].columns and read[0].equals(read[1]), dataset
+
+
 def test_tier_cli_every_document_once_and_l4_verified(spark, demo_lake, tmp_path, capsys):
     lake, _ = demo_lake
     out = tmp_path / "tiers"
@@ -59,6 +65,17 @@ def test_tier_cli_every_document_once_and_l4_verified(spark, demo_lake, tmp_path
     steps = tier_stage["details"]["step_seconds"]  # where the stage's time went, one entry per materialized step
     assert list(steps) == ["signals and filters", "thresholds", "tiers L0-L3", "knowledge units (L4)", "documents with tiers (joins)", "counts"]
     assert all(v >= 0 for v in steps.values()) and sum(steps.values()) <= tier_stage["seconds"] + 0.01
+
+    # the one-process engine: the same command, the same outputs
+    local = tmp_path / "tiers-local"
+    cmd = ["--quiet", "tier", src, str(local), "--recipe", _policy_file(tmp_path, lake), "--id-column", "lesson_id", "--engine", "local"]
+    assert main(cmd + ["--threads", "2"]) == 0
+    local_stats = json.loads((local / "stats.json").read_text())
+    assert (stats["engine"], local_stats["engine"]) == ("spark", "local")
+    for field in ("documents_in", "documents_out", "tiers", "thresholds", "filter_failures", "l4_units_verified", "by_tier_and_source"):
+        assert local_stats[field] == stats[field], field
+    for name, key in (("documents/**", "id"), ("signals", "id"), ("units", "unit_id"), ("units_rejected", "unit_id")):
+        _assert_same_rows(out, local, name, key)
 
     # re-tier with a looser L3 bar from the stored signals: more L3/L4, signals unchanged
     looser = _policy_file(tmp_path, lake, l3="{quality: {threshold: 0.5}, alignment_column: target_similarity, alignment: {threshold: 0.0}}")
@@ -198,6 +215,21 @@ def test_score_cli_every_document_scored_and_leaks_flagged(spark, demo_lake, tmp
     j = scores.join(truth, left_on="id", right_on="key")
     means = dict(j.group_by("kind").agg(pl.col("betr_rank_pct").mean()).iter_rows())
     assert means["qa"] > means["list"]
+    # the one-process engine: the same command, the same scores, sample and model
+    local = tmp_path / "score-local"
+    local_cmd = ["--quiet", "score", src, str(local), "--targets", os.path.join(lake, "targets", "math_train.jsonl")]
+    local_cmd += [os.path.join(lake, "targets", "qa_dev.jsonl"), "--decontaminate", os.path.join(lake, "targets", "math_test.jsonl")]
+    assert main(local_cmd + ["--sample", "200", "--id-column", "id", "--engine", "local"]) == 0
+    local_stats = json.loads((local / "stats.json").read_text())
+    assert (stats["engine"], local_stats["engine"]) == ("spark", "local") and local_stats["scored"] == stats["scored"]
+    assert {k: v for k, v in local_stats["evaluation"].items() if not k.endswith(("_per_s", "_seconds"))} == {
+        k: v for k, v in stats["evaluation"].items() if not k.endswith(("_per_s", "_seconds"))
+    }
+    _assert_same_rows(out, local, "scores", "id")
+    assert pl.read_parquet(str(local / "sample.parquet")).equals(sample)
+    assert (local / "model" / "model.json").read_text() == (out / "model" / "model.json").read_text()
+    assert main(["score", src, str(tmp_path / "x"), "--targets", "t.jsonl", "--engine", "local", "--master", "local[2]"]) == 2
+    assert "--master is a Spark option" in capsys.readouterr().err
     # the n-grams + embedding classifier through the same Spark pass (embeddings computed in the workers)
     emb_out = tmp_path / "score-emb"
     assert (
