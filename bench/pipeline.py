@@ -107,6 +107,12 @@ def main(argv=None) -> int:
     ap.add_argument("--markdown", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--render-only", action="store_true", help="rewrite the docs section from bench/results/pipeline.json")
     ap.add_argument(
+        "--prose-scale",
+        type=float,
+        default=1.0,
+        help="multiply the sentences of the lake's prose documents (1: the demo, ~1,200 characters a document; 4: ~3,500)",
+    )
+    ap.add_argument(
         "--tag", default="", help="a separate results file (pipeline-TAG.json) and docs section, e.g. for a 1M-document run on one engine"
     )
     args = ap.parse_args(argv)
@@ -121,8 +127,8 @@ def main(argv=None) -> int:
     results = []
     engines = [e for e in args.engines.split(",") if e]
     for size in (int(s) for s in args.docs.split(",")):
-        workdir = os.path.join(args.workdir, f"n{size}")
-        generate_demo_lake(os.path.join(workdir, "lake"), seed=7, n_docs=size)
+        workdir = os.path.join(args.workdir, f"n{size}" + (f"-prose{args.prose_scale:g}" if args.prose_scale != 1 else ""))
+        generate_demo_lake(os.path.join(workdir, "lake"), seed=7, n_docs=size, prose_scale=args.prose_scale)
         recipes = {e: engine_recipe(workdir, e) for e in engines}
         runs: dict[str, list[dict]] = {e: [] for e in engines}
         for i in range(args.repeat):
@@ -137,14 +143,25 @@ def main(argv=None) -> int:
         differ = same_outputs(*(os.path.join(workdir, f"output-{e}") for e in engines)) if len(engines) == 2 else None
         if differ is not None:
             print(f"{size:>8} outputs of the two engines: " + ("identical" if not differ else f"DIFFER in {differ}"), flush=True)
+        chars = mean_characters(os.path.join(workdir, f"output-{engines[0]}", "documents"))
         for engine in engines:
-            results.append(summarize(size, engine, runs[engine], args.repeat, differ))
+            results.append({**summarize(size, engine, runs[engine], args.repeat, differ), "mean_characters": chars})
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    command = f"bench/pipeline.py --docs {args.docs} --repeat {args.repeat} --engines {args.engines}" + (f" --tag {args.tag}" if args.tag else "")
+    command = f"bench/pipeline.py --docs {args.docs} --repeat {args.repeat} --engines {args.engines}"
+    command += (f" --prose-scale {args.prose_scale:g}" if args.prose_scale != 1 else "") + (f" --tag {args.tag}" if args.tag else "")
     with open(results_path, "w") as fh:
         json.dump({"machine": machine(), "command": command, "results": results}, fh, indent=1)
     render(results, command, machine(), args.markdown, args.tag)
     return 0
+
+
+def mean_characters(documents: str) -> float:
+    """Mean characters of the run's documents (its ``documents`` output: every ingested one)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    text = pq.read_table(documents, columns=["text"]).column("text")
+    return float(pc.mean(pc.utf8_length(text)).as_py() or 0.0)
 
 
 def summarize(size: int, engine: str, runs: list[dict], repeat: int, differ: list[str] | None) -> dict:
@@ -191,6 +208,13 @@ def render(results: list[dict], command: str, machine_text: str, markdown: str, 
         "the stage's tokens in.",
         "",
     ]
+    sizes = {r["documents"]: r.get("mean_characters") for r in results}
+    lines.append(
+        "Mean document length: "
+        + ", ".join(f"{c:,.0f} characters at {n:,} documents" for n, c in sizes.items() if c)
+        + (" (the demo generator's mix; `--prose-scale` lengthens its prose documents)." if any(sizes.values()) else "")
+    )
+    lines.append("")
     for r in results:
         if r.get("outputs_differ_from_other_engine") is not None and r["engine"] == "local":
             differ = r["outputs_differ_from_other_engine"]

@@ -56,8 +56,9 @@ def jaccard(a: str, b: str, n: int = 5) -> float:
 class _Writer:
     """Sentence and document makers over one seeded RNG."""
 
-    def __init__(self, rng: random.Random):
+    def __init__(self, rng: random.Random, prose_scale: float = 1.0):
         self.r = rng
+        self.prose_scale = prose_scale
 
     def fill(self, template: str) -> str:
         r = self.r
@@ -79,7 +80,8 @@ class _Writer:
         )
 
     def prose(self, sentences: tuple[int, int] = (8, 24)) -> str:
-        n = self.r.randint(*sentences)
+        lo, hi = sentences
+        n = self.r.randint(*sentences) if self.prose_scale == 1 else self.r.randint(round(lo * self.prose_scale), round(hi * self.prose_scale))
         sents = [self.fill(self.r.choice(V.PROSE_TEMPLATES)) for _ in range(n)]
         paras, i = [], 0
         while i < n:
@@ -199,17 +201,20 @@ def _quality_seeds(seed: int, n: int = 400) -> tuple[list[dict], list[dict]]:
     return good, poor
 
 
-def generate_demo_lake(root: str, seed: int = 7, n_docs: int = 20_000, overwrite: bool = False) -> dict:
-    """Write the demo lake under ``root`` (atomically: a temp folder renamed when complete)."""
+def generate_demo_lake(root: str, seed: int = 7, n_docs: int = 20_000, overwrite: bool = False, prose_scale: float = 1.0) -> dict:
+    """Write the demo lake under ``root`` (atomically: a temp folder renamed when complete).
+    ``prose_scale`` multiplies the sentences of every prose document (encyclopedia articles and
+    web pages; 1 = the demo's ~1,200 characters a document on average), for benchmarks at
+    longer, real-text-like lengths."""
     if os.path.exists(os.path.join(root, "ground_truth", "summary.json")) and not overwrite:
         with open(os.path.join(root, "ground_truth", "summary.json")) as fh:
             summary = json.load(fh)
-        if summary.get("lake_version") == LAKE_VERSION:
+        if summary.get("lake_version") == LAKE_VERSION and summary.get("prose_scale", 1.0) == prose_scale:
             return summary
     tmp = root.rstrip("/") + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     rng = random.Random(seed)
-    w = _Writer(rng)
+    w = _Writer(rng, prose_scale)
     truth: list[dict] = []
 
     # --- base documents per source
@@ -349,6 +354,7 @@ def generate_demo_lake(root: str, seed: int = 7, n_docs: int = 20_000, overwrite
     summary = {
         "lake_version": LAKE_VERSION,
         "seed": seed,
+        **({"prose_scale": prose_scale} if prose_scale != 1 else {}),
         "documents_written": len(enc) + len(forum) + len(web) + len(math),
         "records_written": len(enc) + len(forum) + len(web) + len(math) + len(bad),
         "by_source": {"encyclopedia": len(enc), "forum": len(forum), "webcrawl": len(web), "mathcourse": len(math)},

@@ -38,13 +38,18 @@ def signals_batch(
     part, quality_model=None, target_similarity=None, language: bool = True, schema: pa.Schema | None = None, languages=None
 ) -> pa.RecordBatch:
     """Every signal column of one batch (id, source, text): the kernel both engines call.
-    ``languages``: the batch's (codes, probabilities) when language id already ran elsewhere, or a
-    function that waits for them (called after the other kernels, so they overlap with it)."""
+    ``languages``: the batch's (codes, probabilities) when language id already ran elsewhere."""
     from curation.language_id import identify_language
 
     texts = part.column("text")
     sig = quality_signals(texts)
     n = part.num_rows
+    if languages is not None:
+        lang, lang_score = languages
+    elif language:
+        lang, lang_score = identify_language(texts)
+    else:
+        lang, lang_score = pa.nulls(n, pa.string()), pa.nulls(n, pa.float64())
     q_counts = t_counts = None
     if quality_model and target_similarity:  # one tokenization for both when they read the same n-grams
         qs, ts = quality_model.ngram_space(), target_similarity.ngram_space()
@@ -52,12 +57,6 @@ def signals_batch(
             q_counts, t_counts = hashed_ngram_counts_shared(texts, (qs[0], ts[0]), qs[1], qs[2])
     q = pa.array(quality_model.score(texts, counts=q_counts)) if quality_model else pa.nulls(n, pa.float64())
     t = pa.array(target_similarity.score(texts, counts=t_counts)) if target_similarity else pa.nulls(n, pa.float64())
-    if languages is not None:
-        lang, lang_score = languages() if callable(languages) else languages
-    elif language:
-        lang, lang_score = identify_language(texts)
-    else:
-        lang, lang_score = pa.nulls(n, pa.string()), pa.nulls(n, pa.float64())
     cols = [part.column("id"), part.column("source")] + [sig.column(c).combine_chunks() for c in SIGNAL_COLUMNS] + [lang, lang_score, q, t]
     return pa.RecordBatch.from_arrays(cols, schema=schema or signals_schema())
 

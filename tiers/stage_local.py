@@ -64,7 +64,7 @@ def compute_signals_local(docs: pa.Table, policy: TierPolicy, threads: int):
             out = []
             for s in range(start, stop, BATCH_ROWS):
                 e = min(s + BATCH_ROWS, stop)
-                found = pending[(s, e)].result if (s, e) in pending else None  # waited for after the other kernels
+                found = pending[(s, e)].result() if (s, e) in pending else None
                 out.append(signals_batch(part_of(s, e), model, sim, language, schema, languages=found))
             return out
 
