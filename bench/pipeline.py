@@ -24,11 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,16 +78,21 @@ def same_outputs(a: str, b: str) -> list[str]:
 def run_once(workdir: str, recipe: str, engine: str) -> dict:
     shutil.rmtree(os.path.join(workdir, f"output-{engine}"), ignore_errors=True)  # no stage checkpoints from the last run
     started = time.time()
-    proc = subprocess.run(
-        [os.path.join(ROOT, ".venv", "bin", "tierlake"), "--quiet", "run", recipe, "--base-dir", workdir, "--overwrite", "--engine", engine],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    wall = time.time() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest process waited for so far (kB on Linux)
-    if proc.returncode:
-        raise SystemExit(f"tierlake run failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [os.path.join(ROOT, ".venv", "bin", "tierlake"), "--quiet", "run", recipe, "--base-dir", workdir, "--overwrite", "--engine", engine],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        # this run's own resource use: the command and the processes it waited for (kB on Linux)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.time() - started
+        peak_mb = usage.ru_maxrss / 1024
+        if proc.returncode:
+            err.seek(0)
+            raise SystemExit(f"tierlake run failed ({proc.returncode}):\n{err.read().decode(errors='replace')[-3000:]}")
     with open(os.path.join(workdir, f"output-{engine}", "manifest.json")) as fh:
         manifest = json.load(fh)
     stages = {
@@ -235,7 +240,7 @@ def render(results: list[dict], command: str, machine_text: str, markdown: str, 
         )
         lines.append(
             f"| {r['documents']:,} | {r['engine']} | whole command (fixed cost {r['fixed_seconds']:.1f} s"
-            + (f"; peak RSS {r['peak_mb']:,.0f} MB, the largest process" if r.get("peak_mb") else "")
+            + (f"; peak RSS {r['peak_mb']:,.0f} MB, the largest process of the run" if r.get("peak_mb") else "")
             + f") | | {r['wall_seconds']:.1f} | | |"
         )
     pairs = {}

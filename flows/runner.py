@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.accounting import StageStats
+from connectors.arrow_memory import use_jemalloc
 from connectors.checkpoints import Checkpoints, stage_key
 from connectors.filesystem import InputError
 from connectors.pipeline import Artifact, Stage, StageContext, StageOutput
@@ -185,6 +186,7 @@ def run_stages(
 ) -> PipelineResult:
     """Run ``stages`` in order over ``frames`` (the pipeline's starting frames, e.g. a dedup
     index); each stage reads its declared inputs from what earlier stages produced."""
+    use_jemalloc()  # Arrow's pool for what the stages allocate here (connectors/arrow_memory.py)
     ck = checkpoints or Checkpoints(ctx.root, ctx.spark, enabled=False)
     result = PipelineResult(frames=dict(frames or {}))
     flow = in_flow_run()

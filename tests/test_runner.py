@@ -121,3 +121,22 @@ def test_a_stage_whose_spark_died_fails_as_out_of_memory_not_retried():
 
     with pytest.raises(OutOfMemory, match="Spark's JVM stopped"):
         _execute(DyingStage(Params()), StageContext(root="."), {}, None, "k")
+
+
+def test_stages_allocate_from_jemalloc_unless_the_user_chose_a_pool(monkeypatch):
+    import pyarrow as pa
+
+    from connectors.arrow_memory import use_jemalloc
+
+    before = pa.default_memory_pool()
+    try:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+        assert use_jemalloc() == before.backend_name  # the user's choice stands
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        try:
+            pa.jemalloc_memory_pool()
+        except NotImplementedError:
+            pytest.skip("this pyarrow build has no jemalloc")
+        assert use_jemalloc() == "jemalloc" == pa.default_memory_pool().backend_name
+    finally:
+        pa.set_memory_pool(before)
