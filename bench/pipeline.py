@@ -87,7 +87,7 @@ def run_once(workdir: str, recipe: str, engine: str) -> dict:
         )
         # this run's own resource use: the command and the processes it waited for (kB on Linux)
         _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
         wall = time.time() - started
         peak_mb = usage.ru_maxrss / 1024
         if proc.returncode:
@@ -213,13 +213,14 @@ def render(results: list[dict], command: str, machine_text: str, markdown: str, 
         "the stage's tokens in.",
         "",
     ]
-    sizes = {r["documents"]: r.get("mean_characters") for r in results}
-    lines.append(
-        "Mean document length: "
-        + ", ".join(f"{c:,.0f} characters at {n:,} documents" for n, c in sizes.items() if c)
-        + (" (the demo generator's mix; `--prose-scale` lengthens its prose documents)." if any(sizes.values()) else "")
-    )
-    lines.append("")
+    lengths = {r["documents"]: r["mean_characters"] for r in results if r.get("mean_characters")}
+    if lengths:
+        lines += [
+            "Mean document length: "
+            + ", ".join(f"{c:,.0f} characters at {n:,} documents" for n, c in lengths.items())
+            + " (the demo generator's mix; `--prose-scale` lengthens its prose documents).",
+            "",
+        ]
     for r in results:
         if r.get("outputs_differ_from_other_engine") is not None and r["engine"] == "local":
             differ = r["outputs_differ_from_other_engine"]

@@ -3,9 +3,9 @@ build has it, unless the user chose a pool (``ARROW_DEFAULT_MEMORY_POOL``).
 
 The pool does not change a single output byte, only how fresh memory is obtained. pyarrow 26's
 default on Linux is mimalloc; with it the one-process dedup of 100,000 documents took a median
-11.2 s against 9.1 s with jemalloc (seven alternating pairs, jemalloc faster in each; the gather
-and write of the sorted kept shard and the ingest stage gained most). See docs/engine.md,
-"Engines", and docs/benchmarks.md, "Dedup: tierlake vs rensa".
+11.56 s against 9.40 s with jemalloc, jemalloc faster in each of four alternating pairs and most of
+the gain outside the stages, in writing the sorted kept shard (``bench/arrow_memory_pool.py``,
+docs/benchmarks.md "Arrow memory pool: jemalloc vs mimalloc"; docs/engine.md, "Engines").
 """
 
 from __future__ import annotations

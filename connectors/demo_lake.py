@@ -80,8 +80,7 @@ class _Writer:
         )
 
     def prose(self, sentences: tuple[int, int] = (8, 24)) -> str:
-        lo, hi = sentences
-        n = self.r.randint(*sentences) if self.prose_scale == 1 else self.r.randint(round(lo * self.prose_scale), round(hi * self.prose_scale))
+        n = self.r.randint(*(round(k * self.prose_scale) for k in sentences))  # at scale 1 the demo's own draws
         sents = [self.fill(self.r.choice(V.PROSE_TEMPLATES)) for _ in range(n)]
         paras, i = [], 0
         while i < n:
@@ -206,6 +205,8 @@ def generate_demo_lake(root: str, seed: int = 7, n_docs: int = 20_000, overwrite
     ``prose_scale`` multiplies the sentences of every prose document (encyclopedia articles and
     web pages; 1 = the demo's ~1,200 characters a document on average), for benchmarks at
     longer, real-text-like lengths."""
+    if not prose_scale > 0:
+        raise ValueError(f"prose_scale must be > 0, got {prose_scale}")
     if os.path.exists(os.path.join(root, "ground_truth", "summary.json")) and not overwrite:
         with open(os.path.join(root, "ground_truth", "summary.json")) as fh:
             summary = json.load(fh)

@@ -41,12 +41,11 @@ from connectors.pipeline import Stage, StageContext
 from connectors.report import samples_markdown, write_report
 from connectors.shards import QUARANTINE_ORDER, upload_tree, write_shards
 from connectors.sources import release
-from connectors.spark_session import get_spark
 from curation.near_dedup import combine_removed
 from curation.params import ContainmentParams
 from curation.stages import ContainmentStage, ExactDedupStage, IngestStage, NearDedupStage, ScoreStage
 from flows.recipe import Recipe, load_recipe
-from flows.runner import local_engine_threads, retry_unless_user_error, run_stages
+from flows.runner import engine_session, retry_unless_user_error, run_stages
 from flows.score_job import write_score_outputs
 from flows.select_job import mix_document, write_select_outputs
 from flows.tier_job import write_tier_outputs
@@ -117,11 +116,8 @@ def _run_recipe_in(recipe: Recipe, recipe_dict: dict, root: str, upload_to: str 
         assert ct.lake is not None  # the recipe's validation requires it when the stage is on
         done = run_stages([ContainmentStage(ContainmentParams(min_ratio=ct.min_ratio, sample=ct.sample, seed=ct.seed), ct.lake)], ctx)
         containment = done.outputs["containment"]
-    spark = None
-    if recipe.engine == "local":
-        ctx.threads = local_engine_threads(recipe.sources, recipe.threads)
-    else:
-        ctx.spark = spark = get_spark(recipe.spark)
+    spark, ctx.threads = engine_session(recipe.engine, recipe.sources, recipe.threads, recipe.spark)
+    ctx.spark = spark
     ck = Checkpoints(root, spark, enabled=recipe.output.resume and upload_to is None)
     run = run_stages(document_stages(recipe), ctx, ck)
     frames, out = run.frames, run.outputs

@@ -106,6 +106,13 @@ def test_demo_lake_is_deterministic_and_has_ground_truth(tmp_path):
     near = [t for t in truth if t["kind"] == "near_duplicate"]
     assert near and all(0.0 < t["jaccard"] <= 1.0 for t in near)
     assert a["planted"]["malformed_records"] == 4
+    # a prose scale lengthens the prose documents only, and a scale that cannot be is refused
+    longer = generate_demo_lake(str(tmp_path / "long"), seed=3, n_docs=400, prose_scale=3)
+    assert longer["prose_scale"] == 3 and "prose_scale" not in a
+    size = lambda root: sum(f.stat().st_size for f in (root / "corpus" / "encyclopedia").iterdir())  # noqa: E731
+    assert size(tmp_path / "long") > 2 * size(tmp_path / "a")
+    with pytest.raises(ValueError, match="prose_scale"):
+        generate_demo_lake(str(tmp_path / "bad"), seed=3, n_docs=400, prose_scale=0)
 
 
 def test_whitespace_kernel_equals_the_regex_normalization():
