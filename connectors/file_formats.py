@@ -271,15 +271,22 @@ def _preview(raw: bytes) -> str:
 # ---------------------------------------------------------------- JSONL
 
 
+_WHITESPACE = np.zeros(256, np.bool_)
+_WHITESPACE[list(b" \t\r\n")] = True
+
+
 def _line_bounds(block: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Start/end offsets of each line in ``block`` and whether it holds non-whitespace (vectorized)."""
+    """Start/end offsets of each line in ``block`` and whether it holds non-whitespace (vectorized:
+    a line's first byte decides, and only lines that open with whitespace are looked through)."""
     buf = np.frombuffer(block, dtype=np.uint8)
     newlines = np.flatnonzero(buf == 10)
     ends = np.append(newlines, len(buf)) if (len(buf) and buf[-1] != 10) else newlines
     starts = np.concatenate(([0], ends[:-1] + 1)) if len(ends) else np.array([], dtype=np.int64)
-    non_ws = ~np.isin(buf, np.frombuffer(b" \t\r\n", dtype=np.uint8))
-    csum = np.concatenate(([0], np.cumsum(non_ws, dtype=np.int64)))
-    has_content = (csum[ends] - csum[starts]) > 0
+    nonempty = ends > starts
+    has_content = nonempty.copy()
+    has_content[nonempty] = ~_WHITESPACE[buf[starts[nonempty]]]
+    for i in np.flatnonzero(nonempty & ~has_content):
+        has_content[i] = bool(block[starts[i] : ends[i]].strip(b" \t\r\n"))
     return starts, ends, has_content
 
 
@@ -418,6 +425,54 @@ def read_jsonl(uri: str, compression: str | None, schema: pa.Schema, constants: 
         )
 
 
+def _read_json_block(block: bytes, rows: int, opts) -> pa.Table:
+    """``block`` parsed in one go; ArrowInvalid unless it is valid UTF-8 and gives ``rows`` rows."""
+    # pyarrow's JSON reader passes invalid UTF-8 inside strings through: check the block first
+    pa.array([block], pa.binary()).cast(pa.string())
+    table = pajson.read_json(io.BytesIO(block), read_options=pajson.ReadOptions(block_size=max(len(block), 1 << 20)), parse_options=opts)
+    if table.num_rows != rows:
+        raise pa.ArrowInvalid("row count differs from non-blank line count")
+    return table
+
+
+ONE_BY_ONE_LINES = 16  # a failing span of at most this many lines is parsed line by line
+
+
+def _parse_failed_block(block, starts, ends, keep, schema, opts, uri, first_line):
+    """(good tables, their line numbers, (bad lines, errors, previews)) of a block that failed as a
+    whole: its kept lines are halved until a half parses in one go, and spans of at most
+    :data:`ONE_BY_ONE_LINES` lines that still fail are parsed line by line, so a few bad lines
+    cost a few small parses, not one parse per line of the block. Good rows stay in line order."""
+    kept = np.flatnonzero(keep)
+    good_tables, good_lines = [], []
+    bad_lines, bad_errors, bad_raw = [], [], []
+    spans = [(0, len(kept))]
+    while spans:
+        lo, hi = spans.pop()
+        idx = kept[lo:hi]
+        try:
+            table = _read_json_block(b"\n".join(block[starts[i] : ends[i]] for i in idx), len(idx), opts)
+            good_tables.append((lo, table))
+            good_lines.append((lo, (first_line + idx).tolist()))
+            continue
+        except pa.ArrowInvalid:
+            pass
+        if hi - lo > ONE_BY_ONE_LINES:
+            mid = (lo + hi) // 2
+            spans += [(mid, hi), (lo, mid)]
+            continue
+        one = np.zeros(len(keep), np.bool_)
+        one[idx] = True
+        tables, lines, (bl, be, br) = _parse_lines_one_by_one(block, starts, ends, one, schema, opts, uri, first_line)
+        good_tables += [(lo, t) for t in tables]
+        good_lines.append((lo, lines))
+        bad_lines += bl
+        bad_errors += be
+        bad_raw += br
+    # spans are taken lowest first, so both lists are in line order already
+    return [t for _, t in good_tables], [n for _, ns in good_lines for n in ns], (bad_lines, bad_errors, bad_raw)
+
+
 def _parse_block(block, starts, ends, keep, schema, opts, uri, first_line, constants, max_line_bytes):
     lines = (first_line + np.flatnonzero(keep)).tolist()
     too_long = keep & ((ends - starts) > max_line_bytes)
@@ -434,18 +489,14 @@ def _parse_block(block, starts, ends, keep, schema, opts, uri, first_line, const
         lines = (first_line + np.flatnonzero(keep)).tolist()
     if not keep.any():
         return
-    try:
-        # pyarrow's JSON reader passes invalid UTF-8 inside strings through: check the block first
-        # (a bad one takes the line-by-line path, which quarantines the line as invalid_utf8)
-        pa.array([block], pa.binary()).cast(pa.string())
-        table = pajson.read_json(io.BytesIO(block), read_options=pajson.ReadOptions(block_size=max(len(block), 1 << 20)), parse_options=opts)
-        if table.num_rows != len(lines):
-            raise pa.ArrowInvalid("row count differs from non-blank line count")
-        yield _with_provenance(_conform(table, schema, constants), uri, lines)
-        return
-    except pa.ArrowInvalid:
-        pass
-    good_tables, good_lines, (bad_lines, bad_errors, bad_raw) = _parse_lines_one_by_one(block, starts, ends, keep, schema, opts, uri, first_line)
+    if not too_long.any():
+        try:
+            table = _read_json_block(block, len(lines), opts)
+            yield _with_provenance(_conform(table, schema, constants), uri, lines)
+            return
+        except pa.ArrowInvalid:
+            pass
+    good_tables, good_lines, (bad_lines, bad_errors, bad_raw) = _parse_failed_block(block, starts, ends, keep, schema, opts, uri, first_line)
     if good_tables:
         table = pa.concat_tables([_conform(t, schema, constants) for t in good_tables])
         yield _with_provenance(table, uri, good_lines)

@@ -365,3 +365,30 @@ def test_one_corrupt_parquet_among_good_ones_costs_only_itself(tmp_path):
     q = quarantine.to_pylist()
     assert docs.num_rows == 10 and [(r["source_file"], r["reason"]) for r in q] == [("b.parquet", "unreadable_file")]
     assert stats.docs_in == 11
+
+
+def test_a_block_with_scattered_bad_lines_reads_as_line_by_line(tmp_path):
+    """A block that fails as a whole is halved until its halves parse (connectors/file_formats.py):
+    the rows, their line numbers and the quarantine rows are exactly those of parsing every line
+    on its own, wherever the bad lines fall (first, last, neighbours, blank lines between)."""
+    rng = random.Random(3)
+    lines = [json.dumps({"id": str(i), "text": f"document {i} " * rng.randint(1, 9)}) for i in range(700)]
+    bad = {0: "{not json", 1: "[1, 2]", 333: '{"id": "x", "text": ', 334: "17", 699: '{"id": "y", "text": "a"}{"id": "z"}'}
+    for at, line in bad.items():
+        lines[at] = line
+    for at in (100, 101, 502):
+        lines[at] = "  \t"  # blank: no row, no quarantine row
+    body = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / "scattered.jsonl"
+    path.write_bytes(body)
+    table = _read_all(path, "jsonl", None, SCHEMA)
+    starts, ends, keep = ff._line_bounds(body)
+    assert keep.sum() == 697
+    opts = pajson.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
+    good, good_lines, (bad_lines, _, _) = ff._parse_lines_one_by_one(body, starts, ends, keep, SCHEMA, opts, "x", 1)
+    expected = pa.concat_tables(good)
+    rows = table.filter(table.column("_error").is_null())
+    assert rows.select(["id", "text"]).equals(expected)
+    assert rows.column("_line").to_pylist() == good_lines
+    quarantined = table.filter(table.column("_error").is_valid())
+    assert quarantined.column("_line").to_pylist() == bad_lines == [at + 1 for at in sorted(bad)]

@@ -149,15 +149,19 @@ def optimize_mix(
 
 def _ascend(starts: list[np.ndarray], value_and_grad, caps: np.ndarray, steps: int, lr: float, decay: float):
     """Projected gradient ascent on the capped simplex from each start; the best iterate wins.
-    ``value_and_grad(w)`` -> (value, gradient, info); returns ((value, w, info), history)."""
-    best, history = None, []
-    for start in starts:
-        w = start
+    ``value_and_grad(w)`` -> (value, gradient, info); returns ((value, w, info), history).
+
+    The starts' paths are independent, so they run on threads (the exact OT solve, most of a
+    step, releases the GIL); the best iterate and the history are then taken in start order,
+    exactly as one start after the other would give them."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    def path(start):
+        w, visited = start, []
         for t in range(steps):
             value, grad, info = value_and_grad(w)
-            history.append(value)
-            if best is None or value > best[0] + 1e-12:
-                best = (value, w.copy(), info)
+            visited.append((value, w.copy(), info))
             g = grad - grad.mean()
             norm = np.linalg.norm(g)
             if norm < 1e-12:
@@ -166,6 +170,20 @@ def _ascend(starts: list[np.ndarray], value_and_grad, caps: np.ndarray, steps: i
             if np.abs(w_next - w).max() < 1e-9:
                 break
             w = w_next
+        return visited
+
+    workers = min(len(starts), os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="tierlake-mix") as pool:
+            paths = list(pool.map(path, starts))
+    else:
+        paths = [path(start) for start in starts]
+    best, history = None, []
+    for visited in paths:
+        for value, w, info in visited:
+            history.append(value)
+            if best is None or value > best[0] + 1e-12:
+                best = (value, w, info)
     return best, history
 
 
