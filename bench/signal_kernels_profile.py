@@ -6,7 +6,7 @@
 Runs the per-batch kernels of ``curation.document_signals.compute_signals`` (2,048-document Arrow
 slices, as the Spark tasks do) on the documents of a ``bench/pipeline.py`` demo run, outside Spark,
 one BLAS and tokenizer thread: heuristic signals, language id, the run's quality model and the
-lexical target similarity; then language id on two threads and on two worker processes. Prints
+lexical target similarity; then language id on two threads, compiled and through fasttext-predict. Prints
 seconds and documents/s per kernel (median of 3 passes), to
 compare with the stage's ``signals and filters`` step in docs/benchmarks.md ("Curate: per-stage
 throughput"), where Spark's cost is the difference.
@@ -74,31 +74,22 @@ def main() -> int:
 
 
 def language_id_across_cores(texts: pa.Array) -> None:
-    """Language id of the same slices on two threads and on two worker processes (what the
-    one-process engine's tier stage does: fastText's predict holds the GIL). Medians of 3; the
-    workers' time includes starting them."""
+    """Language id of the same slices on two threads: the compiled predict the tier stage runs
+    (the GIL released) and fasttext-predict's (the GIL held). Medians of 3."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from curation.language_id import LanguageIdWorkers
+    from curation.language_id import identify_language_reference
 
     slices = [texts.slice(start, BATCH_ROWS) for start in range(0, len(texts), BATCH_ROWS)]
-
-    def on_threads() -> None:
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(identify_language, slices))
-
-    def on_workers() -> None:
-        with LanguageIdWorkers(2) as workers:
-            [f.result() for f in [workers.submit(s) for s in slices]]
-
-    for name, run in (("two threads", on_threads), ("two worker processes", on_workers)):
+    for name, kernel in (("compiled", identify_language), ("fasttext-predict", identify_language_reference)):
         times = []
         for _ in range(3):
             started = time.perf_counter()
-            run()
+            with ThreadPoolExecutor(2) as pool:
+                list(pool.map(kernel, slices))
             times.append(time.perf_counter() - started)
         seconds = float(np.median(times))
-        print(f"language id, {name}: {seconds:.2f} s, {len(texts) / seconds:,.0f} documents/s", flush=True)
+        print(f"language id ({name}), two threads: {seconds:.2f} s, {len(texts) / seconds:,.0f} documents/s", flush=True)
 
 
 if __name__ == "__main__":

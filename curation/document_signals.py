@@ -1,7 +1,7 @@
 """Spark glue: one ``mapInArrow`` pass computes every per-document signal column.
 
 Per Arrow batch: the heuristic signals (:mod:`curation.quality_signals`, polars + numpy),
-fastText language id (:mod:`curation.language_id`), the quality model's score
+fastText language id (:mod:`curation.language_id`, compiled), the quality model's score
 (:mod:`curation.quality_model`, one sparse product) and the lexical target similarity
 (:mod:`curation.target_similarity`). The text crosses to Python once for all of them. The
 one-process engine (:mod:`tiers.stage_local`) calls the same ``signals_batch`` per slice.
@@ -34,19 +34,14 @@ def _spark_schema(schema: pa.Schema) -> str:
     return ", ".join(f"`{f.name}` {names[f.type]}" for f in schema)
 
 
-def signals_batch(
-    part, quality_model=None, target_similarity=None, language: bool = True, schema: pa.Schema | None = None, languages=None
-) -> pa.RecordBatch:
-    """Every signal column of one batch (id, source, text): the kernel both engines call.
-    ``languages``: the batch's (codes, probabilities) when language id already ran elsewhere."""
+def signals_batch(part, quality_model=None, target_similarity=None, language: bool = True, schema: pa.Schema | None = None) -> pa.RecordBatch:
+    """Every signal column of one batch (id, source, text): the kernel both engines call."""
     from curation.language_id import identify_language
 
     texts = part.column("text")
     sig = quality_signals(texts)
     n = part.num_rows
-    if languages is not None:
-        lang, lang_score = languages
-    elif language:
+    if language:
         lang, lang_score = identify_language(texts)
     else:
         lang, lang_score = pa.nulls(n, pa.string()), pa.nulls(n, pa.float64())

@@ -69,18 +69,39 @@ def test_hashed_ngram_counts_handle_nulls_slices_and_context_dependent_case():
     assert lower[ord("A")] == ord("a") and is_word[ord("_")] and not is_word[0x0301]
 
 
-def test_language_id_workers_answer_what_the_call_in_process_answers():
-    from curation.language_id import LanguageIdWorkers, identify_language
+def test_compiled_language_id_equals_fasttext_predict_bit_for_bit():
+    """curation.fasttext_jit against fasttext-predict's C++ predict: the same label and the same
+    probability (float equality) on English and other-language prose, random Unicode (white space
+    of every kind Python splits on, NUL, combining marks, CJK, emoji), empty and null texts, label
+    look-alikes and the end-of-line token, whole or sliced."""
+    from curation.language_id import identify_language, identify_language_reference
 
-    slices = [pa.array(["This is an English sentence about data.", "", None, "Ceci est une phrase en français."]), pa.array(_random_texts(50, 3))]
-    with LanguageIdWorkers(2) as workers:
-        futures = [workers.submit(s) for s in slices]
-        answers = [f.result() for f in futures]
-    for texts, (lang, score) in zip(slices, answers):
-        want_lang, want_score = identify_language(texts)
-        assert lang.to_pylist() == want_lang.to_pylist()
-        assert score.to_pylist() == want_score.to_pylist()
-    assert answers[0][0].to_pylist()[:2] == ["en", ""]
+    special = [
+        "This is an English sentence about data.",
+        "Ceci est une phrase en français.",
+        "Das ist ein deutscher Satz über Daten.",
+        "Это русское предложение о данных.",
+        "これはデータについての日本語の文です。",
+        "",
+        None,
+        "   \t\n",
+        "\0",
+        "a\0b",
+        "hello </s> bonjour le monde",
+        "__label__en ceci est une phrase",
+        "__label__xyz data",
+        "x\u3000y\u00a0z\u2028w\u0085v\u1680u\x1cq",
+        "Ünïcödé tëxt wïth äccents and emoji 🙂🙂",
+    ]
+    texts = special + _random_texts(400, seed=11)
+    for arr in (pa.array(texts), pa.array(texts).slice(7, 300), pa.chunked_array([texts[:100], texts[100:]])):
+        got_lang, got_score = identify_language(arr)
+        want_lang, want_score = identify_language_reference(arr)
+        assert got_lang.to_pylist() == want_lang.to_pylist()
+        assert got_score.to_pylist() == want_score.to_pylist()
+    lang, score = identify_language(special)
+    assert lang.to_pylist()[:5] == ["en", "fr", "de", "ru", "ja"] and lang.to_pylist()[5:7] == ["", ""]
+    assert score.to_pylist()[6] == 0.0
 
 
 def test_one_tokenization_gives_both_column_counts():

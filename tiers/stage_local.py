@@ -11,7 +11,6 @@ Spark engine's (tests/test_engines.py). See docs/engine.md.
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import polars as pl
@@ -42,33 +41,23 @@ def duplicate_reasons_local(removed: pa.Table) -> pa.Table:
 
 
 def compute_signals_local(docs: pa.Table, policy: TierPolicy, threads: int):
-    """(signals table, quality model) of ``docs`` (id, source, text), slice by slice: language id
-    in worker processes (:class:`curation.language_id.LanguageIdWorkers`; fastText holds the GIL),
-    the other kernels on threads meanwhile."""
-    from curation.language_id import LanguageIdWorkers
-
+    """(signals table, quality model) of ``docs`` (id, source, text), slice by slice on threads:
+    every kernel of :func:`curation.document_signals.signals_batch` releases the GIL for its work
+    (language id included, :mod:`curation.fasttext_jit`)."""
     model, sim = signal_models(policy)
     schema = signals_schema()
     narrow = docs.select(["id", "source", "text"])
-    bounds = [(s, min(s + BATCH_ROWS, docs.num_rows)) for s in range(0, docs.num_rows, BATCH_ROWS)]
     language = policy.filters.language.enabled
 
-    def part_of(s: int, e: int) -> pa.RecordBatch:
-        return pa.RecordBatch.from_arrays([slice_of(narrow.column(c), s, e) for c in narrow.column_names], names=narrow.column_names)
+    def one_slice(start: int, stop: int) -> list[pa.RecordBatch]:
+        out = []
+        for s in range(start, stop, BATCH_ROWS):
+            e = min(s + BATCH_ROWS, stop)
+            part = pa.RecordBatch.from_arrays([slice_of(narrow.column(c), s, e) for c in narrow.column_names], names=narrow.column_names)
+            out.append(signals_batch(part, model, sim, language, schema))
+        return out
 
-    with LanguageIdWorkers(threads) if language and len(bounds) > 1 else contextlib.nullcontext() as pool:
-        text = narrow.column("text")
-        pending = {(s, e): pool.submit(text.slice(s, e - s)) for s, e in bounds} if pool is not None else {}
-
-        def one_slice(start: int, stop: int) -> list[pa.RecordBatch]:
-            out = []
-            for s in range(start, stop, BATCH_ROWS):
-                e = min(s + BATCH_ROWS, stop)
-                found = pending[(s, e)].result() if (s, e) in pending else None
-                out.append(signals_batch(part_of(s, e), model, sim, language, schema, languages=found))
-            return out
-
-        batches = [b for part in map_slices(docs.num_rows, one_slice, threads, "tier signals") for b in part]
+    batches = [b for part in map_slices(docs.num_rows, one_slice, threads, "tier signals") for b in part]
     return pa.Table.from_batches(batches, schema=schema), model
 
 
