@@ -8,7 +8,7 @@ pyspark, the session's start with the demo recipe's settings (``get_spark``: the
 local[*]) and the first job (``spark.range(1).count()``: the executors' first Python worker is
 started by the first Python UDF, not here). Then, from a ``bench/pipeline.py`` result, splits each
 engine's whole command into the session start measured here, the rest of the fixed cost (imports,
-Prefect's temporary server, report, manifest) and the stages, with the stages' seconds per 1,000
+Prefect's temporary server, output shards, report, manifest) and the stages, with the stages' seconds per 1,000
 documents: what a larger input pays in proportion. Medians; writes docs/benchmarks.md ("Spark's
 fixed start cost").
 """
