@@ -38,9 +38,16 @@ class FastTextModel:
     def __init__(self, path: str):
         with open(path, "rb") as fh:
             b = fh.read()
-        magic, version = struct.unpack_from("<ii", b, 0)
-        if magic != FASTTEXT_MAGIC:
+        if len(b) < 8 or struct.unpack_from("<i", b, 0)[0] != FASTTEXT_MAGIC:
             raise ValueError(f"{path} is not a fastText model")
+        try:
+            self._read(path, b)
+        except (struct.error, ValueError, IndexError) as exc:
+            if str(exc).startswith(path):
+                raise
+            raise ValueError(f"{path}: not a complete fastText model ({exc})") from None
+
+    def _read(self, path: str, b: bytes) -> None:
         (dim, _ws, _epoch, _min_count, _neg, word_ngrams, loss, model, bucket, minn, maxn, _lr_rate) = struct.unpack_from("<12i", b, 8)
         if loss != 1 or model != 3 or word_ngrams != 1:
             raise ValueError(f"{path}: only supervised models with hierarchical softmax and wordNgrams 1 are supported")
@@ -401,7 +408,7 @@ def predict_rows(
             tokens += 1
             wid = _lookup(data, start, i, h, table, word_offsets, word_bytes)
             if wid >= 0:
-                if word_types[wid] == 0:
+                if word_types[wid] == ENTRY_WORD:
                     for r in range(sub_offsets[wid], sub_offsets[wid + 1]):
                         if nrows == len(rows):
                             grown = np.empty(2 * len(rows), np.int32)

@@ -123,3 +123,18 @@ def test_malformed_utf8_stops_the_document_without_reading_past_it():
     got = hashed_ngram_counts(raw, 1 << 16, 2, 1000)
     expected = _sklearn(["good words", "ok", "fine text"], 1 << 16, 2, 1000)
     assert (got != expected).nnz == 0
+
+
+def test_fasttext_model_reader_refuses_what_it_cannot_read(tmp_path):
+    """Not a fastText file, or one cut short: a clear ValueError, never a wrong model."""
+    from curation.fasttext_jit import FastTextModel
+    from curation.language_id import model_path
+
+    other = tmp_path / "other.ftz"
+    other.write_bytes(b"PK\x03\x04 not a model at all" * 4)
+    with pytest.raises(ValueError, match="not a fastText model"):
+        FastTextModel(str(other))
+    cut = tmp_path / "cut.ftz"
+    cut.write_bytes(open(model_path(), "rb").read()[:200_000])
+    with pytest.raises(ValueError, match="not a complete fastText model"):
+        FastTextModel(str(cut))
