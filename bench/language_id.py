@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from bench_markdown import replace_section  # noqa: E402
+from dedup import machine  # noqa: E402
 
 from curation.document_signals import BATCH_ROWS  # noqa: E402
 from curation.language_id import identify_language, identify_language_reference  # noqa: E402
@@ -133,10 +134,10 @@ def main(argv=None) -> int:
         return 0
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
     with open(os.path.join(ROOT, "bench", "results", "language-id.json"), "w") as fh:
-        json.dump(rows, fh, indent=1)
+        json.dump({"machine": machine(), "repeat": args.repeat, "rows": rows}, fh, indent=1)
     lines = [
         f"Command: `.venv/bin/python bench/language_id.py --repeat {args.repeat}`  ",
-        f"Machine: {os.cpu_count()} cores, shared and noisy (medians of {args.repeat}).  ",
+        f"Machine: {machine()} (shared and noisy: medians of {args.repeat}).  ",
         "fastText's `lid.176.ftz` through fasttext-predict's C++ `predict` (one call per document, the GIL held: "
         "the tier stage ran it in worker processes) and through tierlake's compiled predict "
         "(`curation/fasttext_jit.py`, numba over the Arrow batch, the GIL released: the tier stage runs it on its "

@@ -447,13 +447,12 @@ def _parse_failed_block(block, starts, ends, keep, schema, opts, uri, first_line
     good_tables, good_lines = [], []
     bad_lines, bad_errors, bad_raw = [], [], []
     spans = [(0, len(kept))]
-    while spans:
+    while spans:  # a stack taken lowest span first, so every list comes out in line order
         lo, hi = spans.pop()
         idx = kept[lo:hi]
         try:
-            table = _read_json_block(b"\n".join(block[starts[i] : ends[i]] for i in idx), len(idx), opts)
-            good_tables.append((lo, table))
-            good_lines.append((lo, (first_line + idx).tolist()))
+            good_tables.append(_read_json_block(b"\n".join(block[starts[i] : ends[i]] for i in idx), len(idx), opts))
+            good_lines += (first_line + idx).tolist()
             continue
         except pa.ArrowInvalid:
             pass
@@ -464,13 +463,12 @@ def _parse_failed_block(block, starts, ends, keep, schema, opts, uri, first_line
         one = np.zeros(len(keep), np.bool_)
         one[idx] = True
         tables, lines, (bl, be, br) = _parse_lines_one_by_one(block, starts, ends, one, schema, opts, uri, first_line)
-        good_tables += [(lo, t) for t in tables]
-        good_lines.append((lo, lines))
+        good_tables += tables
+        good_lines += lines
         bad_lines += bl
         bad_errors += be
         bad_raw += br
-    # spans are taken lowest first, so both lists are in line order already
-    return [t for _, t in good_tables], [n for _, ns in good_lines for n in ns], (bad_lines, bad_errors, bad_raw)
+    return good_tables, good_lines, (bad_lines, bad_errors, bad_raw)
 
 
 def _parse_block(block, starts, ends, keep, schema, opts, uri, first_line, constants, max_line_bytes):

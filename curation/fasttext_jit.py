@@ -117,19 +117,24 @@ class FastTextModel:
         self.word_bytes = np.frombuffer(b"".join(words), np.uint8).copy() if words else np.zeros(1, np.uint8)
         self.word_types = np.array(types, np.int8)
         for wid, w in enumerate(words):
-            slot = fnv1a(w) & (cap - 1)
+            slot = _fnv1a(np.frombuffer(w, np.uint8)) & (cap - 1)
             while self.table[slot] != -1:
                 slot = (slot + 1) & (cap - 1)
             self.table[slot] = wid
         # each word's own row ids: itself, then its character n-grams (none for </s>)
-        subwords = [
-            [wid] + ([] if w == EOS else subword_rows(b"<" + w + b">", self.prune, nwords, bucket, minn, maxn)) for wid, w in enumerate(words)
-        ]
+        subwords = [[wid] + ([] if w == EOS else self._ngram_rows(w)) for wid, w in enumerate(words)]
         self.sub_offsets = np.concatenate([[0], np.cumsum([len(s) for s in subwords])]).astype(np.int64)
         self.sub_rows = np.array([r for s in subwords for r in s], np.int32)
         self.eos = words.index(EOS) if EOS in words else -1
         self.tree_left, self.tree_right = huffman_tree(np.array([c for c, t in zip(counts, types) if t == ENTRY_LABEL], np.int64))
         self.whitespace = python_whitespace()
+
+    def _ngram_rows(self, word: bytes) -> list[int]:
+        """``Dictionary::computeSubwords`` of ``<word>``: the kernel :func:`predict_rows` uses."""
+        rows, n = _add_ngrams(
+            np.frombuffer(word, np.uint8), 0, len(word), self.prune, self.nwords, self.bucket, self.minn, self.maxn, np.empty(64, np.int32), 0
+        )
+        return rows[:n].tolist()
 
     def predict(self, texts) -> tuple[pa.Array, pa.Array]:
         """(label, probability) per text, as fasttext-predict's ``predict(line + "\\n", 1, 0.0)`` on
@@ -174,33 +179,6 @@ class FastTextModel:
 @functools.lru_cache(maxsize=4)
 def load_fasttext(path: str) -> FastTextModel:
     return FastTextModel(path)
-
-
-def fnv1a(word: bytes) -> int:
-    """fastText's ``Dictionary::hash``: 32-bit FNV-1a over the bytes taken as signed chars."""
-    h = 2166136261
-    for c in word:
-        h = ((h ^ ((c - 256) & 0xFFFFFFFF if c >= 128 else c)) * 16777619) & 0xFFFFFFFF
-    return h
-
-
-def subword_rows(word: bytes, prune: np.ndarray, nwords: int, bucket: int, minn: int, maxn: int) -> list[int]:
-    """``Dictionary::computeSubwords`` with a pruned index: the rows of ``word``'s character n-grams."""
-    out = []
-    for i in range(len(word)):
-        if (word[i] & 0xC0) == 0x80:
-            continue
-        j, n = i, 1
-        while j < len(word) and n <= maxn:
-            j += 1
-            while j < len(word) and (word[j] & 0xC0) == 0x80:
-                j += 1
-            if n >= minn and not (n == 1 and (i == 0 or j == len(word))):
-                row = prune[fnv1a(word[i:j]) % bucket]
-                if row >= 0:
-                    out.append(nwords + int(row))
-            n += 1
-    return out
 
 
 def huffman_tree(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -294,6 +272,40 @@ def _lookup(data, start, stop, h, table, word_offsets, word_bytes):
 
 
 @_jit
+def _fnv1a(word):
+    """fastText's ``Dictionary::hash``: 32-bit FNV-1a over the bytes taken as signed chars."""
+    h = np.uint32(2166136261)
+    for c in word:
+        h = _fnv_byte(h, c)
+    return h
+
+
+@_jit
+def _code_point(data, i):
+    """(code point, byte width) of the UTF-8 character at ``data[i]``; every 4-byte character is
+    reported as U+10000 (none of them is white space, all this kernel asks)."""
+    b0 = data[i]
+    if b0 < 0x80:
+        return np.int64(b0), 1
+    if b0 < 0xE0:
+        return ((np.int64(b0) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), 2
+    if b0 < 0xF0:
+        return ((np.int64(b0) & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), 3
+    return np.int64(0x10000), 4
+
+
+@_jit
+def _append(rows, nrows, value):
+    """``rows[nrows] = value``, doubling ``rows`` when full; returns (rows, nrows + 1)."""
+    if nrows == len(rows):
+        grown = np.empty(2 * len(rows), np.int32)
+        grown[:nrows] = rows
+        rows = grown
+    rows[nrows] = value
+    return rows, nrows + 1
+
+
+@_jit
 def _fnv_byte(h, c):
     s = np.uint64(c) if c < 128 else np.uint64(c) | np.uint64(0xFFFFFF00)
     return np.uint32(((np.uint64(h) ^ s) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF))  # numba widens uint32 products
@@ -322,12 +334,7 @@ def _add_ngrams(data, start, stop, prune, nwords, bucket, minn, maxn, rows, nrow
             if n >= minn and not (n == 1 and (i == 0 or j == size)):
                 row = prune[np.int64(h % np.uint32(bucket))]
                 if row >= 0:
-                    if nrows == len(rows):
-                        grown = np.empty(2 * len(rows), np.int32)
-                        grown[:nrows] = rows
-                        rows = grown
-                    rows[nrows] = nwords + row
-                    nrows += 1
+                    rows, nrows = _append(rows, nrows, nwords + row)
             n += 1
     return rows, nrows
 
@@ -374,15 +381,7 @@ def predict_rows(
         ended = False
         while i < stop and not ended:
             # skip white space (Python's, by code point), then take one token's bytes
-            b0 = data[i]
-            if b0 < 0x80:
-                cp, width = np.int64(b0), 1
-            elif b0 < 0xE0:
-                cp, width = ((np.int64(b0) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), 2
-            elif b0 < 0xF0:
-                cp, width = ((np.int64(b0) & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), 3
-            else:
-                cp, width = 0x10000, 4
+            cp, width = _code_point(data, i)
             if cp < len(whitespace) and whitespace[cp]:
                 content = content or cp == 0
                 i += width
@@ -390,15 +389,7 @@ def predict_rows(
             start = i
             h = np.uint32(2166136261)
             while i < stop:
-                b0 = data[i]
-                if b0 < 0x80:
-                    cp, width = np.int64(b0), 1
-                elif b0 < 0xE0:
-                    cp, width = ((np.int64(b0) & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), 2
-                elif b0 < 0xF0:
-                    cp, width = ((np.int64(b0) & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), 3
-                else:
-                    cp, width = 0x10000, 4
+                cp, width = _code_point(data, i)
                 if cp < len(whitespace) and whitespace[cp]:
                     content = content or cp == 0
                     break
@@ -410,12 +401,7 @@ def predict_rows(
             if wid >= 0:
                 if word_types[wid] == ENTRY_WORD:
                     for r in range(sub_offsets[wid], sub_offsets[wid + 1]):
-                        if nrows == len(rows):
-                            grown = np.empty(2 * len(rows), np.int32)
-                            grown[:nrows] = rows
-                            rows = grown
-                        rows[nrows] = sub_rows[r]
-                        nrows += 1
+                        rows, nrows = _append(rows, nrows, sub_rows[r])
                 if wid == eos:
                     ended = True  # the token </s> ends fastText's line
             else:
@@ -431,12 +417,7 @@ def predict_rows(
             continue
         if not ended and eos >= 0:  # the line's own end
             for r in range(sub_offsets[eos], sub_offsets[eos + 1]):
-                if nrows == len(rows):
-                    grown = np.empty(2 * len(rows), np.int32)
-                    grown[:nrows] = rows
-                    rows = grown
-                rows[nrows] = sub_rows[r]
-                nrows += 1
+                rows, nrows = _append(rows, nrows, sub_rows[r])
         if nrows == 0:
             continue
         hidden[:] = np.float32(0.0)
