@@ -49,6 +49,32 @@ def test_proxy_training_is_deterministic_on_cpu_and_learns_the_data():
     assert a.tokens_seen == a.steps * recipe.batch * recipe.context
 
 
+def test_rotary_positions_make_attention_depend_on_the_offset_only():
+    from tiers.proxy_lm import _rotate
+
+    rng = np.random.default_rng(0)
+    q, k = rng.normal(size=16).astype(np.float32), rng.normal(size=16).astype(np.float32)
+    T = 12  # the same query and key at every position: a score can only differ by the positions
+    qr = np.asarray(_rotate(np.tile(q, (1, 1, T, 1)), T))[0, 0]
+    kr = np.asarray(_rotate(np.tile(k, (1, 1, T, 1)), T))[0, 0]
+    scores = qr @ kr.T
+    for offset in range(T):
+        diagonal = np.diagonal(scores, -offset)
+        np.testing.assert_allclose(diagonal, diagonal[0], rtol=1e-4, atol=1e-4)
+    assert abs(scores[5, 5] - scores[5, 0]) > 1e-3  # and different offsets do differ
+    np.testing.assert_allclose(np.linalg.norm(qr, axis=1), np.linalg.norm(q), rtol=1e-5)  # a rotation
+
+
+def test_learned_positions_remain_a_recipe_choice():
+    rng = np.random.default_rng(0)
+    stream = encode([_text(rng, "math", 40) for _ in range(100)])
+    learned = RECIPES["tiny"].model_copy(update={"positions": "learned"})
+    assert learned.parameter_count() == RECIPES["tiny"].parameter_count() + learned.context * learned.width
+    model = train([StreamSlice(stream, 10_000, 10_000)], learned, seed=0, device="cpu")
+    assert model.params["pos"].shape == (learned.context, learned.width)
+    assert "pos" not in train([StreamSlice(stream, 10_000, 10_000)], RECIPES["tiny"], seed=0, device="cpu").params
+
+
 def test_qqt_fit_with_per_point_sizes_predicts_held_out_points():
     law = {"a": 0.3, "b": -0.25, "tau": 2.5, "d": 1.4}
     u = np.repeat([1e5, 2e5, 4e5, 8e5], 4)

@@ -21,7 +21,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -43,10 +43,16 @@ class ProxyRecipe(BaseModel):
     final_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine decay ends at lr x this")
     weight_decay: float = Field(0.1, ge=0)
     grad_clip: float = Field(1.0, gt=0)
+    positions: Literal["rotary", "learned"] = Field(
+        "rotary",
+        description="rotary position encoding on queries and keys (RoFormer; the default since 2026-12-07) or learned absolute "
+        "position embeddings (GPT-2; every probe before that date). Rotary leaves the early loss plateau sooner: docs/selection.md",
+    )
 
     def parameter_count(self) -> int:
         d = self.width
-        return 256 * d + self.context * d + self.layers * (12 * d * d + 13 * d) + 2 * d
+        positions = self.context * d if self.positions == "learned" else 0
+        return 256 * d + positions + self.layers * (12 * d * d + 13 * d) + 2 * d
 
 
 # Fixed recipes. "tiny" is for tests on 2 CPU cores (~0.1M parameters); "small" is the probe size
@@ -125,7 +131,6 @@ def _init_params(recipe: ProxyRecipe, key):
     proj_std = std / math.sqrt(2 * recipe.layers)
     params: dict[str, Any] = {
         "tok": jax.random.normal(keys[0], (256, d)) * std,
-        "pos": jax.random.normal(keys[1], (recipe.context, d)) * std,
         "ln_f": {"g": jnp.ones(d), "b": jnp.zeros(d)},
         "blocks": [],
     }
@@ -145,6 +150,8 @@ def _init_params(recipe: ProxyRecipe, key):
                 "out_b": jnp.zeros(d),
             }
         )
+    if recipe.positions == "learned":
+        params["pos"] = jax.random.normal(keys[1], (recipe.context, d)) * std
     return params
 
 
@@ -156,6 +163,19 @@ def _layer_norm(x, p):
     return (x - mean) / jnp.sqrt(var + 1e-5) * p["g"] + p["b"]
 
 
+def _rotate(t, T: int):
+    """Rotary position encoding (Su et al., "RoFormer", arXiv 2104.09864) of queries or keys
+    [B, heads, T, head_dim]: pairs of channels (i, i + head_dim/2) turned by position × 10000^(-2i/head_dim),
+    so a query-key product depends on the two positions' offset only."""
+    import jax.numpy as jnp
+
+    half = t.shape[-1] // 2
+    angle = jnp.arange(T, dtype=jnp.float32)[:, None] * (10000.0 ** (-jnp.arange(half, dtype=jnp.float32) / half))[None, :]
+    cos, sin = jnp.cos(angle), jnp.sin(angle)
+    first, second = t[..., :half], t[..., half:]
+    return jnp.concatenate([first * cos - second * sin, first * sin + second * cos], axis=-1)
+
+
 def _forward(params, tokens, recipe: ProxyRecipe, compute_dtype):
     """Logits [B, T, 256] (float32) for int32 tokens [B, T]."""
     import jax
@@ -163,7 +183,9 @@ def _forward(params, tokens, recipe: ProxyRecipe, compute_dtype):
 
     B, T = tokens.shape
     h, d = recipe.heads, recipe.width
-    x = params["tok"][tokens] + params["pos"][:T]
+    x = params["tok"][tokens]
+    if recipe.positions == "learned":
+        x = x + params["pos"][:T]
     mask = jnp.tril(jnp.ones((T, T), dtype=bool))
 
     def mm(a, w):
@@ -174,6 +196,8 @@ def _forward(params, tokens, recipe: ProxyRecipe, compute_dtype):
         qkv = mm(y, blk["qkv"]) + blk["qkv_b"]
         q, k, v = jnp.split(qkv, 3, axis=-1)
         q, k, v = (t.reshape(B, T, h, d // h).transpose(0, 2, 1, 3) for t in (q, k, v))
+        if recipe.positions == "rotary":
+            q, k = _rotate(q, T), _rotate(k, T)
         att = mm(q, k.transpose(0, 1, 3, 2)) / math.sqrt(d // h)
         att = jax.nn.softmax(jnp.where(mask, att, -1e9), axis=-1)
         y = mm(att, v).transpose(0, 2, 1, 3).reshape(B, T, d)
