@@ -65,6 +65,18 @@ def test_rotary_positions_make_attention_depend_on_the_offset_only():
     np.testing.assert_allclose(np.linalg.norm(qr, axis=1), np.linalg.norm(q), rtol=1e-5)  # a rotation
 
 
+def test_a_recipe_whose_heads_do_not_split_the_width_is_refused():
+    from pydantic import ValidationError
+
+    from tiers.proxy_lm import ProxyRecipe
+
+    with pytest.raises(ValidationError, match="multiple of heads"):
+        ProxyRecipe(width=64, heads=3)
+    with pytest.raises(ValidationError, match="must be even"):
+        ProxyRecipe(width=60, heads=4)  # head dimension 15
+    assert ProxyRecipe(width=60, heads=4, positions="learned").width == 60
+
+
 def test_learned_positions_remain_a_recipe_choice():
     rng = np.random.default_rng(0)
     stream = encode([_text(rng, "math", 40) for _ in range(100)])

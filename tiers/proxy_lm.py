@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)  # "Unable to initialize backend 'tpu'"
 
@@ -48,6 +48,14 @@ class ProxyRecipe(BaseModel):
         description="rotary position encoding on queries and keys (RoFormer; the default since 2026-12-07) or learned absolute "
         "position embeddings (GPT-2; every probe before that date). Rotary leaves the early loss plateau sooner: docs/selection.md",
     )
+
+    @model_validator(mode="after")
+    def _heads_split_the_width(self) -> ProxyRecipe:
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} must be a multiple of heads {self.heads}")
+        if self.positions == "rotary" and (self.width // self.heads) % 2:
+            raise ValueError(f"rotary positions turn pairs of channels: width / heads = {self.width // self.heads} must be even")
+        return self
 
     def parameter_count(self) -> int:
         d = self.width
