@@ -56,11 +56,15 @@ def max_similarity(emb: np.ndarray, target_emb: np.ndarray, block: int = 4096) -
     return np.concatenate([(emb[s : s + block] @ target_emb.T).max(1) for s in range(0, len(emb), block)])
 
 
-def classifier_percentile(texts, emb, target_emb, sample, seed, features) -> np.ndarray:
-    """The corpus's percentile under the classifier trained on the sample's rank labels (the
-    sampled documents scored by their cross-fitted scores, as the score stage does)."""
+def sample_labels(emb, target_emb, sample) -> np.ndarray:
+    """The score stage's labels: the sample's top 10% by best rank, ties by maximum similarity."""
     ranks = direct_scores(emb[sample], target_emb)
-    labels = top_labels(rank_score(ranks["best_rank"]), 0.1, tiebreak=ranks["max_sim"])
+    return top_labels(rank_score(ranks["best_rank"]), 0.1, tiebreak=ranks["max_sim"])
+
+
+def classifier_percentile(texts, labels, sample, seed, features) -> np.ndarray:
+    """The corpus's percentile under the classifier trained on the sample's labels (the sampled
+    documents scored by their cross-fitted scores, as the score stage does)."""
     model, _, crossfit = train_betr_classifier([texts[i] for i in sample], labels, 0.1, QualityModelParams(seed=seed, **FEATURES[features]))
     score = model.score(texts)
     if crossfit is not None:
@@ -78,7 +82,7 @@ def topic_rows(embedder) -> dict:
             sample = np.sort(np.random.default_rng(seed).choice(len(texts), 2000, replace=False))
             outside = np.setdiff1d(np.arange(len(texts)), sample)
             judged = outside[np.isin(kind[outside], ["wanted", "other"])]
-            c = classifier_percentile(texts, emb, target_emb, sample, seed, "ngrams")
+            c = classifier_percentile(texts, sample_labels(emb, target_emb, sample), sample, seed, "ngrams")
             m = percentile(max_similarity(emb, target_emb))
             for name, combine in COMBINATIONS.items():
                 out.setdefault(name, {}).setdefault(family, []).append(betr_topic.auc(combine(c, m)[judged], kind[judged] == "wanted"))
@@ -108,11 +112,12 @@ def eval_rows(embedder) -> dict:
     out: dict = {"benchmarks": {b: int((benchmark == b).sum()) for b in sorted(set(benchmark))}, "combinations": {}, "per_benchmark": {}}
     for seed in (0, 1, 2):
         sample = np.sort(np.random.default_rng(seed).choice(len(texts), 2000, replace=False))
-        c = classifier_percentile(texts, emb, target_emb, sample, seed, "ngrams")
+        c = classifier_percentile(texts, sample_labels(emb, target_emb, sample), sample, seed, "ngrams")
         for name, combine in COMBINATIONS.items():
             out["combinations"].setdefault(name, []).append(pages(combine(c, m)))
+        labels = [sample_labels(emb, target_emb[benchmark == b], sample) for b in sorted(set(benchmark))]
         for features in FEATURES:
-            per = [classifier_percentile(texts, emb, target_emb[benchmark == b], sample, seed, features) for b in sorted(set(benchmark))]
+            per = [classifier_percentile(texts, y, sample, seed, features) for y in labels]
             out["per_benchmark"].setdefault(features, []).append(pages(np.max(per, axis=0)))
         print(seed, {k: v[-1] for k, v in out["combinations"].items()}, {k: v[-1] for k, v in out["per_benchmark"].items()}, flush=True)
     return out

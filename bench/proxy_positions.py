@@ -14,13 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from dedup import machine  # noqa: E402
 
 from tiers.proxy_lm import RECIPES, StreamSlice, bits_per_byte, train  # noqa: E402
 
@@ -47,7 +49,7 @@ def main(argv=None) -> int:
         "recipe": args.recipe,
         "steps": args.steps,
         "seed": args.seed,
-        "machine": platform.processor() or platform.machine(),
+        "machine": machine(),
         "curves": {},
     }
     for positions in ("learned", "rotary"):

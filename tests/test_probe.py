@@ -55,8 +55,8 @@ def test_rotary_positions_make_attention_depend_on_the_offset_only():
     rng = np.random.default_rng(0)
     q, k = rng.normal(size=16).astype(np.float32), rng.normal(size=16).astype(np.float32)
     T = 12  # the same query and key at every position: a score can only differ by the positions
-    qr = np.asarray(_rotate(np.tile(q, (1, 1, T, 1)), T))[0, 0]
-    kr = np.asarray(_rotate(np.tile(k, (1, 1, T, 1)), T))[0, 0]
+    qr = np.asarray(_rotate(np.tile(q, (1, 1, T, 1))))[0, 0]
+    kr = np.asarray(_rotate(np.tile(k, (1, 1, T, 1))))[0, 0]
     scores = qr @ kr.T
     for offset in range(T):
         diagonal = np.diagonal(scores, -offset)

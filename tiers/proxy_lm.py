@@ -171,14 +171,14 @@ def _layer_norm(x, p):
     return (x - mean) / jnp.sqrt(var + 1e-5) * p["g"] + p["b"]
 
 
-def _rotate(t, T: int):
+def _rotate(t):
     """Rotary position encoding (Su et al., "RoFormer", arXiv 2104.09864) of queries or keys
     [B, heads, T, head_dim]: pairs of channels (i, i + head_dim/2) turned by position × 10000^(-2i/head_dim),
     so a query-key product depends on the two positions' offset only."""
     import jax.numpy as jnp
 
     half = t.shape[-1] // 2
-    angle = jnp.arange(T, dtype=jnp.float32)[:, None] * (10000.0 ** (-jnp.arange(half, dtype=jnp.float32) / half))[None, :]
+    angle = jnp.arange(t.shape[-2], dtype=jnp.float32)[:, None] * (10000.0 ** (-jnp.arange(half, dtype=jnp.float32) / half))[None, :]
     cos, sin = jnp.cos(angle), jnp.sin(angle)
     first, second = t[..., :half], t[..., half:]
     return jnp.concatenate([first * cos - second * sin, first * sin + second * cos], axis=-1)
@@ -205,7 +205,7 @@ def _forward(params, tokens, recipe: ProxyRecipe, compute_dtype):
         q, k, v = jnp.split(qkv, 3, axis=-1)
         q, k, v = (t.reshape(B, T, h, d // h).transpose(0, 2, 1, 3) for t in (q, k, v))
         if recipe.positions == "rotary":
-            q, k = _rotate(q, T), _rotate(k, T)
+            q, k = _rotate(q), _rotate(k)
         att = mm(q, k.transpose(0, 1, 3, 2)) / math.sqrt(d // h)
         att = jax.nn.softmax(jnp.where(mask, att, -1e9), axis=-1)
         y = mm(att, v).transpose(0, 2, 1, 3).reshape(B, T, d)
