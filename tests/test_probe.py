@@ -87,6 +87,25 @@ def test_learned_positions_remain_a_recipe_choice():
     assert "pos" not in train([StreamSlice(stream, 10_000, 10_000)], RECIPES["tiny"], seed=0, device="cpu").params
 
 
+def test_dropout_is_deterministic_for_a_seed_and_off_when_scoring():
+    rng = np.random.default_rng(0)
+    stream = encode([_text(rng, "math", 40) for _ in range(100)])
+    target = encode([_text(rng, "math", 30) for _ in range(40)])
+    dropped = RECIPES["tiny"].model_copy(update={"dropout": 0.2})
+    a = train([StreamSlice(stream, 10_000, 20_000)], dropped, seed=1, device="cpu")
+    b = train([StreamSlice(stream, 10_000, 20_000)], dropped, seed=1, device="cpu")
+    c = train([StreamSlice(stream, 10_000, 20_000)], RECIPES["tiny"], seed=1, device="cpu")
+    assert bits_per_byte(a, target) == bits_per_byte(b, target)  # masks come from the seed
+    assert bits_per_byte(a, target) == bits_per_byte(a, target)  # scoring draws no masks
+    assert bits_per_byte(a, target) != bits_per_byte(c, target)  # and training did use them
+    from pydantic import ValidationError
+
+    from tiers.proxy_lm import ProxyRecipe
+
+    with pytest.raises(ValidationError, match="less than 1"):
+        ProxyRecipe(dropout=1.0)
+
+
 def test_qqt_fit_with_per_point_sizes_predicts_held_out_points():
     law = {"a": 0.3, "b": -0.25, "tau": 2.5, "d": 1.4}
     u = np.repeat([1e5, 2e5, 4e5, 8e5], 4)
@@ -325,6 +344,18 @@ def test_fit_uses_earlier_probes_of_the_same_recipe_and_pools_only():
     kept = fit_rows(plan, rows + [other_recipe, other_pool, other_size, duplicate])
     assert sorted(r["key"] for r in kept) == sorted({r["key"] for r in rows})
     assert sum(r["kind"] == "mixture" for r in kept) == 8
+
+
+def test_fit_keeps_earlier_curve_points_of_the_same_curve_dropout_only():
+    from tiers.probe import fit_rows
+
+    names = ["a/L2", "b/L2"]
+    params = ProbeParams(sizes=[1e5], repeats=[1, 2], mixtures=0, recipe="tiny", curve_dropout=0.1)
+    plan = make_plan(names, [10_000_000] * 2, ["b"], params)
+    assert plan["curve_recipe"]["dropout"] == 0.1 and plan["recipe"]["dropout"] == 0.0
+    earlier = {"key": "e1", "kind": "pool", "recipe": "tiny", "shares": {"a/L2": 1.0}, "pool_design": "curves", "batch": 16, "loss": 1.0}
+    kept = {r["key"] for r in fit_rows(plan, [earlier, {**earlier, "key": "e2", "dropout": 0.1}])}
+    assert kept == {"e2"}  # a curve point without dropout is another proxy's
 
 
 def test_learning_curve_windows_come_pass_by_pass_and_checkpoints_are_scored_on_the_way():

@@ -74,6 +74,13 @@ class ProbeParams(BaseModel):
         description="windows per step of the curve probes (default: the recipe's); a smaller batch "
         "gives a probe more optimizer steps per byte, so its loss measures data rather than steps",
     )
+    curve_dropout: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="dropout of the curve probes (default: the recipe's, 0): up to 16 passes over a few hundred kB "
+        "overfit the proxy without it, and the target loss rises again, which QQT's decay cannot describe",
+    )
     seeds: list[int] = Field(default_factory=lambda: [0], description="training seeds per probe")
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
     min_pool_bytes: float = Field(0, ge=0, description="pools smaller than this are left out (default: the smallest size)")
@@ -98,7 +105,8 @@ class ProbeParams(BaseModel):
 
 def probe_key(entry: dict, recipe: ProxyRecipe) -> str:
     """Stable id of a probe: its data plan, seed and the model recipe (and a curve's checkpoints)."""
-    body: dict = {"parts": entry["parts"], "seed": entry["seed"], "recipe": recipe.model_dump()}
+    # a recipe without dropout keys as it did before the field existed, so earlier probes are reused
+    body: dict = {"parts": entry["parts"], "seed": entry["seed"], "recipe": recipe.model_dump(exclude={"dropout"} if not recipe.dropout else None)}
     if "checkpoints" in entry:
         body["checkpoints"] = entry["checkpoints"]
     if "warmup_steps" in entry:
@@ -168,7 +176,9 @@ def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str
                     "shares": {n: float(s) for n, s in zip(names, shares)},
                 }
             )
-    curve_recipe = recipe.model_copy(update={"batch": params.curve_batch}) if params.curve_batch else recipe
+    curve_recipe = recipe.model_copy(
+        update={k: v for k, v in {"batch": params.curve_batch, "dropout": params.curve_dropout}.items() if v is not None}
+    )
     if curve_bytes:
         # one warm-up for every curve of the grid: the recipe's fraction of the shortest curve. With a
         # warm-up proportional to each run's length, a longer curve would still be warming up where a
@@ -226,20 +236,21 @@ def read_results(out: str) -> list[dict]:
 def fit_rows(plan: dict, rows: list[dict]) -> list[dict]:
     """The probe results a fit uses: every planned probe, and every earlier probe in OUT of the
     same proxy recipe over the plan's pools (a pool probe of a planned pool and of the plan's pool
-    design and curve batch, a mixture at the plan's mixture size) — probes of an earlier grid on the same pools, or restored with
+    design, curve batch and curve dropout, a mixture at the plan's mixture size) — probes of an earlier grid on the same pools, or restored with
     ``bench/probes_from_parquet.py``, add points instead of being dropped. One row per key."""
     planned = {k for e in plan["probes"] for k in result_keys(e)}
     pools = set(plan["pools"])
     tokens = plan["mixture_tokens"]
     design = plan.get("pool_design", "runs")
     curve_batch = (plan.get("curve_recipe") or plan["recipe"])["batch"]
+    curve_dropout = (plan.get("curve_recipe") or plan["recipe"]).get("dropout", 0.0)
     kept: dict[str, dict] = {}
     for r in rows:
         if r["key"] in planned:
             kept[r["key"]] = r
         elif r.get("recipe") == plan["recipe_name"] and set(r["shares"]) <= pools:
             same_pool_design = (r.get("pool_design") or "runs") == design and (
-                design == "runs" or (r.get("batch") or plan["recipe"]["batch"]) == curve_batch
+                design == "runs" or ((r.get("batch") or plan["recipe"]["batch"]) == curve_batch and r.get("dropout", 0.0) == curve_dropout)
             )
             if (r["kind"] == "pool" and same_pool_design) or (
                 r["kind"] == "mixture" and abs(sum(s for _, s in r["parts"].values()) - tokens) <= 0.01 * tokens
@@ -271,7 +282,7 @@ def run_plan(out: str, device: str | None = None, progress=None, limit_seconds: 
 
             def score(model: TrainedProxy, seen: int | None = None, entry: dict = entry) -> dict:
                 losses = {b: bits_per_byte(model, targets[b], plan["eval_bytes"]) for b in plan["benchmarks"]}
-                return result_row(plan, entry, model, losses, seen, curve_recipe.batch)
+                return result_row(plan, entry, model, losses, seen, curve_recipe)
 
             if entry["kind"] == "curve":
                 curve_rows: list[dict] = []
@@ -297,7 +308,7 @@ def run_plan(out: str, device: str | None = None, progress=None, limit_seconds: 
 
 
 def result_row(
-    plan: dict, entry: dict, model: TrainedProxy, losses: dict[str, float], seen: int | None = None, curve_batch: int | None = None
+    plan: dict, entry: dict, model: TrainedProxy, losses: dict[str, float], seen: int | None = None, curve_recipe: ProxyRecipe | None = None
 ) -> dict:
     """One ``probes.jsonl`` row: a probe's result, or (``seen``) one checkpoint of a curve probe,
     which reads as a pool probe of that many bytes seen."""
@@ -320,7 +331,9 @@ def result_row(
         "recipe": plan["recipe_name"],
     }
     if seen is not None:
-        row.update(pool_design="curves", batch=curve_batch, curve=entry["key"])
+        row.update(pool_design="curves", batch=curve_recipe.batch if curve_recipe else None, curve=entry["key"])
+        if curve_recipe is not None and curve_recipe.dropout:
+            row["dropout"] = curve_recipe.dropout
     return row
 
 

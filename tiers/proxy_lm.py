@@ -11,7 +11,7 @@ separates data sources (docs/selection.md, "Evidence").
 Written in JAX (runs on CPU with the PyPI wheel and on CUDA where jax has its GPU plugin), with a
 hand-written AdamW so it needs nothing beyond numpy and jax: the same code trains the tiny
 models of ``make test`` on CPU and the grid on an H100. bf16 matmuls on GPU, float32 on CPU;
-deterministic for a seed on CPU (data order, initialisation and dropout-free training all come
+deterministic for a seed on CPU (data order, initialisation and the dropout masks all come
 from the seed). Recipes per size are fixed and documented in :data:`RECIPES`.
 """
 
@@ -43,6 +43,13 @@ class ProxyRecipe(BaseModel):
     final_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine decay ends at lr x this")
     weight_decay: float = Field(0.1, ge=0)
     grad_clip: float = Field(1.0, gt=0)
+    dropout: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="dropout rate on the embeddings, attention weights and residual branches while training (GPT-2's "
+        "places); 0 turns it off. Many passes over a small pool overfit without it: docs/selection.md",
+    )
     positions: Literal["rotary", "learned"] = Field(
         "rotary",
         description="rotary position encoding on queries and keys (RoFormer; the default since 2026-12-07) or learned absolute "
@@ -184,16 +191,27 @@ def _rotate(t):
     return jnp.concatenate([first * cos - second * sin, first * sin + second * cos], axis=-1)
 
 
-def _forward(params, tokens, recipe: ProxyRecipe, compute_dtype):
-    """Logits [B, T, 256] (float32) for int32 tokens [B, T]."""
+def _forward(params, tokens, recipe: ProxyRecipe, compute_dtype, dropout_key=None):
+    """Logits [B, T, 256] (float32) for int32 tokens [B, T]; with ``dropout_key`` (training) the
+    recipe's dropout is applied, each site with its own key folded from it."""
     import jax
     import jax.numpy as jnp
 
     B, T = tokens.shape
     h, d = recipe.heads, recipe.width
+    keep = 1.0 - recipe.dropout
+    sites = iter(range(1 + 3 * recipe.layers))
+
+    def drop(t):
+        if dropout_key is None or recipe.dropout == 0:
+            return t
+        mask_ = jax.random.bernoulli(jax.random.fold_in(dropout_key, next(sites)), keep, t.shape)
+        return jnp.where(mask_, t / keep, 0.0).astype(t.dtype)
+
     x = params["tok"][tokens]
     if recipe.positions == "learned":
         x = x + params["pos"][:T]
+    x = drop(x)
     mask = jnp.tril(jnp.ones((T, T), dtype=bool))
 
     def mm(a, w):
@@ -207,22 +225,22 @@ def _forward(params, tokens, recipe: ProxyRecipe, compute_dtype):
         if recipe.positions == "rotary":
             q, k = _rotate(q), _rotate(k)
         att = mm(q, k.transpose(0, 1, 3, 2)) / math.sqrt(d // h)
-        att = jax.nn.softmax(jnp.where(mask, att, -1e9), axis=-1)
+        att = drop(jax.nn.softmax(jnp.where(mask, att, -1e9), axis=-1))
         y = mm(att, v).transpose(0, 2, 1, 3).reshape(B, T, d)
-        x = x + mm(y, blk["proj"]) + blk["proj_b"]
+        x = x + drop(mm(y, blk["proj"]) + blk["proj_b"])
         y = _layer_norm(x, blk["ln2"])
         y = jax.nn.gelu(mm(y, blk["fc"]) + blk["fc_b"])
-        x = x + mm(y, blk["out"]) + blk["out_b"]
+        x = x + drop(mm(y, blk["out"]) + blk["out_b"])
     x = _layer_norm(x, params["ln_f"])
     return mm(x, params["tok"].T)
 
 
-def _token_losses(params, windows, recipe, compute_dtype):
+def _token_losses(params, windows, recipe, compute_dtype, dropout_key=None):
     import jax
     import jax.numpy as jnp
 
     inputs, targets = windows[:, :-1].astype(jnp.int32), windows[:, 1:].astype(jnp.int32)
-    logits = _forward(params, inputs, recipe, compute_dtype)
+    logits = _forward(params, inputs, recipe, compute_dtype, dropout_key)
     logp = jax.nn.log_softmax(logits, axis=-1)
     return -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
 
@@ -283,12 +301,14 @@ def _compiled(recipe: ProxyRecipe, device: str):
         cos_lr = floor + 0.5 * (recipe.lr - floor) * (1 + jnp.cos(jnp.pi * frac))
         return jnp.where(step < warm, warm_lr, cos_lr)
 
-    def loss_fn(params, windows):
-        return _token_losses(params, windows, recipe, compute_dtype).mean()
+    def loss_fn(params, windows, dropout_key):
+        return _token_losses(params, windows, recipe, compute_dtype, dropout_key).mean()
 
-    def step_fn(state, windows, steps, warm):
+    def step_fn(state, windows, steps, warm, seed):
         params, m, v, step = state
-        loss, grads = jax.value_and_grad(loss_fn)(params, windows)
+        # the step's dropout masks: a function of the run's seed and the step only (deterministic)
+        dropout_key = jax.random.fold_in(jax.random.PRNGKey(seed), step) if recipe.dropout > 0 else None
+        loss, grads = jax.value_and_grad(loss_fn)(params, windows, dropout_key)
         norm = jnp.sqrt(sum(jnp.sum(g * g) for g in jax.tree_util.tree_leaves(grads)))
         scale = jnp.minimum(1.0, recipe.grad_clip / (norm + 1e-6))
         grads = jax.tree_util.tree_map(lambda g: g * scale, grads)
@@ -313,9 +333,9 @@ def _compiled(recipe: ProxyRecipe, device: str):
         return jnp.where(jnp.arange(windows.shape[0]) < rows, losses.sum(axis=1), 0.0).sum()
 
     @jax.jit
-    def chunk_fn(state, windows, steps, warm):
+    def chunk_fn(state, windows, steps, warm, seed):
         """CHUNK steps in one dispatch (lax.scan): windows [CHUNK, batch, context + 1]."""
-        return jax.lax.scan(lambda st, w: step_fn(st, w, steps, warm), state, windows)
+        return jax.lax.scan(lambda st, w: step_fn(st, w, steps, warm, seed), state, windows)
 
     _COMPILED[key] = (chunk_fn, jax.jit(step_fn), sum_loss)
     return _COMPILED[key]
@@ -369,6 +389,7 @@ def train(
         state = (params, jax.tree_util.tree_map(jnp.zeros_like, params), jax.tree_util.tree_map(jnp.zeros_like, params), jnp.asarray(0, jnp.int32))
         # a constant schedule is the cosine one with a horizon it never reaches
         steps_arg, warm_arg = jnp.asarray(1e12 if curve else steps, jnp.float32), jnp.asarray(warm, jnp.float32)
+        seed_arg = jnp.asarray(seed + 1_000_003, jnp.uint32)  # dropout's key stream, apart from the initialization's
         losses = []
         s = 0
         while s < steps:
@@ -377,9 +398,9 @@ def train(
             rows = slice(s * recipe.batch, (s + k) * recipe.batch)
             windows = gather_windows(parts, part_ids[rows], offsets[rows], recipe.context)
             if k == CHUNK:
-                state, loss = chunk_fn(state, jnp.asarray(windows.reshape(k, recipe.batch, -1)), steps_arg, warm_arg)
+                state, loss = chunk_fn(state, jnp.asarray(windows.reshape(k, recipe.batch, -1)), steps_arg, warm_arg, seed_arg)
             else:
-                state, loss = step_fn(state, jnp.asarray(windows), steps_arg, warm_arg)
+                state, loss = step_fn(state, jnp.asarray(windows), steps_arg, warm_arg, seed_arg)
             losses.append(loss)
             s += k
             if progress is not None:
