@@ -1230,7 +1230,7 @@ def build_cli() -> click.Group:
                 "repetition level (QQT's learning curves); runs: a training run per pool, size and repetition level",
             ),
             option("--curve-batch", type=int, help="windows per step of the curve probes (default: the recipe's batch)"),
-            option("--curve-dropout", type=float, help="dropout of the curve probes (default: the recipe's, 0)"),
+            option("--curve-dropout", type=float, help="dropout of the curve probes (default 0.1; 0 for none)"),
             option("--seeds", help="training seeds per probe, comma-separated (default 0)"),
             option("--device", type=choice("auto", "cpu", "cuda"), help="where to train (default auto: CUDA when present)"),
             option("--min-pool-bytes", type=float, help="leave out pools smaller than this (default: the smallest size)"),

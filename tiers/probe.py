@@ -75,11 +75,12 @@ class ProbeParams(BaseModel):
         "gives a probe more optimizer steps per byte, so its loss measures data rather than steps",
     )
     curve_dropout: float | None = Field(
-        None,
+        0.1,
         ge=0,
         lt=1,
-        description="dropout of the curve probes (default: the recipe's, 0): up to 16 passes over a few hundred kB "
-        "overfit the proxy without it, and the target loss rises again, which QQT's decay cannot describe",
+        description="dropout of the curve probes (None: the recipe's, 0): up to 16 passes over a few hundred kB "
+        "overfit the proxy without it, and the target loss rises again, which QQT's decay cannot describe "
+        "(0.1 lifted the real lake's QQT held-out R² from 0.58 / 0.12 to 0.74 / 0.74: docs/selection.md)",
     )
     seeds: list[int] = Field(default_factory=lambda: [0], description="training seeds per probe")
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
