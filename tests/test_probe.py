@@ -354,8 +354,11 @@ def test_fit_keeps_earlier_curve_points_of_the_same_curve_dropout_only():
     plan = make_plan(names, [10_000_000] * 2, ["b"], params)
     assert plan["curve_recipe"]["dropout"] == 0.1 and plan["recipe"]["dropout"] == 0.0
     earlier = {"key": "e1", "kind": "pool", "recipe": "tiny", "shares": {"a/L2": 1.0}, "pool_design": "curves", "batch": 16, "loss": 1.0}
-    kept = {r["key"] for r in fit_rows(plan, [earlier, {**earlier, "key": "e2", "dropout": 0.1}])}
+    restored = {**earlier, "key": "e3", "dropout": None}  # a probes.parquet row of a curve without dropout
+    kept = {r["key"] for r in fit_rows(plan, [earlier, restored, {**earlier, "key": "e2", "dropout": 0.1}])}
     assert kept == {"e2"}  # a curve point without dropout is another proxy's
+    plain = make_plan(names, [10_000_000] * 2, ["b"], params.model_copy(update={"curve_dropout": 0.0}))
+    assert {r["key"] for r in fit_rows(plain, [earlier, restored])} == {"e1", "e3"}
 
 
 def test_learning_curve_windows_come_pass_by_pass_and_checkpoints_are_scored_on_the_way():

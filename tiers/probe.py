@@ -244,14 +244,14 @@ def fit_rows(plan: dict, rows: list[dict]) -> list[dict]:
     tokens = plan["mixture_tokens"]
     design = plan.get("pool_design", "runs")
     curve_batch = (plan.get("curve_recipe") or plan["recipe"])["batch"]
-    curve_dropout = (plan.get("curve_recipe") or plan["recipe"]).get("dropout", 0.0)
+    curve_dropout = (plan.get("curve_recipe") or plan["recipe"]).get("dropout") or 0.0  # none: a plan from before dropout
     kept: dict[str, dict] = {}
     for r in rows:
         if r["key"] in planned:
             kept[r["key"]] = r
         elif r.get("recipe") == plan["recipe_name"] and set(r["shares"]) <= pools:
             same_pool_design = (r.get("pool_design") or "runs") == design and (
-                design == "runs" or ((r.get("batch") or plan["recipe"]["batch"]) == curve_batch and r.get("dropout", 0.0) == curve_dropout)
+                design == "runs" or ((r.get("batch") or plan["recipe"]["batch"]) == curve_batch and (r.get("dropout") or 0.0) == curve_dropout)
             )
             if (r["kind"] == "pool" and same_pool_design) or (
                 r["kind"] == "mixture" and abs(sum(s for _, s in r["parts"].values()) - tokens) <= 0.01 * tokens
