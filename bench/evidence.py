@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from tiers.mix_optimizer import PoolSpec, optimize_mix  # noqa: E402
-from tiers.mix_validation import arm_loss, load_inputs, markdown, mix_parts, validate_mix  # noqa: E402
+from tiers.mix_validation import markdown, mix_arm, validate_mix  # noqa: E402
 from tiers.probe import EMBED_FILE, PLAN_FILE, FittedLaws, fit_laws, fit_rows, load_npz, result_keys, run_plan, write_json_atomic  # noqa: E402
 
 
@@ -88,15 +88,9 @@ def main(argv=None) -> int:
         "mix: " + ", ".join(f"{p['pool']} {p['share']:.3f}" for p in mix["pools"] if p["share"] > 1e-4) + f"; predicted loss {res.predicted_loss:.4f}"
     )
     if args.mix_arm_only:
-        _, streams, evaluation = load_inputs(args.probe_dir)
         shares = {p["pool"]: p["share"] for p in mix["pools"] if p["share"] > 0}
-        runs = []
-        for seed in (int(s) for s in args.seeds.split(",")):
-            runs.append(arm_loss(mix_parts(streams, shares, args.budget), args.validation_recipe, seed, args.device, evaluation, plan["eval_bytes"]))
-            log(f"tierlake arm seed {seed}: loss {runs[-1]['loss']:.4f}")
-        losses = np.array([r["loss"] for r in runs])
-        arm = {"shares": shares, "budget_bytes": args.budget, "recipe": args.validation_recipe, "runs": runs, "mean": float(losses.mean())}
-        arm["std"] = float(losses.std(ddof=1)) if len(losses) > 1 else 0.0
+        seeds = tuple(int(s) for s in args.seeds.split(","))
+        arm = mix_arm(args.probe_dir, shares, args.budget, args.validation_recipe, seeds, args.device, progress=log)
         write_json_atomic(os.path.join(args.out, "mix-arm.json"), arm)
         log(f"tierlake arm: {arm['mean']:.4f} ± {arm['std']:.4f}")
         return 0

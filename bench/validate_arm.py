@@ -9,10 +9,8 @@ import json
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tiers.mix_validation import arm_loss, load_inputs, mix_parts  # noqa: E402
+from tiers.mix_validation import mix_arm  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument("probe_dir")
@@ -23,20 +21,8 @@ ap.add_argument("--recipe", default="base")
 ap.add_argument("--seeds", default="0,1,2")
 ap.add_argument("--device", default="auto")
 args = ap.parse_args()
-plan, streams, evaluation = load_inputs(args.probe_dir)
 shares = {p["pool"]: p["share"] for p in json.load(open(args.mix_json))["pools"] if p["share"] > 0}
-rows = []
-for seed in (int(s) for s in args.seeds.split(",")):
-    rows.append(arm_loss(mix_parts(streams, shares, args.budget), args.recipe, seed, args.device, evaluation, plan["eval_bytes"]))
-    print(seed, rows[-1]["loss"], flush=True)
-losses = np.array([r["loss"] for r in rows])
-out = {
-    "shares": shares,
-    "budget_bytes": args.budget,
-    "recipe": args.recipe,
-    "runs": rows,
-    "mean": float(losses.mean()),
-    "std": float(losses.std(ddof=1)) if len(losses) > 1 else 0.0,
-}
+seeds = tuple(int(s) for s in args.seeds.split(","))
+out = mix_arm(args.probe_dir, shares, args.budget, args.recipe, seeds, args.device, progress=print)
 json.dump(out, open(args.out_json, "w"), indent=2)
 print(json.dumps({k: out[k] for k in ("mean", "std")}))

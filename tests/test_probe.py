@@ -228,6 +228,10 @@ def test_probe_fit_select_validate_on_cpu(tmp_path):
     assert arms["tierlake"]["mean"] < arms["uniform"]["mean"] and arms["tierlake"]["mean"] < arms["natural"]["mean"]
     assert result["best_pool"] == "mathsite/L2"
     assert set(result["comparisons"]) == {"natural", "uniform", "best_pool", "random_subset"}
+    from tiers.mix_validation import mix_arm
+
+    alone = mix_arm(str(out), shares, 4e4, "tiny", (0,), "cpu")  # the mix's arm alone trains the same model
+    assert alone["mean"] == arms["tierlake"]["mean"] and alone["runs"][0]["seed"] == 0
 
 
 def test_report_plots_probe_points_and_fitted_curves():

@@ -87,6 +87,31 @@ def arm_loss(parts: list[StreamSlice], recipe_name: str, seed: int, device: str,
     }
 
 
+def loss_summary(rows: list[dict]) -> dict:
+    """Mean, sample standard deviation, range and seeds of one arm's runs (:func:`arm_loss` rows)."""
+    v = np.array([r["loss"] for r in rows])
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "seeds": [r["seed"] for r in rows],
+    }
+
+
+def mix_arm(probe_dir: str, shares: dict[str, float], budget: float, recipe: str, seeds: tuple[int, ...], device: str, progress=None) -> dict:
+    """Train one mix's arm alone with each seed: the short run that checks a new mix against arms
+    measured earlier with the same seeds, recipe and budget (no baselines.npz needed)."""
+    plan, streams, evaluation = load_inputs(probe_dir)
+    runs = []
+    for seed in seeds:
+        runs.append(arm_loss(mix_parts(streams, shares, budget), recipe, seed, device, evaluation, plan["eval_bytes"]))
+        if progress is not None:
+            progress(f"mix arm seed {seed}: loss {runs[-1]['loss']:.4f}")
+    summary = loss_summary(runs)
+    return {"shares": shares, "budget_bytes": budget, "recipe": recipe, "runs": runs, "mean": summary["mean"], "std": summary["std"]}
+
+
 def compute_multiplier(target_loss: float, tokens: list[float], losses: list[float]) -> float | None:
     """Smallest k at which the natural curve (mean loss per token count, sorted by tokens) reaches
     ``target_loss``, interpolating linearly in log tokens; None when it never does."""
@@ -150,17 +175,7 @@ def validate_mix(
         t = budget * k
         natural_curve[k] = [run(f"natural x{k:g}", whole(base["natural"], t), seed) for seed in seeds]
 
-    def summary(rows):
-        v = np.array([r["loss"] for r in rows])
-        return {
-            "mean": float(v.mean()),
-            "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-            "min": float(v.min()),
-            "max": float(v.max()),
-            "seeds": [r["seed"] for r in rows],
-        }
-
-    table = {name: summary(rows) for name, rows in results.items()}
+    table = {name: loss_summary(rows) for name, rows in results.items()}
     ours = np.array([r["loss"] for r in results["tierlake"]])
     comparisons = {}
     for name in ("natural", "uniform", "best_pool", "random_subset"):

@@ -74,11 +74,11 @@ class ProbeParams(BaseModel):
         description="windows per step of the curve probes (default: the recipe's); a smaller batch "
         "gives a probe more optimizer steps per byte, so its loss measures data rather than steps",
     )
-    curve_dropout: float | None = Field(
+    curve_dropout: float = Field(
         0.1,
         ge=0,
         lt=1,
-        description="dropout of the curve probes (None: the recipe's, 0): up to 16 passes over a few hundred kB "
+        description="dropout of the curve probes (0: none, as the recipes): up to 16 passes over a few hundred kB "
         "overfit the proxy without it, and the target loss rises again, which QQT's decay cannot describe "
         "(0.1 lifted the real lake's QQT held-out R² from 0.58 / 0.12 to 0.74 / 0.74: docs/selection.md)",
     )
@@ -177,9 +177,7 @@ def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str
                     "shares": {n: float(s) for n, s in zip(names, shares)},
                 }
             )
-    curve_recipe = recipe.model_copy(
-        update={k: v for k, v in {"batch": params.curve_batch, "dropout": params.curve_dropout}.items() if v is not None}
-    )
+    curve_recipe = recipe.model_copy(update={"batch": params.curve_batch or recipe.batch, "dropout": params.curve_dropout})
     if curve_bytes:
         # one warm-up for every curve of the grid: the recipe's fraction of the shortest curve. With a
         # warm-up proportional to each run's length, a longer curve would still be warming up where a
