@@ -3,7 +3,9 @@
 Reads only the columns it needs from the tiered Parquet documents (polars, lazy, Hive tier
 partitions). Inside a pool documents are ordered best first: by ``betr_score`` (descending, ties
 by id) when the run scored them, else by a seeded hash of the id — the order in which selection
-takes them, so a probe on a pool's first U bytes trains on what a partial pass would keep. A
+takes them, so a probe on a pool's first U bytes trains on what a partial pass would keep. The
+learning-curve probes take a pool in seeded hash order instead (``order="hash"``), so each of their
+unique sizes is a random sample of the pool, as QQT's law assumes. A
 stream is the documents' UTF-8 bytes, each preceded by the separator byte 0 (:data:`SEPARATOR`);
 benchmark examples are encoded the same way for the proxies' target loss.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+from typing import Literal
 
 import numpy as np
 import polars as pl
@@ -34,9 +37,10 @@ def scores_path(run_dir: str) -> str | None:
     return path if glob.glob(os.path.join(path, "*.parquet")) else None
 
 
-def pool_documents(path: str, tiers: list[str], seed: int = 0, scores: str | None = None) -> pl.DataFrame:
+def pool_documents(path: str, tiers: list[str], seed: int = 0, scores: str | None = None, order: Literal["score", "hash"] = "score") -> pl.DataFrame:
     """id, source, tier, pool, text (and betr_score when the run has scores) of the eligible
-    tiers, ordered by pool, then best first (module docstring)."""
+    tiers, ordered by pool, then best first (module docstring); ``order="hash"``: by pool, then in
+    seeded hash order even where scores exist."""
     lf = tiered_parquet(path)
     names = lf.collect_schema().names()
     cols = ["id", "source", "tier", "text"] + (["betr_score"] if "betr_score" in names else [])
@@ -48,7 +52,7 @@ def pool_documents(path: str, tiers: list[str], seed: int = 0, scores: str | Non
         .with_columns(pool=pl.concat_str([pl.col("source"), pl.col("tier")], separator="/"), _hash=pl.col("id").cast(pl.Utf8).hash(seed))
         .collect()
     )
-    if "betr_score" in df.columns:
+    if "betr_score" in df.columns and order == "score":
         df = df.sort(["pool", "betr_score", "id"], descending=[False, True, False], nulls_last=True)
     else:
         df = df.sort(["pool", "_hash", "id"])

@@ -550,6 +550,7 @@ def cmd_probe(args) -> int:
                     "pool_design": args.pool_design,
                     "curve_batch": args.curve_batch,
                     "curve_dropout": args.curve_dropout,
+                    "curve_order": args.curve_order,
                     "seeds": _ints(args.seeds),
                     "device": args.device,
                     "mixture_seeds": _ints(args.mixture_seeds),
@@ -1231,6 +1232,12 @@ def build_cli() -> click.Group:
             ),
             option("--curve-batch", type=int, help="windows per step of the curve probes (default: the recipe's batch)"),
             option("--curve-dropout", type=float, help="dropout of the curve probes (default 0.1; 0 for none)"),
+            option(
+                "--curve-order",
+                type=choice("hash", "score"),
+                help="order of a pool's documents in the curve probes: hash (default: a seeded random order, so each unique "
+                "size is a random sample of the pool, as QQT's law assumes) or score (best betr_score first, as selection takes them)",
+            ),
             option("--seeds", help="training seeds per probe, comma-separated (default 0)"),
             option("--device", type=choice("auto", "cpu", "cuda"), help="where to train (default auto: CUDA when present)"),
             option("--min-pool-bytes", type=float, help="leave out pools smaller than this (default: the smallest size)"),

@@ -32,6 +32,7 @@ from tiers.probe import (
     fit_rows,
     load_npz,
     make_plan,
+    plan_array_name,
     run_plan,
     save_npz,
     write_json_atomic,
@@ -77,7 +78,14 @@ def prepare(run_dir: str, out: str, targets: list[str], evaluate: list[str], par
     plan = make_plan(names, [len(streams[f"pool{i}"]) for i in range(len(names))], sorted(target_streams), params)
     kept_names = plan["pools"]
     # pools left out (too small to probe) are dropped from the arrays; the plan indexes what is kept
-    save_npz(os.path.join(out, POOLS_FILE), {f"pool{i}": streams[f"pool{names.index(n)}"] for i, n in enumerate(kept_names)})
+    arrays = {f"pool{i}": streams[f"pool{names.index(n)}"] for i, n in enumerate(kept_names)}
+    if params.curve_order == "hash" and any(e["kind"] == "curve" for e in plan["probes"]):
+        # the curve probes' streams: the same documents in seeded hash order (a random sample is a prefix)
+        hashed = pool_documents(tiered_path(run_dir), ELIGIBLE, params.seed, scores_path(run_dir), order="hash")
+        for (pool,), group in hashed.group_by(["pool"], maintain_order=True):
+            if pool in kept_names:
+                arrays[f"{plan_array_name(plan, pool)}_hash"] = encode(group["text"].to_list())
+    save_npz(os.path.join(out, POOLS_FILE), arrays)
     save_npz(os.path.join(out, TARGETS_FILE), target_streams)
     if evaluate:
         save_npz(os.path.join(out, EVAL_FILE), benchmark_streams(examples_by_benchmark(evaluate, "evaluation"), params.eval_bytes))

@@ -357,7 +357,16 @@ def test_fit_keeps_earlier_curve_points_of_the_same_curve_dropout_only():
     params = ProbeParams(sizes=[1e5], repeats=[1, 2], mixtures=0, recipe="tiny", curve_dropout=0.1)
     plan = make_plan(names, [10_000_000] * 2, ["b"], params)
     assert plan["curve_recipe"]["dropout"] == 0.1 and plan["recipe"]["dropout"] == 0.0
-    earlier = {"key": "e1", "kind": "pool", "recipe": "tiny", "shares": {"a/L2": 1.0}, "pool_design": "curves", "batch": 16, "loss": 1.0}
+    earlier = {
+        "key": "e1",
+        "kind": "pool",
+        "recipe": "tiny",
+        "shares": {"a/L2": 1.0},
+        "pool_design": "curves",
+        "batch": 16,
+        "order": "hash",
+        "loss": 1.0,
+    }
     restored = {**earlier, "key": "e3", "dropout": None}  # a probes.parquet row of a curve without dropout
     kept = {r["key"] for r in fit_rows(plan, [earlier, restored, {**earlier, "key": "e2", "dropout": 0.1}])}
     assert kept == {"e2"}  # a curve point without dropout is another proxy's
@@ -418,6 +427,62 @@ def test_curve_probes_write_one_row_per_repetition_level_and_fit_apart_from_runs
     # rows of the other design on the same pools are not mixed into the fit
     runs_row = {**rows[0], "key": "r1", "pool_design": None}
     assert "r1" not in {r["key"] for r in fit_rows(plan, rows + [runs_row])}
+    # the curves read each pool in seeded hash order: the same documents as selection's order
+    from tiers.probe import POOLS_FILE, load_npz
+
+    arrays = load_npz(str(out / POOLS_FILE))
+    assert plan["curve_order"] == "hash" and all(e.get("order") == ("hash" if e["kind"] == "curve" else None) for e in plan["probes"])
+    assert set(probes["order"]) == {"hash"}
+    for i in range(len(plan["pools"])):
+        ordered, hashed = arrays[f"pool{i}"], arrays[f"pool{i}_hash"]
+        assert sorted(ordered.tobytes().split(b"\x00")) == sorted(hashed.tobytes().split(b"\x00"))
+
+
+def test_curve_order_hash_samples_a_pool_at_random_and_keys_its_curves_apart(tmp_path):
+    """Pool prefixes in best-first order are not random samples of the pool, so the curves (QQT's
+    size axis) read a seeded hash order by default; mixtures keep selection's order and their keys."""
+    from connectors.pool_streams import pool_documents
+    from tiers.probe import fit_rows
+
+    root = tmp_path / "run"
+    os.makedirs(root / "tiers" / "documents" / "tier=L2")
+    pl.DataFrame(
+        {
+            "id": [f"d{i}" for i in range(40)],
+            "text": [f"text {i}" for i in range(40)],
+            "source": ["web"] * 40,
+            "betr_score": [float(i) for i in range(40)],
+        }
+    ).write_parquet(root / "tiers" / "documents" / "tier=L2" / "part-00000.parquet")
+    by_score = pool_documents(str(root / "tiers" / "documents"), ["L2"], seed=3)
+    by_hash = pool_documents(str(root / "tiers" / "documents"), ["L2"], seed=3, order="hash")
+    assert by_score["id"].to_list() == [f"d{i}" for i in range(39, -1, -1)]  # best first
+    assert sorted(by_hash["id"].to_list()) == sorted(by_score["id"].to_list()) and by_hash["id"].to_list() != by_score["id"].to_list()
+    assert by_hash["id"].to_list() == pool_documents(str(root / "tiers" / "documents"), ["L2"], seed=3, order="hash")["id"].to_list()
+
+    names = ["a/L2", "b/L2"]
+    params = ProbeParams(sizes=[1e5], repeats=[1, 2], mixtures=3, recipe="tiny")
+    hashed, scored = (
+        make_plan(names, [10_000_000] * 2, ["b"], params),
+        make_plan(names, [10_000_000] * 2, ["b"], params.model_copy(update={"curve_order": "score"})),
+    )
+    curve_keys = {p: {e["key"] for e in plan["probes"] if e["kind"] == "curve"} for p, plan in (("hash", hashed), ("score", scored))}
+    assert not curve_keys["hash"] & curve_keys["score"]
+    assert [e["key"] for e in hashed["probes"] if e["kind"] == "mixture"] == [e["key"] for e in scored["probes"] if e["kind"] == "mixture"]
+    # an earlier curve point of the other order (or of a plan from before the option: score) is not fitted
+    earlier = {
+        "key": "e1",
+        "kind": "pool",
+        "recipe": "tiny",
+        "shares": {"a/L2": 1.0},
+        "pool_design": "curves",
+        "batch": 16,
+        "dropout": 0.1,
+        "loss": 1.0,
+    }
+    rows = [earlier, {**earlier, "key": "e2", "order": "hash"}]
+    assert {r["key"] for r in fit_rows(hashed, rows)} == {"e2"}
+    assert {r["key"] for r in fit_rows(scored, rows)} == {"e1"}
 
 
 def test_a_curve_checkpoint_does_not_depend_on_how_long_the_curve_runs():

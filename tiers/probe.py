@@ -7,7 +7,9 @@ Three steps, each resumable and each a plain function (no Spark):
    on 2–10 passes over a pool) plus random mixtures of all pools (Dirichlet shares, one pass at
    a fixed size: projektor's stage 1, Kang et al., NeurIPS 2023). By default a pool's
    repetition levels are one learning curve (one run at a constant learning rate, scored as it
-   passes each level: QQT's test error against samples seen), not one run each.
+   passes each level: QQT's test error against samples seen), not one run each. A curve reads
+   its pool in a seeded hash order, so each unique size is a random sample of the pool as QQT's
+   pools are; mixtures read pools best first, as selection keeps them.
 2. :func:`run_plan` — trains every probe not yet in ``probes.jsonl`` (one JSON line per probe
    or curve checkpoint, appended as it finishes: a killed grid resumes where it stopped) with
    :mod:`tiers.proxy_lm`, scoring bits per byte on the selection split of every target benchmark.
@@ -82,6 +84,14 @@ class ProbeParams(BaseModel):
         "overfit the proxy without it, and the target loss rises again, which QQT's decay cannot describe "
         "(0.1 lifted the real lake's QQT held-out R² from 0.58 / 0.12 to 0.74 / 0.74: docs/selection.md)",
     )
+    curve_order: Literal["hash", "score"] = Field(
+        "hash",
+        description="order of a pool's documents in the curve probes, whose prefixes are the unique sizes: hash "
+        "(default): a seeded random order, so every size is a random sample of its pool, as QQT's pools are; "
+        "score: best betr_score first, as selection and the mixture probes take a pool. In score order a larger "
+        "size also holds other documents, and the laws' held-out checks fail (the real lake: 0.74 / 0.74 in score "
+        "order, 0.83 / 0.84 in hash order; docs/selection.md, 'Curve order')",
+    )
     seeds: list[int] = Field(default_factory=lambda: [0], description="training seeds per probe")
     device: str = Field("auto", pattern="^(auto|cpu|cuda)$")
     min_pool_bytes: float = Field(0, ge=0, description="pools smaller than this are left out (default: the smallest size)")
@@ -112,6 +122,8 @@ def probe_key(entry: dict, recipe: ProxyRecipe) -> str:
         body["checkpoints"] = entry["checkpoints"]
     if "warmup_steps" in entry:
         body["warmup_steps"] = entry["warmup_steps"]
+    if "order" in entry:  # only hash order is recorded, so probes in selection's order keep their keys
+        body["order"] = entry["order"]
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -187,12 +199,15 @@ def make_plan(pool_names: list[str], pool_bytes: list[int], benchmarks: list[str
             if e["kind"] == "curve":
                 e["warmup_steps"] = warm
     for e in entries:
+        if e["kind"] == "curve" and params.curve_order == "hash":
+            e["order"] = "hash"
         e["key"] = probe_key(e, curve_recipe if e["kind"] == "curve" else recipe)
     return {
         "recipe_name": params.recipe,
         "recipe": recipe.model_dump(),
         "pool_design": params.pool_design,
         "curve_recipe": curve_recipe.model_dump(),
+        "curve_order": params.curve_order,
         "unit": "bytes",
         "pools": names,
         "pool_bytes": {n: int(b) for n, b in kept},
@@ -243,13 +258,19 @@ def fit_rows(plan: dict, rows: list[dict]) -> list[dict]:
     design = plan.get("pool_design", "runs")
     curve_batch = (plan.get("curve_recipe") or plan["recipe"])["batch"]
     curve_dropout = (plan.get("curve_recipe") or plan["recipe"]).get("dropout") or 0.0  # none: a plan from before dropout
+    curve_order = plan.get("curve_order", "score")  # none: a plan from before the option, whose curves were in score order
     kept: dict[str, dict] = {}
     for r in rows:
         if r["key"] in planned:
             kept[r["key"]] = r
         elif r.get("recipe") == plan["recipe_name"] and set(r["shares"]) <= pools:
             same_pool_design = (r.get("pool_design") or "runs") == design and (
-                design == "runs" or ((r.get("batch") or plan["recipe"]["batch"]) == curve_batch and (r.get("dropout") or 0.0) == curve_dropout)
+                design == "runs"
+                or (
+                    (r.get("batch") or plan["recipe"]["batch"]) == curve_batch
+                    and (r.get("dropout") or 0.0) == curve_dropout
+                    and r.get("order", "score") == curve_order
+                )
             )
             if (r["kind"] == "pool" and same_pool_design) or (
                 r["kind"] == "mixture" and abs(sum(s for _, s in r["parts"].values()) - tokens) <= 0.01 * tokens
@@ -277,7 +298,7 @@ def run_plan(out: str, device: str | None = None, progress=None, limit_seconds: 
         for i, entry in enumerate(todo):
             if limit_seconds is not None and time.time() - started > limit_seconds:
                 break
-            parts = [StreamSlice(pools[plan_array_name(plan, name)], u, s) for name, (u, s) in entry["parts"].items()]
+            parts = [StreamSlice(pools[plan_array_name(plan, name, entry.get("order"))], u, s) for name, (u, s) in entry["parts"].items()]
 
             def score(model: TrainedProxy, seen: int | None = None, entry: dict = entry) -> dict:
                 losses = {b: bits_per_byte(model, targets[b], plan["eval_bytes"]) for b in plan["benchmarks"]}
@@ -333,11 +354,14 @@ def result_row(
         row.update(pool_design="curves", batch=curve_recipe.batch if curve_recipe else None, curve=entry["key"])
         if curve_recipe is not None and curve_recipe.dropout:
             row["dropout"] = curve_recipe.dropout
+        if "order" in entry:
+            row["order"] = entry["order"]
     return row
 
 
-def plan_array_name(plan: dict, pool: str) -> str:
-    return f"pool{plan['pools'].index(pool)}"
+def plan_array_name(plan: dict, pool: str, order: str | None = None) -> str:
+    """The pools.npz array of a pool: in selection's order, or (``order="hash"``) in seeded hash order."""
+    return f"pool{plan['pools'].index(pool)}" + ("_hash" if order == "hash" else "")
 
 
 # ---------------------------------------------------------------- fitting
