@@ -480,9 +480,9 @@ def test_curve_order_hash_samples_a_pool_at_random_and_keys_its_curves_apart(tmp
         "dropout": 0.1,
         "loss": 1.0,
     }
-    rows = [earlier, {**earlier, "key": "e2", "order": "hash"}]
+    rows = [earlier, {**earlier, "key": "e2", "order": "hash"}, {**earlier, "key": "e3", "order": None}]  # e3: read back from parquet
     assert {r["key"] for r in fit_rows(hashed, rows)} == {"e2"}
-    assert {r["key"] for r in fit_rows(scored, rows)} == {"e1"}
+    assert {r["key"] for r in fit_rows(scored, rows)} == {"e1", "e3"}
 
 
 def test_a_curve_checkpoint_does_not_depend_on_how_long_the_curve_runs():

@@ -269,7 +269,7 @@ def fit_rows(plan: dict, rows: list[dict]) -> list[dict]:
                 or (
                     (r.get("batch") or plan["recipe"]["batch"]) == curve_batch
                     and (r.get("dropout") or 0.0) == curve_dropout
-                    and r.get("order", "score") == curve_order
+                    and (r.get("order") or "score") == curve_order  # null: a probes.parquet row in score order
                 )
             )
             if (r["kind"] == "pool" and same_pool_design) or (
