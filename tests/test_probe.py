@@ -431,6 +431,7 @@ def test_curve_probes_write_one_row_per_repetition_level_and_fit_apart_from_runs
     from tiers.probe import POOLS_FILE, load_npz
 
     arrays = load_npz(str(out / POOLS_FILE))
+    assert laws["curve_order"] == "hash"
     assert plan["curve_order"] == "hash" and all(e.get("order") == ("hash" if e["kind"] == "curve" else None) for e in plan["probes"])
     assert set(probes["order"]) == {"hash"}
     for i in range(len(plan["pools"])):

@@ -435,6 +435,7 @@ def fit_laws(
         "qqt": laws,
         "qqt_heldout": checks,
         "qqt_points": predictions,
+        "curve_order": plan.get("curve_order", "score"),  # the pool order the QQT points were measured in
         "projektor": None,
     }
     mixtures = [r for r in rows if r["kind"] == "mixture"]
