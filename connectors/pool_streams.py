@@ -47,16 +47,16 @@ def pool_documents(path: str, tiers: list[str], seed: int = 0, scores: str | Non
     lf = lf.select(cols)
     if scores and "betr_score" not in names:
         lf = lf.join(pl.scan_parquet(os.path.join(scores, "*.parquet")).select(["id", "betr_score"]), on="id", how="left")
-    df = (
-        lf.filter(pl.col("tier").is_in(tiers))
-        .with_columns(pool=pl.concat_str([pl.col("source"), pl.col("tier")], separator="/"), _hash=pl.col("id").cast(pl.Utf8).hash(seed))
-        .collect()
-    )
+    df = lf.filter(pl.col("tier").is_in(tiers)).with_columns(pool=pl.concat_str([pl.col("source"), pl.col("tier")], separator="/")).collect()
     if "betr_score" in df.columns and order == "score":
-        df = df.sort(["pool", "betr_score", "id"], descending=[False, True, False], nulls_last=True)
-    else:
-        df = df.sort(["pool", "_hash", "id"])
-    return df.drop("_hash")
+        return df.sort(["pool", "betr_score", "id"], descending=[False, True, False], nulls_last=True)
+    return in_hash_order(df, seed)
+
+
+def in_hash_order(docs: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """``docs`` (a :func:`pool_documents` frame) by pool, then in seeded hash order of the id: any
+    prefix of a pool is a random sample of it."""
+    return docs.with_columns(_hash=pl.col("id").cast(pl.Utf8).hash(seed)).sort(["pool", "_hash", "id"]).drop("_hash")
 
 
 def encode(texts: list[str], max_bytes: int | None = None) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 
 from connectors.benchmarks import load_examples
 from connectors.filesystem import InputError
-from connectors.pool_streams import encode, hash_ordered_texts, pool_documents, scores_path
+from connectors.pool_streams import encode, hash_ordered_texts, in_hash_order, pool_documents, scores_path
 from tiers.params import SelectParams
 from tiers.probe import (
     EMBED_FILE,
@@ -81,8 +81,7 @@ def prepare(run_dir: str, out: str, targets: list[str], evaluate: list[str], par
     arrays = {f"pool{i}": streams[f"pool{names.index(n)}"] for i, n in enumerate(kept_names)}
     if params.curve_order == "hash" and any(e["kind"] == "curve" for e in plan["probes"]):
         # the curve probes' streams: the same documents in seeded hash order (a random sample is a prefix)
-        hashed = pool_documents(tiered_path(run_dir), ELIGIBLE, params.seed, scores_path(run_dir), order="hash")
-        for (pool,), group in hashed.group_by(["pool"], maintain_order=True):
+        for (pool,), group in in_hash_order(docs, params.seed).group_by(["pool"], maintain_order=True):
             if pool in kept_names:
                 arrays[f"{plan_array_name(plan, pool)}_hash"] = encode(group["text"].to_list())
     save_npz(os.path.join(out, POOLS_FILE), arrays)

@@ -350,6 +350,11 @@ def test_fit_uses_earlier_probes_of_the_same_recipe_and_pools_only():
     assert sum(r["kind"] == "mixture" for r in kept) == 8
 
 
+def _earlier_curve_row(**fields) -> dict:
+    """A curve point of an earlier grid on pool a/L2 (tiny recipe, batch 16), as probes.jsonl holds it."""
+    return {"key": "e1", "kind": "pool", "recipe": "tiny", "shares": {"a/L2": 1.0}, "pool_design": "curves", "batch": 16, "loss": 1.0, **fields}
+
+
 def test_fit_keeps_earlier_curve_points_of_the_same_curve_dropout_only():
     from tiers.probe import fit_rows
 
@@ -357,16 +362,7 @@ def test_fit_keeps_earlier_curve_points_of_the_same_curve_dropout_only():
     params = ProbeParams(sizes=[1e5], repeats=[1, 2], mixtures=0, recipe="tiny", curve_dropout=0.1)
     plan = make_plan(names, [10_000_000] * 2, ["b"], params)
     assert plan["curve_recipe"]["dropout"] == 0.1 and plan["recipe"]["dropout"] == 0.0
-    earlier = {
-        "key": "e1",
-        "kind": "pool",
-        "recipe": "tiny",
-        "shares": {"a/L2": 1.0},
-        "pool_design": "curves",
-        "batch": 16,
-        "order": "hash",
-        "loss": 1.0,
-    }
+    earlier = _earlier_curve_row(order="hash")
     restored = {**earlier, "key": "e3", "dropout": None}  # a probes.parquet row of a curve without dropout
     kept = {r["key"] for r in fit_rows(plan, [earlier, restored, {**earlier, "key": "e2", "dropout": 0.1}])}
     assert kept == {"e2"}  # a curve point without dropout is another proxy's
@@ -471,16 +467,7 @@ def test_curve_order_hash_samples_a_pool_at_random_and_keys_its_curves_apart(tmp
     assert not curve_keys["hash"] & curve_keys["score"]
     assert [e["key"] for e in hashed["probes"] if e["kind"] == "mixture"] == [e["key"] for e in scored["probes"] if e["kind"] == "mixture"]
     # an earlier curve point of the other order (or of a plan from before the option: score) is not fitted
-    earlier = {
-        "key": "e1",
-        "kind": "pool",
-        "recipe": "tiny",
-        "shares": {"a/L2": 1.0},
-        "pool_design": "curves",
-        "batch": 16,
-        "dropout": 0.1,
-        "loss": 1.0,
-    }
+    earlier = _earlier_curve_row(dropout=0.1)
     rows = [earlier, {**earlier, "key": "e2", "order": "hash"}, {**earlier, "key": "e3", "order": None}]  # e3: read back from parquet
     assert {r["key"] for r in fit_rows(hashed, rows)} == {"e2"}
     assert {r["key"] for r in fit_rows(scored, rows)} == {"e1", "e3"}

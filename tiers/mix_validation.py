@@ -103,9 +103,10 @@ def mix_arm(probe_dir: str, shares: dict[str, float], budget: float, recipe: str
     """Train one mix's arm alone with each seed: the short run that checks a new mix against arms
     measured earlier with the same seeds, recipe and budget (no baselines.npz needed)."""
     plan, streams, evaluation = load_inputs(probe_dir)
+    parts = mix_parts(streams, shares, budget)
     runs = []
     for seed in seeds:
-        runs.append(arm_loss(mix_parts(streams, shares, budget), recipe, seed, device, evaluation, plan["eval_bytes"]))
+        runs.append(arm_loss(parts, recipe, seed, device, evaluation, plan["eval_bytes"]))
         if progress is not None:
             progress(f"mix arm seed {seed}: loss {runs[-1]['loss']:.4f}")
     summary = loss_summary(runs)
