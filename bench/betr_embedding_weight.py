@@ -1,8 +1,8 @@
 """The n-grams + embedding classifier on the BETR benchmark corpus (bench/betr_eval.py's): how many
 held-out MMLU pages reach the corpus's top 10% as the embedding block's weight and the characters
-read change (docs/scoring.md, "BETR on topic"). Offline, no Spark: random samples of 2,000, seeds 0-2.
+read change, and the n-grams + kernel classifier (docs/scoring.md, "BETR on topic"). Offline, no Spark: random samples of 2,000, seeds 0-2.
 
-    .venv/bin/python bench/betr_embedding_weight.py
+    .venv/bin/python bench/betr_embedding_weight.py ["ngrams,ng+kernel g10"]   # every variant, or these
 
 Prints per seed: (held-out AUC vs the direct labels, % MMLU pages in the top 10%, % GSM8K pages in
 the top 10%, % MMLU pages above the real documents' 90th percentile) per variant.
@@ -30,10 +30,15 @@ VARIANTS = {
     "ng+emb w1 c4000": dict(features="ngrams+embedding", max_chars=4000),
     "ng+emb w0.5 c1000": dict(features="ngrams+embedding", max_chars=1000, embedding_weight=0.5),
     "ng+emb w0.3 c1000": dict(features="ngrams+embedding", max_chars=1000, embedding_weight=0.3),
+    "ng+kernel g10": dict(features="ngrams+kernel", max_chars=100_000),
+    "ng+kernel g20": dict(features="ngrams+kernel", max_chars=100_000, kernel_gamma=20),
+    "ng2000+kernel g10": dict(features="ngrams+kernel"),  # the default: n-grams of the first 2,000 characters
+    "ng2000": dict(features="ngrams", max_chars=2000),
 }
 
 
 def main() -> None:
+    names = sys.argv[1].split(",") if len(sys.argv) > 1 else list(VARIANTS)  # e.g. "ngrams,ng+kernel g10"
     setup = build(tempfile.mkdtemp())
     corpus = pl.read_ndjson(setup["corpus"])
     texts, kind = corpus["text"].to_list(), corpus["kind"].to_numpy()
@@ -45,7 +50,8 @@ def main() -> None:
         d = direct_scores(emb[sample], temb)
         labels = top_labels(rank_score(d["best_rank"]), 0.1, tiebreak=d["max_sim"])
         row = {}
-        for name, kw in VARIANTS.items():
+        for name in names:
+            kw = VARIANTS[name]
             model, m, cf = train_betr_classifier([texts[i] for i in sample], labels, 0.1, QualityModelParams(seed=seed, **kw))
             s = model.score(texts)
             s[sample] = cf

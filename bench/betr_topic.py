@@ -114,6 +114,8 @@ FEATURES = {
     "embedding, first 2,000 chars": ("embedding", 2000),
     "ngrams + embedding, first 2,000 chars": ("ngrams+embedding", 2000),
     "ngrams + embedding, first 1,000 chars": ("ngrams+embedding", 1000),
+    "ngrams + kernel (embedding of the first 1,000 chars against 2,000 sampled documents)": ("ngrams+kernel", 100_000),
+    "ngrams, first 2,000 chars + kernel (`--classifier-features ngrams+kernel`)": ("ngrams+kernel", 2000),
 }
 
 
@@ -147,7 +149,7 @@ texts = json.load(sys.stdin)
 out = {{}}
 with threadpool_limits(1):
     for label in FEATURES:
-        model = fit(label, texts[:400], np.array([1, 0] * 200), 0, None)
+        model = fit(label, texts[:2000], np.array([1, 0] * 1000), 0, None)  # 2,000 training documents: ngrams+kernel gets its 2,000 landmarks
         model.score(texts[:50])
         times = []
         for _ in range(3):
@@ -191,7 +193,8 @@ def main() -> int:
             texts, kind, targets = family_corpus(family, rng, args.wanted, args.other, real)
             emb = embedder.embed(texts)
             target_emb = embedder.embed(targets)
-            cut_emb = {c: embedder.embed([t[:c] for t in texts]) for c in sorted({c for _, c in FEATURES.values() if c < 32_768})}
+            cuts = {params(name, seed).embedding_cut() for name in FEATURES}
+            cut_emb = {c: embedder.embed([t[:c] for t in texts]) for c in sorted(c for c in cuts if c < 32_768)}
             cut_emb[100_000] = emb
             direct = (emb @ target_emb.T).max(axis=1)
             sample = np.sort(np.random.default_rng(seed).choice(len(texts), min(args.sample, len(texts)), replace=False))
@@ -210,9 +213,10 @@ def main() -> int:
                 "direct_vs_other": auc(direct[wanted_or_other], kind[wanted_or_other] == "wanted"),
                 "direct_vs_all": auc(direct[outside], kind[outside] == "wanted"),
             }
-            for name, (_, chars) in FEATURES.items():
-                model = fit(name, [texts[i] for i in sample], labels, seed, cut_emb[chars][sample])
-                score = model.score([texts[i] for i in outside], embeddings=cut_emb[chars][outside])
+            for name in FEATURES:
+                cut = params(name, seed).embedding_cut()  # the characters the classifier's embedding reads
+                model = fit(name, [texts[i] for i in sample], labels, seed, cut_emb[cut][sample])
+                score = model.score([texts[i] for i in outside], embeddings=cut_emb[cut][outside])
                 lookup = dict(zip(outside.tolist(), score))
                 s_other = np.array([lookup[i] for i in wanted_or_other])
                 row[f"{name}_vs_other"] = auc(s_other, kind[wanted_or_other] == "wanted")

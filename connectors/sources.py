@@ -330,13 +330,39 @@ def release(*frames) -> None:
             owner.unpersist()
 
 
+# Bytes of staged rows per byte of input file: text files and Parquet are mostly compressed
+# text (gzip, zstd: 3-5x on prose), and the cache holds the rows decompressed.
+STAGED_BYTES_PER_INPUT_BYTE = 4
+
+
+def staged_storage_level(input_bytes: int, task_memory: int):
+    """The storage level of ingest's staged cache: memory and disk while the input, decompressed,
+    fits a quarter of the memory one task may use, else disk only. Spark builds a partition's
+    in-memory columnar cache on the heap before it can spill, so a read task of a gigabyte of text
+    (a gzip file cannot be split) ran a 2 GB driver out of heap in a 1M-document run at ~4,000
+    characters a document; on disk only the same run's ingest passes (docs/benchmarks.md, "Curate:
+    per-stage throughput (1M long documents, Spark)")."""
+    from pyspark import StorageLevel
+
+    if input_bytes * STAGED_BYTES_PER_INPUT_BYTE > task_memory // 4:
+        return StorageLevel.DISK_ONLY
+    return StorageLevel.MEMORY_AND_DISK
+
+
+def task_memory_bytes(spark) -> int:
+    """The heap of the JVM that runs tasks: the driver's in local mode, else an executor's
+    (``spark.executor.memory``, Spark's default 1g)."""
+    if spark.sparkContext.master.startswith("local"):
+        return int(spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory())
+    return int(spark.sparkContext._jsc.sc().executorMemory()) << 20
+
+
 def ingest(spark, specs: list[SourceSpec], params: IngestParams):
     """Read every source: (documents, quarantine, input files, StageStats for stage ``ingest``).
     ``documents`` and ``quarantine`` are cached (one cache, released by :func:`release`);
     documents in = read records; out = documents; the rest quarantined."""
     import time
 
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql.utils import AnalysisException
 
@@ -366,7 +392,7 @@ def ingest(spark, specs: list[SourceSpec], params: IngestParams):
     assert staged_all is not None  # specs is not empty
     if staged_all.rdd.getNumPartitions() < slots:
         staged_all = staged_all.repartition(4 * slots)
-    staged_all = staged_all.persist(StorageLevel.MEMORY_AND_DISK)
+    staged_all = staged_all.persist(staged_storage_level(sum(int(f["bytes"]) for f in inputs), task_memory_bytes(spark)))
     docs_all, quarantine_all = split_staged(staged_all)
     docs_all, dup_ids = dedupe_ids(docs_all, [s.name for s in resolved if s.id_column is None])
     quarantine_all = quarantine_all.unionByName(dup_ids)

@@ -16,10 +16,10 @@ product and one argsort per row. Departures:
   instead of fastText bigrams. fastText (``fasttext-numpy2``, the paper's hyperparameters and
   tuned ones) was measured on the same labels and was no better. On a few thousand labels the
   n-grams learn the targets' format more than their topic (ROC-AUC 0.85–0.96 against same-format
-  questions of other subjects); the option ``features="ngrams+embedding"`` (the static embedding
-  of each document's first 1,000 characters beside the n-grams) reaches 0.95–0.99 there, above
-  direct mode, but ranks format-matched pages of mixed-subject targets lower, so it is not the
-  default (docs/scoring.md, "BETR on topic");
+  questions of other subjects); the option ``features="ngrams+kernel"`` (RBF kernel features of
+  each document's static embedding, first 1,000 characters, against 2,000 sampled documents,
+  beside the n-grams) reaches 0.96–0.99 there, above direct mode, but ranks format-matched pages
+  of mixed-subject targets lower, so it is not the default (docs/scoring.md, "BETR on topic");
 * negatives are downsampled to balance as in the paper, but into *every* balanced draw rather
   than one: the negatives are split into disjoint parts of the positives' size, one model is fit
   per part with all positives, and the models are averaged (balanced bagging, "EasyEnsemble",
@@ -47,9 +47,9 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from curation.quality_model import (
     QualityModel,
     QualityModelParams,
-    _features,
     fit_logistic,
     probability,
+    training_features,
 )
 
 
@@ -138,7 +138,7 @@ def train_betr_classifier(
     y = np.asarray(labels, np.int64)
     rng = np.random.default_rng(params.seed)
     idx = np.arange(len(y))
-    x = _features(texts, params, embeddings)  # embeddings: of the texts cut at params.max_chars, when the caller has them
+    x, landmarks = training_features(texts, params, embeddings)  # embeddings: of the texts cut at params.embedding_cut(), when the caller has them
     metrics: dict = {"sample": int(len(y)), "positives": int(y.sum()), "top_p": top_p, "features": params.features}
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
     if min(n_pos, n_neg) >= 4 and holdout > 0:
@@ -148,7 +148,7 @@ def train_betr_classifier(
     if min(n_pos, n_neg) < folds:
         coef, intercept = fit_bagged(x, y, idx, params, rng)
         meta = {"kind": "betr-classifier", "bagged": True, "cross_fitted": False, "evaluation": metrics}
-        return QualityModel(params, coef, intercept, meta), metrics, None
+        return QualityModel(params, coef, intercept, meta, landmarks), metrics, None
     oof = np.zeros(len(y))
     coefs, intercepts = [], []
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=params.seed).split(idx, y):
@@ -158,7 +158,7 @@ def train_betr_classifier(
         intercepts.append(intercept)
     metrics.update(folds=folds, **_ranking_metrics(y, oof, top_p, "crossfit"))
     meta = {"kind": "betr-classifier", "bagged": True, "cross_fitted": True, "folds": folds, "evaluation": metrics}
-    model = QualityModel(params, mean_of_rows(coefs), float(np.mean(intercepts)), meta)
+    model = QualityModel(params, mean_of_rows(coefs), float(np.mean(intercepts)), meta, landmarks)
     return model, metrics, probability(oof)
 
 

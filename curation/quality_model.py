@@ -76,17 +76,62 @@ def _ngram_features(texts, p: QualityModelParams, counts=None):
     return x.multiply(1 / norms[:, None]).tocsr()
 
 
-def _features(texts, p: QualityModelParams, embeddings: np.ndarray | None = None, counts=None):
+def kernel_features(embeddings: np.ndarray, landmarks: np.ndarray, gamma: float) -> np.ndarray:
+    """RBF kernel features of L2-normalized embeddings against ``landmarks`` (a Nystrom-style
+    basis of training documents): exp(gamma (cos - 1)) per landmark, each row L2-normalized like
+    the n-gram block beside it. A linear model over them scores "near these positive documents,
+    far from those negative ones" (a union of topic regions), which the raw embedding, one
+    direction, cannot (docs/scoring.md, "BETR on topic")."""
+    sims = np.asarray(embeddings, np.float32) @ np.asarray(landmarks, np.float32).T
+    k = np.exp(np.float32(gamma) * (sims - np.float32(1.0)), dtype=np.float32)
+    norms = np.linalg.norm(k, axis=1, keepdims=True)
+    return k / np.where(norms > 0, norms, np.float32(1.0))
+
+
+def embed_for(texts, p: QualityModelParams) -> np.ndarray:
+    """The texts' embeddings as the model's features read them (cut at :meth:`embedding_cut`)."""
+    from curation.embedders import get_embedder
+
+    values = texts.to_pylist() if hasattr(texts, "to_pylist") else texts
+    return get_embedder(p.embedder).embed([(t or "")[: p.embedding_cut()] for t in values])
+
+
+def choose_landmarks(embeddings: np.ndarray, p: QualityModelParams) -> np.ndarray:
+    """The kernel's landmarks: ``p.kernel_landmarks`` of the training documents' embeddings, a
+    draw seeded by ``p.seed`` kept in training order (all of them when there are fewer)."""
+    n = len(embeddings)
+    if n <= p.kernel_landmarks:
+        return np.ascontiguousarray(embeddings, np.float32)
+    keep = np.sort(np.random.default_rng(p.seed).choice(n, p.kernel_landmarks, replace=False))
+    return np.ascontiguousarray(np.asarray(embeddings)[keep], np.float32)
+
+
+def training_features(texts, p: QualityModelParams, embeddings: np.ndarray | None = None):
+    """(rows, landmarks) for fitting on ``texts``: :func:`_features`, the landmarks drawn from the
+    texts themselves with ``ngrams+kernel`` (else None)."""
+    if not p.uses_kernel():
+        return _features(texts, p, embeddings), None
+    if embeddings is None:
+        embeddings = embed_for(texts, p)
+    landmarks = choose_landmarks(embeddings, p)
+    return _features(texts, p, embeddings, landmarks=landmarks), landmarks
+
+
+def _features(texts, p: QualityModelParams, embeddings: np.ndarray | None = None, counts=None, landmarks: np.ndarray | None = None):
     """The model's input rows: hashed n-grams, the L2-normalized text embedding (computed here
-    unless given), or both side by side as one sparse matrix."""
+    unless given), its kernel features against ``landmarks``, or n-grams and one of those side by
+    side as one sparse matrix."""
     if not p.uses_embedding():
         return _ngram_features(texts, p, counts)
     if embeddings is None:
-        from curation.embedders import get_embedder
-
-        values = texts.to_pylist() if hasattr(texts, "to_pylist") else texts
-        embeddings = get_embedder(p.embedder).embed([(t or "")[: p.max_chars] for t in values])
-    dense = np.asarray(embeddings, np.float32) * np.float32(p.embedding_weight)
+        embeddings = embed_for(texts, p)
+    if p.uses_kernel():
+        if landmarks is None:
+            raise ValueError("ngrams+kernel features need the model's landmarks")
+        dense = kernel_features(embeddings, landmarks, p.kernel_gamma)
+    else:
+        dense = np.asarray(embeddings, np.float32)
+    dense = dense * np.float32(p.embedding_weight)
     if not p.uses_ngrams():
         return dense
     from scipy import sparse
@@ -133,7 +178,7 @@ def cross_validated_auc(texts: list[str], labels: np.ndarray, p: QualityModelPar
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedKFold
 
-    x, y = _features(texts, p), np.asarray(labels, int)
+    x, y = training_features(texts, p)[0], np.asarray(labels, int)
     oof = np.zeros(len(y))
     aucs = []
     for train, test in StratifiedKFold(p.folds, shuffle=True, random_state=p.seed).split(x, y):
@@ -152,13 +197,17 @@ def cross_validated_auc(texts: list[str], labels: np.ndarray, p: QualityModelPar
 class QualityModel:
     """A fitted linear model; :meth:`score` gives P(high quality) per text."""
 
-    def __init__(self, params: QualityModelParams, coef: np.ndarray, intercept: float, meta: dict | None = None):
+    def __init__(self, params: QualityModelParams, coef: np.ndarray, intercept: float, meta: dict | None = None, landmarks: np.ndarray | None = None):
         self.params, self.coef, self.intercept, self.meta = params, coef.astype(np.float32), float(intercept), meta or {}
+        self.landmarks = None if landmarks is None else np.ascontiguousarray(landmarks, np.float32)
+        if params.uses_kernel() and self.landmarks is None:
+            raise ValueError("an ngrams+kernel model needs its landmarks")
 
     def score(self, texts, embeddings: np.ndarray | None = None, counts=None) -> np.ndarray:
-        """P(positive) per text; ``embeddings``: the texts' embeddings when already computed;
-        ``counts``: their hashed n-gram counts (:meth:`ngram_space`)."""
-        return probability(_features(texts, self.params, embeddings, counts) @ self.coef + self.intercept)
+        """P(positive) per text; ``embeddings``: the texts' embeddings when already computed (cut
+        at :meth:`QualityModelParams.embedding_cut`); ``counts``: their hashed n-gram counts
+        (:meth:`ngram_space`)."""
+        return probability(_features(texts, self.params, embeddings, counts, self.landmarks) @ self.coef + self.intercept)
 
     def ngram_space(self) -> tuple[int, int, int] | None:
         """(columns, n-gram order, characters) of its hashed n-gram counts when those are its only
@@ -173,6 +222,10 @@ class QualityModel:
         with open(tmp, "wb") as fh:
             np.savez(fh, index=nz.astype(np.int64), value=self.coef[nz])
         os.replace(tmp, os.path.join(folder, "weights.npz"))
+        if self.landmarks is not None:  # float32 rows, read back with allow_pickle=False
+            with open(os.path.join(folder, ".landmarks.npy.tmp"), "wb") as fh:
+                np.save(fh, self.landmarks, allow_pickle=False)
+            os.replace(os.path.join(folder, ".landmarks.npy.tmp"), os.path.join(folder, "landmarks.npy"))
         doc = {"format": FORMAT, "params": self.params.model_dump(), "intercept": self.intercept, "n_weights": int(len(self.coef)), **self.meta}
         with open(os.path.join(folder, ".model.json.tmp"), "w") as fh:
             json.dump(doc, fh, indent=2, sort_keys=True)
@@ -193,7 +246,8 @@ class QualityModel:
             coef = np.zeros(int(doc.get("n_weights", params.n_features)), np.float32)
             coef[z["index"]] = z["value"]
         meta = {k: v for k, v in doc.items() if k not in ("format", "params", "intercept", "n_weights")}
-        return cls(params, coef, doc["intercept"], meta)
+        landmarks = np.load(os.path.join(folder, "landmarks.npy"), allow_pickle=False) if params.uses_kernel() else None
+        return cls(params, coef, doc["intercept"], meta, landmarks)
 
 
 def _digest(texts: list[str]) -> str:
@@ -215,7 +269,8 @@ def train_quality_model(
     y = np.r_[np.ones(len(positives), int), np.zeros(len(negatives), int)]
     t0 = time.time()
     cv = cross_validated_auc(texts, y, p)
-    coef, intercept = fit_logistic(p, _features(texts, p), y)
+    x, landmarks = training_features(texts, p)
+    coef, intercept = fit_logistic(p, x, y)
     meta = {
         "cross_validation": cv,
         "n_positive": len(positives),
@@ -224,4 +279,4 @@ def train_quality_model(
         "training_sources": sources or {},
         "train_seconds": round(time.time() - t0, 3),
     }
-    return QualityModel(p, coef, intercept, meta)
+    return QualityModel(p, coef, intercept, meta, landmarks)

@@ -1045,14 +1045,15 @@ def build_cli() -> click.Group:
             model_option("--mode", ScoreParams, "mode", "sample + classifier, or direct: embed every document", type=choice("sample", "direct")),
             option(
                 "--classifier-features",
-                type=choice("ngrams", "ngrams_stripped", "embedding", "ngrams+embedding"),
-                help="sample mode's classifier: ngrams (default); ngrams+embedding keeps the topic of one-subject targets "
+                type=choice("ngrams", "ngrams_stripped", "embedding", "ngrams+embedding", "ngrams+kernel"),
+                help="sample mode's classifier: ngrams (default); ngrams+kernel keeps the topic of one-subject targets "
                 "instead of their test format (docs/scoring.md, 'BETR on topic')",
             ),
             option(
                 "--classifier-chars",
                 type=int,
-                help="characters of each document the classifier reads (default: 1000 with an embedding, else the whole text)",
+                help="characters of each document the classifier reads (default: 1000 with ngrams+embedding or embedding; "
+                "with ngrams+kernel, 2000 for its n-grams and 1000 for its embedding; else the whole text)",
             ),
             model_option("--ngram", ScoreParams, "ngram", "words in a decontamination n-gram"),
             model_option("--seed", ScoreParams, "seed", "seed of the sample and the classifier"),

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from connectors.benchmarks import load_examples, read_examples, split_of
 from connectors.filesystem import InputError
@@ -176,7 +177,7 @@ def test_strip_format_removes_multiple_choice_markers_only():
     assert strip_format("Plain prose mentions A. Smith mid-line.") == "Plain prose mentions A. Smith mid-line."
 
 
-@pytest.mark.parametrize("features", ["ngrams", "ngrams_stripped", "embedding", "ngrams+embedding"])
+@pytest.mark.parametrize("features", ["ngrams", "ngrams_stripped", "embedding", "ngrams+embedding", "ngrams+kernel"])
 def test_betr_classifier_features_topic_over_format(features, tmp_path):
     """Positives: questions about the heart in the test format; hard negatives: questions about
     tax law in the same format; and prose. The embedding and format-stripped features must rank
@@ -208,7 +209,36 @@ def test_betr_classifier_features_topic_over_format(features, tmp_path):
     model.save(str(tmp_path / "m"))
     again = QualityModel.load(str(tmp_path / "m"))
     assert again.params.features == features and len(again.coef) == len(model.coef)
+    if features == "ngrams+kernel":
+        assert again.landmarks is not None and np.array_equal(again.landmarks, model.landmarks) and len(model.landmarks) == 400
     np.testing.assert_allclose(again.score(heart_prose[:5]), model.score(heart_prose[:5]), rtol=1e-5)
+
+
+def test_kernel_features_and_landmarks(tmp_path):
+    """ngrams+kernel: exp(gamma (cos - 1)) per landmark, rows of unit norm; the landmarks are a
+    seeded draw of the training documents, saved beside the weights (no pickle) and required."""
+    from curation.quality_model import QualityModel, choose_landmarks, kernel_features
+
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(50, 8)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    k = kernel_features(emb[:5], emb[:3], 10.0)
+    raw = np.exp(10.0 * (emb[:5] @ emb[:3].T - 1.0))
+    np.testing.assert_allclose(k, raw / np.linalg.norm(raw, axis=1, keepdims=True), rtol=1e-5)
+    assert np.argmax(k[0]) == 0  # a document is its own nearest landmark
+    p = QualityModelParams(features="ngrams+kernel", kernel_landmarks=20, seed=4)
+    first, again = choose_landmarks(emb, p), choose_landmarks(emb, p)
+    assert first.shape == (20, 8) and np.array_equal(first, again)
+    assert not np.array_equal(first, choose_landmarks(emb, p.model_copy(update={"seed": 5})))
+    assert choose_landmarks(emb[:10], p).shape == (10, 8)  # fewer documents than landmarks: all of them
+    assert p.embedding_cut() == 1000 and p.max_chars == 2000  # the n-grams read the first 2,000 characters
+    assert QualityModelParams(features="ngrams+kernel", max_chars=500).max_chars == 500
+    assert QualityModelParams().with_features("ngrams+kernel").max_chars == 2000
+    assert QualityModelParams(features="ngrams+embedding", max_chars=1000).embedding_cut() == 1000
+    with pytest.raises(ValueError, match="landmarks"):
+        QualityModel(p, np.zeros(p.n_features + 20), 0.0)
+    with pytest.raises(ValidationError):
+        QualityModelParams(features="ngrams+kernel", kernel_gamma=0)
 
 
 def test_minilm_embedder_when_the_extra_is_installed():

@@ -172,3 +172,34 @@ def test_one_big_parquet_file_is_read_by_several_tasks(spark, tmp_path, monkeypa
     assert sorted((r["id"], r["source_line"]) for r in rows) == [(f"d{i:05d}", i + 1) for i in range(n)]
     assert docs.rdd.getNumPartitions() >= 2
     docs.unpersist()
+
+
+def test_staged_cache_goes_to_disk_when_the_input_outgrows_task_memory(spark, tmp_path):
+    """A 1M-document lake at ~4,000 characters (0.76 GB of gzip/zstd files) ran a 2 GB driver out
+    of heap while Spark built ingest's in-memory cache; such inputs are staged on disk only, small
+    ones stay in memory, and the documents read are the same either way."""
+    from pyspark import StorageLevel
+
+    from connectors.sources import STAGED_BYTES_PER_INPUT_BYTE, staged_storage_level, task_memory_bytes
+
+    gib = 1 << 30
+    assert staged_storage_level(760 << 20, 2 * gib) == StorageLevel.DISK_ONLY
+    assert staged_storage_level(76 << 20, 2 * gib) == StorageLevel.MEMORY_AND_DISK
+    assert staged_storage_level(2 * gib // (4 * STAGED_BYTES_PER_INPUT_BYTE) + 1, 2 * gib) == StorageLevel.DISK_ONLY
+    assert 0 < task_memory_bytes(spark) < 64 * gib  # local mode: this JVM's heap
+    _jsonl(tmp_path / "in" / "a.jsonl", [{"id": str(i), "text": f"document number {i}"} for i in range(50)])
+    spec = [SourceSpec(name="in", path=str(tmp_path / "in"))]
+    import connectors.sources as sources
+
+    docs, quarantine, _, stats = ingest(spark, spec, IngestParams())
+    in_memory = sorted(r["id"] for r in docs.select("id").collect())
+    release(docs, quarantine)
+    original = sources.task_memory_bytes
+    sources.task_memory_bytes = lambda _spark: 1  # every input outgrows it: disk only
+    try:
+        docs, quarantine, _, stats_disk = ingest(spark, spec, IngestParams())
+        assert docs._tierlake_cache.storageLevel == StorageLevel.DISK_ONLY
+        assert sorted(r["id"] for r in docs.select("id").collect()) == in_memory and stats_disk.docs_out == stats.docs_out == 50
+        release(docs, quarantine)
+    finally:
+        sources.task_memory_bytes = original

@@ -230,7 +230,7 @@ def test_score_cli_every_document_scored_and_leaks_flagged(spark, demo_lake, tmp
     assert (local / "model" / "model.json").read_text() == (out / "model" / "model.json").read_text()
     assert main(["score", src, str(tmp_path / "x"), "--targets", "t.jsonl", "--engine", "local", "--master", "local[2]"]) == 2
     assert "--master is a Spark option" in capsys.readouterr().err
-    # the n-grams + embedding classifier through the same Spark pass (embeddings computed in the workers)
+    # the n-grams + kernel classifier through the same Spark pass (embeddings and kernel features computed in the workers)
     emb_out = tmp_path / "score-emb"
     assert (
         main(
@@ -245,7 +245,7 @@ def test_score_cli_every_document_scored_and_leaks_flagged(spark, demo_lake, tmp
                 "--id-column",
                 "id",
                 "--classifier-features",
-                "ngrams+embedding",
+                "ngrams+kernel",
             ]
         )
         == 0
@@ -256,7 +256,8 @@ def test_score_cli_every_document_scored_and_leaks_flagged(spark, demo_lake, tmp
     emb_means = dict(emb_scores.group_by("kind").agg(pl.col("betr_rank_pct").mean()).iter_rows())
     assert emb_means["qa"] > emb_means["list"]
     model = json.loads((emb_out / "model" / "model.json").read_text())
-    assert model["params"]["features"] == "ngrams+embedding" and model["params"]["max_chars"] == 1000
+    assert model["params"]["features"] == "ngrams+kernel" and model["params"]["max_chars"] == 2000
+    assert (emb_out / "model" / "landmarks.npy").is_file()  # the kernel's landmarks: 200 sampled documents' embeddings
     # a test split is never accepted as a target
     assert main(["score", src, str(tmp_path / "bad"), "--targets", os.path.join(lake, "targets", "math_test.jsonl")]) == 2
     assert "test split" in capsys.readouterr().err
