@@ -34,6 +34,8 @@ VARIANTS = {
     "ng+kernel g20": dict(features="ngrams+kernel", max_chars=100_000, kernel_gamma=20),
     "ng2000+kernel g10": dict(features="ngrams+kernel"),  # the default: n-grams of the first 2,000 characters
     "ng2000": dict(features="ngrams", max_chars=2000),
+    "ng2000+kernel g10 w0.7": dict(features="ngrams+kernel", embedding_weight=0.7),
+    "ng2000+kernel g10 w0.5": dict(features="ngrams+kernel", embedding_weight=0.5),
 }
 
 

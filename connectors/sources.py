@@ -340,8 +340,8 @@ def staged_storage_level(input_bytes: int, task_memory: int):
     fits a quarter of the memory one task may use, else disk only. Spark builds a partition's
     in-memory columnar cache on the heap before it can spill, so a read task of a gigabyte of text
     (a gzip file cannot be split) ran a 2 GB driver out of heap in a 1M-document run at ~4,000
-    characters a document; on disk only the same run's ingest passes (docs/benchmarks.md, "Curate:
-    per-stage throughput (1M long documents, Spark)")."""
+    characters a document; on disk only the same run's ingest passes (docs/benchmarks.md, "1M
+    documents at this length on Spark")."""
     from pyspark import StorageLevel
 
     if input_bytes * STAGED_BYTES_PER_INPUT_BYTE > task_memory // 4:

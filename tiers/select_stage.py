@@ -135,10 +135,14 @@ def best_first(docs):
     docs = docs.withColumn("pool", F.concat_ws("/", "source", "tier"))
     if "betr_score" not in docs.columns:
         return docs
+    # The window runs over (id, pool, score, tokens) and is joined back by id (ids are unique after
+    # ingest): a window over whole documents sorts and buffers each pool's rows, text included, in
+    # one task, which a 1M-document run at ~4,000 characters could not hold in a 2 GB driver.
     order = Window.partitionBy("pool").orderBy(F.col("betr_score").desc_nulls_last(), F.col("id"))
-    return docs.withColumn("_before", F.coalesce(F.sum("token_count").over(order.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0))).withColumn(
-        "_pool_tokens", F.sum("token_count").over(Window.partitionBy("pool"))
-    )
+    narrow = docs.select("id", "pool", "betr_score", "token_count")
+    before = narrow.select("id", F.coalesce(F.sum("token_count").over(order.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0)).alias("_before"))
+    pool_tokens = narrow.groupBy("pool").agg(F.sum("token_count").alias("_pool_tokens"))
+    return docs.join(before, "id").join(F.broadcast(pool_tokens), "pool").select(*docs.columns, "_before", "_pool_tokens")
 
 
 def keep_top_by_score(docs, keep_top: dict[str, float]):
