@@ -246,7 +246,12 @@ class QualityModel:
             coef = np.zeros(int(doc.get("n_weights", params.n_features)), np.float32)
             coef[z["index"]] = z["value"]
         meta = {k: v for k, v in doc.items() if k not in ("format", "params", "intercept", "n_weights")}
-        landmarks = np.load(os.path.join(folder, "landmarks.npy"), allow_pickle=False) if params.uses_kernel() else None
+        landmarks = None
+        if params.uses_kernel():
+            try:
+                landmarks = np.load(os.path.join(folder, "landmarks.npy"), allow_pickle=False)
+            except FileNotFoundError:
+                raise ValueError(f"{folder}: an ngrams+kernel model without its landmarks.npy; copy the whole model folder") from None
         return cls(params, coef, doc["intercept"], meta, landmarks)
 
 

@@ -211,6 +211,9 @@ def test_betr_classifier_features_topic_over_format(features, tmp_path):
     assert again.params.features == features and len(again.coef) == len(model.coef)
     if features == "ngrams+kernel":
         assert again.landmarks is not None and np.array_equal(again.landmarks, model.landmarks) and len(model.landmarks) == 400
+        os.remove(tmp_path / "m" / "landmarks.npy")
+        with pytest.raises(ValueError, match="landmarks.npy"):
+            QualityModel.load(str(tmp_path / "m"))
     np.testing.assert_allclose(again.score(heart_prose[:5]), model.score(heart_prose[:5]), rtol=1e-5)
 
 
