@@ -19,7 +19,6 @@ corpus's top 10%; seeds 0-2). Random samples of 2,000. Writes bench/results/betr
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import sys
@@ -32,6 +31,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import betr_topic  # noqa: E402
+from bench_markdown import write_result  # noqa: E402
 
 from curation.betr import direct_scores, rank_score, top_labels, train_betr_classifier  # noqa: E402
 from curation.params import QualityModelParams  # noqa: E402
@@ -131,10 +131,7 @@ def main() -> int:
         return 0
     embedder = get_embedder("static")
     result = {"topic": topic_rows(embedder), "betr_eval": eval_rows(embedder)}
-    path = os.path.join(ROOT, "bench", "results", "betr-combinations.json")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
-    os.replace(path + ".tmp", path)
+    path = write_result("betr-combinations.json", result)
     print(f"wrote {path}")
     return 0
 

@@ -34,6 +34,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import betr_topic  # noqa: E402
+from bench_markdown import write_result  # noqa: E402
 
 from curation.betr import direct_scores, rank_score, top_labels, train_betr_classifier  # noqa: E402
 from curation.params import QualityModelParams  # noqa: E402
@@ -119,10 +120,7 @@ def main() -> int:
         "topic": topic_rows(seeds, args.weight, args.quantile, embedder),
         "betr_eval": eval_rows(seeds, args.weight, args.quantile, embedder),
     }
-    path = os.path.join(ROOT, "bench", "results", "betr-hard-negatives.json")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(out, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_result("betr-hard-negatives.json", out)
     for name in ("ngrams", "ngrams + hard negatives"):
         by_family = {f: float(np.median([r[name] for r in out["topic"] if r["family"] == f])) for f in betr_topic.FAMILIES}
         mmlu = [round(100 * r[name]["mmlu_pages_top10"]) for r in out["betr_eval"]]

@@ -9,7 +9,6 @@ docs/scoring.md, "Kernel features", reads it.
 """
 
 import os
-import random
 import sys
 
 import numpy as np
@@ -17,7 +16,6 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import betr_topic  # noqa: E402
-from betr_combinations import sample_labels  # noqa: E402
 
 from curation.betr import train_betr_classifier  # noqa: E402
 from curation.embedders import get_embedder  # noqa: E402
@@ -31,21 +29,15 @@ def main() -> None:
     families = sys.argv[1].split(",") if len(sys.argv) > 1 else list(betr_topic.FAMILIES)
     weights = [float(w) for w in sys.argv[2].split(",")] if len(sys.argv) > 2 else [1.0, 0.7, 0.5]
     embedder = get_embedder("static")
-    real = betr_topic.real_text(1500, 400, random.Random(0))
-    for family in families:
-        aucs: dict[float, list[float]] = {w: [] for w in weights}
-        for seed in (0, 1, 2):
-            texts, kind, targets = betr_topic.family_corpus(family, random.Random(seed), 300, 1600, real)
-            emb, target_emb = embedder.embed(texts), embedder.embed(targets)
-            sample = np.sort(np.random.default_rng(seed).choice(len(texts), 2000, replace=False))
-            labels = sample_labels(emb, target_emb, sample)
-            outside = np.setdiff1d(np.arange(len(texts)), sample)
-            judged = outside[np.isin(kind[outside], ["wanted", "other"])]
-            for w in weights:
-                params = QualityModelParams(seed=seed, features="ngrams+kernel", embedding_weight=w)
-                model, _, _ = train_betr_classifier([texts[i] for i in sample], labels, 0.1, params)
-                aucs[w].append(round(betr_topic.auc(model.score([texts[i] for i in judged]), kind[judged] == "wanted"), 3))
-        print(family, {w: (v, float(np.median(v))) for w, v in aucs.items()}, flush=True)
+    aucs: dict[str, dict[float, list[float]]] = {}
+    for family, seed, texts, kind, _, _, sample, labels, judged in betr_topic.labelled_corpora(families, (0, 1, 2), embedder):
+        for w in weights:
+            params = QualityModelParams(seed=seed, features="ngrams+kernel", embedding_weight=w)
+            model, _, _ = train_betr_classifier([texts[i] for i in sample], labels, 0.1, params)
+            score = model.score([texts[i] for i in judged])
+            aucs.setdefault(family, {}).setdefault(w, []).append(round(betr_topic.auc(score, kind[judged] == "wanted"), 3))
+    for family, by_weight in aucs.items():
+        print(family, {w: (v, float(np.median(v))) for w, v in by_weight.items()}, flush=True)
 
 
 if __name__ == "__main__":

@@ -119,6 +119,27 @@ FEATURES = {
 }
 
 
+def labelled_corpora(families, seeds, embedder, sample_size: int = 2000):
+    """For each family and seed, the offline benches' setting: (family, seed, texts, kind, emb,
+    target_emb, sample, labels, judged). The corpus as :func:`family_corpus` builds it (300 wanted,
+    1,600 other-family questions, the real text), a random sample, its labels as the score stage
+    gives them (top 10% by best rank, ties by maximum similarity) and ``judged``: the wanted and
+    other-family documents outside the sample, which the ROC-AUC is taken over."""
+    from curation.betr import direct_scores, rank_score, top_labels
+
+    real = real_text(1500, 400, random.Random(0))
+    for family in families:
+        for seed in seeds:
+            texts, kind, targets = family_corpus(family, random.Random(seed), 300, 1600, real)
+            emb, target_emb = embedder.embed(texts), embedder.embed(targets)
+            sample = np.sort(np.random.default_rng(seed).choice(len(texts), sample_size, replace=False))
+            ranks = direct_scores(emb[sample], target_emb)
+            labels = top_labels(rank_score(ranks["best_rank"]), 0.1, tiebreak=ranks["max_sim"])
+            outside = np.setdiff1d(np.arange(len(texts)), sample)
+            judged = outside[np.isin(kind[outside], ["wanted", "other"])]
+            yield family, seed, texts, kind, emb, target_emb, sample, labels, judged
+
+
 def params(label: str, seed: int):
     from curation.params import QualityModelParams
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
 import tempfile
 
@@ -43,19 +42,17 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import betr_topic  # noqa: E402
+from bench_markdown import write_result  # noqa: E402
 from betr_combinations import percentile, sample_labels  # noqa: E402
 
 from curation.betr import direct_scores, rank_score, top_labels, train_betr_classifier  # noqa: E402
 from curation.params import QualityModelParams  # noqa: E402
+from curation.quality_model import kernel_features  # noqa: E402
 
 
 def normalized_rows(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.where(norms > 0, norms, 1)).astype(np.float32)
-
-
-def kernel_block(emb: np.ndarray, landmarks: np.ndarray, gamma: float) -> np.ndarray:
-    return normalized_rows(np.exp(gamma * (emb @ landmarks.T - 1.0)))
 
 
 def token_clusters(embedder, k: int) -> np.ndarray:
@@ -124,7 +121,7 @@ def variants(args, embedder, texts, emb1000, sample, labels, target_emb, benchma
     out: dict[str, np.ndarray] = {"ngrams": classify(texts, labels, sample, seed)}
     if args.method == "kernel":
         for gamma in args.gammas:
-            out[f"ngrams + kernel, gamma {gamma:g}"] = classify(texts, labels, sample, seed, kernel_block(emb1000, emb1000[sample], gamma))
+            out[f"ngrams + kernel, gamma {gamma:g}"] = classify(texts, labels, sample, seed, kernel_features(emb1000, emb1000[sample], gamma))
     elif args.method == "clusters":
         for k in args.ks:
             out[f"ngrams + token clusters, K {k}"] = classify(texts, labels, sample, seed, cluster_block(embedder, texts, args.assignments[k], k))
@@ -158,22 +155,15 @@ def main() -> int:
     embedder = get_embedder("static")
     args.assignments = {k: token_clusters(embedder, k) for k in args.ks} if args.method == "clusters" else {}
     result: dict = {"method": args.method, "topic": {}, "betr_eval": {}}
-    if not args.skip_topic:
-        real = betr_topic.real_text(1500, 400, random.Random(0))
-        for family in args.families:
-            for seed in args.seeds:
-                texts, kind, targets = betr_topic.family_corpus(family, random.Random(seed), 300, 1600, real)
-                emb, target_emb = embedder.embed(texts), embedder.embed(targets)
-                emb1000 = embedder.embed([t[:1000] for t in texts])
-                sample = np.sort(np.random.default_rng(seed).choice(len(texts), 2000, replace=False))
-                outside = np.setdiff1d(np.arange(len(texts)), sample)
-                judged = outside[np.isin(kind[outside], ["wanted", "other"])]
-                labels = sample_labels(emb, target_emb, sample)
-                scores = variants(args, embedder, texts, emb1000, sample, labels, target_emb, None, seed)
-                row = {name: round(betr_topic.auc(s[judged], kind[judged] == "wanted"), 3) for name, s in scores.items()}
-                for name, value in row.items():
-                    result["topic"].setdefault(name, {}).setdefault(family, []).append(value)
-                print(json.dumps({"family": family, "seed": seed, **row}), flush=True)
+    for family, seed, texts, kind, _, target_emb, sample, labels, judged in betr_topic.labelled_corpora(
+        [] if args.skip_topic else args.families, args.seeds, embedder
+    ):
+        emb1000 = embedder.embed([t[:1000] for t in texts])
+        scores = variants(args, embedder, texts, emb1000, sample, labels, target_emb, None, seed)
+        row = {name: round(betr_topic.auc(s[judged], kind[judged] == "wanted"), 3) for name, s in scores.items()}
+        for name, value in row.items():
+            result["topic"].setdefault(name, {}).setdefault(family, []).append(value)
+        print(json.dumps({"family": family, "seed": seed, **row}), flush=True)
     import polars as pl
     from betr_eval import build
 
@@ -195,10 +185,7 @@ def main() -> int:
             row[name] = [round(100 * float((s[kind == k] > top).mean())) for k in ("held_mmlu", "held_gsm8k")]
             result["betr_eval"].setdefault(name, []).append(row[name])
         print(json.dumps({"betr_eval_seed": seed, **row}), flush=True)
-    path = os.path.join(ROOT, "bench", "results", f"betr-topic-regions-{args.method}.json")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(result, f, indent=1)
-    os.replace(path + ".tmp", path)
+    path = write_result(f"betr-topic-regions-{args.method}.json", result)
     print(f"wrote {path}")
     return 0
 

@@ -30,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_markdown import replace_section  # noqa: E402
+from bench_markdown import replace_section, write_result  # noqa: E402
 from betr_eval import DATA, build  # noqa: E402
 from dedup import machine  # noqa: E402
 
@@ -105,10 +105,7 @@ def main() -> None:
         "metrics_identical": new[2] == old[2],
         "metrics": new[2],
     }
-    path = os.path.join(ROOT, "bench", "results", "betr-training.json")
-    with open(path + ".tmp", "w") as fh:
-        json.dump(result, fh, indent=2)
-    os.replace(path + ".tmp", path)
+    write_result("betr-training.json", result, indent=2)
     m = result["median_seconds"]
     body = f"""Command: `.venv/bin/python bench/betr_training.py --sample {args.sample} --repeat {args.repeat}`
 Machine: {result["machine"]}

@@ -32,7 +32,7 @@ from connectors.filesystem import (
     list_files,
     storage_env,
 )
-from connectors.spark_session import task_slots
+from connectors.spark_session import task_memory_bytes, task_slots
 
 RESERVED = ("id", "text", "source", "token_count", "source_file", "source_line")
 DEFAULT_ID_COLUMN = "id"  # used as the document id when the input has it (datatrove's id_key)
@@ -347,14 +347,6 @@ def staged_storage_level(input_bytes: int, task_memory: int):
     if input_bytes * STAGED_BYTES_PER_INPUT_BYTE > task_memory // 4:
         return StorageLevel.DISK_ONLY
     return StorageLevel.MEMORY_AND_DISK
-
-
-def task_memory_bytes(spark) -> int:
-    """The heap of the JVM that runs tasks: the driver's in local mode, else an executor's
-    (``spark.executor.memory``, Spark's default 1g)."""
-    if spark.sparkContext.master.startswith("local"):
-        return int(spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory())
-    return int(spark.sparkContext._jsc.sc().executorMemory()) << 20
 
 
 def ingest(spark, specs: list[SourceSpec], params: IngestParams):

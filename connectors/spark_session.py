@@ -61,6 +61,14 @@ def task_slots(spark) -> int:
         return spark.sparkContext.defaultParallelism
 
 
+def task_memory_bytes(spark) -> int:
+    """The heap of the JVM that runs tasks: the driver's in local mode, else an executor's
+    (``spark.executor.memory``, Spark's default 1g)."""
+    if spark.sparkContext.master.startswith("local"):
+        return int(spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory())
+    return int(spark.sparkContext._jsc.sc().executorMemory()) << 20
+
+
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
