@@ -17,6 +17,8 @@ pages (issue 23), measured offline on both corpora the choice is judged on; none
 * ``quota``: the labels take the top 10% of the sample round-robin over the target benchmarks'
   best-rank orders (so MMLU's examples get a third of the positives, not what GSM8K's 7,323
   examples leave them), with n-grams and with n-grams + embedding.
+* ``balanced``: n-grams + kernel with the labels drawn from equal numbers of examples per target
+  benchmark (BETR's Target-Core takes equal examples per benchmark), or with quota labels.
 * ``per-cluster``: the targets are split into K topics (k-means on their embeddings); one
   classifier per topic on its own top-p labels; the score is the maximum percentile.
 
@@ -103,6 +105,16 @@ def quota_labels(sample_emb, target_emb, benchmark, top_p=0.1) -> np.ndarray:
     return y
 
 
+def equal_targets(target_emb: np.ndarray, benchmark: np.ndarray, seed: int) -> np.ndarray:
+    """The same number of examples from every target benchmark (a seeded draw of the smallest
+    benchmark's count), as BETR's Target-Core takes equal examples per benchmark (paper Sec. 3.6)."""
+    rng = np.random.default_rng(seed)
+    names = sorted(set(benchmark))
+    n = min(int((benchmark == b).sum()) for b in names)
+    keep = np.concatenate([np.sort(rng.choice(np.flatnonzero(benchmark == b), n, replace=False)) for b in names])
+    return target_emb[keep]
+
+
 def per_cluster_score(texts, emb, target_emb, sample, seed, k, features, top_p) -> np.ndarray:
     from sklearn.cluster import KMeans
 
@@ -125,6 +137,16 @@ def variants(args, embedder, texts, emb1000, sample, labels, target_emb, benchma
     elif args.method == "clusters":
         for k in args.ks:
             out[f"ngrams + token clusters, K {k}"] = classify(texts, labels, sample, seed, cluster_block(embedder, texts, args.assignments[k], k))
+    elif args.method == "balanced":
+        if benchmark is None:  # one benchmark: balancing changes nothing
+            out["ngrams+kernel"] = classify(texts, labels, sample, seed, features="ngrams+kernel")
+        else:
+            quota = quota_labels(emb1000[sample], target_emb, benchmark)
+            equal = sample_labels(args.emb, equal_targets(target_emb, benchmark, seed), sample)
+            out["ngrams+kernel"] = classify(texts, labels, sample, seed, features="ngrams+kernel")
+            out["ngrams, equal targets"] = classify(texts, equal, sample, seed)
+            out["ngrams+kernel, equal targets"] = classify(texts, equal, sample, seed, features="ngrams+kernel")
+            out["ngrams+kernel, quota labels"] = classify(texts, quota, sample, seed, features="ngrams+kernel")
     elif args.method == "quota":
         quota = quota_labels(emb1000[sample], target_emb, benchmark) if benchmark is not None else labels
         out["ngrams+embedding"] = classify(texts, labels, sample, seed, features="ngrams+embedding")
@@ -142,7 +164,7 @@ def main() -> int:
     from curation.embedders import get_embedder
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("method", choices=["kernel", "clusters", "quota", "per-cluster"])
+    ap.add_argument("method", choices=["kernel", "clusters", "quota", "balanced", "per-cluster"])
     ap.add_argument("--gammas", default="20,40,80", type=lambda s: [float(x) for x in s.split(",")])
     ap.add_argument("--ks", default="64,256", type=lambda s: [int(x) for x in s.split(",")])
     ap.add_argument("--families", default=",".join(betr_topic.FAMILIES), type=lambda s: s.split(","))
@@ -175,6 +197,10 @@ def main() -> int:
     emb, emb1000 = embedder.embed(texts), embedder.embed([t[:1000] for t in texts])
     examples = load_examples(setup["targets"], role="target")
     target_emb, benchmark = embedder.embed([x.text for x in examples]), np.array([x.benchmark for x in examples])
+    args.emb = emb
+    if args.method == "balanced":  # the bench's folders name GSM8K "targets" and MMLU's val split "mmlu_val": one name per benchmark
+        benchmark = np.array([{"targets": "gsm8k", "mmlu_val": "mmlu"}.get(b, b) for b in benchmark])
+    print(json.dumps({"targets": {b: int((benchmark == b).sum()) for b in sorted(set(benchmark))}}), flush=True)
     for seed in args.seeds:
         sample = np.sort(np.random.default_rng(seed).choice(len(texts), 2000, replace=False))
         labels = sample_labels(emb, target_emb, sample)

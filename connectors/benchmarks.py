@@ -14,6 +14,12 @@ question with its answer and extra fields, raw):
 A file's split comes from its name (``train``, ``dev``, ``val``/``valid``, ``test``/``tests``):
 train/dev/val are targets; test splits are for decontamination only. :func:`load_examples`
 refuses a test split as a target, so a held-out evaluation can never be selected for.
+
+A file's benchmark name (:func:`benchmark_name`) is what the score stage balances its labels over
+(docs/scoring.md, "Balanced over benchmarks"): the file's name without its split
+(``gsm8k_train.jsonl`` -> ``gsm8k``), or its folder's for MMLU's one-CSV-per-subject files and for
+files named by their split alone (``mmlu/dev/x_dev.csv`` and ``mmlu_val/x_val.csv`` -> ``mmlu``,
+``piqa/valid.jsonl`` -> ``piqa``).
 """
 
 from __future__ import annotations
@@ -51,6 +57,30 @@ def split_of(path: str) -> str:
         if re.search(pattern, name):
             return split
     return "unknown"
+
+
+SPLIT_WORDS = ("train", "dev", "val", "valid", "validation", "test", "tests")
+_SPLIT_SUFFIX = re.compile(r"[_\-.](" + "|".join(SPLIT_WORDS) + r")$", re.IGNORECASE)
+
+
+def without_split(name: str) -> str:
+    """``gsm8k_train`` -> ``gsm8k``; a name that is only a split -> ``""``."""
+    return "" if name.lower() in SPLIT_WORDS else _SPLIT_SUFFIX.sub("", name)
+
+
+def benchmark_name(uri: str, mmlu_csv: bool) -> str:
+    """The benchmark a file belongs to (module docstring): its name less the split, else its
+    folder's (the folder above a split folder), less a split suffix."""
+    parent = posixpath.dirname(uri)
+    folder = posixpath.basename(parent)
+    if folder.lower() in SPLIT_WORDS:  # mmlu/dev/x.csv -> mmlu
+        folder = posixpath.basename(posixpath.dirname(parent))
+    stem = posixpath.basename(uri)
+    for _ in range(2):  # x_train.jsonl.gz -> x_train
+        root, ext = posixpath.splitext(stem)
+        stem = root if ext.lower() in (".gz", ".zst", ".bz2", ".xz", ".jsonl", ".json", ".csv", ".tsv", ".txt") else stem
+    from_file = "" if mmlu_csv or split_of(uri) == "unknown" else without_split(stem)
+    return from_file or without_split(folder) or folder or without_split(stem) or "benchmark"
 
 
 def read_bytes(uri: str) -> bytes:
@@ -103,10 +133,7 @@ def _piqa_labels(uri: str) -> list[int] | None:
 
 def read_examples(uri: str, fmt: str = "auto", benchmark: str | None = None) -> list[Example]:
     """Every example of one file."""
-    parent = posixpath.dirname(uri)
-    name = benchmark or posixpath.basename(parent) or "benchmark"
-    if name in ("train", "dev", "val", "valid", "validation", "test"):  # mmlu/dev/x.csv -> mmlu
-        name = posixpath.basename(posixpath.dirname(parent)) or name
+    name = benchmark or benchmark_name(uri, mmlu_csv=fmt == "mmlu" or (fmt == "auto" and uri.lower().endswith(".csv")))
     split = split_of(uri)
     out: list[Example] = []
     if fmt == "mmlu" or (fmt == "auto" and uri.lower().endswith(".csv")):

@@ -89,6 +89,28 @@ def top_labels(score: np.ndarray, top_p: float, tiebreak: np.ndarray | None = No
     return y
 
 
+def quota_labels(per_benchmark: list[dict[str, np.ndarray]], top_p: float) -> tuple[np.ndarray, np.ndarray]:
+    """1 for the top ``top_p`` fraction of the sample taken round-robin over the target benchmarks:
+    each benchmark in turn gives its next document by best rank under its own examples (ties by
+    its maximum similarity, then index) that is not a positive yet. ``per_benchmark``: one
+    :func:`direct_scores` result per benchmark, in a fixed order. With one benchmark this is
+    :func:`top_labels` of its rank score. Returns (labels, the index of the benchmark that took
+    each positive, -1 for negatives). See docs/scoring.md, "Balanced over benchmarks"."""
+    n = len(per_benchmark[0]["best_rank"])
+    k = max(1, int(round(top_p * n))) if n else 0
+    orders = [np.lexsort((np.arange(n), -d["max_sim"], d["best_rank"])) for d in per_benchmark]
+    y, owner = np.zeros(n, np.int64), np.full(n, -1, np.int64)
+    positions, taken = [0] * len(orders), 0
+    while taken < k:
+        for b, order in enumerate(orders):
+            while positions[b] < n and y[order[positions[b]]]:
+                positions[b] += 1
+            if positions[b] < n and taken < k:
+                y[order[positions[b]]], owner[order[positions[b]]] = 1, b
+                taken += 1
+    return y, owner
+
+
 def balanced_bags(idx: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     """All positives of ``idx`` with each of the disjoint, shuffled parts of its negatives, every
     part at most as large as the positives (one bag when the negatives are fewer)."""

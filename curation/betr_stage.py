@@ -27,7 +27,7 @@ import pyarrow as pa
 from connectors.accounting import StageStats
 from connectors.benchmarks import load_examples
 from connectors.filesystem import InputError
-from curation.betr import direct_scores, rank_score, top_labels, train_betr_classifier
+from curation.betr import direct_scores, quota_labels, rank_score, top_labels, train_betr_classifier
 from curation.decontamination import benchmark_ngrams, matched_ngrams
 from curation.embedders import get_embedder
 from curation.params import ScoreParams
@@ -137,6 +137,20 @@ class ScoringSetup:
     embedder: object
     target_emb: np.ndarray
     evaluation: dict
+    target_benchmark: np.ndarray  # each target example's benchmark name
+
+
+def sample_labels(emb: np.ndarray, params: ScoreParams, setup: ScoringSetup, direct: dict) -> tuple[np.ndarray, dict[str, int]]:
+    """The sample's labels: the top ``top_p`` by best rank under any example, or, with
+    ``balance: benchmarks`` and several target benchmarks, round-robin over the benchmarks
+    (:func:`curation.betr.quota_labels`). Also the positives each benchmark took (empty when
+    not balanced)."""
+    names = sorted(set(setup.target_benchmark.tolist()))
+    if params.balance == "none" or len(names) < 2:
+        return top_labels(rank_score(direct["best_rank"]), params.top_p, tiebreak=direct["max_sim"]), {}
+    per_benchmark = [direct_scores(emb, setup.target_emb[setup.target_benchmark == name]) for name in names]
+    labels, owner = quota_labels(per_benchmark, params.top_p)
+    return labels, {name: int((owner == b).sum()) for b, name in enumerate(names)}
 
 
 def prepare_scoring(params: ScoreParams) -> ScoringSetup:
@@ -155,7 +169,7 @@ def prepare_scoring(params: ScoreParams) -> ScoringSetup:
         "mode": params.mode,
         "embedder": params.embedder,
     }
-    return ScoringSetup(test_ngrams, embedder, target_emb, evaluation)
+    return ScoringSetup(test_ngrams, embedder, target_emb, evaluation, np.array([e.benchmark for e in targets]))
 
 
 def fit_sample(ids: list[str], texts: list[str], params: ScoreParams, setup: ScoringSetup) -> tuple[QualityModel, pa.Table, np.ndarray | None]:
@@ -174,7 +188,7 @@ def fit_sample(ids: list[str], texts: list[str], params: ScoreParams, setup: Sco
     direct = direct_scores(emb, setup.target_emb)
     rank_s = time.time() - t
     score = rank_score(direct["best_rank"])
-    labels = top_labels(score, params.top_p, tiebreak=direct["max_sim"])
+    labels, taken = sample_labels(emb, params, setup, direct)
     model, metrics, crossfit = train_betr_classifier(
         texts,
         labels,
@@ -183,6 +197,8 @@ def fit_sample(ids: list[str], texts: list[str], params: ScoreParams, setup: Sco
         params.holdout,
         params.folds,
     )
+    if taken:
+        metrics["positives_by_benchmark"] = taken
     setup.evaluation.update(metrics, embed_docs_per_s=round(len(texts) / max(embed_s, 1e-9), 1), rank_seconds=round(rank_s, 3))
     sample_table = pa.table(
         {

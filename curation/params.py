@@ -144,6 +144,12 @@ class ScoreParams(BaseModel):
     embedder: Literal["static", "minilm"] = "static"
     sample: int = Field(10_000, ge=20, description="documents scored directly and used to train the classifier")
     top_p: float = Field(0.1, gt=0, lt=1, description="fraction of the sample labelled positive")
+    balance: Literal["benchmarks", "none"] = Field(
+        "benchmarks",
+        description="benchmarks: with several target benchmarks, the positives are taken round-robin over them, so each "
+        "gets an equal share whatever its number of examples (BETR's Target-Core takes equal examples per benchmark); "
+        "none: the top by best rank under any example (docs/scoring.md, 'Balanced over benchmarks')",
+    )
     holdout: float = Field(0.2, ge=0, lt=1)
     folds: int = Field(5, ge=2, le=20, description="cross-fitting folds: each sampled document is scored by a model fit on the other folds")
     ngram: int = Field(13, ge=5, le=50, description="words in a decontamination n-gram")

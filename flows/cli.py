@@ -346,6 +346,7 @@ def cmd_score(args) -> int:
             decontaminate=[os.path.abspath(t) if "://" not in t else t for t in (args.decontaminate or [])],
             sample=args.sample,
             top_p=args.top_p,
+            balance=args.balance,
             embedder=args.embedder,
             mode=args.mode,
             seed=args.seed,
@@ -373,6 +374,9 @@ def cmd_score(args) -> int:
             f"score: {stats['scored']} documents scored ({time.time() - started:.1f} s), mode {ev['mode']}, embedder "
             f"{ev['embedder']}, {ev['targets']} target examples ({', '.join(ev['target_benchmarks'])})"
         )
+        if ev.get("positives_by_benchmark"):
+            taken = ", ".join(f"{name} {count}" for name, count in ev["positives_by_benchmark"].items())
+            print(f"  sample positives by benchmark (balanced): {taken}")
         if "heldout_auc" in ev:
             print(
                 f"  classifier vs direct ranks on {ev['heldout']} held-out sampled documents: ROC-AUC {ev['heldout_auc']:.3f}, "
@@ -1041,6 +1045,13 @@ def build_cli() -> click.Group:
             ManyValues(["--decontaminate"], help="benchmark test files or folders to check documents against"),
             model_option("--sample", ScoreParams, "sample", "documents ranked directly and used to train the classifier"),
             model_option("--top-p", ScoreParams, "top_p", "fraction of the sample labelled positive"),
+            model_option(
+                "--balance",
+                ScoreParams,
+                "balance",
+                "benchmarks: each target benchmark gets an equal share of the positives; none: top by best rank under any example",
+                type=choice("benchmarks", "none"),
+            ),
             model_option("--embedder", ScoreParams, "embedder", "static (WordLlama) or minilm (extra)", type=choice("static", "minilm")),
             model_option("--mode", ScoreParams, "mode", "sample + classifier, or direct: embed every document", type=choice("sample", "direct")),
             option(

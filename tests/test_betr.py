@@ -8,9 +8,18 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from connectors.benchmarks import load_examples, read_examples, split_of
+from connectors.benchmarks import benchmark_name, load_examples, read_examples, split_of
 from connectors.filesystem import InputError
-from curation.betr import balanced_bags, direct_scores, fit_bagged, mean_of_rows, rank_score, top_labels, train_betr_classifier
+from curation.betr import (
+    balanced_bags,
+    direct_scores,
+    fit_bagged,
+    mean_of_rows,
+    quota_labels,
+    rank_score,
+    top_labels,
+    train_betr_classifier,
+)
 from curation.decontamination import benchmark_ngrams, contamination
 from curation.params import QualityModelParams
 from curation.quality_model import _features
@@ -41,6 +50,31 @@ def test_top_labels_take_exactly_top_p_with_tiebreak():
     assert y.sum() == 2 and y[0] == y[2] == 1
     y = top_labels(score, 0.1, tiebreak=np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 0], float))
     assert list(np.flatnonzero(y)) == [2]
+
+
+def test_quota_labels_share_the_positives_between_benchmarks():
+    rng = np.random.default_rng(5)
+    docs = rng.normal(size=(200, 8)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    big = docs[:40] + 0.05 * rng.normal(size=(40, 8)).astype(np.float32)  # 40 examples near documents 0-39
+    small = -docs[150:153]  # 3 examples far from every such document
+    per = [direct_scores(docs, t / np.linalg.norm(t, axis=1, keepdims=True)) for t in (big, small)]
+    y, owner = quota_labels(per, 0.1)
+    assert y.sum() == 20 and (owner >= 0).sum() == 20 and (owner == 0).sum() == (owner == 1).sum() == 10
+    assert set(np.flatnonzero(owner == 1)) == set(np.flatnonzero(top_labels(rank_score(per[1]["best_rank"]), 0.05, per[1]["max_sim"])))
+    union = direct_scores(docs, np.vstack([big, small]) / np.linalg.norm(np.vstack([big, small]), axis=1, keepdims=True))
+    assert (owner == 1).sum() > (top_labels(rank_score(union["best_rank"]), 0.1, union["max_sim"]) * (owner == 1)).sum()  # not what the union gives
+    one, _ = quota_labels(per[:1], 0.1)  # one benchmark: exactly the top p by its best rank
+    np.testing.assert_array_equal(one, top_labels(rank_score(per[0]["best_rank"]), 0.1, tiebreak=per[0]["max_sim"]))
+
+
+def test_benchmark_names_drop_the_split():
+    assert benchmark_name("t/gsm8k_train.jsonl", mmlu_csv=False) == "gsm8k"
+    assert benchmark_name("a/hellaswag_val.jsonl.gz", mmlu_csv=False) == "hellaswag"
+    assert benchmark_name("x/mmlu/dev/abstract_algebra_dev.csv", mmlu_csv=True) == "mmlu"
+    assert benchmark_name("t/mmlu_val/abstract_algebra_val.csv", mmlu_csv=True) == "mmlu"
+    assert benchmark_name("d/piqa/valid.jsonl", mmlu_csv=False) == "piqa"
+    assert benchmark_name("d/mine/questions.jsonl", mmlu_csv=False) == "mine"
 
 
 def test_betr_classifier_learns_direct_labels():

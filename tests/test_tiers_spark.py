@@ -206,6 +206,9 @@ def test_score_cli_every_document_scored_and_leaks_flagged(spark, demo_lake, tmp
     assert flagged == {f"post-leak-{k}" for k in range(10)}  # exactly the planted test-question leaks
     sample = pl.read_parquet(str(out / "sample.parquet"))
     assert sample.height == 200 and sample["label"].sum() == 20
+    # two target benchmarks (math, qa): the positives are taken round-robin, ten each
+    assert stats["evaluation"]["target_benchmarks"] == ["math", "qa"] and stats["evaluation"]["positives_by_benchmark"] == {"math": 10, "qa": 10}
+    assert "sample positives by benchmark (balanced): math 10, qa 10" in printed
     # each sampled document's score is its cross-fitted one, from a model that did not see its label
     assert "cross-fitted over all 200 sampled documents" in printed and sample["crossfit_score"].null_count() == 0
     both = sample.join(scores, on="id")
