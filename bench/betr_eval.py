@@ -229,7 +229,7 @@ def main() -> None:
                 d["id"] = f"{d['id']}-r{k}"
                 fh.write(json.dumps(d) + "\n")
     for mode in ("sample", "direct"):
-        stats, _, wall = run(big, os.path.join(tmp, f"big-{mode}"), setup["targets"], setup["test"], mode, args.sample)
+        stats, _, wall = run(big, os.path.join(tmp, f"big-{mode}"), setup["targets"], setup["test"], mode, args.sample, 0, args)
         stage = stats["stages"][1]["seconds"]
         res[f"throughput_{mode}"] = {
             "documents": stats["scored"],

@@ -18,7 +18,8 @@ pages (issue 23), measured offline on both corpora the choice is judged on; none
   best-rank orders (so MMLU's examples get a third of the positives, not what GSM8K's 7,323
   examples leave them), with n-grams and with n-grams + embedding.
 * ``balanced``: n-grams + kernel with the labels drawn from equal numbers of examples per target
-  benchmark (BETR's Target-Core takes equal examples per benchmark), or with quota labels.
+  benchmark (BETR's Target-Core takes equal examples per benchmark), or with quota labels over the
+  benchmarks, or over ``--ks`` k-means topics of the targets (``--ks 8,16``).
 * ``per-cluster``: the targets are split into K topics (k-means on their embeddings); one
   classifier per topic on its own top-p labels; the score is the maximum percentile.
 
@@ -115,6 +116,18 @@ def equal_targets(target_emb: np.ndarray, benchmark: np.ndarray, seed: int) -> n
     return target_emb[keep]
 
 
+def cluster_quota_labels(sample_emb, target_emb, k: int, seed: int) -> np.ndarray:
+    """Quota labels (:func:`curation.betr.quota_labels`) over k-means topics of the targets (topics
+    of fewer than 5 examples dropped)."""
+    from sklearn.cluster import KMeans
+
+    from curation.betr import quota_labels as stage_quota
+
+    topic = KMeans(k, random_state=seed, n_init=3).fit(target_emb).labels_
+    per = [direct_scores(sample_emb, target_emb[topic == c]) for c in range(k) if (topic == c).sum() >= 5]
+    return stage_quota(per, 0.1)[0]
+
+
 def per_cluster_score(texts, emb, target_emb, sample, seed, k, features, top_p) -> np.ndarray:
     from sklearn.cluster import KMeans
 
@@ -138,12 +151,13 @@ def variants(args, embedder, texts, emb1000, sample, labels, target_emb, benchma
         for k in args.ks:
             out[f"ngrams + token clusters, K {k}"] = classify(texts, labels, sample, seed, cluster_block(embedder, texts, args.assignments[k], k))
     elif args.method == "balanced":
-        if benchmark is None:  # one benchmark: balancing changes nothing
-            out["ngrams+kernel"] = classify(texts, labels, sample, seed, features="ngrams+kernel")
-        else:
-            quota = quota_labels(emb1000[sample], target_emb, benchmark)
+        out["ngrams+kernel"] = classify(texts, labels, sample, seed, features="ngrams+kernel")
+        for k in args.ks:  # the quota over k-means topics of the targets instead of over benchmarks
+            topics = cluster_quota_labels(args.emb[sample], target_emb, k, seed)
+            out[f"ngrams+kernel, quota over {k} target topics"] = classify(texts, topics, sample, seed, features="ngrams+kernel")
+        if benchmark is not None:  # one benchmark: balancing over benchmarks changes nothing
+            quota = quota_labels(args.emb[sample], target_emb, benchmark)
             equal = sample_labels(args.emb, equal_targets(target_emb, benchmark, seed), sample)
-            out["ngrams+kernel"] = classify(texts, labels, sample, seed, features="ngrams+kernel")
             out["ngrams, equal targets"] = classify(texts, equal, sample, seed)
             out["ngrams+kernel, equal targets"] = classify(texts, equal, sample, seed, features="ngrams+kernel")
             out["ngrams+kernel, quota labels"] = classify(texts, quota, sample, seed, features="ngrams+kernel")
@@ -177,9 +191,10 @@ def main() -> int:
     embedder = get_embedder("static")
     args.assignments = {k: token_clusters(embedder, k) for k in args.ks} if args.method == "clusters" else {}
     result: dict = {"method": args.method, "topic": {}, "betr_eval": {}}
-    for family, seed, texts, kind, _, target_emb, sample, labels, judged in betr_topic.labelled_corpora(
+    for family, seed, texts, kind, emb, target_emb, sample, labels, judged in betr_topic.labelled_corpora(
         [] if args.skip_topic else args.families, args.seeds, embedder
     ):
+        args.emb = emb
         emb1000 = embedder.embed([t[:1000] for t in texts])
         scores = variants(args, embedder, texts, emb1000, sample, labels, target_emb, None, seed)
         row = {name: round(betr_topic.auc(s[judged], kind[judged] == "wanted"), 3) for name, s in scores.items()}
