@@ -20,6 +20,11 @@ product and one argsort per row. Departures:
   each document's static embedding, first 1,000 characters, against 2,000 sampled documents,
   beside the n-grams) reaches 0.96–0.99 there, above direct mode, but ranks format-matched pages
   of mixed-subject targets lower, so it is not the default (docs/scoring.md, "BETR on topic");
+* several target benchmarks: the paper's Target-Core takes equal examples per benchmark; tierlake
+  keeps every example and balances the labels instead (:func:`quota_labels`: the top p% taken
+  round-robin over the benchmarks, each by its own best ranks), which put more of the held-out
+  MMLU pages in the top 10% than one ranking or equal examples did (docs/scoring.md, "Balanced
+  over benchmarks");
 * negatives are downsampled to balance as in the paper, but into *every* balanced draw rather
   than one: the negatives are split into disjoint parts of the positives' size, one model is fit
   per part with all positives, and the models are averaged (balanced bagging, "EasyEnsemble",
