@@ -1,4 +1,4 @@
-"""Compiled (numba) kernels for the Gopher repetition signals of :mod:`curation.quality_signals`:
+"""Compiled (numba) kernels for the token and Gopher repetition signals of :mod:`curation.quality_signals`:
 per-document n-gram statistics over one flat array of n-gram hashes whose documents are
 contiguous (the token order of the batch).
 
@@ -10,6 +10,13 @@ repeated n-gram (the duplicated-n-gram signals); a global hash table over every 
 n-gram) key of a batch (how polars' ``is_first_distinct`` and ``group_by`` did it) missed the
 cache on every probe, and those two steps were 81% of the signals' time (docs/benchmarks.md,
 "Tier signals"). Same results as the global grouping: equal n-gram hashes within a document.
+Above the largest top-n-gram size only n-grams whose first n − 1 words repeat are grouped (no
+other can repeat), so the duplicated 5..10-grams of prose cost little.
+
+:func:`quality_tokens` is the tokenizing pass before it: the tokens of
+``curation.quality_signals.TOKEN_PATTERN`` read straight from the Arrow buffers, with the word,
+alphabetic and stop-word statistics, in place of polars' ``extract_all`` and per-token string
+columns (the same tokens, tested against polars).
 
 Compiled code is cached on disk (``NUMBA_CACHE_DIR``, as :mod:`curation.minhash_jit`).
 """
@@ -46,10 +53,10 @@ def _slot(h, mask):
 
 
 @_jit
-def _fill_table(h, m, keys, counts, lens, used, glen, first):
+def _fill_table(h, m, keys, counts, lens, used, glen, first, slot_of):
     """Group the first ``m`` hashes of ``h`` in a table sized for them: ``counts``/``lens`` per slot
     (the count and the first occurrence's ``glen``), ``first[i]`` whether i is its n-gram's first
-    occurrence. Returns the best (count, count × length) value."""
+    occurrence, ``slot_of[i]`` its slot. Returns the best (count, count × length) value."""
     cap = _capacity(m)
     mask = cap - 1
     used[:cap] = False
@@ -69,6 +76,7 @@ def _fill_table(h, m, keys, counts, lens, used, glen, first):
                 first[i] = False
                 break
             s = (s + 1) & mask
+        slot_of[i] = s
         c = counts[s]
         v = c * lens[s]
         if c > best_count or (c == best_count and v > best_value):
@@ -93,6 +101,9 @@ def ngram_signal_values(doc, wh, wl, n_docs, top_ns, dup_ns, mix):
         max_n = max(max_n, n)
     for n in dup_ns:
         max_n = max(max_n, n)
+    max_top = 2  # unigrams are never grouped, so bigrams are always counted in full
+    for n in top_ns:
+        max_top = max(max_top, n)
     m_all = len(wh)
     size = _capacity(m_all if m_all > 0 else 1)
     keys = np.empty(size, np.uint64)
@@ -102,6 +113,8 @@ def ngram_signal_values(doc, wh, wl, n_docs, top_ns, dup_ns, mix):
     h = np.empty(m_all, np.uint64)
     glen = np.empty(m_all, np.int64)
     first = np.zeros(m_all, np.bool_)
+    slot_of = np.zeros(m_all, np.int64)
+    pos = np.empty(m_all, np.int64)
     cover = np.zeros(m_all + 1, np.int64)
     start = 0
     while start < m_all:
@@ -113,15 +126,31 @@ def ngram_signal_values(doc, wh, wl, n_docs, top_ns, dup_ns, mix):
         for i in range(length):
             h[i] = wh[start + i]
             glen[i] = wl[start + i]
+            pos[i] = i
+        m = length  # n-grams (candidates) at the previous level
         for n in range(2, max_n + 1):
-            m = length - n + 1
-            if m <= 0:
-                break
-            last = start + n - 1
-            for i in range(m):
-                h[i] = (h[i] * mix) ^ wh[last + i]
-                glen[i] = glen[i] + 1 + wl[last + i]
-            best = _fill_table(h, m, keys, counts, lens, used, glen, first)
+            if n <= max_top:  # every n-gram: the top-n-gram value needs all of them
+                m = length - n + 1
+                if m <= 0:
+                    break
+                last = start + n - 1
+                for i in range(m):
+                    h[i] = (h[i] * mix) ^ wh[last + i]
+                    glen[i] = glen[i] + 1 + wl[last + i]
+            else:
+                # only n-grams whose first n-1 words repeat can repeat: keep those (in text order),
+                # so the same occurrences are first ones as among all n-grams
+                k = 0
+                for j in range(m):
+                    p = pos[j]
+                    if p <= length - n and counts[slot_of[j]] >= 2:
+                        pos[k] = p
+                        h[k] = (h[j] * mix) ^ wh[start + p + n - 1]
+                        k += 1
+                m = k
+                if m == 0:
+                    break
+            best = _fill_table(h, m, keys, counts, lens, used, glen, first, slot_of)
             for t in range(len(top_ns)):
                 if top_ns[t] == n:
                     top[t, d] = best
@@ -130,8 +159,8 @@ def ngram_signal_values(doc, wh, wl, n_docs, top_ns, dup_ns, mix):
                     cover[: length + 1] = 0
                     for i in range(m):
                         if not first[i]:
-                            cover[i] += 1
-                            cover[i + n] -= 1
+                            cover[pos[i]] += 1
+                            cover[pos[i] + n] -= 1
                     run, total = np.int64(0), np.int64(0)
                     for i in range(length):
                         run += cover[i]
@@ -140,3 +169,154 @@ def ngram_signal_values(doc, wh, wl, n_docs, top_ns, dup_ns, mix):
                     dup[t, d] = total
         start = stop
     return top, dup
+
+
+# Token classes of :data:`curation.quality_signals.TOKEN_PATTERN`, one byte per code point.
+WORD, SPACE, ALPHA = 1, 2, 4
+_CLASSES: np.ndarray | None = None
+_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")  # curation.quality_signals.GOPHER_STOP_WORDS
+
+
+def token_classes() -> np.ndarray:
+    """``classes[cp]``: WORD if ``\\w``, SPACE if ``\\s``, ALPHA if ``\\p{Alphabetic}``, as polars'
+    regex engine (Rust's ``regex``, the one the token pattern ran in) matches the code point alone.
+    Built once per process from that engine itself."""
+    global _CLASSES
+    if _CLASSES is None:
+        import polars as pl
+
+        points = np.concatenate([np.arange(0xD800), np.arange(0xE000, 0x110000)]).astype(np.uint32)  # no surrogates
+        chars = pl.Series(list(points.tobytes().decode("utf-32-le")), dtype=pl.String)
+        classes = np.zeros(0x110000, np.uint8)
+        for bit, pattern in ((WORD, r"^\w$"), (SPACE, r"^\s$"), (ALPHA, r"^\p{Alphabetic}$")):
+            classes[points[chars.str.contains(pattern).to_numpy()]] |= bit
+        _CLASSES = classes
+    return _CLASSES
+
+
+@_jit
+def _decode(data, i):
+    """(code point, width) of the UTF-8 sequence at ``data[i]`` (Arrow strings are valid UTF-8)."""
+    b0 = np.int64(data[i])
+    if b0 < 0x80:
+        return b0, 1
+    if b0 < 0xE0:
+        return ((b0 & 0x1F) << 6) | (np.int64(data[i + 1]) & 0x3F), 2
+    if b0 < 0xF0:
+        return ((b0 & 0x0F) << 12) | ((np.int64(data[i + 1]) & 0x3F) << 6) | (np.int64(data[i + 2]) & 0x3F), 3
+    return (((b0 & 0x07) << 18) | ((np.int64(data[i + 1]) & 0x3F) << 12) | ((np.int64(data[i + 2]) & 0x3F) << 6) | (np.int64(data[i + 3]) & 0x3F)), 4
+
+
+@_jit
+def _is_separator(cp):
+    return cp == 0x2E or cp == 0x27 or cp == 0x2019  # . ' ’
+
+
+@_jit
+def _stop_word_bit(data, start, end, stop_bytes, stop_lengths):
+    """The bit of the stop word the token ``data[start:end]`` lower-cases to (ASCII letters only:
+    no other character lower-cases to one of these ASCII words), else 0."""
+    n = end - start
+    for w in range(len(stop_lengths)):
+        if stop_lengths[w] != n:
+            continue
+        same = True
+        for j in range(n):
+            b = data[start + j]
+            if 0x41 <= b <= 0x5A:
+                b += 32
+            if b != stop_bytes[w, j]:
+                same = False
+                break
+        if same:
+            return 1 << w
+    return 0
+
+
+@_jit
+def quality_tokens(offsets, data, valid, classes, stop_bytes, stop_lengths):
+    """The tokens of ``\\w+(?:[.'’]\\w+)*|[^\\w\\s]+`` in every document, in one pass over the
+    Arrow string buffers. Per token (text order): document, FNV-1a 64 hash of its UTF-8 bytes,
+    characters. Per document: tokens, word tokens (the first alternative: they hold a ``\\w``),
+    their characters, tokens holding an alphabetic character, and a bit mask of the stop words
+    among the lower-cased tokens."""
+    n_docs = len(offsets) - 1
+    cap = 1024
+    tok_doc = np.empty(cap, np.int64)
+    tok_hash = np.empty(cap, np.uint64)
+    tok_chars = np.empty(cap, np.int64)
+    per_doc = np.zeros((4, n_docs), np.int64)  # tokens, words, word characters, alphabetic tokens
+    stops = np.zeros(n_docs, np.int64)
+    nt = 0
+    for d in range(n_docs):
+        if not valid[d]:
+            continue
+        i, stop = offsets[d], offsets[d + 1]
+        while i < stop:
+            cp, width = _decode(data, i)
+            c = classes[cp]
+            if c & SPACE and not c & WORD:
+                i += width
+                continue
+            start, chars, alpha = i, 0, False
+            word = (c & WORD) != 0
+            if word:
+                while True:  # \w+ then ([.'’]\w+)* greedily
+                    while i < stop:
+                        cp, width = _decode(data, i)
+                        c = classes[cp]
+                        if not c & WORD:
+                            break
+                        alpha = alpha or (c & ALPHA) != 0
+                        chars += 1
+                        i += width
+                    if i >= stop or not _is_separator(cp):
+                        break
+                    following = i + width
+                    if following >= stop:
+                        break
+                    cp2, width2 = _decode(data, following)
+                    if not classes[cp2] & WORD:
+                        break
+                    chars += 1
+                    i = following
+            else:
+                while i < stop:  # [^\w\s]+
+                    cp, width = _decode(data, i)
+                    c = classes[cp]
+                    if c & (WORD | SPACE):
+                        break
+                    alpha = alpha or (c & ALPHA) != 0
+                    chars += 1
+                    i += width
+            h = np.uint64(0xCBF29CE484222325)
+            for j in range(start, i):
+                h = (h ^ np.uint64(data[j])) * np.uint64(0x100000001B3)
+            if nt == cap:
+                cap *= 2
+                grown_d = np.empty(cap, np.int64)
+                grown_h = np.empty(cap, np.uint64)
+                grown_c = np.empty(cap, np.int64)
+                grown_d[:nt] = tok_doc[:nt]
+                grown_h[:nt] = tok_hash[:nt]
+                grown_c[:nt] = tok_chars[:nt]
+                tok_doc, tok_hash, tok_chars = grown_d, grown_h, grown_c
+            tok_doc[nt], tok_hash[nt], tok_chars[nt] = d, h, chars
+            nt += 1
+            per_doc[0, d] += 1
+            if word:
+                per_doc[1, d] += 1
+                per_doc[2, d] += chars
+                if i - start <= 4:
+                    stops[d] |= _stop_word_bit(data, start, i, stop_bytes, stop_lengths)
+            if alpha:
+                per_doc[3, d] += 1
+    return tok_doc[:nt], tok_hash[:nt], tok_chars[:nt], per_doc, stops
+
+
+def stop_word_tables() -> tuple[np.ndarray, np.ndarray]:
+    """The stop words as a padded byte matrix and their lengths, for :func:`quality_tokens`."""
+    table = np.zeros((len(_STOP_WORDS), 4), np.uint8)
+    for w, word in enumerate(_STOP_WORDS):
+        table[w, : len(word)] = np.frombuffer(word.encode(), np.uint8)
+    return table, np.array([len(w) for w in _STOP_WORDS], np.int64)

@@ -14,13 +14,16 @@ the reference for each definition, since their removal rates are the ones publis
 * FineWeb (Penedo et al. 2024 §3.6; datatrove ``FineWebQualityFilter``): lines ending in
   terminal punctuation, short lines, characters in duplicated lines, newlines per word.
 
-Everything is vectorized: polars (Rust) splits and explodes lines, paragraphs and tokens for the
-whole batch at once; n-gram statistics are numpy over one flat array of token hashes, grouped per
-document by compiled kernels (:mod:`curation.ngram_jit`). No Python loop runs per document.
+Everything is vectorized: polars (Rust) splits and explodes lines and paragraphs for the whole
+batch at once; the tokens, their word statistics and the n-gram statistics come from compiled
+kernels over the Arrow string buffers (:mod:`curation.ngram_jit`: one tokenizing pass whose
+character classes are read from polars' own regex engine, so the tokens are the ones
+:data:`TOKEN_PATTERN` finds there, tested; then the n-grams one document at a time). No Python loop
+runs per document. Speed in docs/benchmarks.md ("Tier signals").
 
 Departures from datatrove, and why:
 
-* Tokens are ``\\w+(?:[.'’]\\w+)*`` or runs of other non-space characters (one regex, in Rust),
+* Tokens are ``\\w+(?:[.'’]\\w+)*`` or runs of other non-space characters (Unicode classes as Rust's regex),
   not spaCy: spaCy needs 171 s for 20k documents on this machine (bench/dedup.py). Contractions
   stay one token ("don't"), punctuation runs are one token ("...").
 * Duplicated n-gram characters: datatrove scans left to right, counts an n-gram that was seen
@@ -162,43 +165,55 @@ def _line_signals(texts: pl.Series, n: int) -> pl.DataFrame:
     return pl.concat([q, rl.drop("doc"), rp.drop("doc"), fwd.drop("doc"), c4d.drop("doc")], how="horizontal")
 
 
-def _ngram_signals(tokens: pl.DataFrame, n_docs: int) -> dict[str, np.ndarray]:
-    """Top-n-gram and duplicated-n-gram character counts from one flat token array, one document
-    at a time in compiled code (:func:`curation.ngram_jit.ngram_signal_values`)."""
-    from curation.ngram_jit import ngram_signal_values
+def _token_signals(texts: pa.Array, n_docs: int) -> dict[str, np.ndarray]:
+    """Word statistics and the Gopher repetition n-gram counts from one compiled pass over the
+    Arrow string buffers (:func:`curation.ngram_jit.quality_tokens`, tokens as
+    :data:`TOKEN_PATTERN` finds them), then the n-grams one document at a time
+    (:func:`curation.ngram_jit.ngram_signal_values`)."""
+    from curation.ngram_jit import ngram_signal_values, quality_tokens, stop_word_tables, token_classes
 
-    doc = tokens["doc"].to_numpy().astype(np.int64)
-    wh = tokens["tok"].hash(seed=17).to_numpy()
-    wl = tokens["tok"].str.len_chars().to_numpy().astype(np.int64)
-    top, dup = ngram_signal_values(doc, wh, wl, n_docs, np.array(TOP_NGRAMS, np.int64), np.array(DUP_NGRAMS, np.int64), _MIX)
-    return {**{f"top_{n}": top[i] for i, n in enumerate(TOP_NGRAMS)}, **{f"dup_{n}": dup[i] for i, n in enumerate(DUP_NGRAMS)}}
+    if n_docs == 0:
+        tok_doc, tok_hash, tok_chars = np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        per_doc, stops = np.zeros((4, 0), np.int64), np.zeros(0, np.int64)
+    else:
+        _, offsets_buf, data_buf = texts.buffers()
+        offsets = np.frombuffer(offsets_buf, np.int64)[texts.offset : texts.offset + n_docs + 1]
+        data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
+        valid = texts.is_valid().to_numpy(zero_copy_only=False)
+        tok_doc, tok_hash, tok_chars, per_doc, stops = quality_tokens(offsets, data, valid, token_classes(), *stop_word_tables())
+    top, dup = ngram_signal_values(tok_doc, tok_hash, tok_chars, n_docs, np.array(TOP_NGRAMS, np.int64), np.array(DUP_NGRAMS, np.int64), _MIX)
+    stop_words = np.zeros(n_docs, np.int64)
+    for bit in range(len(GOPHER_STOP_WORDS)):
+        stop_words += (stops >> bit) & 1
+    return {
+        "_tokens": per_doc[0],
+        "_words": per_doc[1],
+        "_word_chars": per_doc[2],
+        "_alpha": per_doc[3],
+        "_stop": stop_words,
+        **{f"top_{n}": top[i] for i, n in enumerate(TOP_NGRAMS)},
+        **{f"dup_{n}": dup[i] for i, n in enumerate(DUP_NGRAMS)},
+    }
+
+
+def _large_strings(texts) -> pa.Array:
+    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        arr = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+        return arr.cast(pa.large_string())
+    return pa.array(texts, pa.large_string())
 
 
 def quality_signals(texts: pa.Array | pa.ChunkedArray | list[str]) -> pa.Table:
     """One row of :data:`SIGNAL_COLUMNS` per text (nulls count as empty text)."""
-    s = pl.Series("text", texts, dtype=pl.String).fill_null("")
+    arr = _large_strings(texts)
+    s = pl.Series("text", arr, dtype=pl.String).fill_null("")
     n = len(s)
-    docs = pl.DataFrame({"doc": np.arange(n, dtype=np.uint32), "text": s})
     n_chars = s.str.len_chars().to_numpy().astype(np.int64)
-    tokens = docs.select("doc", pl.col("text").str.extract_all(TOKEN_PATTERN).alias("tok")).explode("tok").drop_nulls("tok")
-    tokens = tokens.with_columns(
-        word=pl.col("tok").str.contains(r"\w"), alpha=pl.col("tok").str.contains(r"\p{Alphabetic}"), stop=pl.col("tok").str.to_lowercase()
-    )
-    w = _per_doc(
-        tokens,
-        n,
-        [
-            pl.len().alias("_tokens"),
-            pl.col("word").sum().alias("_words"),
-            pl.col("tok").str.len_chars().filter(pl.col("word")).sum().alias("_word_chars"),
-            pl.col("alpha").sum().alias("_alpha"),
-            pl.col("stop").filter(pl.col("stop").is_in(GOPHER_STOP_WORDS)).n_unique().alias("_stop"),
-        ],
-    )
+    w = _token_signals(arr, n)
     lines = _line_signals(s, n)
-    ng = _ngram_signals(tokens, n)
-    tok = w["_tokens"].to_numpy().astype(np.float64)
-    words = w["_words"].to_numpy().astype(np.float64)
+    ng = w
+    tok = w["_tokens"].astype(np.float64)
+    words = w["_words"].astype(np.float64)
     chars = np.maximum(n_chars, 1).astype(np.float64)
 
     def ratio(a, b):
@@ -214,13 +229,13 @@ def quality_signals(texts: pa.Array | pa.ChunkedArray | list[str]) -> pa.Table:
         "n_chars": n_chars,
         "n_words": tok.astype(np.int64),
         "n_non_symbol_words": words.astype(np.int64),
-        "mean_word_length": ratio(w["_word_chars"].to_numpy(), words),
+        "mean_word_length": ratio(w["_word_chars"], words),
         "hash_per_word": ratio(hashes, tok),
         "ellipsis_per_word": ratio(ell, tok),
         "bullet_lines_frac": ratio(lines["_bullets"].to_numpy(), lines["_lines"].to_numpy()),
         "ellipsis_lines_frac": ratio(lines["_ellipses"].to_numpy(), lines["_lines"].to_numpy()),
-        "alpha_words_frac": ratio(w["_alpha"].to_numpy(), tok),
-        "stop_words": w["_stop"].to_numpy().astype(np.int64),
+        "alpha_words_frac": ratio(w["_alpha"], tok),
+        "stop_words": w["_stop"],
         "dup_para_frac": ratio(lines["_dup_paras"].to_numpy(), lines["_paras"].to_numpy()),
         "dup_para_char_frac": lines["_dup_para_chars"].to_numpy() / chars,
         "dup_line_frac": ratio(lines["_dup_lines"].to_numpy(), lines["_rlines"].to_numpy()),

@@ -211,3 +211,48 @@ def test_per_document_ngram_kernel_matches_a_global_grouping():
             want = np.bincount(doc[covered], weights=wl[covered], minlength=300).astype(np.int64)
             assert np.array_equal(dup[list(dup_ns).index(n)], want)
     assert (lengths == 0).any() and (top[:, lengths == 0] == 0).all() and (dup[:, lengths == 0] == 0).all()
+
+
+def test_compiled_tokens_match_the_token_pattern_in_polars():
+    """curation.ngram_jit.quality_tokens tokenizes as TOKEN_PATTERN does in polars' regex engine
+    (the way the signals were computed before): same tokens, characters, word, alphabetic and
+    stop-word statistics, on text mixing scripts, combining marks, digits, separators and spaces."""
+    import pyarrow as pa
+
+    from curation.ngram_jit import quality_tokens, stop_word_tables, token_classes
+
+    rng = random.Random(11)
+    points = list(range(32, 0x250)) + list(range(0x370, 0x400)) + list(range(0x2000, 0x2070))
+    points += [0x3000, 0x4E00, 0x0301, 0x200D, 0x1F600, 0x0660, 0xFF10, 0x00A0, 0x212A, 0x0130, 0x1680, 0x85]
+    alphabet = [chr(c) for c in points] + list(" \n\t.'’") * 20 + list("the be to of and that have with THE The Of ") * 5
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200))) for _ in range(400)] + [None, "", "don't 3.14 end.' x’y"]
+    arr = pa.array(texts, pa.large_string())
+    _, offsets, data = arr.buffers()
+    doc, hashes, chars, per_doc, stops = quality_tokens(
+        np.frombuffer(offsets, np.int64)[: len(arr) + 1],
+        np.frombuffer(data, np.uint8),
+        arr.is_valid().to_numpy(zero_copy_only=False),
+        token_classes(),
+        *stop_word_tables(),
+    )
+    frame = pl.DataFrame({"doc": np.arange(len(texts)), "text": pl.Series(texts, dtype=pl.String).fill_null("")})
+    want = frame.select("doc", pl.col("text").str.extract_all(TOKEN_PATTERN).alias("tok")).explode("tok").drop_nulls("tok")
+    assert np.array_equal(doc, want["doc"].to_numpy()) and np.array_equal(chars, want["tok"].str.len_chars().to_numpy())
+    tokens = want["tok"].to_list()
+    assert len(set(zip(tokens, hashes.tolist()))) == len(set(tokens)) == len(set(hashes.tolist()))  # equal tokens, equal hashes
+    flags = want.with_columns(
+        word=pl.col("tok").str.contains(r"\w"), alpha=pl.col("tok").str.contains(r"\p{Alphabetic}"), low=pl.col("tok").str.to_lowercase()
+    )
+    stats = flags.group_by("doc").agg(
+        pl.len().alias("tokens"),
+        pl.col("word").sum().alias("words"),
+        pl.col("tok").str.len_chars().filter(pl.col("word")).sum().alias("word_chars"),
+        pl.col("alpha").sum().alias("alpha"),
+        pl.col("low").filter(pl.col("low").is_in(list(STOP))).n_unique().alias("stop"),
+    )
+    expect = np.zeros((5, len(texts)), np.int64)
+    for row in stats.iter_rows():
+        expect[:, row[0]] = row[1:]
+    np.testing.assert_array_equal(per_doc, expect[:4])
+    np.testing.assert_array_equal([bin(int(s)).count("1") for s in stops], expect[4])
+    assert want.filter(pl.col("doc") == len(texts) - 1)["tok"].to_list() == ["don't", "3.14", "end", ".'", "x’y"]
