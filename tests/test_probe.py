@@ -202,7 +202,8 @@ def test_probe_fit_select_validate_on_cpu(tmp_path):
     probes = pl.read_parquet(out / "probes.parquet")
     assert summary["probes"] == probes.height == 2 * 2 * 2 + 10
     assert set(laws["qqt"]) == {"fiction/L2", "mathsite/L2"}
-    assert {"loss", "loss_bench", "tokens_seen", "unique_tokens", "repeats", "seed", "seconds", "device"} <= set(probes.columns)
+    # the evaluation benchmark is named from its file less the split: bench/quiz_dev.jsonl -> quiz
+    assert {"loss", "loss_quiz", "tokens_seen", "unique_tokens", "repeats", "seed", "seconds", "device"} <= set(probes.columns)
     # the pool like the targets has the lower measured loss at every probe point past the first few steps
     pts = laws["qqt_points"]
     math_pts, fiction_pts = pts["mathsite/L2"], pts["fiction/L2"]
