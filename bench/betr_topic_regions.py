@@ -49,6 +49,7 @@ from bench_markdown import write_result  # noqa: E402
 from betr_combinations import percentile, sample_labels  # noqa: E402
 
 from curation.betr import direct_scores, rank_score, top_labels, train_betr_classifier  # noqa: E402
+from curation.betr import quota_labels as stage_quota  # noqa: E402
 from curation.params import QualityModelParams  # noqa: E402
 from curation.quality_model import kernel_features  # noqa: E402
 
@@ -91,19 +92,8 @@ def classify(texts, labels, sample, seed, dense=None, features="ngrams") -> np.n
 
 
 def quota_labels(sample_emb, target_emb, benchmark, top_p=0.1) -> np.ndarray:
-    n = len(sample_emb)
-    k, orders = int(round(top_p * n)), []
-    for b in sorted(set(benchmark)):
-        ranks = direct_scores(sample_emb, target_emb[benchmark == b])
-        orders.append(np.lexsort((np.arange(n), -ranks["max_sim"], ranks["best_rank"])))
-    y, pos, taken = np.zeros(n, np.int64), [0] * len(orders), 0
-    while taken < k:
-        for i, order in enumerate(orders):
-            while pos[i] < n and y[order[pos[i]]]:
-                pos[i] += 1
-            if pos[i] < n and taken < k:
-                y[order[pos[i]]], taken = 1, taken + 1
-    return y
+    """The score stage's balanced labels (:func:`curation.betr.quota_labels`) over ``benchmark``'s names."""
+    return stage_quota([direct_scores(sample_emb, target_emb[benchmark == b]) for b in sorted(set(benchmark))], top_p)[0]
 
 
 def equal_targets(target_emb: np.ndarray, benchmark: np.ndarray, seed: int) -> np.ndarray:
@@ -120,8 +110,6 @@ def cluster_quota_labels(sample_emb, target_emb, k: int, seed: int) -> np.ndarra
     """Quota labels (:func:`curation.betr.quota_labels`) over k-means topics of the targets (topics
     of fewer than 5 examples dropped)."""
     from sklearn.cluster import KMeans
-
-    from curation.betr import quota_labels as stage_quota
 
     topic = KMeans(k, random_state=seed, n_init=3).fit(target_emb).labels_
     per = [direct_scores(sample_emb, target_emb[topic == c]) for c in range(k) if (topic == c).sum() >= 5]

@@ -269,6 +269,23 @@ def ngram_count_rows(offsets, data, valid, max_chars, ngram_max, n_features, n_f
     return (indptr, out_idx[:nnz].copy(), out_cnt[:nnz].copy()), (indptr_2, out_idx_2[:nnz_2].copy(), out_cnt_2[:nnz_2].copy()), fallback
 
 
+def large_strings(texts) -> pa.Array:
+    """``texts`` (a list of str or an Arrow string array, chunked or not) as one ``large_string`` array."""
+    if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
+        return pa.array(texts, pa.large_string())
+    arr = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    return arr.cast(pa.large_string())
+
+
+def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(offsets int64, UTF-8 bytes, valid) of a non-empty ``large_string`` array, zero-copy where
+    Arrow allows, for the compiled kernels that read documents straight from the buffers."""
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
+    return offsets, data, arr.is_valid().to_numpy(zero_copy_only=False)
+
+
 def hashed_ngram_counts(texts, n_features: int, ngram_max: int, max_chars: int | None = None):
     """scipy CSR float32 (documents × n_features) of hashed word 1..n-gram counts of ``texts``
     (a list of str or an Arrow string array), equal to scikit-learn's ``HashingVectorizer`` on
@@ -283,18 +300,12 @@ def hashed_ngram_counts_shared(texts, n_features: tuple[int, ...], ngram_max: in
 
     if not 1 <= len(n_features) <= 2:
         raise ValueError("one or two column counts")
-    arr = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.large_string())
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    arr = arr.cast(pa.large_string())
+    arr = large_strings(texts)
     n = len(arr)
     lower, is_word = unicode_tables()
     if n == 0:
         return [sparse.csr_matrix((0, f), dtype=np.float32) for f in n_features]
-    _, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, np.int64)[arr.offset : arr.offset + n + 1]
-    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
-    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    offsets, data, valid = string_buffers(arr)
     limit = max_chars if max_chars is not None else np.iinfo(np.int64).max
     second = n_features[1] if len(n_features) == 2 else 0
     first_rows, second_rows, fallback = ngram_count_rows(offsets, data, valid, limit, ngram_max, n_features[0], second, lower, is_word)

@@ -174,7 +174,6 @@ def ngram_signal_values(doc, wh, wl, n_docs, top_ns, dup_ns, mix):
 # Token classes of :data:`curation.quality_signals.TOKEN_PATTERN`, one byte per code point.
 WORD, SPACE, ALPHA = 1, 2, 4
 _CLASSES: np.ndarray | None = None
-_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")  # curation.quality_signals.GOPHER_STOP_WORDS
 
 
 def token_classes() -> np.ndarray:
@@ -314,9 +313,12 @@ def quality_tokens(offsets, data, valid, classes, stop_bytes, stop_lengths):
     return tok_doc[:nt], tok_hash[:nt], tok_chars[:nt], per_doc, stops
 
 
-def stop_word_tables() -> tuple[np.ndarray, np.ndarray]:
-    """The stop words as a padded byte matrix and their lengths, for :func:`quality_tokens`."""
-    table = np.zeros((len(_STOP_WORDS), 4), np.uint8)
-    for w, word in enumerate(_STOP_WORDS):
-        table[w, : len(word)] = np.frombuffer(word.encode(), np.uint8)
-    return table, np.array([len(w) for w in _STOP_WORDS], np.int64)
+def stop_word_tables(words: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """ASCII stop words (at most 4 letters, lower case) as a padded byte matrix and their
+    lengths, for :func:`quality_tokens`."""
+    if any(len(w) > 4 or not w.isascii() or w != w.lower() for w in words):
+        raise ValueError("stop words for quality_tokens are lower-case ASCII of at most 4 letters")
+    table = np.zeros((len(words), 4), np.uint8)
+    for i, word in enumerate(words):
+        table[i, : len(word)] = np.frombuffer(word.encode(), np.uint8)
+    return table, np.array([len(w) for w in words], np.int64)

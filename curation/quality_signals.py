@@ -170,17 +170,15 @@ def _token_signals(texts: pa.Array, n_docs: int) -> dict[str, np.ndarray]:
     Arrow string buffers (:func:`curation.ngram_jit.quality_tokens`, tokens as
     :data:`TOKEN_PATTERN` finds them), then the n-grams one document at a time
     (:func:`curation.ngram_jit.ngram_signal_values`)."""
+    from curation.hashing_jit import string_buffers
     from curation.ngram_jit import ngram_signal_values, quality_tokens, stop_word_tables, token_classes
 
     if n_docs == 0:
         tok_doc, tok_hash, tok_chars = np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.int64)
         per_doc, stops = np.zeros((4, 0), np.int64), np.zeros(0, np.int64)
     else:
-        _, offsets_buf, data_buf = texts.buffers()
-        offsets = np.frombuffer(offsets_buf, np.int64)[texts.offset : texts.offset + n_docs + 1]
-        data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
-        valid = texts.is_valid().to_numpy(zero_copy_only=False)
-        tok_doc, tok_hash, tok_chars, per_doc, stops = quality_tokens(offsets, data, valid, token_classes(), *stop_word_tables())
+        offsets, data, valid = string_buffers(texts)
+        tok_doc, tok_hash, tok_chars, per_doc, stops = quality_tokens(offsets, data, valid, token_classes(), *stop_word_tables(GOPHER_STOP_WORDS))
     top, dup = ngram_signal_values(tok_doc, tok_hash, tok_chars, n_docs, np.array(TOP_NGRAMS, np.int64), np.array(DUP_NGRAMS, np.int64), _MIX)
     stop_words = np.zeros(n_docs, np.int64)
     for bit in range(len(GOPHER_STOP_WORDS)):
@@ -196,22 +194,16 @@ def _token_signals(texts: pa.Array, n_docs: int) -> dict[str, np.ndarray]:
     }
 
 
-def _large_strings(texts) -> pa.Array:
-    if isinstance(texts, (pa.Array, pa.ChunkedArray)):
-        arr = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-        return arr.cast(pa.large_string())
-    return pa.array(texts, pa.large_string())
-
-
 def quality_signals(texts: pa.Array | pa.ChunkedArray | list[str]) -> pa.Table:
     """One row of :data:`SIGNAL_COLUMNS` per text (nulls count as empty text)."""
-    arr = _large_strings(texts)
+    from curation.hashing_jit import large_strings
+
+    arr = large_strings(texts)
     s = pl.Series("text", arr, dtype=pl.String).fill_null("")
     n = len(s)
     n_chars = s.str.len_chars().to_numpy().astype(np.int64)
     w = _token_signals(arr, n)
     lines = _line_signals(s, n)
-    ng = w
     tok = w["_tokens"].astype(np.float64)
     words = w["_words"].astype(np.float64)
     chars = np.maximum(n_chars, 1).astype(np.float64)
@@ -240,8 +232,8 @@ def quality_signals(texts: pa.Array | pa.ChunkedArray | list[str]) -> pa.Table:
         "dup_para_char_frac": lines["_dup_para_chars"].to_numpy() / chars,
         "dup_line_frac": ratio(lines["_dup_lines"].to_numpy(), lines["_rlines"].to_numpy()),
         "dup_line_char_frac": lines["_dup_line_chars"].to_numpy() / chars,
-        **{f"top_{k}gram_char_frac": ng[f"top_{k}"] / chars for k in TOP_NGRAMS},
-        **{f"dup_{k}gram_char_frac": ng[f"dup_{k}"] / chars for k in DUP_NGRAMS},
+        **{f"top_{k}gram_char_frac": w[f"top_{k}"] / chars for k in TOP_NGRAMS},
+        **{f"dup_{k}gram_char_frac": w[f"dup_{k}"] / chars for k in DUP_NGRAMS},
         "c4_lorem_ipsum": s.str.to_lowercase().str.contains("lorem ipsum", literal=True).to_numpy(),
         "c4_curly_bracket": s.str.contains("{", literal=True).to_numpy(),
         "c4_sentences": lines["_c4_sentences"].to_numpy().astype(np.int64),

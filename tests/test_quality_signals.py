@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from curation.heuristic_filters import HeuristicFilters, failures_by_rule, first_failure
-from curation.quality_signals import SIGNAL_COLUMNS, TOKEN_PATTERN, quality_signals
+from curation.quality_signals import GOPHER_STOP_WORDS, SIGNAL_COLUMNS, TOKEN_PATTERN, quality_signals
 
 TOKEN = re.compile(TOKEN_PATTERN)
 STOP = {"the", "be", "to", "of", "and", "that", "have", "with"}
@@ -233,7 +233,7 @@ def test_compiled_tokens_match_the_token_pattern_in_polars():
         np.frombuffer(data, np.uint8),
         arr.is_valid().to_numpy(zero_copy_only=False),
         token_classes(),
-        *stop_word_tables(),
+        *stop_word_tables(GOPHER_STOP_WORDS),
     )
     frame = pl.DataFrame({"doc": np.arange(len(texts)), "text": pl.Series(texts, dtype=pl.String).fill_null("")})
     want = frame.select("doc", pl.col("text").str.extract_all(TOKEN_PATTERN).alias("tok")).explode("tok").drop_nulls("tok")
