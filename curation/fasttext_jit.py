@@ -11,7 +11,9 @@ mean of their input rows, then hierarchical softmax's best leaf by depth-first s
 fastText's pruning, its float32 sums and its ``std::log(x + 1e-5)``. Two changes of
 representation, neither of a result: each input row is decoded once (the product of its norm and
 its centroids, the float32 product the reference adds each time), and the pruned index is a dense
-array over the buckets instead of a hash map. Labels and probabilities equal fasttext-predict's
+array over the buckets instead of a hash map. One shortcut: a word outside the dictionary has its
+n-gram rows computed once per batch and cached (the rows are added in the same order, so the sum
+is the same float32 sum). Labels and probabilities equal fasttext-predict's
 bit for bit on the test texts (tests/test_hashing_kernel.py); speed in docs/benchmarks.md.
 """
 
@@ -30,6 +32,10 @@ FASTTEXT_MAGIC = 793712314
 EOS = b"</s>"
 ENTRY_WORD, ENTRY_LABEL = 0, 1
 _LABEL_PREFIX = np.frombuffer(b"__label__", np.uint8).copy()
+# a batch's words outside the dictionary are cached with their n-gram rows: a word's rows are the
+# same wherever it occurs, and English prose repeats its out-of-dictionary words (capitalized,
+# with punctuation attached: 73% of the tokens of the long-document demo lake) many times
+OOV_CACHE_SLOTS = 1 << 17
 
 
 class FastTextModel:
@@ -131,14 +137,16 @@ class FastTextModel:
 
     def _ngram_rows(self, word: bytes) -> list[int]:
         """``Dictionary::computeSubwords`` of ``<word>``: the kernel :func:`predict_rows` uses."""
-        rows, n = _add_ngrams(
-            np.frombuffer(word, np.uint8), 0, len(word), self.prune, self.nwords, self.bucket, self.minn, self.maxn, np.empty(64, np.int32), 0
-        )
+        rows = np.empty(max(self.maxn - self.minn + 1, 1) * (len(word) + 2) + 1, np.int32)
+        n = _add_ngrams(np.frombuffer(word, np.uint8), 0, len(word), self.prune, self.nwords, self.bucket, self.minn, self.maxn, rows, 0)
         return rows[:n].tolist()
 
-    def predict(self, texts) -> tuple[pa.Array, pa.Array]:
+    def predict(self, texts, cache_slots: int = OOV_CACHE_SLOTS) -> tuple[pa.Array, pa.Array]:
         """(label, probability) per text, as fasttext-predict's ``predict(line + "\\n", 1, 0.0)`` on
-        ``line = " ".join(text.split())``; '' and 0 for a text without a token."""
+        ``line = " ".join(text.split())``; '' and 0 for a text without a token. ``cache_slots``
+        (a power of two): the size of the batch's cache of words outside the dictionary."""
+        if cache_slots < 2 or cache_slots & (cache_slots - 1):
+            raise ValueError(f"cache_slots must be a power of two of at least 2, not {cache_slots}")
         arr = texts if isinstance(texts, (pa.Array, pa.ChunkedArray)) else pa.array(texts, pa.large_string())
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
@@ -171,6 +179,7 @@ class FastTextModel:
             self.minn,
             self.maxn,
             self.eos,
+            cache_slots,
         )
         names = np.array([""] + self.labels, dtype=object)
         return pa.array(names[label + 1], pa.string()), pa.array(prob)
@@ -295,17 +304,6 @@ def _code_point(data, i):
 
 
 @_jit
-def _append(rows, nrows, value):
-    """``rows[nrows] = value``, doubling ``rows`` when full; returns (rows, nrows + 1)."""
-    if nrows == len(rows):
-        grown = np.empty(2 * len(rows), np.int32)
-        grown[:nrows] = rows
-        rows = grown
-    rows[nrows] = value
-    return rows, nrows + 1
-
-
-@_jit
 def _fnv_byte(h, c):
     s = np.uint64(c) if c < 128 else np.uint64(c) | np.uint64(0xFFFFFF00)
     return np.uint32(((np.uint64(h) ^ s) * np.uint64(16777619)) & np.uint64(0xFFFFFFFF))  # numba widens uint32 products
@@ -313,7 +311,9 @@ def _fnv_byte(h, c):
 
 @_jit
 def _add_ngrams(data, start, stop, prune, nwords, bucket, minn, maxn, rows, nrows):
-    """Rows of the character n-grams of ``<`` + data[start:stop] + ``>`` appended to ``rows``."""
+    """Rows of the character n-grams of ``<`` + data[start:stop] + ``>`` written to ``rows`` from
+    ``nrows`` on (the caller sizes it: at most (maxn - minn + 1) per byte plus two); returns the
+    new count."""
     size = stop - start + 2
     for i in range(size):
         ci = 60 if i == 0 else (62 if i == size - 1 else data[start + i - 1])
@@ -334,9 +334,10 @@ def _add_ngrams(data, start, stop, prune, nwords, bucket, minn, maxn, rows, nrow
             if n >= minn and not (n == 1 and (i == 0 or j == size)):
                 row = prune[np.int64(h % np.uint32(bucket))]
                 if row >= 0:
-                    rows, nrows = _append(rows, nrows, nwords + row)
+                    rows[nrows] = nwords + row
+                    nrows += 1
             n += 1
-    return rows, nrows
+    return nrows
 
 
 @_jit
@@ -361,6 +362,7 @@ def predict_rows(
     minn,
     maxn,
     eos,
+    cache_size,
 ):
     """(label index or -1, probability) of every document."""
     n_docs = len(offsets) - 1
@@ -369,8 +371,24 @@ def predict_rows(
     osz = output.shape[0]
     dim = inp.shape[1]
     threshold_log = _std_log(np.float32(0.0))
-    rows = np.empty(4096, np.int32)
+    # a document's rows, sized once for the batch's longest: a token of L bytes gives at most its
+    # word row and (maxn - minn + 1) n-grams per byte of <token>, and tokens are set apart by white
+    # space; arrays are never reassigned in the loop (numba reference-counts such a variable)
+    longest = 1
+    for d in range(n_docs):
+        longest = max(longest, offsets[d + 1] - offsets[d])
+    per_byte = max(maxn - minn + 1, 1)
+    rows = np.empty((3 * per_byte + 1) * (longest + 1) + (sub_offsets[eos + 1] - sub_offsets[eos] if eos >= 0 else 0) + 8, np.int32)
     hidden = np.zeros(dim, np.float32)
+    # the batch's words outside the dictionary and their rows (most are seen many times)
+    cache_mask, cache_limit, cache_used = cache_size - 1, cache_size // 2, 0
+    cache_start = np.full(cache_size, -1, np.int64)
+    cache_len = np.zeros(cache_size, np.int64)
+    cache_hash = np.zeros(cache_size, np.uint32)
+    cache_rows_at = np.zeros(cache_size, np.int64)
+    cache_rows_n = np.zeros(cache_size, np.int64)
+    arena = np.empty(32 * cache_size, np.int32)  # the cached words' rows; a word that does not fit is not cached
+    arena_n = 0
     for d in range(n_docs):
         if not valid[d]:
             continue
@@ -401,7 +419,8 @@ def predict_rows(
             if wid >= 0:
                 if word_types[wid] == ENTRY_WORD:
                     for r in range(sub_offsets[wid], sub_offsets[wid + 1]):
-                        rows, nrows = _append(rows, nrows, sub_rows[r])
+                        rows[nrows] = sub_rows[r]
+                        nrows += 1
                 if wid == eos:
                     ended = True  # the token </s> ends fastText's line
             else:
@@ -412,12 +431,41 @@ def predict_rows(
                             is_label = False
                             break
                 if not is_label:
-                    rows, nrows = _add_ngrams(data, start, i, prune, nwords, bucket, minn, maxn, rows, nrows)
+                    # a word outside the dictionary: its n-gram rows from the batch's cache, or
+                    # computed (and cached) the first time the batch meets it
+                    length = i - start
+                    slot = h & cache_mask
+                    while cache_start[slot] != -1:
+                        if cache_hash[slot] == h and cache_len[slot] == length:
+                            a = cache_start[slot]
+                            same = True
+                            for q in range(length):
+                                if data[a + q] != data[start + q]:
+                                    same = False
+                                    break
+                            if same:
+                                break
+                        slot = (slot + 1) & cache_mask
+                    if cache_start[slot] != -1:
+                        for r in range(cache_rows_at[slot], cache_rows_at[slot] + cache_rows_n[slot]):
+                            rows[nrows] = arena[r]
+                            nrows += 1
+                    else:
+                        before = nrows
+                        nrows = _add_ngrams(data, start, i, prune, nwords, bucket, minn, maxn, rows, nrows)
+                        if cache_used < cache_limit and arena_n + nrows - before <= len(arena):
+                            cache_used += 1
+                            cache_start[slot], cache_len[slot], cache_hash[slot] = start, length, h
+                            cache_rows_at[slot], cache_rows_n[slot] = arena_n, nrows - before
+                            for r in range(before, nrows):
+                                arena[arena_n] = rows[r]
+                                arena_n += 1
         if tokens == 0 and not content:
             continue
         if not ended and eos >= 0:  # the line's own end
             for r in range(sub_offsets[eos], sub_offsets[eos + 1]):
-                rows, nrows = _append(rows, nrows, sub_rows[r])
+                rows[nrows] = sub_rows[r]
+                nrows += 1
         if nrows == 0:
             continue
         hidden[:] = np.float32(0.0)

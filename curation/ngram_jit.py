@@ -233,6 +233,66 @@ def _stop_word_bit(data, start, end, stop_bytes, stop_lengths):
 
 
 @_jit
+def _document_tokens(data, i, stop, classes, stop_bytes, stop_lengths, d_hash, d_chars, counts):
+    """The tokens of one document, ``data[i:stop]``, into ``d_hash``/``d_chars`` (sized by the
+    caller for the document, never reassigned here: numba reference-counts an array variable a
+    loop reassigns, which made this loop several times slower). ``counts`` gets (tokens, word
+    tokens, their characters, alphabetic tokens); returns the stop-word bit mask."""
+    nt, words, word_chars, alphas, stops = 0, 0, 0, 0, 0
+    while i < stop:
+        cp, width = _decode(data, i)
+        c = classes[cp]
+        if c & SPACE and not c & WORD:
+            i += width
+            continue
+        start, chars, alpha = i, 0, False
+        word = (c & WORD) != 0
+        if word:
+            while True:  # \w+ then ([.'’]\w+)* greedily
+                while i < stop:
+                    cp, width = _decode(data, i)
+                    c = classes[cp]
+                    if not c & WORD:
+                        break
+                    alpha = alpha or (c & ALPHA) != 0
+                    chars += 1
+                    i += width
+                if i >= stop or not _is_separator(cp):
+                    break
+                following = i + width
+                if following >= stop:
+                    break
+                cp2, width2 = _decode(data, following)
+                if not classes[cp2] & WORD:
+                    break
+                chars += 1
+                i = following
+        else:
+            while i < stop:  # [^\w\s]+
+                cp, width = _decode(data, i)
+                c = classes[cp]
+                if c & (WORD | SPACE):
+                    break
+                alpha = alpha or (c & ALPHA) != 0
+                chars += 1
+                i += width
+        h = np.uint64(0xCBF29CE484222325)
+        for j in range(start, i):
+            h = (h ^ np.uint64(data[j])) * np.uint64(0x100000001B3)
+        d_hash[nt], d_chars[nt] = h, chars
+        nt += 1
+        if word:
+            words += 1
+            word_chars += chars
+            if i - start <= 4:
+                stops |= _stop_word_bit(data, start, i, stop_bytes, stop_lengths)
+        if alpha:
+            alphas += 1
+    counts[0], counts[1], counts[2], counts[3] = nt, words, word_chars, alphas
+    return stops
+
+
+@_jit
 def quality_tokens(offsets, data, valid, classes, stop_bytes, stop_lengths):
     """The tokens of ``\\w+(?:[.'’]\\w+)*|[^\\w\\s]+`` in every document, in one pass over the
     Arrow string buffers. Per token (text order): document, FNV-1a 64 hash of its UTF-8 bytes,
@@ -240,6 +300,12 @@ def quality_tokens(offsets, data, valid, classes, stop_bytes, stop_lengths):
     their characters, tokens holding an alphabetic character, and a bit mask of the stop words
     among the lower-cased tokens."""
     n_docs = len(offsets) - 1
+    longest = 1  # a document has at most one token per byte
+    for d in range(n_docs):
+        longest = max(longest, offsets[d + 1] - offsets[d])
+    d_hash = np.empty(longest, np.uint64)
+    d_chars = np.empty(longest, np.int64)
+    counts = np.zeros(4, np.int64)
     cap = 1024
     tok_doc = np.empty(cap, np.int64)
     tok_hash = np.empty(cap, np.uint64)
@@ -250,66 +316,24 @@ def quality_tokens(offsets, data, valid, classes, stop_bytes, stop_lengths):
     for d in range(n_docs):
         if not valid[d]:
             continue
-        i, stop = offsets[d], offsets[d + 1]
-        while i < stop:
-            cp, width = _decode(data, i)
-            c = classes[cp]
-            if c & SPACE and not c & WORD:
-                i += width
-                continue
-            start, chars, alpha = i, 0, False
-            word = (c & WORD) != 0
-            if word:
-                while True:  # \w+ then ([.'’]\w+)* greedily
-                    while i < stop:
-                        cp, width = _decode(data, i)
-                        c = classes[cp]
-                        if not c & WORD:
-                            break
-                        alpha = alpha or (c & ALPHA) != 0
-                        chars += 1
-                        i += width
-                    if i >= stop or not _is_separator(cp):
-                        break
-                    following = i + width
-                    if following >= stop:
-                        break
-                    cp2, width2 = _decode(data, following)
-                    if not classes[cp2] & WORD:
-                        break
-                    chars += 1
-                    i = following
-            else:
-                while i < stop:  # [^\w\s]+
-                    cp, width = _decode(data, i)
-                    c = classes[cp]
-                    if c & (WORD | SPACE):
-                        break
-                    alpha = alpha or (c & ALPHA) != 0
-                    chars += 1
-                    i += width
-            h = np.uint64(0xCBF29CE484222325)
-            for j in range(start, i):
-                h = (h ^ np.uint64(data[j])) * np.uint64(0x100000001B3)
-            if nt == cap:
+        stops[d] = _document_tokens(data, offsets[d], offsets[d + 1], classes, stop_bytes, stop_lengths, d_hash, d_chars, counts)
+        k = counts[0]
+        if nt + k > cap:
+            while nt + k > cap:
                 cap *= 2
-                grown_d = np.empty(cap, np.int64)
-                grown_h = np.empty(cap, np.uint64)
-                grown_c = np.empty(cap, np.int64)
-                grown_d[:nt] = tok_doc[:nt]
-                grown_h[:nt] = tok_hash[:nt]
-                grown_c[:nt] = tok_chars[:nt]
-                tok_doc, tok_hash, tok_chars = grown_d, grown_h, grown_c
-            tok_doc[nt], tok_hash[nt], tok_chars[nt] = d, h, chars
-            nt += 1
-            per_doc[0, d] += 1
-            if word:
-                per_doc[1, d] += 1
-                per_doc[2, d] += chars
-                if i - start <= 4:
-                    stops[d] |= _stop_word_bit(data, start, i, stop_bytes, stop_lengths)
-            if alpha:
-                per_doc[3, d] += 1
+            grown_d = np.empty(cap, np.int64)
+            grown_h = np.empty(cap, np.uint64)
+            grown_c = np.empty(cap, np.int64)
+            grown_d[:nt] = tok_doc[:nt]
+            grown_h[:nt] = tok_hash[:nt]
+            grown_c[:nt] = tok_chars[:nt]
+            tok_doc, tok_hash, tok_chars = grown_d, grown_h, grown_c
+        tok_doc[nt : nt + k] = d
+        tok_hash[nt : nt + k] = d_hash[:k]
+        tok_chars[nt : nt + k] = d_chars[:k]
+        nt += k
+        for q in range(4):
+            per_doc[q, d] = counts[q]
     return tok_doc[:nt], tok_hash[:nt], tok_chars[:nt], per_doc, stops
 
 

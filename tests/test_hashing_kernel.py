@@ -104,6 +104,26 @@ def test_compiled_language_id_equals_fasttext_predict_bit_for_bit():
     assert score.to_pylist()[6] == 0.0
 
 
+def test_compiled_language_id_cache_of_unknown_words_changes_no_bit():
+    """Words outside fastText's dictionary recur across a batch (capitalized, punctuation attached);
+    their cached n-gram rows give the reference's labels and probabilities bit for bit, with a cache
+    that holds them all and with one that fills after its first word (the rest computed each time)."""
+    from curation.fasttext_jit import load_fasttext
+    from curation.language_id import identify_language_reference, model_path
+
+    rng = np.random.default_rng(5)
+    vocabulary = ["Data,", "Curation.", "Tiering;", "Déduplication", "Ähnlichkeit:", "данных.", "(MinHash)", "LSH-bands", "the", "de", "und"]
+    texts = [" ".join(rng.choice(vocabulary, size=int(rng.integers(1, 60)))) for _ in range(300)] + _random_texts(100, seed=3)
+    want_lang, want_score = identify_language_reference(pa.array(texts))
+    model = load_fasttext(model_path())
+    for slots in (1 << 17, 2):
+        got_lang, got_score = model.predict(pa.array(texts), cache_slots=slots)
+        assert got_lang.to_pylist() == want_lang.to_pylist()
+        assert got_score.to_pylist() == want_score.to_pylist()
+    with pytest.raises(ValueError, match="power of two"):
+        model.predict(texts, cache_slots=3)
+
+
 def test_one_tokenization_gives_both_column_counts():
     from curation.hashing_jit import hashed_ngram_counts_shared
 
