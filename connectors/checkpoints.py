@@ -1,14 +1,16 @@
 """Stage checkpoints of a run (the curate flow and each per-stage command), so a re-run skips completed stages and resumes after a crash.
 
 Each stage's result is stored under ``OUTPUT/_checkpoints/<stage>/``: its frames (Spark DataFrames
-or Arrow tables) as Parquet,
+as Parquet; the one-process engine's Arrow tables as uncompressed Arrow IPC files, which are then
+memory-mapped in place of the tables, so a finished stage's outputs live in the page cache, not in
+the process's own memory: docs/engine.md, "Memory of the one-process engine"),
 its small results as JSON (``meta.json``), and ``done.json`` with the stage key — written last,
 after the folder was filled under a temporary name and renamed, so a crash mid-stage leaves no
 checkpoint. The key is a sha256 of the stage, its parameters, the upstream stage's key and the
 fingerprints (path, size, mtime) of the files it reads, plus tierlake's version: change any of
 them and the stage and everything after it run again.
 
-A restored stage returns frames read back from Parquet; the outputs are written sorted by id, so
+A restored stage returns frames read back from its files; the outputs are written sorted by id, so
 a resumed run writes the same shards as an uninterrupted one (tested).
 """
 
@@ -22,6 +24,22 @@ import shutil
 from connectors.filesystem import is_s3, list_files
 
 DIRNAME = "_checkpoints"
+
+
+def write_ipc(table, path: str) -> None:
+    """``table`` as one uncompressed Arrow IPC file (record batches of at most 64k rows)."""
+    import pyarrow as pa
+
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=1 << 16)
+
+
+def read_mapped(path: str):
+    """The table of an Arrow IPC file, memory-mapped: its buffers are the file's pages."""
+    import pyarrow as pa
+
+    with pa.memory_map(path, "r") as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 def fingerprints(paths: list[str]) -> list[list]:
@@ -74,7 +92,9 @@ class Checkpoints:
     def _read(self, path: str, kind):
         if not kind:
             return None
-        if kind == "arrow":
+        if kind == "arrow_ipc":
+            return read_mapped(path)
+        if kind == "arrow":  # a Parquet checkpoint of an earlier version
             import pyarrow.parquet as pq
 
             return pq.read_table(path)
@@ -86,7 +106,7 @@ class Checkpoints:
             return None
         import pyarrow as pa
 
-        return "arrow" if isinstance(frame, pa.Table) else "spark"
+        return "arrow_ipc" if isinstance(frame, pa.Table) else "spark"
 
     def save(self, stage: str, key: str, frames: dict, meta: dict, files: dict[str, str] | None = None) -> dict:
         """Store ``frames`` (name -> DataFrame or None) and ``meta``; ``files``: name -> local folder
@@ -99,10 +119,8 @@ class Checkpoints:
         os.makedirs(tmp)
         kinds = {name: self._kind(df) for name, df in frames.items()}
         for name, df in frames.items():
-            if kinds[name] == "arrow":
-                import pyarrow.parquet as pq
-
-                pq.write_table(df, os.path.join(tmp, name), compression="zstd")
+            if kinds[name] == "arrow_ipc":
+                write_ipc(df, os.path.join(tmp, name))
             elif kinds[name] == "spark":
                 df.write.mode("error").parquet(os.path.join(tmp, name))
         for name, src in (files or {}).items():
@@ -113,8 +131,9 @@ class Checkpoints:
             json.dump({"stage": stage, "key": key, "frames": kinds}, fh)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        # Spark frames are read back (lineage cut at the checkpoint); Arrow tables are already in memory
-        return {name: (self._read(os.path.join(final, name), kind) if kind == "spark" else frames[name]) for name, kind in kinds.items()}
+        # Spark frames are read back (lineage cut at the checkpoint); Arrow tables are mapped from
+        # their files, so the tables the stage built can be freed
+        return {name: self._read(os.path.join(final, name), kind) for name, kind in kinds.items()}
 
     def invalidate_from(self, stage: str) -> None:
         """Forget one stage's checkpoint (the later ones are keyed on it and miss anyway)."""

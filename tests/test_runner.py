@@ -52,6 +52,19 @@ def test_runner_checkpoints_restores_and_keys(tmp_path):
     assert pipeline_key([EveryOther(Params())], engine="local") != pipeline_key([EveryOther(Params())], engine="spark")
 
 
+def test_a_checkpointed_arrow_table_is_mapped_from_its_file(tmp_path):
+    """The one-process engine's stage outputs go to uncompressed Arrow IPC files and come back
+    memory-mapped (no bytes from Arrow's allocator), so a finished stage's tables can leave memory."""
+    ck = Checkpoints(str(tmp_path), enabled=True)
+    table = pa.table({"id": [f"d{i}" for i in range(100_000)], "text": ["x" * 50] * 100_000})
+    before = pa.total_allocated_bytes()
+    saved = ck.save("stage", "key", {"kept": table, "none": None}, {"stats": {}})
+    assert saved["kept"].equals(table) and saved["none"] is None
+    assert pa.total_allocated_bytes() - before < 1 << 20  # the 5.6 MB of text are the file's pages
+    frames, _meta = ck.load("stage", "key")
+    assert frames["kept"].equals(table) and frames["none"] is None
+
+
 def test_runner_refuses_a_missing_input_and_bad_accounting(tmp_path):
     with pytest.raises(RuntimeError, match="needs \\['documents'\\]"):
         run_stages([EveryOther(Params())], StageContext(root=str(tmp_path)))
