@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from connectors import file_formats as ff
 from connectors.accounting import StageStats
+from connectors.arrow_rows import take_rows
 from connectors.filesystem import InputError
 from connectors.sources import (
     CHARS_PER_TOKEN,
@@ -198,7 +199,7 @@ def dedupe_ids_table(docs: pa.Table, derived_sources: list[str]) -> tuple[pa.Tab
         return docs, QUARANTINE_SCHEMA.empty_table()
     hit = pc.is_in(docs.column("id"), value_set=repeated).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(hit)
-    affected = docs.take(pa.array(rows))
+    affected = take_rows(docs, rows)
     order = pc.sort_indices(
         affected, sort_keys=[("id", "ascending"), ("source", "ascending"), ("source_file", "ascending"), ("source_line", "ascending")]
     ).to_numpy()

@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
+from connectors.arrow_rows import take_rows
+
 DEFAULT_SHARD_BYTES = 256 << 20
 QUARANTINE_ORDER = ["source", "source_file", "source_line", "reason", "detail", "raw"]  # a total order of quarantine rows
 PARQUET_OPTIONS = {"compression": "zstd"}  # one writer (pyarrow) and one setting for every shard, both engines
@@ -231,7 +233,7 @@ def write_table_shards(
     def write(i: int) -> None:
         # each shard gathers its own rows, so the copy of the texts runs on the pool's threads
         n = bounds[i + 1] - bounds[i]
-        shard = table.slice(bounds[i], n) if order is None else table.take(order.slice(bounds[i], n))
+        shard = table.slice(bounds[i], n) if order is None else take_rows(table, order.slice(bounds[i], n))
         pq.write_table(shard.cast(schema), os.path.join(tmp, names[i]), **PARQUET_OPTIONS)
 
     with ThreadPoolExecutor(max(1, min(threads, parts))) as pool:

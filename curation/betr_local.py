@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectors.accounting import StageStats
+from connectors.arrow_rows import take_rows
 from curation.betr_stage import QUANTILE_PROBS, ScoreResult, finish_batch, prepare_scoring, sample_classifier, score_batch
 from curation.dedup_local import map_slices, slice_of
 from curation.params import ScoreParams
@@ -31,7 +32,7 @@ def sample_documents_local(docs: pa.Table, n: int, seed: int) -> tuple[list[str]
     ids = docs.column("id")
     keys = pa.table({"k": spark_xxhash64(ids, seed), "id": ids})
     order = pc.sort_indices(keys, sort_keys=[("k", "ascending"), ("id", "ascending")])[:n]
-    picked = docs.select(["id", "text"]).take(order)
+    picked = take_rows(docs.select(["id", "text"]), order)
     picked = picked.take(pc.sort_indices(picked, sort_keys=[("id", "ascending")]))
     return picked.column("id").to_pylist(), [t or "" for t in picked.column("text").to_pylist()]
 

@@ -34,6 +34,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
+from connectors.arrow_rows import take_rows
 from curation.dedup_decisions import keep_columns
 from curation.exact_dedup import decide_per_partition
 from curation.minhash import (
@@ -83,7 +84,7 @@ def verify_pairs_local(edges: pa.Table, texts: pa.Table, params: NearDedupParams
     process; ``texts`` (id, text) holds every end of an edge."""
     import pyarrow.compute as pc
 
-    ids, text = texts.column("id").combine_chunks(), texts.column("text").combine_chunks()
+    ids, text = texts.column("id").combine_chunks(), texts.column("text")  # the texts stay in their chunks (take_rows)
     src, dst = edges.column("src").combine_chunks(), edges.column("dst").combine_chunks()
     i_src, i_dst = pc.index_in(src, value_set=ids), pc.index_in(dst, value_set=ids)
     known = pc.and_(pc.is_valid(i_src), pc.is_valid(i_dst))  # as the Spark path's inner join
@@ -93,7 +94,10 @@ def verify_pairs_local(edges: pa.Table, texts: pa.Table, params: NearDedupParams
     for start in range(0, len(src), PAIR_BATCH):  # bounded memory for the shingle arrays
         stop = min(start + PAIR_BATCH, len(src))
         sims[start:stop] = pair_jaccard(
-            text.take(i_src.slice(start, stop - start)), text.take(i_dst.slice(start, stop - start)), params.ngram, params.unit
+            take_rows(text, i_src.slice(start, stop - start)).combine_chunks(),
+            take_rows(text, i_dst.slice(start, stop - start)).combine_chunks(),
+            params.ngram,
+            params.unit,
         )
     keep = pa.array(sims >= params.threshold)
     return pa.table({"src": src.filter(keep), "dst": dst.filter(keep)})
