@@ -6,7 +6,8 @@ with "offset overflow while concatenating arrays", even when only a few rows are
 copies the whole column on the way. :func:`take_rows` takes from each record batch only the rows
 asked of it and returns a table of blocks, each well under that limit. The one-process engine
 uses it wherever it gathers text-bearing rows (docs/engine.md, "Memory of the one-process
-engine").
+engine"). :func:`filter_rows` keeps the record batches that lose no row as they are, instead of
+``Table.filter``'s copy of every batch.
 """
 
 from __future__ import annotations
@@ -60,3 +61,21 @@ def take_rows(data: pa.Table | pa.ChunkedArray | pa.Array, indices, block_rows: 
     for lo in range(0, len(idx), block_rows):
         gather(lo, min(lo + block_rows, len(idx)))
     return pa.concat_tables(blocks) if blocks else data.slice(0, 0)
+
+
+def filter_rows(table: pa.Table, mask) -> pa.Table:
+    """``table.filter(mask)`` (a boolean mask without nulls), copying only the record batches that
+    lose a row; a batch that keeps every row stays in the result without a copy."""
+    keep = np.asarray(mask.to_numpy(zero_copy_only=False) if isinstance(mask, (pa.Array, pa.ChunkedArray)) else mask, bool)
+    if len(keep) != table.num_rows:
+        raise ValueError(f"a mask of {len(keep)} rows for a table of {table.num_rows}")
+    parts = []
+    start = 0
+    for batch in table.to_batches():
+        part = keep[start : start + batch.num_rows]
+        start += batch.num_rows
+        if part.all():
+            parts.append(batch)
+        elif part.any():
+            parts.append(batch.filter(pa.array(part)))
+    return pa.Table.from_batches(parts, schema=table.schema)

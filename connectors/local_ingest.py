@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from connectors import file_formats as ff
 from connectors.accounting import StageStats
-from connectors.arrow_rows import take_rows
+from connectors.arrow_rows import filter_rows, take_rows
 from connectors.filesystem import InputError
 from connectors.sources import (
     CHARS_PER_TOKEN,
@@ -48,10 +48,12 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 
-# Peak memory of the local dedup engine per byte of input text (5.4 GB for 1.0 GB of text in
-# bench/dedup.py at 400k documents), and the expansion assumed for a compressed JSONL/CSV file
-# (Parquet footers give their uncompressed sizes exactly).
-PEAK_PER_TEXT_BYTE = 6
+# Peak anonymous memory of a one-process curate run per byte of input text, as this module
+# estimates the text (below): 15.2 GB at the tier stage for an estimated 3.75 GiB on the 1.1M-document,
+# 4,000-character lake of bench/pipeline.py (2026-12-07; stage outputs memory-mapped from their
+# checkpoints, docs/engine.md "Memory of the one-process engine"); the expansion assumed for a
+# compressed JSONL/CSV file (Parquet footers give their uncompressed sizes exactly).
+PEAK_PER_TEXT_BYTE = 4
 COMPRESSED_TEXT_RATIO = 5
 
 
@@ -179,7 +181,7 @@ def split_staged_table(staged: pa.Table) -> tuple[pa.Table, pa.Table]:
     good = pc.is_null(staged.column("_reason"))
     if staged.column("_reason").null_count == staged.num_rows:  # the usual case: no copy of the texts
         return staged.drop_columns(["_reason", "_raw"]), QUARANTINE_SCHEMA.empty_table()
-    docs = staged.filter(good).drop_columns(["_reason", "_raw"])
+    docs = filter_rows(staged.drop_columns(["_reason", "_raw"]), good)  # only the batches with a bad record are copied
     bad = staged.filter(pc.invert(good))
     reason = bad.column("_reason")
     code = pc.replace_substring_regex(reason, r"(?s): .*", "", max_replacements=1)  # up to the first ": "

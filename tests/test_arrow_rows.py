@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from connectors.arrow_rows import take_rows
+from connectors.arrow_rows import filter_rows, take_rows
 
 SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("n", pa.int64())])
 
@@ -47,3 +47,22 @@ def test_take_rows_refuses_an_index_out_of_range():
     table = _chunked_table(np.random.default_rng(5))
     with pytest.raises(IndexError):
         take_rows(table, [table.num_rows])
+
+
+def test_filter_rows_equals_filter_and_keeps_whole_batches_without_a_copy():
+    rng = np.random.default_rng(6)
+    table = _chunked_table(rng)
+    mask = np.ones(table.num_rows, bool)
+    mask[rng.integers(0, table.num_rows, 5)] = False
+    got = filter_rows(table, pa.array(mask))
+    assert got.schema == table.schema and got.to_pylist() == table.filter(pa.array(mask)).to_pylist()
+    untouched = [
+        b
+        for b, lo in zip(table.to_batches(), np.cumsum([0] + [b.num_rows for b in table.to_batches()]))
+        if b.num_rows and mask[lo : lo + b.num_rows].all()
+    ]
+    addresses = {b.column(1).buffers()[2].address for b in got.to_batches()}
+    assert untouched and all(b.column(1).buffers()[2].address in addresses for b in untouched)
+    assert filter_rows(table, np.zeros(table.num_rows, bool)).num_rows == 0
+    with pytest.raises(ValueError):
+        filter_rows(table, [True])
