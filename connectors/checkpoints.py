@@ -135,6 +135,28 @@ class Checkpoints:
         # their files, so the tables the stage built can be freed
         return {name: self._read(os.path.join(final, name), kind) for name, kind in kinds.items()}
 
+    def spill(self, frames: dict) -> dict:
+        """Without checkpoints, the one-process engine's Arrow tables leave memory all the same:
+        each goes to a file under the output root that is mapped and then unlinked at once (the
+        mapping keeps its pages until the table is dropped, and nothing is left behind)."""
+        import tempfile
+
+        root = os.path.dirname(self.base)
+        out = {}
+        for name, frame in frames.items():
+            if self._kind(frame) != "arrow_ipc" or frame.num_rows == 0:
+                out[name] = frame
+                continue
+            os.makedirs(root, exist_ok=True)
+            fd, path = tempfile.mkstemp(prefix=f".spill-{name}-", suffix=".arrow", dir=root)
+            os.close(fd)
+            try:
+                write_ipc(frame, path)
+                out[name] = read_mapped(path)
+            finally:
+                os.unlink(path)
+        return out
+
     def invalidate_from(self, stage: str) -> None:
         """Forget one stage's checkpoint (the later ones are keyed on it and miss anyway)."""
         shutil.rmtree(self.folder(stage), ignore_errors=True)

@@ -158,12 +158,14 @@ def _execute(stage: Stage, ctx: StageContext, inputs: dict, ck: Checkpoints, key
         with threadpool_limits(limits=1, user_api="blas"), threadpool_limits(limits=1, user_api="openmp"):
             out = stage.run(ctx, inputs)
         check_accounting(out, stage)
+        kept = {n: f for n, f in out.frames.items() if n not in stage.transient_outputs}
         if stage.checkpoint and ck.enabled:
             meta = {"stats": out.stats.model_dump(), **out.meta}
-            kept = {n: f for n, f in out.frames.items() if n not in stage.transient_outputs}
             with tempfile.TemporaryDirectory(prefix=f"tierlake-{stage.name}-") as tmp:
                 saved = ck.save(stage.name, key, kept, meta, stage.checkpoint_files(out, tmp))
-            out.frames.update(saved)
+            out.frames.update(saved)  # the one-process engine's tables now mapped from their files
+        elif ctx.spark is None:
+            out.frames.update(ck.spill(kept))  # mapped from unlinked files: docs/engine.md, "Memory of the one-process engine"
     except Exception as exc:
         # read now, while the JVM that raised it may still answer: a Py4J error's text comes from it
         if is_out_of_memory(exc):

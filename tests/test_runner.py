@@ -1,6 +1,8 @@
 """The one runner (flows/runner.py) without Spark: declared inputs, the accounting check,
 checkpoint restore of Arrow frames, the job key, and one BLAS thread per stage."""
 
+import os
+
 import pyarrow as pa
 import pytest
 from pydantic import BaseModel
@@ -63,6 +65,18 @@ def test_a_checkpointed_arrow_table_is_mapped_from_its_file(tmp_path):
     assert pa.total_allocated_bytes() - before < 1 << 20  # the 5.6 MB of text are the file's pages
     frames, _meta = ck.load("stage", "key")
     assert frames["kept"].equals(table) and frames["none"] is None
+
+
+def test_without_checkpoints_the_local_engines_tables_are_mapped_from_unlinked_files(tmp_path):
+    """With checkpoints off (resume: false, s3 outputs) a one-process stage's outputs still leave
+    the process's memory: spilled to a file under the output root, mapped, the file unlinked."""
+    docs = pa.table({"id": [f"d{i}" for i in range(100_000)]})
+    before = pa.total_allocated_bytes()
+    result = run_stages([EveryOther(Params())], StageContext(root=str(tmp_path)), Checkpoints(str(tmp_path), enabled=False), {"documents": docs})
+    kept = result.frames["kept"]
+    assert kept.num_rows == 50_000 and kept.column("id").to_pylist()[:2] == ["d0", "d2"]
+    assert pa.total_allocated_bytes() - before < 1 << 20  # the kept ids are the mapped file's pages
+    assert os.listdir(tmp_path) == []  # nothing left behind
 
 
 def test_runner_refuses_a_missing_input_and_bad_accounting(tmp_path):
