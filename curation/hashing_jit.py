@@ -273,7 +273,10 @@ def ngram_count_rows(offsets, data, valid, max_chars, ngram_max, n_features, n_f
     # scratch sized once for the batch's longest document (bytes; a character is 1-4 of them)
     longest = 1
     for d in range(n_docs):
-        longest = max(longest, min(offsets[d + 1] - offsets[d], 4 * max_chars))
+        span = offsets[d + 1] - offsets[d]
+        if max_chars < span:  # (max_chars may be int64's largest: no product before this test)
+            span = min(span, 4 * max_chars)
+        longest = max(longest, span)
     tok = np.empty(4 * longest + 4, np.uint8)  # the document's tokens, lower-cased UTF-8, back to back
     starts = np.empty(longest + 1, np.int64)
     ends = np.empty(longest + 1, np.int64)

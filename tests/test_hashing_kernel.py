@@ -47,7 +47,7 @@ def _sklearn(texts, n_features, ngram_max, max_chars):
     return sklearn_vectorizer(n_features, ngram_max).transform([(t or "")[:max_chars] for t in texts]).tocsr()
 
 
-@pytest.mark.parametrize(("n_features", "ngram_max", "max_chars"), [(1 << 20, 2, 100_000), (1 << 18, 3, 40), (1_000_003, 1, 7)])
+@pytest.mark.parametrize(("n_features", "ngram_max", "max_chars"), [(1 << 20, 2, 100_000), (1 << 18, 3, 40), (1_000_003, 1, 7), (1 << 18, 2, None)])
 def test_hashed_ngram_counts_equal_scikit_learns_vectorizer(n_features, ngram_max, max_chars):
     texts = SPECIAL + _random_texts(400, seed=n_features % 97)
     expected = _sklearn(texts, n_features, ngram_max, max_chars)
