@@ -26,8 +26,7 @@ def take_rows(data: pa.Table | pa.ChunkedArray | pa.Array, indices, block_rows: 
     if isinstance(data, pa.Array):
         return data.take(indices)
     if isinstance(data, pa.ChunkedArray):
-        column = take_rows(pa.table({"v": data}), indices, block_rows, block_bytes).column(0)
-        return column
+        return take_rows(pa.table({"v": data}), indices, block_rows, block_bytes).column(0)
     idx = np.asarray(indices.to_numpy(zero_copy_only=False) if isinstance(indices, (pa.Array, pa.ChunkedArray)) else indices, np.int64)
     batches = [b for b in data.to_batches() if b.num_rows]
     if len(batches) <= 1:

@@ -229,7 +229,7 @@ def dedupe_ids_table(docs: pa.Table, derived_sources: list[str]) -> tuple[pa.Tab
         ],
         schema=QUARANTINE_SCHEMA,
     )
-    clean = docs.filter(pa.array(~hit))
+    clean = filter_rows(docs, ~hit)  # only the batches holding a repeated id are copied
     return pa.concat_tables([clean, fixed.filter(pa.array(~bad))]), dup_q
 
 

@@ -132,11 +132,11 @@ def _feature_index(h, n_features):
 
 
 @_jit
-def radix_sort(keys, k, bits, tmp, hist):
+def _radix_sort(keys, k, bits, tmp, hist):
     """Sort ``keys[:k]`` (non-negative, below 2**bits) in place: least significant digit first,
     8 bits a pass, ``tmp`` (at least ``k`` long) and ``hist`` (257 long) as scratch. Equal keys
     are equal, so the result is what any sort gives; on the ~1,400 hashed n-grams of a page it
-    takes a third of numba's quicksort's time."""
+    is cheaper than numba's quicksort (a few linear passes, no data-dependent branches)."""
     src, dst = keys, tmp
     shift = 0
     while shift < bits:
@@ -165,7 +165,7 @@ def _append_counts(raw, k, n_features, out_idx, out_cnt, nnz, row, tmp, hist):
     bits = 0
     while (np.int64(1) << bits) < n_features:
         bits += 1
-    radix_sort(row, k, bits, tmp, hist)
+    _radix_sort(row, k, bits, tmp, hist)
     if nnz + k > len(out_idx):
         cap = max(2 * len(out_idx), nnz + k)
         grown_i = np.empty(cap, np.int32)
