@@ -96,7 +96,13 @@ def run_once(workdir: str, recipe: str, engine: str) -> dict:
     with open(os.path.join(workdir, f"output-{engine}", "manifest.json")) as fh:
         manifest = json.load(fh)
     stages = {
-        s["name"]: {"docs_in": s["docs_in"], "tokens_in": s["tokens_in"], "seconds": s["seconds"], "steps": s["details"].get("step_seconds") or {}}
+        s["name"]: {
+            "docs_in": s["docs_in"],
+            "tokens_in": s["tokens_in"],
+            "seconds": s["seconds"],
+            "steps": s["details"].get("step_seconds") or {},
+            "spark": s["details"].get("spark"),
+        }
         for s in manifest["stages"]
         if s["name"] != "containment"
     }
@@ -181,6 +187,8 @@ def summarize(size: int, engine: str, runs: list[dict], repeat: int, differ: lis
             "docs_per_s": first["docs_in"] / secs if secs else None,
             "tokens_per_s": first["tokens_in"] / secs if secs and first["tokens_in"] else None,
             "steps": {step: statistics.median(r["stages"][name]["steps"].get(step, 0.0) for r in runs) for step in first["steps"]},
+            # what Spark ran (connectors/spark_metrics.py): counts and bytes of the first run, Python seconds' median
+            "spark": spark_work_summary([r["stages"][name].get("spark") for r in runs]),
         }
     total = statistics.median(sum(s["seconds"] for s in r["stages"].values()) for r in runs)
     wall = statistics.median(r["wall"] for r in runs)
@@ -198,6 +206,15 @@ def summarize(size: int, engine: str, runs: list[dict], repeat: int, differ: lis
         "end_to_end_docs_per_s": runs[0]["documents"] / total,
         "outputs_differ_from_other_engine": differ,
     }
+
+
+def spark_work_summary(works: list[dict | None]) -> dict | None:
+    """The first run's jobs, stages, tasks and bytes (they barely move between runs) with the
+    median of the runs' Python seconds; None for the one-process engine or an older manifest."""
+    works = [w for w in works if w and "jobs" in w]
+    if not works:
+        return None
+    return {**works[0], "python_code_seconds": statistics.median(w["python_code_seconds"] for w in works)}
 
 
 def render(results: list[dict], command: str, machine_text: str, markdown: str, tag: str = "") -> None:
@@ -276,6 +293,31 @@ def render(results: list[dict], command: str, machine_text: str, markdown: str, 
         for r, name, st in split:
             for step, secs in st["steps"].items():
                 lines.append(f"| {r['documents']:,} | {r['engine']} | {name} | {step} | {secs:.1f} | {100 * secs / st['seconds']:.0f}% |")
+    work = [(r, name, st["spark"]) for r in results for name, st in r["stages"].items() if st.get("spark")]
+    if work:
+        mb = 1 << 20
+        lines += [
+            "",
+            "What Spark ran per stage (`details.spark` in the manifest, connectors/spark_metrics.py; the stage's own jobs "
+            "and its checkpoint's; Spark stages skipped because their shuffle output existed are not counted; bytes as "
+            "Spark's SQL metrics print them, to three figures; Python seconds summed over tasks):",
+            "",
+            "| documents | stage | jobs | Spark stages | tasks | shuffle written, MB | text and columns sent to Python, MB "
+            "| returned from Python, MB | Python code, task-seconds |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r, name, w in work:
+            lines.append(
+                f"| {r['documents']:,} | {name} | {w['jobs']} | {w['stages']} | {w['tasks']} | {w['shuffle_write_bytes'] / mb:,.1f} "
+                f"| {w['python_sent_bytes'] / mb:,.1f} | {w['python_returned_bytes'] / mb:,.1f} | {w['python_code_seconds']:.1f} |"
+            )
+        for n in dict.fromkeys(r["documents"] for r, _, _ in work):
+            rows = [w for r, _, w in work if r["documents"] == n]
+            lines.append(
+                f"| {n:,} | **all stages** | {sum(w['jobs'] for w in rows)} | {sum(w['stages'] for w in rows)} | {sum(w['tasks'] for w in rows)} "
+                f"| {sum(w['shuffle_write_bytes'] for w in rows) / mb:,.1f} | {sum(w['python_sent_bytes'] for w in rows) / mb:,.1f} "
+                f"| {sum(w['python_returned_bytes'] for w in rows) / mb:,.1f} | {sum(w['python_code_seconds'] for w in rows):.1f} |"
+            )
     replace_section(markdown, "Curate: per-stage throughput" + (f" ({tag})" if tag else ""), "\n".join(lines))
     print("\n".join(lines))
 

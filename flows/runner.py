@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors import spark_metrics
 from connectors.accounting import StageStats
 from connectors.arrow_memory import use_jemalloc
 from connectors.checkpoints import Checkpoints, stage_key
@@ -154,18 +155,23 @@ def _execute(stage: Stage, ctx: StageContext, inputs: dict, ck: Checkpoints, key
     # one BLAS and one OpenMP thread: the same products (and scikit-learn's k-means in the select
     # stage's OT) round the same way on any core count and in either engine (Spark's Python
     # workers and driver get the same through their environment, connectors/spark_session.py)
+    since = spark_metrics.mark(ctx.spark) if ctx.spark is not None else None
     try:
-        with threadpool_limits(limits=1, user_api="blas"), threadpool_limits(limits=1, user_api="openmp"):
-            out = stage.run(ctx, inputs)
-        check_accounting(out, stage)
-        kept = {n: f for n, f in out.frames.items() if n not in stage.transient_outputs}
-        if stage.checkpoint and ck.enabled:
-            meta = {"stats": out.stats.model_dump(), **out.meta}
-            with tempfile.TemporaryDirectory(prefix=f"tierlake-{stage.name}-") as tmp:
-                saved = ck.save(stage.name, key, kept, meta, stage.checkpoint_files(out, tmp))
-            out.frames.update(saved)  # the one-process engine's tables now mapped from their files
-        elif ctx.spark is None:
-            out.frames.update(ck.spill(kept))  # mapped from unlinked files: docs/engine.md, "Memory of the one-process engine"
+        with spark_metrics.job_group(ctx.spark, stage.name):
+            with threadpool_limits(limits=1, user_api="blas"), threadpool_limits(limits=1, user_api="openmp"):
+                out = stage.run(ctx, inputs)
+            check_accounting(out, stage)
+            kept = {n: f for n, f in out.frames.items() if n not in stage.transient_outputs}
+            if stage.checkpoint and ck.enabled:
+                meta = {"stats": out.stats.model_dump(), **out.meta}
+                with tempfile.TemporaryDirectory(prefix=f"tierlake-{stage.name}-") as tmp:
+                    saved = ck.save(stage.name, key, kept, meta, stage.checkpoint_files(out, tmp))
+                out.frames.update(saved)  # the one-process engine's tables now mapped from their files
+            elif ctx.spark is None:
+                out.frames.update(ck.spill(kept))  # mapped from unlinked files: docs/engine.md, "Memory of the one-process engine"
+        if since is not None:
+            # the stage's jobs and its checkpoint's (Spark is lazy: writing the frames may run them)
+            out.stats.details["spark"] = spark_metrics.spark_work(ctx.spark, since)
     except Exception as exc:
         # read now, while the JVM that raised it may still answer: a Py4J error's text comes from it
         if is_out_of_memory(exc):
