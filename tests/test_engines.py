@@ -96,7 +96,8 @@ def test_local_engine_curates_what_the_spark_engine_curates(demo_run, demo_lake,
     assert ml["totals"] == ms["totals"]
     assert ml["tiers"] == ms["tiers"]
     assert ml["selection"] == ms["selection"]
-    timing = {"seconds", "step_seconds", "embed_docs_per_s", "rank_seconds", "restored_from_checkpoint"}  # how long, or whether re-run
+    # how long, whether re-run, and what Spark ran (the Spark engine only)
+    timing = {"seconds", "step_seconds", "embed_docs_per_s", "rank_seconds", "restored_from_checkpoint", "spark"}
     for s, loc in zip(ms["stages"], ml["stages"]):
         assert (loc["name"], loc["docs_in"], loc["docs_out"], loc["removed"], loc["quarantined"]) == (
             s["name"],

@@ -43,6 +43,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from connectors.accounting import StageStats
+from connectors.spark_frames import join_narrow
 from tiers.mix_optimizer import MixResult, PoolSpec, optimize_mix
 from tiers.params import SelectParams
 
@@ -84,14 +85,15 @@ def pool_specs(rows: list[dict], params: SelectParams) -> list[PoolSpec]:
     return pools
 
 
-def pool_rows(docs, tiers: list[str]) -> list[dict]:
-    """(source, tier) rows of documents, tokens and UTF-8 bytes in ``tiers`` (one Spark job)."""
+def pool_rows(keys, tiers: list[str]) -> list[dict]:
+    """(source, tier) rows of documents, tokens and UTF-8 bytes in ``tiers`` (one Spark job) from
+    the narrow frame (its ``_bytes`` column is each text's UTF-8 length)."""
     from pyspark.sql import functions as F
 
     rows = (
-        docs.where(F.col("tier").isin(tiers))
+        keys.where(F.col("tier").isin(tiers))
         .groupBy("source", "tier")
-        .agg(F.count(F.lit(1)).alias("documents"), F.sum("token_count").alias("tokens"), F.sum(F.octet_length("text")).alias("bytes"))
+        .agg(F.count(F.lit(1)).alias("documents"), F.sum("token_count").alias("tokens"), F.sum("_bytes").alias("bytes"))
         .orderBy("source", "tier")
         .collect()
     )
@@ -105,83 +107,85 @@ def _hash_uniform(column: str, seed: int):
     return F.xxhash64(F.col(column), F.lit(seed)).bitwiseAND(F.lit(0xFFFFFFFF)).cast("double") / float(1 << 32)
 
 
-def pool_samples(docs, pools: list[PoolSpec], limit: int, seed: int) -> dict[str, list[str]]:
-    """Up to ``limit`` texts per pool, the lowest hash values first (deterministic)."""
+def pool_samples(docs, keys, pools: list[PoolSpec], limit: int, seed: int) -> dict[str, list[str]]:
+    """Up to ``limit`` texts per pool, the lowest hash values first (deterministic). The ranking
+    runs on the narrow frame ``keys``; only the chosen ids fetch their text (broadcast join)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     w = Window.partitionBy("source", "tier").orderBy(F.xxhash64(F.col("id"), F.lit(seed)), F.col("id"))
     names = [p.name for p in pools]
-    rows = (
-        docs.withColumn("pool", F.concat_ws("/", "source", "tier"))
+    chosen = (
+        keys.withColumn("pool", F.concat_ws("/", "source", "tier"))
         .where(F.col("pool").isin(names))
         .withColumn("_rank", F.row_number().over(w))
         .where(F.col("_rank") <= limit)
-        .select("pool", F.substring("text", 1, 8192).alias("text"))
-        .collect()
+        .select("id", "pool", "_rank")
     )
+    rows = docs.select("id", F.substring("text", 1, 8192).alias("text")).join(F.broadcast(chosen), "id").select("pool", "_rank", "text").collect()
     out: dict[str, list[str]] = {n: [] for n in names}
-    for r in rows:
+    for r in sorted(rows, key=lambda r: (r["pool"], r["_rank"])):
         out[r["pool"]].append(r["text"] or "")
     return out
 
 
-def best_first(docs):
+def best_first(keys):
     """Each eligible document's pool, and when scored its tokens before it in best-first order
-    (``_before``: betr_score descending, ties by id) and its pool's tokens (``_pool_tokens``)."""
+    (``_before``: betr_score descending, ties by id) and its pool's tokens (``_pool_tokens``).
+    ``keys`` is the narrow frame (no text): the window sorts and buffers a pool's rows in one task."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    docs = docs.withColumn("pool", F.concat_ws("/", "source", "tier"))
-    if "betr_score" not in docs.columns:
-        return docs
-    # The window runs over (id, pool, score, tokens) and is joined back by id (ids are unique after
-    # ingest): a window over whole documents sorts and buffers each pool's rows, text included, in
-    # one task, which a 1M-document run at ~4,000 characters could not hold in a 2 GB driver.
+    keys = keys.withColumn("pool", F.concat_ws("/", "source", "tier"))
+    if "betr_score" not in keys.columns:
+        return keys
     order = Window.partitionBy("pool").orderBy(F.col("betr_score").desc_nulls_last(), F.col("id"))
-    narrow = docs.select("id", "pool", "betr_score", "token_count")
-    before = narrow.select("id", F.coalesce(F.sum("token_count").over(order.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0)).alias("_before"))
-    pool_tokens = narrow.groupBy("pool").agg(F.sum("token_count").alias("_pool_tokens"))
-    return docs.join(before, "id").join(F.broadcast(pool_tokens), "pool").select(*docs.columns, "_before", "_pool_tokens")
+    before = F.coalesce(F.sum("token_count").over(order.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0))
+    pool_tokens = keys.groupBy("pool").agg(F.sum("token_count").alias("_pool_tokens"))
+    return keys.withColumn("_before", before).join(F.broadcast(pool_tokens), "pool")
 
 
-def keep_top_by_score(docs, keep_top: dict[str, float]):
+def keep_top_by_score(keys, keep_top: dict[str, float]):
     """BETR's "keep the top X%": drop a pool's documents below its top fraction of tokens."""
     from pyspark.sql import functions as F
 
     if not keep_top:
-        return docs
-    if "betr_score" not in docs.columns:
+        return keys
+    if "betr_score" not in keys.columns:
         raise ValueError("keep_top needs BETR scores (the score stage, or a run with scores/)")
-    ranked = best_first(docs)
+    ranked = best_first(keys)
     default = keep_top.get("*", 1.0)
     frac = F.lit(default)
     for name, value in keep_top.items():
         if name != "*":
             frac = F.when(F.col("pool") == name, F.lit(value)).otherwise(frac)
-    return ranked.where(F.col("_before") < frac * F.col("_pool_tokens")).drop("pool", "_before", "_pool_tokens")
+    return ranked.where(F.col("_before") < frac * F.col("_pool_tokens")).select(*keys.columns)
 
 
-def materialize(docs, pools: list[PoolSpec], epochs: np.ndarray, seed: int):
+def materialize(docs, keys, pools: list[PoolSpec], epochs: np.ndarray, seed: int):
     """Rows of every pool repeated ⌊e⌋ times plus the fractional pass: the best-scored documents up
-    to that share of the pool's tokens when ``betr_score`` is there, else a hash sample."""
+    to that share of the pool's tokens when ``betr_score`` is there, else a hash sample. The copies
+    are chosen on the narrow frame ``keys``; the documents' text is joined to them once."""
     from pyspark.sql import functions as F
 
     spark = docs.sparkSession
     plan = spark.createDataFrame([(p.name, float(e)) for p, e in zip(pools, epochs)], "pool string, epochs double")
-    ranked = best_first(docs)
+    ranked = best_first(keys)
     frac = F.col("epochs") - F.floor("epochs")
     # best first: a document is in the partial pass when its middle token falls inside the pass's share
-    extra = (F.col("_before") + 0.5 * F.col("token_count") < frac * F.col("_pool_tokens")) if "betr_score" in docs.columns else (F.col("_u") < frac)
-    picked = (
+    extra = (F.col("_before") + 0.5 * F.col("token_count") < frac * F.col("_pool_tokens")) if "betr_score" in keys.columns else (F.col("_u") < frac)
+    copies = (
         ranked.join(F.broadcast(plan), "pool")
         .withColumn("_u", _hash_uniform("id", seed))
         .withColumn("_copies", (F.floor("epochs") + extra.cast("int")).cast("int"))
         .where(F.col("_copies") > 0)
-        .withColumn("repeat", F.explode(F.sequence(F.lit(1), F.col("_copies"))))
-        .drop("_u", "_copies", "epochs", "_before", "_pool_tokens")
+        .select("id", "pool", *(["betr_score"] if "betr_score" in keys.columns and "betr_score" not in docs.columns else []), "_copies")
     )
-    return picked
+    columns = ["pool", *docs.columns, *(["betr_score"] if "betr_score" in keys.columns and "betr_score" not in docs.columns else []), "repeat"]
+    # the copies (narrow) go to the documents' text, not the text to them; materialized once, as
+    # join_narrow reads them twice (their size, then the join)
+    picked = join_narrow(docs, copies.localCheckpoint())
+    return picked.withColumn("repeat", F.explode(F.sequence(F.lit(1), F.col("_copies")))).select(*columns)
 
 
 class SelectFrames(Protocol):
@@ -208,34 +212,43 @@ class SelectFrames(Protocol):
 
 class SparkFrames:
     """The select stage's frame operations on a Spark DataFrame (the one-process engine's are
-    :class:`tiers.select_local.ArrowFrames`; the stage's logic is the same for both)."""
+    :class:`tiers.select_local.ArrowFrames`; the stage's logic is the same for both).
 
-    def __init__(self, docs):
+    Joins, windows and filters run on ``keys``, a narrow frame of the documents (id, source, tier,
+    tokens, text bytes, BETR score); the documents' text (``docs``) is read for the embedding sample
+    and joined once, to the chosen copies. A window or join over whole documents would shuffle
+    every text (docs/engine.md, "What Spark does per stage")."""
+
+    def __init__(self, docs, keys=None):
+        from pyspark.sql import functions as F
+
         self.docs = docs
+        narrow = [c for c in ("id", "source", "tier", "token_count", "betr_score") if c in docs.columns]
+        self.keys = keys if keys is not None else docs.select(*narrow, F.octet_length("text").alias("_bytes"))
 
     @property
     def columns(self) -> list[str]:
-        return list(self.docs.columns)
+        return list(dict.fromkeys([*self.docs.columns, *(c for c in self.keys.columns if c != "_bytes")]))
 
     def with_scores(self, scores) -> SparkFrames:
-        return SparkFrames(self.docs.join(scores.select("id", "betr_score"), "id", "left"))
+        return SparkFrames(self.docs, self.keys.join(scores.select("id", "betr_score"), "id", "left"))
 
     def count(self, tiers: list[str] | None = None) -> int:
         from pyspark.sql import functions as F
 
-        return int((self.docs if tiers is None else self.docs.where(F.col("tier").isin(tiers))).count())
+        return int((self.keys if tiers is None else self.keys.where(F.col("tier").isin(tiers))).count())
 
     def keep_top(self, keep_top: dict[str, float]) -> SparkFrames:
-        return SparkFrames(keep_top_by_score(self.docs, keep_top))
+        return SparkFrames(self.docs, keep_top_by_score(self.keys, keep_top))
 
     def pool_rows(self, tiers: list[str]) -> list[dict]:
-        return pool_rows(self.docs, tiers)
+        return pool_rows(self.keys, tiers)
 
     def samples(self, pools: list[PoolSpec], limit: int, seed: int) -> dict[str, list[str]]:
-        return pool_samples(self.docs, pools, limit, seed)
+        return pool_samples(self.docs, self.keys, pools, limit, seed)
 
     def materialize(self, pools: list[PoolSpec], epochs: np.ndarray, seed: int):
-        return materialize(self.docs, pools, epochs, seed).cache()
+        return materialize(self.docs, self.keys, pools, epochs, seed).cache()
 
     @staticmethod
     def selected_by_pool(selected) -> dict[str, dict]:

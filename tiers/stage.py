@@ -18,6 +18,7 @@ import polars as pl
 import pyarrow as pa
 
 from connectors.accounting import StageStats
+from connectors.spark_frames import join_narrow
 from connectors.targets import load_target_texts
 from curation.document_signals import compute_signals
 from curation.knowledge_units import extract_units
@@ -233,7 +234,8 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
     tiered, thresholds = tier_signals(signals, policy, on_step)
     tiered = tiered.localCheckpoint()
     on_step("tiers L0-L3")
-    l3 = docs.join(tiered.filter(F.col("tier") == "L3").select("id"), "id")
+    # per-document columns go to the text, never the text to them (connectors/spark_frames.py)
+    l3 = join_narrow(docs, tiered.filter(F.col("tier") == "L3").select("id"))
     empty_units = docs.sparkSession.createDataFrame([], _ddl(UNIT_SCHEMA)).withColumn("source", F.lit(None).cast("string"))
     if policy.l4.enabled:
         units, rejected = knowledge_units(l3, policy)
@@ -261,11 +263,11 @@ def tier_stage(docs, duplicates, policy: TierPolicy, all_docs=None, signals=None
         .drop("_l4", "_l4_failed")
     )
     tier_cols = tiered.select("id", "tier", "tier_reasons", "quality_score", "filter_reason")
-    kept = docs.join(tier_cols, "id")
+    kept = join_narrow(docs, tier_cols)
     documents = kept
     if duplicates is not None and all_docs is not None:
         dup_docs = (
-            all_docs.join(duplicates, "id")
+            join_narrow(all_docs, duplicates)
             .withColumn("tier", F.lit("L0"))
             .withColumn("tier_reasons", F.array(F.col("duplicate_reason")))
             .withColumn("quality_score", F.lit(None).cast("double"))
