@@ -37,6 +37,12 @@ def test_demo_recipe_through_the_flow(demo_run, demo_lake, tmp_path):
     assert manifest["stages"][0]["quarantined"] == {"malformed_json": 3, "invalid_utf8": 1, "missing_text": 1}
     assert manifest["prefect"]["flow_run_id"]
     assert manifest["software"]["spark_version"] == "4.3.0"
+    # what Spark ran for each stage of the curate flow (connectors/spark_metrics.py)
+    work = {s["name"]: s["details"]["spark"] for s in manifest["stages"] if s["name"] != "containment"}
+    assert set(work) == {"ingest", "exact_dedup", "near_dedup", "score", "tier", "select"}
+    assert all(w["jobs"] >= 1 and w["stages"] >= 1 and w["tasks"] >= 1 for w in work.values()), work
+    assert all(work[s]["python_sent_bytes"] > 0 for s in ("exact_dedup", "near_dedup", "score", "tier")), work
+    assert work["ingest"]["python_returned_bytes"] > 0  # the readers run in Python
     # Ground truth: every planted exact duplicate is gone or is the one kept of its group.
     kept = pq.read_table(os.path.join(out, "documents")).to_pandas()
     removed = pq.read_table(os.path.join(out, "removed")).to_pandas()
