@@ -109,7 +109,7 @@ def _hash_uniform(column: str, seed: int):
 
 def pool_samples(docs, keys, pools: list[PoolSpec], limit: int, seed: int) -> dict[str, list[str]]:
     """Up to ``limit`` texts per pool, the lowest hash values first (deterministic). The ranking
-    runs on the narrow frame ``keys``; only the chosen ids fetch their text (broadcast join)."""
+    runs on the narrow frame ``keys``; only the chosen ids fetch their text (:func:`join_narrow`)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -122,7 +122,8 @@ def pool_samples(docs, keys, pools: list[PoolSpec], limit: int, seed: int) -> di
         .where(F.col("_rank") <= limit)
         .select("id", "pool", "_rank")
     )
-    rows = docs.select("id", F.substring("text", 1, 8192).alias("text")).join(F.broadcast(chosen), "id").select("pool", "_rank", "text").collect()
+    texts = docs.select("id", F.substring("text", 1, 8192).alias("text"))
+    rows = join_narrow(texts, chosen.localCheckpoint()).select("pool", "_rank", "text").collect()
     out: dict[str, list[str]] = {n: [] for n in names}
     for r in sorted(rows, key=lambda r: (r["pool"], r["_rank"])):
         out[r["pool"]].append(r["text"] or "")
