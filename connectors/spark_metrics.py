@@ -17,6 +17,8 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from py4j.protocol import Py4JJavaError
+
 # SQL metrics of the operators that run Python (MapInArrow, ArrowEvalPython, FlatMapGroupsInArrow, ...)
 _PYTHON_SENT = "data sent to Python workers"
 _PYTHON_RETURNED = "data returned from Python workers"
@@ -97,7 +99,8 @@ def spark_work(spark, since: SparkMark) -> dict:
     workers, for every job and SQL execution started after ``since``.
 
     Stages a job skipped (their shuffle output already existed) are counted apart: they cost
-    nothing. Python bytes are the Arrow batches the operators that run Python sent and got back."""
+    nothing. So are stages the status store no longer holds (it keeps ``spark.ui.retainedStages``,
+    1,000 by default; a long-lived session can drop a job's skipped stages of old ids). Python bytes are the Arrow batches the operators that run Python sent and got back."""
     if since.job == -2:
         return {"unavailable": "Spark's status store could not be read"}
     try:
@@ -106,9 +109,13 @@ def spark_work(spark, since: SparkMark) -> dict:
         jobs = [j for j in _jobs(spark) if j.jobId() > since.job]
         store = spark.sparkContext._jsc.sc().statusStore()
         stage_ids = sorted({s for j in jobs for s in _seq(j.stageIds())})
-        ran = skipped = tasks = shuffle_write = shuffle_read = 0
+        ran = skipped = not_retained = tasks = shuffle_write = shuffle_read = 0
         for sid in stage_ids:
-            data = store.lastStageAttempt(sid)
+            try:
+                data = store.lastStageAttempt(sid)
+            except Py4JJavaError:  # the store keeps spark.ui.retainedStages stages: a long session drops old ones
+                not_retained += 1
+                continue
             if data.status().toString() == "SKIPPED":
                 skipped += 1
                 continue
@@ -122,8 +129,12 @@ def spark_work(spark, since: SparkMark) -> dict:
         for execution in _executions(spark):
             if execution.executionId() <= since.execution:
                 continue
-            values = sql.executionMetrics(execution.executionId())
-            for node in _seq(sql.planGraph(execution.executionId()).allNodes()):
+            try:
+                values = sql.executionMetrics(execution.executionId())
+                nodes = _seq(sql.planGraph(execution.executionId()).allNodes())
+            except Py4JJavaError:  # no longer retained (spark.sql.ui.retainedExecutions)
+                continue
+            for node in nodes:
                 node_sent = 0
                 for metric in _seq(node.metrics()):
                     name = metric.name()
@@ -148,6 +159,7 @@ def spark_work(spark, since: SparkMark) -> dict:
         "jobs": len(jobs),
         "stages": ran,
         "stages_skipped": skipped,
+        "stages_not_retained": not_retained,
         "tasks": tasks,
         "shuffle_write_bytes": shuffle_write,
         "shuffle_read_bytes": shuffle_read,

@@ -63,6 +63,7 @@ def _stages(out):
     stats = json.loads((out / "stats.json").read_text())
     for s in stats["stages"]:
         s.pop("seconds")
+        s["details"].pop("spark", None)  # what Spark ran: the Spark engine only
     return stats
 
 
