@@ -175,14 +175,15 @@ def materialize(docs, keys, pools: list[PoolSpec], epochs: np.ndarray, seed: int
     frac = F.col("epochs") - F.floor("epochs")
     # best first: a document is in the partial pass when its middle token falls inside the pass's share
     extra = (F.col("_before") + 0.5 * F.col("token_count") < frac * F.col("_pool_tokens")) if "betr_score" in keys.columns else (F.col("_u") < frac)
+    carried = [c for c in ("betr_score",) if c in keys.columns and c not in docs.columns]  # joined to the narrow frame only
     copies = (
         ranked.join(F.broadcast(plan), "pool")
         .withColumn("_u", _hash_uniform("id", seed))
         .withColumn("_copies", (F.floor("epochs") + extra.cast("int")).cast("int"))
         .where(F.col("_copies") > 0)
-        .select("id", "pool", *(["betr_score"] if "betr_score" in keys.columns and "betr_score" not in docs.columns else []), "_copies")
+        .select("id", "pool", *carried, "_copies")
     )
-    columns = ["pool", *docs.columns, *(["betr_score"] if "betr_score" in keys.columns and "betr_score" not in docs.columns else []), "repeat"]
+    columns = ["pool", *docs.columns, *carried, "repeat"]
     # the copies (narrow) go to the documents' text, not the text to them; materialized once, as
     # join_narrow reads them twice (their size, then the join)
     picked = join_narrow(docs, copies.localCheckpoint())
